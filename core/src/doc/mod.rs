@@ -1,0 +1,239 @@
+//! CRDT documents: one type over the two libraries (Automerge and Yrs).
+//!
+//! A [`CrdtDoc`] is the in-memory state of one document. Local edits run inside
+//! [`CrdtDoc::edit`], which hands out a [`DocTxn`] and returns the encoded update of the
+//! edit (one Automerge change, or one Yrs v1 update). Remote updates go through
+//! [`CrdtDoc::apply_update`]; [`validate_update`] checks an update decodes without applying it.
+
+mod automerge_doc;
+pub mod path;
+mod yrs_doc;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::ids::DocKind;
+use crate::read::Reader;
+
+pub use path::{Path, Segment};
+
+/// The in-memory state of one document.
+pub enum CrdtDoc {
+    Automerge(automerge::AutoCommit),
+    Yrs(yrs::Doc),
+}
+
+impl CrdtDoc {
+    /// An empty document of the given kind.
+    pub fn new(kind: DocKind) -> CrdtDoc {
+        match kind {
+            DocKind::Automerge => CrdtDoc::Automerge(automerge::AutoCommit::new()),
+            DocKind::Yrs => CrdtDoc::Yrs(yrs_doc::new_doc()),
+        }
+    }
+
+    /// Loads a document from a full snapshot (as written by [`CrdtDoc::save`]).
+    pub fn load(kind: DocKind, snapshot: &[u8]) -> Result<CrdtDoc> {
+        let mut doc = CrdtDoc::new(kind);
+        doc.apply_snapshot(snapshot)?;
+        Ok(doc)
+    }
+
+    pub fn kind(&self) -> DocKind {
+        match self {
+            CrdtDoc::Automerge(_) => DocKind::Automerge,
+            CrdtDoc::Yrs(_) => DocKind::Yrs,
+        }
+    }
+
+    /// Applies one update (a single Automerge change, or a Yrs v1 update). Idempotent.
+    pub fn apply_update(&mut self, update: &[u8]) -> Result<()> {
+        match self {
+            CrdtDoc::Automerge(doc) => automerge_doc::apply_change(doc, update),
+            CrdtDoc::Yrs(doc) => yrs_doc::apply_update(doc, update),
+        }
+    }
+
+    /// Merges a full snapshot of the same document into this one. Idempotent.
+    pub fn apply_snapshot(&mut self, snapshot: &[u8]) -> Result<()> {
+        match self {
+            CrdtDoc::Automerge(doc) => automerge_doc::apply_snapshot(doc, snapshot),
+            CrdtDoc::Yrs(doc) => yrs_doc::apply_update(doc, snapshot),
+        }
+    }
+
+    /// The full state, compact, loadable with [`CrdtDoc::load`].
+    pub fn save(&mut self) -> Vec<u8> {
+        match self {
+            CrdtDoc::Automerge(doc) => doc.save(),
+            CrdtDoc::Yrs(doc) => yrs_doc::save(doc),
+        }
+    }
+
+    /// True when the document holds updates it cannot integrate yet (missing causal
+    /// dependencies). A snapshot taken now would not contain them.
+    pub fn has_pending(&mut self) -> bool {
+        match self {
+            CrdtDoc::Automerge(doc) => !doc.get_missing_deps(&[]).is_empty(),
+            CrdtDoc::Yrs(doc) => yrs_doc::has_pending(doc),
+        }
+    }
+
+    /// Runs a local edit. Returns the closure's result and the encoded update, or `None`
+    /// when the edit changed nothing. If the closure fails the document may hold part of
+    /// the edit: callers must discard this in-memory copy and reload it from storage.
+    pub fn edit<R>(
+        &mut self,
+        f: impl FnOnce(&mut DocTxn<'_>) -> Result<R>,
+    ) -> Result<(R, Option<Vec<u8>>)> {
+        match self {
+            CrdtDoc::Automerge(doc) => {
+                let heads_before = doc.get_heads();
+                let mut txn = DocTxn {
+                    inner: TxnInner::Automerge(doc),
+                };
+                let out = f(&mut txn);
+                let TxnInner::Automerge(doc) = txn.inner else {
+                    unreachable!()
+                };
+                match out {
+                    Ok(r) => Ok((r, automerge_doc::commit(doc, &heads_before))),
+                    Err(e) => {
+                        doc.rollback();
+                        Err(e)
+                    }
+                }
+            }
+            CrdtDoc::Yrs(doc) => {
+                let mut txn = DocTxn {
+                    inner: TxnInner::Yrs(yrs_doc::transact(doc)),
+                };
+                let r = f(&mut txn)?;
+                let TxnInner::Yrs(txn) = txn.inner else {
+                    unreachable!()
+                };
+                Ok((r, yrs_doc::finish(txn)))
+            }
+        }
+    }
+
+    /// The value at `path` (the whole document for the empty path), as JSON.
+    pub fn get(&self, path: &str) -> Result<Option<Value>> {
+        let path = Path::parse(path)?;
+        match self {
+            CrdtDoc::Automerge(doc) => Reader::default().automerge(doc, &path),
+            CrdtDoc::Yrs(doc) => Reader::default().yrs(&yrs_doc::read_txn(doc), &path),
+        }
+    }
+
+    /// The whole document as JSON.
+    pub fn to_json(&self) -> Value {
+        self.get("").ok().flatten().unwrap_or(Value::Null)
+    }
+}
+
+/// Checks that `update` decodes as an update of the given kind, without applying it.
+pub fn validate_update(kind: DocKind, update: &[u8]) -> Result<()> {
+    match kind {
+        DocKind::Automerge => automerge_doc::decode_change(update).map(|_| ()),
+        DocKind::Yrs => yrs_doc::decode_update(update).map(|_| ()),
+    }
+}
+
+/// A local edit in progress. Paths are `/`-separated (see [`Path`]).
+pub struct DocTxn<'a> {
+    inner: TxnInner<'a>,
+}
+
+enum TxnInner<'a> {
+    Automerge(&'a mut automerge::AutoCommit),
+    Yrs(yrs::TransactionMut<'a>),
+}
+
+impl DocTxn<'_> {
+    /// Sets the value at `path` (a map key, or a list index to replace). JSON objects and
+    /// arrays become nested maps and lists.
+    pub fn put(&mut self, path: &str, value: impl Into<Value>) -> Result<()> {
+        let path = Path::parse(path)?;
+        let value = value.into();
+        match &mut self.inner {
+            TxnInner::Automerge(doc) => automerge_doc::put(doc, &path, &value),
+            TxnInner::Yrs(txn) => yrs_doc::put(txn, &path, &value),
+        }
+    }
+
+    /// Inserts `value` into the list at `path`'s parent, before index `path`'s last segment.
+    pub fn insert(&mut self, path: &str, value: impl Into<Value>) -> Result<()> {
+        let path = Path::parse(path)?;
+        let value = value.into();
+        match &mut self.inner {
+            TxnInner::Automerge(doc) => automerge_doc::insert(doc, &path, &value),
+            TxnInner::Yrs(txn) => yrs_doc::insert(txn, &path, &value),
+        }
+    }
+
+    /// Appends `value` to the list at `path`, creating the list if absent.
+    pub fn push(&mut self, path: &str, value: impl Into<Value>) -> Result<()> {
+        let path = Path::parse(path)?;
+        let value = value.into();
+        match &mut self.inner {
+            TxnInner::Automerge(doc) => automerge_doc::push(doc, &path, &value),
+            TxnInner::Yrs(txn) => yrs_doc::push(txn, &path, &value),
+        }
+    }
+
+    /// Removes a map key or a list element.
+    pub fn delete(&mut self, path: &str) -> Result<()> {
+        let path = Path::parse(path)?;
+        match &mut self.inner {
+            TxnInner::Automerge(doc) => automerge_doc::delete(doc, &path),
+            TxnInner::Yrs(txn) => yrs_doc::delete(txn, &path),
+        }
+    }
+
+    /// Inserts `text` into the collaborative text at `path` (created if absent).
+    /// Positions count Unicode code points (Automerge) or UTF-16 code units (Yrs, as Yjs).
+    pub fn insert_text(&mut self, path: &str, index: usize, text: &str) -> Result<()> {
+        self.splice_text(path, index, 0, text)
+    }
+
+    /// Deletes `len` characters of the text at `path` from `index`.
+    pub fn delete_text(&mut self, path: &str, index: usize, len: usize) -> Result<()> {
+        self.splice_text(path, index, len, "")
+    }
+
+    /// Deletes `delete` characters at `index` then inserts `text` there.
+    pub fn splice_text(&mut self, path: &str, index: usize, delete: usize, text: &str) -> Result<()> {
+        let path = Path::parse(path)?;
+        match &mut self.inner {
+            TxnInner::Automerge(doc) => automerge_doc::splice_text(doc, &path, index, delete, text),
+            TxnInner::Yrs(txn) => yrs_doc::splice_text(txn, &path, index, delete, text),
+        }
+    }
+
+    /// Adds `by` to the counter at `path` (created at 0 if absent). Concurrent increments
+    /// add up. Automerge documents only.
+    pub fn increment(&mut self, path: &str, by: i64) -> Result<()> {
+        let path = Path::parse(path)?;
+        match &mut self.inner {
+            TxnInner::Automerge(doc) => automerge_doc::increment(doc, &path, by),
+            TxnInner::Yrs(_) => Err(Error::InvalidEdit(
+                "counters exist only in automerge documents".into(),
+            )),
+        }
+    }
+
+    /// Reads inside the edit, seeing its own writes.
+    pub fn get(&self, path: &str) -> Result<Option<Value>> {
+        let path = Path::parse(path)?;
+        match &self.inner {
+            TxnInner::Automerge(doc) => Reader::default().automerge(*doc, &path),
+            TxnInner::Yrs(txn) => Reader::default().yrs(txn, &path),
+        }
+    }
+}
+
+/// Reads a path in a Yrs document (used by [`crate::read::Reader`]).
+pub(crate) fn yrs_read(txn: &impl yrs::ReadTxn, path: &Path) -> Result<Option<Value>> {
+    yrs_doc::read_path(txn, path)
+}

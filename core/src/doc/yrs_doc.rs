@@ -1,0 +1,375 @@
+//! Yrs (Yjs-compatible) documents: root types addressed by name, edits by path, v1 updates.
+//!
+//! The first path segment names a root type; its type follows from the edit (a key below it
+//! makes a map, `push`/`insert` an array, text edits a text). Nested JSON objects and arrays
+//! become nested Y.Map and Y.Array, so concurrent edits inside them merge.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use yrs::types::ToJson;
+use yrs::updates::decoder::Decode;
+use yrs::{
+    Any, Array, ArrayPrelim, ArrayRef, Doc, In, Map, MapPrelim, MapRef, OffsetKind, Options, Out,
+    ReadTxn, StateVector, Text, TextRef, Transact, Transaction, TransactionMut, Update, WriteTxn,
+};
+
+use super::path::{Path, Segment};
+use crate::error::{Error, Result};
+use crate::ids::DocKind;
+
+pub(super) fn new_doc() -> Doc {
+    Doc::with_options(Options {
+        offset_kind: OffsetKind::Utf16,
+        ..Options::default()
+    })
+}
+
+pub(super) fn decode_update(bytes: &[u8]) -> Result<Update> {
+    Update::decode_v1(bytes).map_err(|e| Error::InvalidUpdate {
+        kind: DocKind::Yrs,
+        reason: e.to_string(),
+    })
+}
+
+pub(super) fn apply_update(doc: &mut Doc, bytes: &[u8]) -> Result<()> {
+    let update = decode_update(bytes)?;
+    let mut txn = doc.transact_mut();
+    txn.apply_update(update).map_err(|e| Error::InvalidUpdate {
+        kind: DocKind::Yrs,
+        reason: e.to_string(),
+    })?;
+    define_roots(&mut txn);
+    Ok(())
+}
+
+/// Gives every root that arrived from a remote update without a local type declaration
+/// the type its content implies, so reads see it as a map, array or text.
+fn define_roots(txn: &mut TransactionMut<'_>) {
+    let undefined: Vec<(Arc<str>, In)> = txn
+        .root_refs()
+        .filter_map(|(name, out)| match &out {
+            Out::UndefinedRef(_) => Some((Arc::from(name), yrs::types::AsPrelim::as_prelim(&out, txn))),
+            _ => None,
+        })
+        .collect();
+    for (name, prelim) in undefined {
+        match prelim {
+            In::Text(_) => {
+                txn.get_or_insert_text(name);
+            }
+            In::Array(_) => {
+                txn.get_or_insert_array(name);
+            }
+            _ => {
+                txn.get_or_insert_map(name);
+            }
+        }
+    }
+}
+
+pub(super) fn save(doc: &Doc) -> Vec<u8> {
+    doc.transact().encode_state_as_update_v1(&StateVector::default())
+}
+
+pub(super) fn has_pending(doc: &Doc) -> bool {
+    doc.transact().has_missing_updates()
+}
+
+pub(super) fn transact(doc: &mut Doc) -> TransactionMut<'_> {
+    doc.transact_mut()
+}
+
+pub(super) fn read_txn(doc: &Doc) -> Transaction<'_> {
+    doc.transact()
+}
+
+/// Ends a local edit; returns its v1 update unless it changed nothing.
+pub(super) fn finish(txn: TransactionMut<'_>) -> Option<Vec<u8>> {
+    let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty();
+    let update = txn.encode_update_v1();
+    drop(txn);
+    changed.then_some(update)
+}
+
+/// Converts JSON into a Yrs input: objects and arrays become shared maps and arrays.
+fn to_in(value: &Value) -> In {
+    match value {
+        Value::Object(map) => In::Map(MapPrelim::from_iter(
+            map.iter().map(|(k, v)| (k.as_str(), to_in(v))),
+        )),
+        Value::Array(items) => In::Array(ArrayPrelim::from_iter(items.iter().map(to_in))),
+        Value::Null => In::Any(Any::Null),
+        Value::Bool(b) => In::Any(Any::Bool(*b)),
+        Value::Number(n) => In::Any(Any::Number(match n.as_i64() {
+            Some(i) => yrs::any::Number::Int(i),
+            None => yrs::any::Number::Float(n.as_f64().unwrap_or(0.0)),
+        })),
+        Value::String(s) => In::Any(Any::String(s.as_str().into())),
+    }
+}
+
+/// A shared container reached by a path.
+pub(crate) enum Container {
+    Map(MapRef),
+    Array(ArrayRef),
+    Text(TextRef),
+}
+
+fn root_name<'p>(path: &'p Path) -> Result<&'p str> {
+    match path.segments.first() {
+        Some(Segment::Key(name)) => Ok(name),
+        Some(Segment::Index(_)) | None => Err(path.error(
+            "a yrs path starts with the name of a root type, e.g. \"notes/title\"",
+        )),
+    }
+}
+
+fn existing_root(txn: &impl ReadTxn, name: &str) -> Option<Container> {
+    txn.root_refs().find(|(n, _)| *n == name).and_then(|(_, out)| match out {
+        Out::YMap(m) => Some(Container::Map(m)),
+        Out::YArray(a) => Some(Container::Array(a)),
+        Out::YText(t) => Some(Container::Text(t)),
+        _ => None,
+    })
+}
+
+/// The root named by `path`'s first segment, created with `create`'s type if absent.
+fn root(txn: &mut TransactionMut<'_>, path: &Path, create: fn(&mut TransactionMut<'_>, &str) -> Container) -> Result<Container> {
+    let name = root_name(path)?;
+    Ok(match existing_root(txn, name) {
+        Some(c) => c,
+        None => create(txn, name),
+    })
+}
+
+fn new_map(txn: &mut TransactionMut<'_>, name: &str) -> Container {
+    Container::Map(txn.get_or_insert_map(name))
+}
+fn new_array(txn: &mut TransactionMut<'_>, name: &str) -> Container {
+    Container::Array(txn.get_or_insert_array(name))
+}
+fn new_text(txn: &mut TransactionMut<'_>, name: &str) -> Container {
+    Container::Text(txn.get_or_insert_text(name))
+}
+
+fn child(txn: &impl ReadTxn, path: &Path, parent: &Container, seg: &Segment) -> Result<Option<Out>> {
+    Ok(match (parent, seg) {
+        (Container::Map(m), s) => m.get(txn, &s.as_key()),
+        (Container::Array(a), Segment::Index(i)) => a.get(txn, *i as u32),
+        (Container::Array(_), Segment::Key(k)) => {
+            return Err(path.error(format!("{k:?} is not an array index")))
+        }
+        (Container::Text(_), _) => return Err(path.error("text has no children")),
+    })
+}
+
+fn as_container(out: Out) -> Option<Container> {
+    match out {
+        Out::YMap(m) => Some(Container::Map(m)),
+        Out::YArray(a) => Some(Container::Array(a)),
+        Out::YText(t) => Some(Container::Text(t)),
+        _ => None,
+    }
+}
+
+/// Follows the segments after the root name down to a container.
+fn walk(txn: &mut TransactionMut<'_>, path: &Path, depth: usize, create_root: fn(&mut TransactionMut<'_>, &str) -> Container) -> Result<Container> {
+    let mut current = root(txn, path, create_root)?;
+    for seg in &path.segments[1..depth] {
+        let out = child(txn, path, &current, seg)?
+            .ok_or_else(|| path.error(format!("nothing at {:?}", seg.as_key())))?;
+        current = as_container(out)
+            .ok_or_else(|| path.error(format!("{:?} is not a map, array or text", seg.as_key())))?;
+    }
+    Ok(current)
+}
+
+fn check_index(path: &Path, index: u32, len: u32) -> Result<()> {
+    if index > len {
+        return Err(path.error(format!("index {index} is past the end (length {len})")));
+    }
+    Ok(())
+}
+
+pub(super) fn put(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -> Result<()> {
+    if path.segments.len() < 2 {
+        return Err(path.error("put needs <root>/<key>: yrs values live inside root types"));
+    }
+    let parent = walk(txn, path, path.segments.len() - 1, new_map)?;
+    let last = path.segments.last().expect("checked above");
+    match (parent, last) {
+        (Container::Map(m), key) => {
+            m.insert(txn, key.as_key(), to_in(value));
+        }
+        (Container::Array(a), Segment::Index(i)) => {
+            let (i, len) = (*i as u32, a.len(txn));
+            check_index(path, i, len)?;
+            if i < len {
+                a.remove(txn, i);
+            }
+            a.insert(txn, i, to_in(value));
+        }
+        (Container::Array(_), Segment::Key(k)) => {
+            return Err(path.error(format!("{k:?} is not an array index")))
+        }
+        (Container::Text(_), _) => return Err(path.error("use text edits on text")),
+    }
+    Ok(())
+}
+
+pub(super) fn insert(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -> Result<()> {
+    let (_, last) = path.split_last()?;
+    let Segment::Index(i) = last else {
+        return Err(path.error("insert needs an array index as the last segment"));
+    };
+    let parent = walk(txn, path, path.segments.len() - 1, new_array)?;
+    let Container::Array(a) = parent else {
+        return Err(path.error("insert needs an array"));
+    };
+    check_index(path, *i as u32, a.len(txn))?;
+    a.insert(txn, *i as u32, to_in(value));
+    Ok(())
+}
+
+pub(super) fn push(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -> Result<()> {
+    let array = if path.segments.len() == 1 {
+        walk(txn, path, 1, new_array)?
+    } else {
+        let parent = walk(txn, path, path.segments.len() - 1, new_map)?;
+        let last = path.segments.last().expect("non-empty");
+        match child(txn, path, &parent, last)?.map(as_container) {
+            Some(Some(c)) => c,
+            Some(None) => return Err(path.error("the value there is not an array")),
+            None => match parent {
+                Container::Map(m) => Container::Array(m.insert(txn, last.as_key(), ArrayPrelim::default())),
+                _ => return Err(path.error("nothing there")),
+            },
+        }
+    };
+    let Container::Array(a) = array else {
+        return Err(path.error("the value there is not an array"));
+    };
+    a.push_back(txn, to_in(value));
+    Ok(())
+}
+
+pub(super) fn delete(txn: &mut TransactionMut<'_>, path: &Path) -> Result<()> {
+    if path.segments.len() < 2 {
+        return Err(path.error("root types cannot be deleted; delete their contents"));
+    }
+    let parent = walk(txn, path, path.segments.len() - 1, new_map)?;
+    let last = path.segments.last().expect("checked above");
+    match (parent, last) {
+        (Container::Map(m), key) => {
+            if m.remove(txn, &key.as_key()).is_none() {
+                return Err(path.error("nothing there to delete"));
+            }
+        }
+        (Container::Array(a), Segment::Index(i)) => {
+            if *i as u32 >= a.len(txn) {
+                return Err(path.error("nothing there to delete"));
+            }
+            a.remove(txn, *i as u32);
+        }
+        _ => return Err(path.error("nothing there to delete")),
+    }
+    Ok(())
+}
+
+pub(super) fn splice_text(
+    txn: &mut TransactionMut<'_>,
+    path: &Path,
+    index: usize,
+    delete: usize,
+    text: &str,
+) -> Result<()> {
+    let target = if path.segments.len() == 1 {
+        walk(txn, path, 1, new_text)?
+    } else {
+        let parent = walk(txn, path, path.segments.len() - 1, new_map)?;
+        let last = path.segments.last().expect("non-empty");
+        match child(txn, path, &parent, last)?.map(as_container) {
+            Some(Some(c)) => c,
+            Some(None) => return Err(path.error("the value there is not text")),
+            None => match parent {
+                Container::Map(m) => Container::Text(m.insert(txn, last.as_key(), yrs::TextPrelim::new(""))),
+                _ => return Err(path.error("nothing there")),
+            },
+        }
+    };
+    let Container::Text(t) = target else {
+        return Err(path.error("the value there is not text"));
+    };
+    let len = t.len(txn) as usize;
+    if index + delete > len {
+        return Err(path.error(format!(
+            "range {index}..{} is outside the text of length {len}",
+            index + delete
+        )));
+    }
+    if delete > 0 {
+        t.remove_range(txn, index as u32, delete as u32);
+    }
+    if !text.is_empty() {
+        t.insert(txn, index as u32, text);
+    }
+    Ok(())
+}
+
+/// Converts a Yrs value to JSON.
+pub(crate) fn out_to_json(txn: &impl ReadTxn, out: &Out) -> Value {
+    any_to_json(&out.to_json(txn))
+}
+
+pub(crate) fn any_to_json(any: &Any) -> Value {
+    match any {
+        Any::Undefined | Any::Null => Value::Null,
+        other => serde_json::to_value(other).unwrap_or(Value::Null),
+    }
+}
+
+/// Looks up `path` for reading: the whole document for the empty path.
+pub(crate) fn read_path(txn: &impl ReadTxn, path: &Path) -> Result<Option<Value>> {
+    let Some(first) = path.segments.first() else {
+        let mut out = serde_json::Map::new();
+        for (name, root) in txn.root_refs() {
+            out.insert(name.to_string(), out_to_json(txn, &root));
+        }
+        return Ok(Some(Value::Object(out)));
+    };
+    let name = first.as_key();
+    let Some(mut current) = txn.root_refs().find(|(n, _)| *n == name).map(|(_, o)| o) else {
+        return Ok(None);
+    };
+    for seg in &path.segments[1..] {
+        let next = match &current {
+            Out::YMap(m) => m.get(txn, &seg.as_key()),
+            Out::YArray(a) => match seg {
+                Segment::Index(i) => a.get(txn, *i as u32),
+                Segment::Key(_) => None,
+            },
+            Out::Any(any) => {
+                return Ok(lookup_any(any, &path.segments[path.segments.iter().position(|s| std::ptr::eq(s, seg)).unwrap_or(0)..]))
+            }
+            _ => None,
+        };
+        match next {
+            Some(n) => current = n,
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out_to_json(txn, &current)))
+}
+
+fn lookup_any(any: &Any, segments: &[Segment]) -> Option<Value> {
+    let mut v = any_to_json(any);
+    for seg in segments {
+        v = match (v, seg) {
+            (Value::Object(mut m), s) => m.remove(&s.as_key())?,
+            (Value::Array(mut a), Segment::Index(i)) if *i < a.len() => a.swap_remove(*i),
+            _ => return None,
+        };
+    }
+    Some(v)
+}

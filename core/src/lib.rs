@@ -1,0 +1,24 @@
+//! Concord core: CRDT documents (Automerge and Yrs) in SQLite, version vectors, the sync
+//! protocol and its sans-IO state machines, and (feature `native-client`) a tokio client.
+//!
+//! Start with [`Store`]: open a database file, create a document, edit it in a
+//! transaction, read it as JSON, and sync it with [`sync::ClientSession`].
+
+pub mod doc;
+pub mod error;
+pub mod ids;
+pub mod read;
+pub mod vv;
+
+pub use doc::{CrdtDoc, DocTxn};
+pub use error::{Error, Result};
+pub use ids::{DocKind, Origin};
+pub use vv::{Causality, VersionVector};
+pub mod notify;
+pub mod store;
+pub mod update;
+
+pub use notify::{ChangeEvent, ChangeSource, Subscription};
+pub use store::{DocInfo, DocStatus, RemoteApplied, Store, StoreOptions};
+pub use update::UpdateRecord;
+pub mod protocol;

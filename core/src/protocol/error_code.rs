@@ -1,0 +1,76 @@
+//! Error codes carried by `Error` frames: stable numbers with stable names.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+macro_rules! error_codes {
+    ($($name:ident = $num:literal, $text:literal;)*) => {
+        /// Why a request was refused. Numbers are stable on the wire; an unknown number from
+        /// a newer peer decodes as [`ErrorCode::Other`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($name,)*
+            Other(u16),
+        }
+
+        impl ErrorCode {
+            pub fn number(self) -> u16 {
+                match self {
+                    $(ErrorCode::$name => $num,)*
+                    ErrorCode::Other(n) => n,
+                }
+            }
+
+            pub fn from_number(n: u16) -> ErrorCode {
+                match n {
+                    $($num => ErrorCode::$name,)*
+                    other => ErrorCode::Other(other),
+                }
+            }
+
+            /// The snake_case name used in logs, docs and CLI output.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$name => $text,)*
+                    ErrorCode::Other(_) => "other",
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MalformedFrame = 1, "malformed_frame";
+    UnsupportedVersion = 2, "unsupported_version";
+    UnknownMessage = 3, "unknown_message";
+    FrameTooLarge = 4, "frame_too_large";
+    HelloRequired = 5, "hello_required";
+    Unauthorized = 10, "unauthorized";
+    TokenExpired = 11, "token_expired";
+    Forbidden = 12, "forbidden";
+    InvalidDocId = 20, "invalid_doc_id";
+    KindMismatch = 21, "kind_mismatch";
+    NotSubscribed = 22, "not_subscribed";
+    InvalidUpdate = 30, "invalid_update";
+    SeqGap = 31, "seq_gap";
+    SeqConflict = 32, "seq_conflict";
+    SlowConsumer = 40, "slow_consumer";
+    Internal = 50, "internal";
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.number())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u16(self.number())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u16::deserialize(d).map(ErrorCode::from_number)
+    }
+}

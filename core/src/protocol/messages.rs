@@ -1,0 +1,126 @@
+//! The messages of the protocol. Every message names the document it concerns, so many
+//! documents share one connection.
+
+use serde::{Deserialize, Serialize};
+
+use super::ErrorCode;
+use crate::ids::{DocKind, Origin};
+use crate::update::UpdateRecord;
+use crate::vv::VersionVector;
+
+/// Client → server, first message: who is connecting and with which rights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol_version: u8,
+    pub device_id: Origin,
+    /// A signed access token (JWT), required when the server has an auth secret.
+    pub token: Option<String>,
+}
+
+/// Server → client: the handshake succeeded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol_version: u8,
+    pub server_id: String,
+    /// The largest frame the server accepts.
+    pub max_frame_bytes: u32,
+}
+
+/// Client → server: start syncing a document. `version` says what the client holds; the
+/// server answers with a [`Catchup`] and then streams live [`Updates`]. The server creates
+/// the document with `kind` if it does not exist (write access needed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Subscribe {
+    pub doc_id: String,
+    pub kind: DocKind,
+    pub version: VersionVector,
+}
+
+/// A full document state and the updates it covers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    #[serde(with = "crate::update::bytes")]
+    pub data: Vec<u8>,
+    pub covers: VersionVector,
+}
+
+/// Server → client: the answer to [`Subscribe`]. `server_version` is what the server holds;
+/// what the client lacks follows as an optional snapshot here and [`Updates`] after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Catchup {
+    pub doc_id: String,
+    pub kind: DocKind,
+    pub server_version: VersionVector,
+    pub snapshot: Option<Snapshot>,
+}
+
+/// Either direction: updates of one document, in order. Client → server updates are
+/// acknowledged with [`Ack`] once durable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Updates {
+    pub doc_id: String,
+    pub updates: Vec<UpdateRecord>,
+}
+
+/// Server → client: every update of `origin` up to `upto` is durably stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    pub doc_id: String,
+    pub origin: Origin,
+    pub upto: u64,
+}
+
+/// Either direction: a request was refused. The connection stays open unless said otherwise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorFrame {
+    pub code: ErrorCode,
+    pub message: String,
+    pub doc_id: Option<String>,
+}
+
+/// Client → server: the documents the server holds whose id starts with `prefix` (and
+/// that the client may read).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListDocs {
+    pub prefix: String,
+}
+
+/// Server → client: the answer to [`ListDocs`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocList {
+    pub docs: Vec<(String, DocKind)>,
+}
+
+/// Client → server: stop receiving updates of a document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unsubscribe {
+    pub doc_id: String,
+}
+
+/// Every message, with its tag byte.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Hello(Hello),
+    Welcome(Welcome),
+    Subscribe(Subscribe),
+    Catchup(Catchup),
+    Updates(Updates),
+    Ack(Ack),
+    Error(ErrorFrame),
+    Ping(u64),
+    Pong(u64),
+    ListDocs(ListDocs),
+    DocList(DocList),
+    Unsubscribe(Unsubscribe),
+}
+
+impl Message {
+    /// A refusal, for documents or for the connection as a whole.
+    pub fn error(code: ErrorCode, message: impl Into<String>, doc_id: Option<&str>) -> Message {
+        Message::Error(ErrorFrame {
+            code,
+            message: message.into(),
+            doc_id: doc_id.map(str::to_string),
+        })
+    }
+}

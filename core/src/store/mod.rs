@@ -1,0 +1,624 @@
+//! The device store: many documents in one SQLite file.
+//!
+//! Each document has a row in `docs` (kind, version vector, latest snapshot) and a log of
+//! updates in `updates`; the updates this device authored and the relay has not yet
+//! acknowledged are also listed in `outbox`. A commit writes the update, the outbox entry
+//! and the new version vector in one SQLite transaction (WAL, `synchronous=FULL`), so once
+//! [`Store::transact`] returns the edit survives a crash. Loading a document is its latest
+//! snapshot plus the updates logged after it; a snapshot is taken when that tail grows past
+//! [`StoreOptions::snapshot_every`].
+
+mod schema;
+
+use std::collections::HashMap;
+use std::path::Path as FsPath;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde_json::Value;
+
+use crate::doc::{CrdtDoc, DocTxn};
+use crate::error::{Error, Result};
+use crate::ids::{validate_doc_id, DocKind, Origin};
+use crate::notify::{ChangeEvent, ChangeSource, Listeners, Subscription};
+use crate::update::UpdateRecord;
+use crate::vv::VersionVector;
+
+pub use schema::SCHEMA_VERSION;
+
+/// Tuning for a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Take a snapshot once this many updates have been logged since the last one.
+    pub snapshot_every: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { snapshot_every: 256 }
+    }
+}
+
+/// A document's id and kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocInfo {
+    pub id: String,
+    pub kind: DocKind,
+}
+
+/// What a device knows about one document's sync state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocStatus {
+    pub id: String,
+    pub kind: DocKind,
+    pub version: VersionVector,
+    /// Local updates not yet acknowledged by the relay.
+    pub pending: usize,
+}
+
+/// The outcome of applying a batch of remote updates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteApplied {
+    /// Updates that were new and are now stored.
+    pub applied: usize,
+    /// Updates already held (ignored).
+    pub duplicates: usize,
+    /// An update skipped because an earlier one from its origin is missing.
+    pub gap: Option<(Origin, u64)>,
+}
+
+/// A handle to an open store. Cheap to clone; safe to share between threads.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Mutex<Inner>>,
+    listeners: Listeners,
+}
+
+struct Inner {
+    conn: Connection,
+    device: Origin,
+    docs: HashMap<String, Loaded>,
+    options: StoreOptions,
+}
+
+/// A document held in memory, with the bookkeeping needed to extend its log.
+struct Loaded {
+    crdt: CrdtDoc,
+    version: VersionVector,
+    tail: u64,
+}
+
+impl Store {
+    /// Opens (or creates) the store in the SQLite file at `path`.
+    pub fn open(path: impl AsRef<FsPath>) -> Result<Store> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<FsPath>, options: StoreOptions) -> Result<Store> {
+        Store::from_connection(Connection::open(path)?, options)
+    }
+
+    /// A store that lives only in memory (tests, scratch work).
+    pub fn open_in_memory() -> Result<Store> {
+        Store::from_connection(Connection::open_in_memory()?, StoreOptions::default())
+    }
+
+    fn from_connection(mut conn: Connection, options: StoreOptions) -> Result<Store> {
+        schema::prepare(&mut conn)?;
+        let device = match conn
+            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()?
+        {
+            Some(id) => Origin::from(id),
+            None => {
+                let id = Origin::random();
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
+                    [id.as_str()],
+                )?;
+                id
+            }
+        };
+        Ok(Store {
+            inner: Arc::new(Mutex::new(Inner {
+                conn,
+                device,
+                docs: HashMap::new(),
+                options,
+            })),
+            listeners: Listeners::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// This device's id: the origin of the updates it authors.
+    pub fn device_id(&self) -> Origin {
+        self.lock().device.clone()
+    }
+
+    /// Creates an empty document; fails if the id is taken.
+    pub fn create_doc(&self, id: &str, kind: DocKind) -> Result<()> {
+        validate_doc_id(id)?;
+        let inner = self.lock();
+        if kind_of(&inner.conn, id)?.is_some() {
+            return Err(Error::DocExists(id.to_string()));
+        }
+        insert_doc(&inner.conn, id, kind)
+    }
+
+    /// Creates the document unless it exists; fails if it exists with another kind.
+    pub fn ensure_doc(&self, id: &str, kind: DocKind) -> Result<()> {
+        validate_doc_id(id)?;
+        let inner = self.lock();
+        match kind_of(&inner.conn, id)? {
+            Some(actual) if actual == kind => Ok(()),
+            Some(actual) => Err(Error::KindMismatch {
+                id: id.to_string(),
+                expected: kind,
+                actual,
+            }),
+            None => insert_doc(&inner.conn, id, kind),
+        }
+    }
+
+    /// The kind of a document, or `None` if the store does not have it.
+    pub fn doc_kind(&self, id: &str) -> Result<Option<DocKind>> {
+        kind_of(&self.lock().conn, id)
+    }
+
+    pub fn list_docs(&self) -> Result<Vec<DocInfo>> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare("SELECT id, kind FROM docs ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (id, kind) = row?;
+            Ok(DocInfo {
+                id,
+                kind: kind.parse()?,
+            })
+        })
+        .collect()
+    }
+
+    /// Runs a local edit and commits it durably. If `f` fails, nothing is stored.
+    ///
+    /// ```
+    /// # use concord_core::{Store, DocKind};
+    /// let store = Store::open_in_memory()?;
+    /// store.create_doc("notes", DocKind::Automerge)?;
+    /// store.transact("notes", |tx| {
+    ///     tx.put("title", "Groceries")?;
+    ///     tx.insert_text("body", 0, "milk")
+    /// })?;
+    /// assert_eq!(store.get("notes", "title")?, Some("Groceries".into()));
+    /// # Ok::<(), concord_core::Error>(())
+    /// ```
+    pub fn transact<R>(&self, id: &str, f: impl FnOnce(&mut DocTxn<'_>) -> Result<R>) -> Result<R> {
+        let (result, event) = {
+            let mut guard = self.lock();
+            let Inner {
+                conn,
+                device,
+                docs,
+                options,
+            } = &mut *guard;
+            let loaded = loaded(conn, docs, id)?;
+            let (result, update) = match loaded.crdt.edit(f) {
+                Ok(out) => out,
+                Err(e) => {
+                    docs.remove(id);
+                    return Err(e);
+                }
+            };
+            let Some(data) = update else {
+                return Ok(result);
+            };
+            let record = UpdateRecord {
+                origin: device.clone(),
+                seq: loaded.version.get(device) + 1,
+                data,
+            };
+            let persisted = (|| {
+                let tx = conn.transaction()?;
+                insert_update(&tx, id, &record, true)?;
+                loaded.version.advance(&record.origin, record.seq);
+                loaded.tail += 1;
+                write_doc_state(&tx, id, loaded, options)?;
+                tx.commit()?;
+                Ok::<_, Error>(())
+            })();
+            if let Err(e) = persisted {
+                docs.remove(id);
+                return Err(e);
+            }
+            let event = ChangeEvent {
+                doc_id: id.to_string(),
+                source: ChangeSource::Local,
+                version: loaded.version.clone(),
+            };
+            (result, event)
+        };
+        self.listeners.emit(&[event]);
+        Ok(result)
+    }
+
+    /// The value at `path` (`""` for the whole document) as JSON.
+    pub fn get(&self, id: &str, path: &str) -> Result<Option<Value>> {
+        let mut guard = self.lock();
+        let Inner { conn, docs, .. } = &mut *guard;
+        loaded(conn, docs, id)?.crdt.get(path)
+    }
+
+    /// The whole document as JSON.
+    pub fn to_json(&self, id: &str) -> Result<Value> {
+        Ok(self.get(id, "")?.unwrap_or(Value::Null))
+    }
+
+    /// The document's full state, as a CRDT snapshot (Automerge save / Yrs v1 state update).
+    pub fn export_snapshot(&self, id: &str) -> Result<Vec<u8>> {
+        let mut guard = self.lock();
+        let Inner { conn, docs, .. } = &mut *guard;
+        Ok(loaded(conn, docs, id)?.crdt.save())
+    }
+
+    /// Which updates of the document this device holds.
+    pub fn version_vector(&self, id: &str) -> Result<VersionVector> {
+        let mut guard = self.lock();
+        let Inner { conn, docs, .. } = &mut *guard;
+        Ok(loaded(conn, docs, id)?.version.clone())
+    }
+
+    /// Number of local updates of `id` the relay has not acknowledged.
+    pub fn pending(&self, id: &str) -> Result<usize> {
+        let inner = self.lock();
+        let n: i64 = inner.conn.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE doc_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
+    /// Sync state of every document.
+    pub fn status(&self) -> Result<Vec<DocStatus>> {
+        let docs = self.list_docs()?;
+        docs.into_iter()
+            .map(|d| {
+                Ok(DocStatus {
+                    version: self.version_vector(&d.id)?,
+                    pending: self.pending(&d.id)?,
+                    id: d.id,
+                    kind: d.kind,
+                })
+            })
+            .collect()
+    }
+
+    /// Calls `callback` after every change (local or remote) of document `doc_id`, or of
+    /// every document when `None`. Keep the returned handle; dropping it unsubscribes.
+    pub fn subscribe(
+        &self,
+        doc_id: Option<&str>,
+        callback: impl Fn(&ChangeEvent) + Send + Sync + 'static,
+    ) -> Subscription {
+        self.listeners.add(doc_id.map(str::to_string), Arc::new(callback))
+    }
+
+    /// The unacknowledged local updates of `id`, oldest first.
+    pub fn outbox(&self, id: &str) -> Result<Vec<UpdateRecord>> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare(
+            "SELECT u.origin, u.seq, u.data FROM outbox o
+             JOIN updates u ON u.doc_id = o.doc_id AND u.origin = o.origin AND u.seq = o.seq
+             WHERE o.doc_id = ?1 ORDER BY u.idx",
+        )?;
+        let rows = stmt.query_map([id], row_to_record)?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Updates in this device's log that a replica at `other` lacks, in log order.
+    /// (Updates folded into a snapshot are no longer individually available, except those
+    /// still in the outbox, which are never pruned.)
+    pub fn updates_missing_from(&self, id: &str, other: &VersionVector) -> Result<Vec<UpdateRecord>> {
+        let inner = self.lock();
+        let mut stmt = inner
+            .conn
+            .prepare("SELECT origin, seq, data FROM updates WHERE doc_id = ?1 ORDER BY idx")?;
+        let rows = stmt.query_map([id], row_to_record)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let record = row?;
+            if !other.contains(&record.origin, record.seq) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The relay holds every update of `origin` up to `upto`: drop them from the outbox.
+    pub fn acknowledge(&self, id: &str, origin: &Origin, upto: u64) -> Result<usize> {
+        let inner = self.lock();
+        Ok(inner.conn.execute(
+            "DELETE FROM outbox WHERE doc_id = ?1 AND origin = ?2 AND seq <= ?3",
+            params![id, origin.as_str(), upto as i64],
+        )?)
+    }
+
+    /// Applies updates received from the relay, in order, in one SQLite transaction.
+    /// Updates already held are skipped; an update whose predecessor from the same origin
+    /// is missing stops the batch (the caller should ask for a resync).
+    pub fn apply_remote(&self, id: &str, updates: &[UpdateRecord]) -> Result<RemoteApplied> {
+        let mut outcome = RemoteApplied::default();
+        let event = {
+            let mut guard = self.lock();
+            let Inner {
+                conn, docs, options, ..
+            } = &mut *guard;
+            let loaded = loaded(conn, docs, id)?;
+            let mut version = loaded.version.clone();
+            let tx = conn.transaction()?;
+            let mut result = Ok(());
+            for record in updates {
+                if version.contains(&record.origin, record.seq) {
+                    outcome.duplicates += 1;
+                    continue;
+                }
+                if record.seq != version.get(&record.origin) + 1 {
+                    outcome.gap = Some((record.origin.clone(), record.seq));
+                    break;
+                }
+                if let Err(e) = loaded.crdt.apply_update(&record.data) {
+                    result = Err(e);
+                    break;
+                }
+                insert_update(&tx, id, record, false)?;
+                version.advance(&record.origin, record.seq);
+                outcome.applied += 1;
+            }
+            if outcome.applied > 0 {
+                loaded.version = version;
+                loaded.tail += outcome.applied as u64;
+                if let Err(e) = write_doc_state(&tx, id, loaded, options).and_then(|_| Ok(tx.commit()?)) {
+                    docs.remove(id);
+                    return Err(e);
+                }
+            }
+            if let Err(e) = result {
+                if outcome.applied == 0 {
+                    docs.remove(id);
+                }
+                return Err(e);
+            }
+            (outcome.applied > 0).then(|| ChangeEvent {
+                doc_id: id.to_string(),
+                source: ChangeSource::Remote,
+                version: loaded.version.clone(),
+            })
+        };
+        if let Some(event) = event {
+            self.listeners.emit(&[event]);
+        }
+        Ok(outcome)
+    }
+
+    /// Merges a full snapshot from the relay that covers `covers`; afterwards this device
+    /// holds every update in `covers`. Stored at once as this device's own snapshot.
+    pub fn apply_remote_snapshot(&self, id: &str, snapshot: &[u8], covers: &VersionVector) -> Result<()> {
+        let event = {
+            let mut guard = self.lock();
+            let Inner { conn, docs, .. } = &mut *guard;
+            let loaded = loaded(conn, docs, id)?;
+            if let Err(e) = loaded.crdt.apply_snapshot(snapshot) {
+                docs.remove(id);
+                return Err(e);
+            }
+            loaded.version.merge(covers);
+            let written = (|| {
+                let tx = conn.transaction()?;
+                take_snapshot(&tx, id, loaded)?;
+                tx.commit()?;
+                Ok::<_, Error>(())
+            })();
+            if let Err(e) = written {
+                docs.remove(id);
+                return Err(e);
+            }
+            ChangeEvent {
+                doc_id: id.to_string(),
+                source: ChangeSource::Remote,
+                version: loaded.version.clone(),
+            }
+        };
+        self.listeners.emit(&[event]);
+        Ok(())
+    }
+
+    /// Called when the relay holds updates under this device's origin that this device
+    /// does not (it was restored from an old backup). Takes a new origin id and moves every
+    /// unacknowledged local update to it, renumbered from 1, so no sequence number is ever
+    /// used twice for different content. Returns the new origin.
+    pub fn reoriginate(&self) -> Result<Origin> {
+        let mut guard = self.lock();
+        let Inner {
+            conn, device, docs, ..
+        } = &mut *guard;
+        let old = device.clone();
+        let new = Origin::random();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'device_id'",
+            [new.as_str()],
+        )?;
+        let doc_ids: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT id FROM docs")?;
+            let ids = stmt.query_map([], |r| r.get(0))?;
+            ids.collect::<std::result::Result<_, _>>()?
+        };
+        for id in &doc_ids {
+            let pending: Vec<i64> = {
+                let mut stmt = tx.prepare(
+                    "SELECT seq FROM outbox WHERE doc_id = ?1 AND origin = ?2 ORDER BY seq",
+                )?;
+                let seqs = stmt.query_map(params![id, old.as_str()], |r| r.get(0))?;
+                seqs.collect::<std::result::Result<_, _>>()?
+            };
+            let mut version = read_version(&tx, id)?;
+            let acked = pending.first().map(|s| *s as u64 - 1).unwrap_or(version.get(&old));
+            version.set(old.clone(), acked);
+            for (i, seq) in pending.iter().enumerate() {
+                let new_seq = i as i64 + 1;
+                tx.execute(
+                    "UPDATE updates SET origin = ?1, seq = ?2 WHERE doc_id = ?3 AND origin = ?4 AND seq = ?5",
+                    params![new.as_str(), new_seq, id, old.as_str(), seq],
+                )?;
+                tx.execute(
+                    "UPDATE outbox SET origin = ?1, seq = ?2 WHERE doc_id = ?3 AND origin = ?4 AND seq = ?5",
+                    params![new.as_str(), new_seq, id, old.as_str(), seq],
+                )?;
+            }
+            version.set(new.clone(), pending.len() as u64);
+            tx.execute(
+                "UPDATE docs SET vv = ?1 WHERE id = ?2",
+                params![encode_version(&version), id],
+            )?;
+        }
+        tx.commit()?;
+        *device = new.clone();
+        docs.clear();
+        Ok(new)
+    }
+}
+
+fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<UpdateRecord> {
+    Ok(UpdateRecord {
+        origin: Origin::from(r.get::<_, String>(0)?),
+        seq: r.get::<_, i64>(1)? as u64,
+        data: r.get(2)?,
+    })
+}
+
+fn kind_of(conn: &Connection, id: &str) -> Result<Option<DocKind>> {
+    let kind: Option<String> = conn
+        .query_row("SELECT kind FROM docs WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
+    kind.map(|k| k.parse()).transpose()
+}
+
+fn insert_doc(conn: &Connection, id: &str, kind: DocKind) -> Result<()> {
+    conn.execute(
+        "INSERT INTO docs (id, kind, vv) VALUES (?1, ?2, ?3)",
+        params![id, kind.as_str(), encode_version(&VersionVector::new())],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn encode_version(vv: &VersionVector) -> Vec<u8> {
+    postcard::to_allocvec(vv).expect("a version vector always encodes")
+}
+
+pub(crate) fn decode_version(bytes: &[u8]) -> Result<VersionVector> {
+    postcard::from_bytes(bytes).map_err(|e| Error::Corrupt(format!("version vector: {e}")))
+}
+
+fn read_version(conn: &Connection, id: &str) -> Result<VersionVector> {
+    let bytes: Vec<u8> = conn.query_row("SELECT vv FROM docs WHERE id = ?1", [id], |r| r.get(0))?;
+    decode_version(&bytes)
+}
+
+/// The in-memory copy of `id`, loaded from snapshot + tail on first use.
+fn loaded<'a>(conn: &Connection, docs: &'a mut HashMap<String, Loaded>, id: &str) -> Result<&'a mut Loaded> {
+    if !docs.contains_key(id) {
+        let doc = load(conn, id)?;
+        docs.insert(id.to_string(), doc);
+    }
+    Ok(docs.get_mut(id).expect("inserted above"))
+}
+
+fn load(conn: &Connection, id: &str) -> Result<Loaded> {
+    let row = conn
+        .query_row(
+            "SELECT kind, vv, snapshot, snapshot_upto, tail FROM docs WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((kind, vv, snapshot, upto, tail)) = row else {
+        return Err(Error::NoSuchDoc(id.to_string()));
+    };
+    let kind: DocKind = kind.parse()?;
+    let mut crdt = match snapshot {
+        Some(bytes) => CrdtDoc::load(kind, &bytes)?,
+        None => CrdtDoc::new(kind),
+    };
+    let mut stmt = conn.prepare("SELECT data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx")?;
+    let mut rows = stmt.query(params![id, upto])?;
+    while let Some(row) = rows.next()? {
+        let data: Vec<u8> = row.get(0)?;
+        crdt.apply_update(&data)?;
+    }
+    Ok(Loaded {
+        crdt,
+        version: decode_version(&vv)?,
+        tail: tail as u64,
+    })
+}
+
+fn insert_update(tx: &Transaction<'_>, id: &str, record: &UpdateRecord, outbox: bool) -> Result<()> {
+    tx.execute(
+        "INSERT INTO updates (doc_id, origin, seq, data) VALUES (?1, ?2, ?3, ?4)",
+        params![id, record.origin.as_str(), record.seq as i64, record.data],
+    )?;
+    if outbox {
+        tx.execute(
+            "INSERT INTO outbox (doc_id, origin, seq) VALUES (?1, ?2, ?3)",
+            params![id, record.origin.as_str(), record.seq as i64],
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the document's version vector, and a snapshot when the tail is long enough.
+fn write_doc_state(tx: &Transaction<'_>, id: &str, doc: &mut Loaded, options: &StoreOptions) -> Result<()> {
+    if doc.tail >= options.snapshot_every && !doc.crdt.has_pending() {
+        return take_snapshot(tx, id, doc);
+    }
+    tx.execute(
+        "UPDATE docs SET vv = ?1, tail = ?2 WHERE id = ?3",
+        params![encode_version(&doc.version), doc.tail as i64, id],
+    )?;
+    Ok(())
+}
+
+/// Stores the full state as the new snapshot and prunes the logged updates it covers
+/// (keeping those still in the outbox, which must be sent).
+fn take_snapshot(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result<()> {
+    let upto: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(idx), 0) FROM updates WHERE doc_id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "UPDATE docs SET vv = ?1, snapshot = ?2, snapshot_upto = ?3, tail = 0 WHERE id = ?4",
+        params![encode_version(&doc.version), doc.crdt.save(), upto, id],
+    )?;
+    tx.execute(
+        "DELETE FROM updates WHERE doc_id = ?1 AND idx <= ?2 AND NOT EXISTS
+           (SELECT 1 FROM outbox o WHERE o.doc_id = updates.doc_id AND o.origin = updates.origin AND o.seq = updates.seq)",
+        params![id, upto],
+    )?;
+    doc.tail = 0;
+    Ok(())
+}
