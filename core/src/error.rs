@@ -9,7 +9,9 @@ use crate::ids::DocKind;
 pub enum Error {
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("the store's schema version {found} is newer than this build understands ({supported})")]
+    #[error(
+        "the store's schema version {found} is newer than this build understands ({supported})"
+    )]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("invalid document id {0:?}: use 1-256 printable ASCII characters without spaces")]
     InvalidDocId(String),
@@ -20,7 +22,11 @@ pub enum Error {
     #[error("document {0:?} already exists")]
     DocExists(String),
     #[error("document {id:?} is a {actual} document, not {expected}")]
-    KindMismatch { id: String, expected: DocKind, actual: DocKind },
+    KindMismatch {
+        id: String,
+        expected: DocKind,
+        actual: DocKind,
+    },
     #[error("invalid path {path:?}: {reason}")]
     InvalidPath { path: String, reason: String },
     #[error("cannot apply this edit: {0}")]

@@ -49,9 +49,8 @@ impl fmt::Display for Origin {
 
 /// Checks a document id: 1..=256 bytes of printable ASCII without spaces.
 pub fn validate_doc_id(id: &str) -> Result<(), Error> {
-    let ok = !id.is_empty()
-        && id.len() <= MAX_DOC_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_graphic());
+    let ok =
+        !id.is_empty() && id.len() <= MAX_DOC_ID_LEN && id.bytes().all(|b| b.is_ascii_graphic());
     if ok {
         Ok(())
     } else {
@@ -60,7 +59,7 @@ pub fn validate_doc_id(id: &str) -> Result<(), Error> {
 }
 
 /// Which CRDT library a document uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum DocKind {
     Automerge,
     Yrs,

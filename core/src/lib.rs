@@ -21,4 +21,7 @@ pub mod update;
 pub use notify::{ChangeEvent, ChangeSource, Subscription};
 pub use store::{DocInfo, DocStatus, RemoteApplied, Store, StoreOptions};
 pub use update::UpdateRecord;
+#[cfg(feature = "native-client")]
+pub mod client;
 pub mod protocol;
+pub mod sync;

@@ -38,10 +38,19 @@ impl Reader {
             };
             if ty == ObjType::Text {
                 let text = doc.text(&obj).map_err(|e| Error::Corrupt(e.to_string()))?;
-                let Segment::Index(i) = seg else { return Ok(None) };
-                return Ok(text.chars().nth(*i).map(|c| Value::String(c.to_string())).filter(|_| depth + 1 == path.segments.len()));
+                let Segment::Index(i) = seg else {
+                    return Ok(None);
+                };
+                return Ok(text
+                    .chars()
+                    .nth(*i)
+                    .map(|c| Value::String(c.to_string()))
+                    .filter(|_| depth + 1 == path.segments.len()));
             }
-            let winner = self.resolve(doc.get_all(&obj, prop).map_err(|e| Error::Corrupt(e.to_string()))?);
+            let winner = self.resolve(
+                doc.get_all(&obj, prop)
+                    .map_err(|e| Error::Corrupt(e.to_string()))?,
+            );
             match winner {
                 None => return Ok(None),
                 Some((AmValue::Object(t), id)) => {

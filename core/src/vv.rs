@@ -193,8 +193,16 @@ mod tests {
         assert_eq!(
             a.missing_from(&b),
             vec![
-                Missing { origin: origin(1), from: 4, to: 5 },
-                Missing { origin: origin(2), from: 1, to: 2 },
+                Missing {
+                    origin: origin(1),
+                    from: 4,
+                    to: 5
+                },
+                Missing {
+                    origin: origin(2),
+                    from: 1,
+                    to: 2
+                },
             ]
         );
         assert_eq!(a.compare(&b), Causality::Concurrent);

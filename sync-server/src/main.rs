@@ -1,1 +1,138 @@
-fn main() {}
+//! `concord-server`: run the relay, or issue access tokens.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use concord_server::auth::{issue, Claims};
+use concord_server::ServerConfig;
+
+#[derive(Parser)]
+#[command(name = "concord-server", version, about = "Concord sync relay")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(clap::Args, Clone, Default)]
+struct ServeArgs {
+    /// TOML file with the settings below (flags override it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8787].
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Where the SQLite database lives [default: ./concord-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Require signed access tokens (HS256) made with this secret.
+    #[arg(long, env = "CONCORD_AUTH_SECRET")]
+    auth_secret: Option<String>,
+    /// Largest accepted frame in bytes [default: 4194304].
+    #[arg(long)]
+    max_frame_bytes: Option<usize>,
+    /// Frames queued for one connection before it is closed as too slow [default: 4096].
+    #[arg(long)]
+    max_queue: Option<usize>,
+    /// Snapshot a document after this many updates [default: 256].
+    #[arg(long)]
+    snapshot_every: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the relay (the default).
+    Serve,
+    /// Print a signed access token.
+    Token {
+        /// The secret the server runs with.
+        #[arg(long, env = "CONCORD_AUTH_SECRET")]
+        secret: String,
+        /// Document ids or prefixes ending in '*', comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        docs: Vec<String>,
+        /// read or write.
+        #[arg(long, default_value = "write")]
+        right: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: u64,
+        /// Subject (who the token is for).
+        #[arg(long, default_value = "")]
+        sub: String,
+    },
+}
+
+fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
+    let mut config = match &args.config {
+        Some(path) => ServerConfig::from_file(path)?,
+        None => ServerConfig::default(),
+    };
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = &args.data_dir {
+        config.data_dir = v.clone();
+    }
+    if let Some(v) = &args.auth_secret {
+        config.auth_secret = Some(v.clone());
+    }
+    if let Some(v) = args.max_frame_bytes {
+        config.max_frame_bytes = v;
+    }
+    if let Some(v) = args.max_queue {
+        config.max_queue = v;
+    }
+    if let Some(v) = args.snapshot_every {
+        config.snapshot_every = v;
+    }
+    Ok(config)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
+                )
+                .init();
+            let config = server_config(&cli.serve)?;
+            concord_server::serve(config, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+        }
+        Command::Token {
+            secret,
+            docs,
+            right,
+            ttl,
+            sub,
+        } => {
+            anyhow::ensure!(
+                right == "read" || right == "write",
+                "--right must be read or write"
+            );
+            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+            let token = issue(
+                secret.as_bytes(),
+                &Claims {
+                    sub,
+                    docs,
+                    right,
+                    exp: now + ttl,
+                },
+            )
+            .context("cannot sign token")?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}

@@ -1,7 +1,10 @@
 //! Automerge documents: edits by path, one change per commit, change decoding.
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, Change, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value as AmValue, ROOT};
+use automerge::{
+    AutoCommit, Change, ChangeHash, ObjId, ObjType, Prop, ReadDoc, ScalarValue, Value as AmValue,
+    ROOT,
+};
 use serde_json::Value;
 
 use super::path::{Path, Segment};
@@ -46,7 +49,8 @@ pub(super) fn commit(doc: &mut AutoCommit, heads_before: &[ChangeHash]) -> Optio
     if doc.get_heads() == heads_before {
         return None;
     }
-    doc.get_last_local_change().map(|mut c| c.bytes().into_owned())
+    doc.get_last_local_change()
+        .map(|mut c| c.bytes().into_owned())
 }
 
 /// Follows `segments` from the root to an object.
@@ -120,7 +124,9 @@ fn put_value(doc: &mut AutoCommit, obj: &ObjId, prop: Prop, value: &Value) -> Re
     match scalar(value) {
         Some(s) => doc.put(obj, prop, s).map_err(edit_error),
         None => {
-            let child = doc.put_object(obj, prop, obj_type(value)).map_err(edit_error)?;
+            let child = doc
+                .put_object(obj, prop, obj_type(value))
+                .map_err(edit_error)?;
             fill(doc, &child, value)
         }
     }
@@ -130,7 +136,9 @@ fn insert_value(doc: &mut AutoCommit, obj: &ObjId, index: usize, value: &Value) 
     match scalar(value) {
         Some(s) => doc.insert(obj, index, s).map_err(edit_error),
         None => {
-            let child = doc.insert_object(obj, index, obj_type(value)).map_err(edit_error)?;
+            let child = doc
+                .insert_object(obj, index, obj_type(value))
+                .map_err(edit_error)?;
             fill(doc, &child, value)
         }
     }
@@ -140,7 +148,9 @@ pub(super) fn put(doc: &mut AutoCommit, path: &Path, value: &Value) -> Result<()
     let (parent, last) = path.split_last()?;
     let (obj, ty) = walk(doc, path, parent)?;
     match (ty, last) {
-        (ObjType::Map | ObjType::Table, key) => put_value(doc, &obj, Prop::Map(key.as_key()), value),
+        (ObjType::Map | ObjType::Table, key) => {
+            put_value(doc, &obj, Prop::Map(key.as_key()), value)
+        }
         (ObjType::List, Segment::Index(i)) => {
             let len = doc.length(&obj);
             if *i < len {
@@ -215,7 +225,8 @@ pub(super) fn splice_text(
             index + delete
         )));
     }
-    doc.splice_text(&obj, index, delete as isize, text).map_err(edit_error)
+    doc.splice_text(&obj, index, delete as isize, text)
+        .map_err(edit_error)
 }
 
 pub(super) fn increment(doc: &mut AutoCommit, path: &Path, by: i64) -> Result<()> {
@@ -227,6 +238,8 @@ pub(super) fn increment(doc: &mut AutoCommit, path: &Path, by: i64) -> Result<()
             doc.increment(&obj, prop, by).map_err(edit_error)
         }
         Some(_) => Err(path.error("the value there is not a counter")),
-        None => doc.put(&obj, prop, ScalarValue::counter(by)).map_err(edit_error),
+        None => doc
+            .put(&obj, prop, ScalarValue::counter(by))
+            .map_err(edit_error),
     }
 }

@@ -203,7 +203,13 @@ impl DocTxn<'_> {
     }
 
     /// Deletes `delete` characters at `index` then inserts `text` there.
-    pub fn splice_text(&mut self, path: &str, index: usize, delete: usize, text: &str) -> Result<()> {
+    pub fn splice_text(
+        &mut self,
+        path: &str,
+        index: usize,
+        delete: usize,
+        text: &str,
+    ) -> Result<()> {
         let path = Path::parse(path)?;
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::splice_text(doc, &path, index, delete, text),

@@ -49,7 +49,9 @@ fn define_roots(txn: &mut TransactionMut<'_>) {
     let undefined: Vec<(Arc<str>, In)> = txn
         .root_refs()
         .filter_map(|(name, out)| match &out {
-            Out::UndefinedRef(_) => Some((Arc::from(name), yrs::types::AsPrelim::as_prelim(&out, txn))),
+            Out::UndefinedRef(_) => {
+                Some((Arc::from(name), yrs::types::AsPrelim::as_prelim(&out, txn)))
+            }
             _ => None,
         })
         .collect();
@@ -69,7 +71,8 @@ fn define_roots(txn: &mut TransactionMut<'_>) {
 }
 
 pub(super) fn save(doc: &Doc) -> Vec<u8> {
-    doc.transact().encode_state_as_update_v1(&StateVector::default())
+    doc.transact()
+        .encode_state_as_update_v1(&StateVector::default())
 }
 
 pub(super) fn has_pending(doc: &Doc) -> bool {
@@ -119,23 +122,29 @@ pub(crate) enum Container {
 fn root_name<'p>(path: &'p Path) -> Result<&'p str> {
     match path.segments.first() {
         Some(Segment::Key(name)) => Ok(name),
-        Some(Segment::Index(_)) | None => Err(path.error(
-            "a yrs path starts with the name of a root type, e.g. \"notes/title\"",
-        )),
+        Some(Segment::Index(_)) | None => {
+            Err(path.error("a yrs path starts with the name of a root type, e.g. \"notes/title\""))
+        }
     }
 }
 
 fn existing_root(txn: &impl ReadTxn, name: &str) -> Option<Container> {
-    txn.root_refs().find(|(n, _)| *n == name).and_then(|(_, out)| match out {
-        Out::YMap(m) => Some(Container::Map(m)),
-        Out::YArray(a) => Some(Container::Array(a)),
-        Out::YText(t) => Some(Container::Text(t)),
-        _ => None,
-    })
+    txn.root_refs()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, out)| match out {
+            Out::YMap(m) => Some(Container::Map(m)),
+            Out::YArray(a) => Some(Container::Array(a)),
+            Out::YText(t) => Some(Container::Text(t)),
+            _ => None,
+        })
 }
 
 /// The root named by `path`'s first segment, created with `create`'s type if absent.
-fn root(txn: &mut TransactionMut<'_>, path: &Path, create: fn(&mut TransactionMut<'_>, &str) -> Container) -> Result<Container> {
+fn root(
+    txn: &mut TransactionMut<'_>,
+    path: &Path,
+    create: fn(&mut TransactionMut<'_>, &str) -> Container,
+) -> Result<Container> {
     let name = root_name(path)?;
     Ok(match existing_root(txn, name) {
         Some(c) => c,
@@ -153,7 +162,12 @@ fn new_text(txn: &mut TransactionMut<'_>, name: &str) -> Container {
     Container::Text(txn.get_or_insert_text(name))
 }
 
-fn child(txn: &impl ReadTxn, path: &Path, parent: &Container, seg: &Segment) -> Result<Option<Out>> {
+fn child(
+    txn: &impl ReadTxn,
+    path: &Path,
+    parent: &Container,
+    seg: &Segment,
+) -> Result<Option<Out>> {
     Ok(match (parent, seg) {
         (Container::Map(m), s) => m.get(txn, &s.as_key()),
         (Container::Array(a), Segment::Index(i)) => a.get(txn, *i as u32),
@@ -174,7 +188,12 @@ fn as_container(out: Out) -> Option<Container> {
 }
 
 /// Follows the segments after the root name down to a container.
-fn walk(txn: &mut TransactionMut<'_>, path: &Path, depth: usize, create_root: fn(&mut TransactionMut<'_>, &str) -> Container) -> Result<Container> {
+fn walk(
+    txn: &mut TransactionMut<'_>,
+    path: &Path,
+    depth: usize,
+    create_root: fn(&mut TransactionMut<'_>, &str) -> Container,
+) -> Result<Container> {
     let mut current = root(txn, path, create_root)?;
     for seg in &path.segments[1..depth] {
         let out = child(txn, path, &current, seg)?
@@ -242,7 +261,9 @@ pub(super) fn push(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -> 
             Some(Some(c)) => c,
             Some(None) => return Err(path.error("the value there is not an array")),
             None => match parent {
-                Container::Map(m) => Container::Array(m.insert(txn, last.as_key(), ArrayPrelim::default())),
+                Container::Map(m) => {
+                    Container::Array(m.insert(txn, last.as_key(), ArrayPrelim::default()))
+                }
                 _ => return Err(path.error("nothing there")),
             },
         }
@@ -293,7 +314,9 @@ pub(super) fn splice_text(
             Some(Some(c)) => c,
             Some(None) => return Err(path.error("the value there is not text")),
             None => match parent {
-                Container::Map(m) => Container::Text(m.insert(txn, last.as_key(), yrs::TextPrelim::new(""))),
+                Container::Map(m) => {
+                    Container::Text(m.insert(txn, last.as_key(), yrs::TextPrelim::new("")))
+                }
                 _ => return Err(path.error("nothing there")),
             },
         }
@@ -350,7 +373,14 @@ pub(crate) fn read_path(txn: &impl ReadTxn, path: &Path) -> Result<Option<Value>
                 Segment::Key(_) => None,
             },
             Out::Any(any) => {
-                return Ok(lookup_any(any, &path.segments[path.segments.iter().position(|s| std::ptr::eq(s, seg)).unwrap_or(0)..]))
+                return Ok(lookup_any(
+                    any,
+                    &path.segments[path
+                        .segments
+                        .iter()
+                        .position(|s| std::ptr::eq(s, seg))
+                        .unwrap_or(0)..],
+                ))
             }
             _ => None,
         };

@@ -15,7 +15,10 @@ pub enum CodecError {
     #[error("unknown message tag {0}")]
     UnknownMessage(u8),
     #[error("malformed {message} message: {reason}")]
-    Malformed { message: &'static str, reason: String },
+    Malformed {
+        message: &'static str,
+        reason: String,
+    },
 }
 
 impl CodecError {
@@ -99,25 +102,50 @@ mod tests {
     fn samples() -> Vec<Message> {
         let vv: VersionVector = [(Origin::from("a"), 3)].into_iter().collect();
         vec![
-            Message::Hello(Hello { protocol_version: 1, device_id: Origin::from("d"), token: Some("t".into()) }),
-            Message::Welcome(Welcome { protocol_version: 1, server_id: "s".into(), max_frame_bytes: 10 }),
-            Message::Subscribe(Subscribe { doc_id: "x".into(), kind: DocKind::Yrs, version: vv.clone() }),
+            Message::Hello(Hello {
+                protocol_version: 1,
+                device_id: Origin::from("d"),
+                token: Some("t".into()),
+            }),
+            Message::Welcome(Welcome {
+                protocol_version: 1,
+                server_id: "s".into(),
+                max_frame_bytes: 10,
+            }),
+            Message::Subscribe(Subscribe {
+                doc_id: "x".into(),
+                kind: DocKind::Yrs,
+                version: vv.clone(),
+            }),
             Message::Catchup(Catchup {
                 doc_id: "x".into(),
                 kind: DocKind::Automerge,
                 server_version: vv.clone(),
-                snapshot: Some(Snapshot { data: vec![1, 2, 3], covers: vv.clone() }),
+                snapshot: Some(Snapshot {
+                    data: vec![1, 2, 3],
+                    covers: vv.clone(),
+                }),
             }),
             Message::Updates(Updates {
                 doc_id: "x".into(),
-                updates: vec![UpdateRecord { origin: Origin::from("a"), seq: 1, data: vec![9; 40] }],
+                updates: vec![UpdateRecord {
+                    origin: Origin::from("a"),
+                    seq: 1,
+                    data: vec![9; 40],
+                }],
             }),
-            Message::Ack(Ack { doc_id: "x".into(), origin: Origin::from("a"), upto: 7 }),
+            Message::Ack(Ack {
+                doc_id: "x".into(),
+                origin: Origin::from("a"),
+                upto: 7,
+            }),
             Message::error(ErrorCode::SeqGap, "gap", Some("x")),
             Message::Ping(5),
             Message::Pong(5),
             Message::ListDocs(ListDocs { prefix: "p".into() }),
-            Message::DocList(DocList { docs: vec![("x".into(), DocKind::Yrs)] }),
+            Message::DocList(DocList {
+                docs: vec![("x".into(), DocKind::Yrs)],
+            }),
             Message::Unsubscribe(Unsubscribe { doc_id: "x".into() }),
         ]
     }
@@ -133,11 +161,20 @@ mod tests {
     fn bad_frames_are_classified() {
         assert_eq!(decode(&[]), Err(CodecError::Empty));
         assert_eq!(decode(&[9, 1]), Err(CodecError::UnsupportedVersion(9)));
-        assert_eq!(decode(&[PROTOCOL_VERSION, 200]), Err(CodecError::UnknownMessage(200)));
-        assert!(matches!(decode(&[PROTOCOL_VERSION, 3, 0xff]), Err(CodecError::Malformed { .. })));
+        assert_eq!(
+            decode(&[PROTOCOL_VERSION, 200]),
+            Err(CodecError::UnknownMessage(200))
+        );
+        assert!(matches!(
+            decode(&[PROTOCOL_VERSION, 3, 0xff]),
+            Err(CodecError::Malformed { .. })
+        ));
         let mut frame = encode(&Message::Ping(1));
         frame.push(0);
         assert!(matches!(decode(&frame), Err(CodecError::Malformed { .. })));
-        assert_eq!(decode(&[PROTOCOL_VERSION, 200]).unwrap_err().code(), ErrorCode::UnknownMessage);
+        assert_eq!(
+            decode(&[PROTOCOL_VERSION, 200]).unwrap_err().code(),
+            ErrorCode::UnknownMessage
+        );
     }
 }

@@ -35,7 +35,9 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { snapshot_every: 256 }
+        StoreOptions {
+            snapshot_every: 256,
+        }
     }
 }
 
@@ -133,7 +135,9 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// This device's id: the origin of the updates it authors.
@@ -173,7 +177,9 @@ impl Store {
 
     pub fn list_docs(&self) -> Result<Vec<DocInfo>> {
         let inner = self.lock();
-        let mut stmt = inner.conn.prepare("SELECT id, kind FROM docs ORDER BY id")?;
+        let mut stmt = inner
+            .conn
+            .prepare("SELECT id, kind FROM docs ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         rows.map(|row| {
             let (id, kind) = row?;
@@ -276,11 +282,12 @@ impl Store {
     /// Number of local updates of `id` the relay has not acknowledged.
     pub fn pending(&self, id: &str) -> Result<usize> {
         let inner = self.lock();
-        let n: i64 = inner.conn.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE doc_id = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
+        let n: i64 =
+            inner
+                .conn
+                .query_row("SELECT COUNT(*) FROM outbox WHERE doc_id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
         Ok(n as usize)
     }
 
@@ -306,7 +313,8 @@ impl Store {
         doc_id: Option<&str>,
         callback: impl Fn(&ChangeEvent) + Send + Sync + 'static,
     ) -> Subscription {
-        self.listeners.add(doc_id.map(str::to_string), Arc::new(callback))
+        self.listeners
+            .add(doc_id.map(str::to_string), Arc::new(callback))
     }
 
     /// The unacknowledged local updates of `id`, oldest first.
@@ -324,7 +332,11 @@ impl Store {
     /// Updates in this device's log that a replica at `other` lacks, in log order.
     /// (Updates folded into a snapshot are no longer individually available, except those
     /// still in the outbox, which are never pruned.)
-    pub fn updates_missing_from(&self, id: &str, other: &VersionVector) -> Result<Vec<UpdateRecord>> {
+    pub fn updates_missing_from(
+        &self,
+        id: &str,
+        other: &VersionVector,
+    ) -> Result<Vec<UpdateRecord>> {
         let inner = self.lock();
         let mut stmt = inner
             .conn
@@ -357,7 +369,10 @@ impl Store {
         let event = {
             let mut guard = self.lock();
             let Inner {
-                conn, docs, options, ..
+                conn,
+                docs,
+                options,
+                ..
             } = &mut *guard;
             let loaded = loaded(conn, docs, id)?;
             let mut version = loaded.version.clone();
@@ -383,7 +398,9 @@ impl Store {
             if outcome.applied > 0 {
                 loaded.version = version;
                 loaded.tail += outcome.applied as u64;
-                if let Err(e) = write_doc_state(&tx, id, loaded, options).and_then(|_| Ok(tx.commit()?)) {
+                if let Err(e) =
+                    write_doc_state(&tx, id, loaded, options).and_then(|_| Ok(tx.commit()?))
+                {
                     docs.remove(id);
                     return Err(e);
                 }
@@ -408,7 +425,12 @@ impl Store {
 
     /// Merges a full snapshot from the relay that covers `covers`; afterwards this device
     /// holds every update in `covers`. Stored at once as this device's own snapshot.
-    pub fn apply_remote_snapshot(&self, id: &str, snapshot: &[u8], covers: &VersionVector) -> Result<()> {
+    pub fn apply_remote_snapshot(
+        &self,
+        id: &str,
+        snapshot: &[u8],
+        covers: &VersionVector,
+    ) -> Result<()> {
         let event = {
             let mut guard = self.lock();
             let Inner { conn, docs, .. } = &mut *guard;
@@ -468,7 +490,10 @@ impl Store {
                 seqs.collect::<std::result::Result<_, _>>()?
             };
             let mut version = read_version(&tx, id)?;
-            let acked = pending.first().map(|s| *s as u64 - 1).unwrap_or(version.get(&old));
+            let acked = pending
+                .first()
+                .map(|s| *s as u64 - 1)
+                .unwrap_or(version.get(&old));
             version.set(old.clone(), acked);
             for (i, seq) in pending.iter().enumerate() {
                 let new_seq = i as i64 + 1;
@@ -531,7 +556,11 @@ fn read_version(conn: &Connection, id: &str) -> Result<VersionVector> {
 }
 
 /// The in-memory copy of `id`, loaded from snapshot + tail on first use.
-fn loaded<'a>(conn: &Connection, docs: &'a mut HashMap<String, Loaded>, id: &str) -> Result<&'a mut Loaded> {
+fn loaded<'a>(
+    conn: &Connection,
+    docs: &'a mut HashMap<String, Loaded>,
+    id: &str,
+) -> Result<&'a mut Loaded> {
     if !docs.contains_key(id) {
         let doc = load(conn, id)?;
         docs.insert(id.to_string(), doc);
@@ -563,7 +592,8 @@ fn load(conn: &Connection, id: &str) -> Result<Loaded> {
         Some(bytes) => CrdtDoc::load(kind, &bytes)?,
         None => CrdtDoc::new(kind),
     };
-    let mut stmt = conn.prepare("SELECT data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx")?;
+    let mut stmt =
+        conn.prepare("SELECT data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx")?;
     let mut rows = stmt.query(params![id, upto])?;
     while let Some(row) = rows.next()? {
         let data: Vec<u8> = row.get(0)?;
@@ -576,7 +606,12 @@ fn load(conn: &Connection, id: &str) -> Result<Loaded> {
     })
 }
 
-fn insert_update(tx: &Transaction<'_>, id: &str, record: &UpdateRecord, outbox: bool) -> Result<()> {
+fn insert_update(
+    tx: &Transaction<'_>,
+    id: &str,
+    record: &UpdateRecord,
+    outbox: bool,
+) -> Result<()> {
     tx.execute(
         "INSERT INTO updates (doc_id, origin, seq, data) VALUES (?1, ?2, ?3, ?4)",
         params![id, record.origin.as_str(), record.seq as i64, record.data],
@@ -591,7 +626,12 @@ fn insert_update(tx: &Transaction<'_>, id: &str, record: &UpdateRecord, outbox: 
 }
 
 /// Writes the document's version vector, and a snapshot when the tail is long enough.
-fn write_doc_state(tx: &Transaction<'_>, id: &str, doc: &mut Loaded, options: &StoreOptions) -> Result<()> {
+fn write_doc_state(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: &mut Loaded,
+    options: &StoreOptions,
+) -> Result<()> {
     if doc.tail >= options.snapshot_every && !doc.crdt.has_pending() {
         return take_snapshot(tx, id, doc);
     }

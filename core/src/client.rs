@@ -1,0 +1,281 @@
+//! The native sync client (feature `native-client`): a tokio + WebSocket shell around
+//! [`ClientSession`]. [`sync_once`] connects, syncs until caught up and returns;
+//! [`SyncClient::spawn`] keeps syncing in the background, reconnecting with exponential
+//! backoff and jitter, and reports its status.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::notify::ChangeSource;
+use crate::protocol::{ErrorCode, ErrorFrame};
+use crate::store::Store;
+use crate::sync::{ClientConfig, ClientSession};
+
+/// Why syncing failed.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("connection lost: {0}")]
+    Disconnected(String),
+    #[error("the relay refused: {} ({}){}", .0.message, .0.code.name(), .0.doc_id.as_ref().map(|d| format!(" for document {d:?}")).unwrap_or_default())]
+    Refused(ErrorFrame),
+    #[error("not synced after {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+}
+
+/// A snapshot of the client's state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClientStatus {
+    pub connected: bool,
+    /// Unacknowledged local updates per document.
+    pub pending: BTreeMap<String, usize>,
+    /// Reconnect attempts since the last successful connection.
+    pub retries: u32,
+    pub last_error: Option<String>,
+}
+
+/// Reconnect delays: exponential from `initial` to `max`, each drawn uniformly from
+/// `[delay/2, delay]` (jitter) so that many devices do not reconnect in lockstep.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before reconnect attempt `attempt` (0-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let base = self
+            .initial
+            .saturating_mul(1u32 << attempt.min(20))
+            .min(self.max);
+        let mut b = [0u8; 4];
+        let _ = getrandom::fill(&mut b);
+        let frac = 0.5 + (u32::from_le_bytes(b) as f64 / u32::MAX as f64) / 2.0;
+        base.mul_f64(frac)
+    }
+}
+
+/// Error codes after which retrying the same request cannot succeed.
+fn is_fatal(code: ErrorCode) -> bool {
+    !matches!(code, ErrorCode::SeqConflict | ErrorCode::SlowConsumer)
+}
+
+enum Stop {
+    Synced,
+    Cancelled,
+}
+
+/// Drives one connection until it drops, the session is synced (when `until_synced`),
+/// or `cancel` fires.
+async fn run_connection(
+    session: &mut ClientSession,
+    url: &str,
+    until_synced: bool,
+    local: &mut mpsc::UnboundedReceiver<String>,
+    status: &Mutex<ClientStatus>,
+    cancel: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Stop, ClientError> {
+    let (ws, _) =
+        tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| ClientError::Connect {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+    let (mut sink, mut stream) = ws.split();
+    let send_all =
+        |frames: Vec<Vec<u8>>| frames.into_iter().map(|f| Ok(WsMessage::Binary(f.into())));
+    let hello: Vec<Vec<u8>> = session
+        .connected()
+        .iter()
+        .map(crate::protocol::encode)
+        .collect();
+    let mut hello_stream = futures_util::stream::iter(send_all(hello));
+    sink.send_all(&mut hello_stream)
+        .await
+        .map_err(|e| ClientError::Disconnected(e.to_string()))?;
+    {
+        let mut s = status.lock().expect("status lock");
+        s.connected = true;
+        s.retries = 0;
+    }
+    let mut keepalive = tokio::time::interval(Duration::from_secs(20));
+    keepalive.tick().await;
+    loop {
+        let out: Vec<Vec<u8>> = tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(WsMessage::Binary(frame))) => session.handle_frame(&frame)?,
+                Some(Ok(WsMessage::Close(_))) | None => {
+                    return Err(ClientError::Disconnected("closed by the relay".into()))
+                }
+                Some(Ok(_)) => vec![],
+                Some(Err(e)) => return Err(ClientError::Disconnected(e.to_string())),
+            },
+            doc = local.recv() => match doc {
+                Some(doc) => session
+                    .local_change(&doc)?
+                    .iter()
+                    .map(crate::protocol::encode)
+                    .collect(),
+                None => vec![],
+            },
+            _ = keepalive.tick() => vec![crate::protocol::encode(&crate::protocol::Message::Ping(0))],
+            _ = cancel.changed() => return Ok(Stop::Cancelled),
+        };
+        if !out.is_empty() {
+            let mut frames = futures_util::stream::iter(send_all(out));
+            sink.send_all(&mut frames)
+                .await
+                .map_err(|e| ClientError::Disconnected(e.to_string()))?;
+        }
+        for error in session.take_errors() {
+            status.lock().expect("status lock").last_error =
+                Some(format!("{} ({})", error.message, error.code.name()));
+            if until_synced && is_fatal(error.code) {
+                return Err(ClientError::Refused(error));
+            }
+        }
+        update_pending(session.store(), status);
+        if until_synced && session.is_synced()? {
+            let _ = sink.close().await;
+            return Ok(Stop::Synced);
+        }
+    }
+}
+
+fn update_pending(store: &Store, status: &Mutex<ClientStatus>) {
+    if let Ok(docs) = store.status() {
+        let pending = docs.into_iter().map(|d| (d.id, d.pending)).collect();
+        status.lock().expect("status lock").pending = pending;
+    }
+}
+
+fn local_changes(store: &Store) -> (crate::Subscription, mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sub = store.subscribe(None, move |event| {
+        if event.source == ChangeSource::Local {
+            let _ = tx.send(event.doc_id.clone());
+        }
+    });
+    (sub, rx)
+}
+
+/// Connects to `url`, syncs every document in scope until this device and the relay hold
+/// the same updates and the outbox is empty, then disconnects.
+pub async fn sync_once(
+    store: &Store,
+    url: &str,
+    config: ClientConfig,
+    timeout: Duration,
+) -> Result<(), ClientError> {
+    let mut session = ClientSession::new(store.clone(), config);
+    let (_sub, mut local) = local_changes(store);
+    let status = Mutex::new(ClientStatus::default());
+    let (_cancel_tx, mut cancel) = tokio::sync::watch::channel(false);
+    match tokio::time::timeout(
+        timeout,
+        run_connection(&mut session, url, true, &mut local, &status, &mut cancel),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ClientError::Timeout(timeout)),
+    }
+}
+
+/// A background sync task. Dropping the handle (or [`SyncClient::stop`]) ends it.
+pub struct SyncClient {
+    status: Arc<Mutex<ClientStatus>>,
+    cancel: tokio::sync::watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SyncClient {
+    /// Starts syncing `store` with the relay at `url` and keeps at it, reconnecting after
+    /// failures with `backoff`. Local commits are sent as they happen.
+    pub fn spawn(store: Store, url: String, config: ClientConfig, backoff: Backoff) -> SyncClient {
+        let status = Arc::new(Mutex::new(ClientStatus::default()));
+        let (cancel_tx, mut cancel) = tokio::sync::watch::channel(false);
+        let task_status = status.clone();
+        let task = tokio::spawn(async move {
+            let mut session = ClientSession::new(store.clone(), config);
+            let (_sub, mut local) = local_changes(&store);
+            let mut attempt = 0u32;
+            loop {
+                let result = run_connection(
+                    &mut session,
+                    &url,
+                    false,
+                    &mut local,
+                    &task_status,
+                    &mut cancel,
+                )
+                .await;
+                session.disconnected();
+                {
+                    let mut s = task_status.lock().expect("status lock");
+                    s.connected = false;
+                    match &result {
+                        Ok(_) => return,
+                        Err(e) => {
+                            s.last_error = Some(e.to_string());
+                            s.retries = attempt + 1;
+                        }
+                    }
+                }
+                if let Err(e) = &result {
+                    tracing::info!(error = %e, attempt, "sync connection ended; reconnecting");
+                }
+                let delay = backoff.delay(attempt);
+                attempt = attempt.saturating_add(1);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = cancel.changed() => return,
+                }
+            }
+        });
+        SyncClient {
+            status,
+            cancel: cancel_tx,
+            task: Some(task),
+        }
+    }
+
+    pub fn status(&self) -> ClientStatus {
+        self.status.lock().expect("status lock").clone()
+    }
+
+    /// Stops syncing and waits for the task to end.
+    pub async fn stop(mut self) {
+        let _ = self.cancel.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SyncClient {
+    fn drop(&mut self) {
+        let _ = self.cancel.send(true);
+    }
+}

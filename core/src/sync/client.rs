@@ -1,0 +1,330 @@
+//! The device's side of sync, sans IO.
+//!
+//! A [`ClientSession`] is told when the transport connects and disconnects, is given every
+//! message from the relay and every local commit, and answers with messages to send. It
+//! subscribes every document of the store (and, with [`SyncScope::Prefix`], every matching
+//! document the relay has), sends the relay exactly what it lacks, applies what arrives,
+//! drops acknowledged updates from the outbox, and resends the rest after a reconnect.
+
+use std::collections::HashMap;
+
+use crate::error::Result;
+use crate::ids::{DocKind, Origin};
+use crate::protocol::{
+    self, ErrorCode, ErrorFrame, Hello, ListDocs, Message, Subscribe, PROTOCOL_VERSION,
+};
+use crate::store::Store;
+use crate::sync::chunk::chunk_updates;
+use crate::vv::{Causality, VersionVector};
+
+/// Which documents a session syncs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncScope {
+    /// The documents in the local store.
+    LocalDocs,
+    /// The local documents and every document on the relay whose id starts with the prefix
+    /// (`""` = all documents the token can read).
+    Prefix(String),
+}
+
+/// How a session identifies itself and what it syncs.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub token: Option<String>,
+    pub scope: SyncScope,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            token: None,
+            scope: SyncScope::Prefix(String::new()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Disconnected,
+    AwaitingWelcome,
+    Ready,
+}
+
+/// Per-document sync state for the current connection.
+#[derive(Debug, Default)]
+struct DocState {
+    /// What the relay held when it answered the subscription (then kept up to date with acks).
+    server_version: Option<VersionVector>,
+    /// Own updates up to this seq have been sent on this connection.
+    sent_upto: u64,
+}
+
+/// The sans-IO sync state machine of a device.
+pub struct ClientSession {
+    store: Store,
+    config: ClientConfig,
+    phase: Phase,
+    docs: HashMap<String, DocState>,
+    listed: bool,
+    max_frame_bytes: usize,
+    errors: Vec<ErrorFrame>,
+}
+
+impl ClientSession {
+    pub fn new(store: Store, config: ClientConfig) -> ClientSession {
+        ClientSession {
+            store,
+            config,
+            phase: Phase::Disconnected,
+            docs: HashMap::new(),
+            listed: false,
+            max_frame_bytes: 1 << 20,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The transport is up: returns the handshake.
+    pub fn connected(&mut self) -> Vec<Message> {
+        self.phase = Phase::AwaitingWelcome;
+        self.docs.clear();
+        self.listed = false;
+        vec![Message::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            device_id: self.store.device_id(),
+            token: self.config.token.clone(),
+        })]
+    }
+
+    /// The transport is gone; everything unacknowledged is resent after the next connect.
+    pub fn disconnected(&mut self) {
+        self.phase = Phase::Disconnected;
+        self.docs.clear();
+        self.listed = false;
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    /// Error frames received since the last call.
+    pub fn take_errors(&mut self) -> Vec<ErrorFrame> {
+        std::mem::take(&mut self.errors)
+    }
+
+    /// True when every document is subscribed, holds all the relay held when it answered,
+    /// and has nothing unacknowledged (and the relay's document list has arrived).
+    pub fn is_synced(&self) -> Result<bool> {
+        if self.phase != Phase::Ready {
+            return Ok(false);
+        }
+        if matches!(self.config.scope, SyncScope::Prefix(_)) && !self.listed {
+            return Ok(false);
+        }
+        for info in self.store.list_docs()? {
+            let Some(server) = self
+                .docs
+                .get(&info.id)
+                .and_then(|d| d.server_version.as_ref())
+            else {
+                return Ok(false);
+            };
+            let local = self.store.version_vector(&info.id)?;
+            if matches!(
+                local.compare(server),
+                Causality::DominatedBy | Causality::Concurrent
+            ) || self.store.pending(&info.id)? > 0
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Decodes and handles one frame; returns encoded frames to send.
+    pub fn handle_frame(&mut self, frame: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let out = match protocol::decode(frame) {
+            Ok(message) => self.handle(message)?,
+            Err(e) => {
+                self.errors.push(ErrorFrame {
+                    code: e.code(),
+                    message: format!("undecodable frame from the relay: {e}"),
+                    doc_id: None,
+                });
+                vec![]
+            }
+        };
+        Ok(out.iter().map(protocol::encode).collect())
+    }
+
+    /// A local commit happened on `doc_id`: returns the updates to send now, if connected.
+    pub fn local_change(&mut self, doc_id: &str) -> Result<Vec<Message>> {
+        if self.phase != Phase::Ready {
+            return Ok(vec![]);
+        }
+        if !self.docs.contains_key(doc_id) {
+            // A document created locally after the connection came up.
+            return self.subscribe(doc_id);
+        }
+        self.send_unsent(doc_id)
+    }
+
+    /// Handles one message from the relay.
+    pub fn handle(&mut self, message: Message) -> Result<Vec<Message>> {
+        match message {
+            Message::Welcome(w) => {
+                self.phase = Phase::Ready;
+                self.max_frame_bytes = w.max_frame_bytes.max(1024) as usize;
+                let mut out = Vec::new();
+                for info in self.store.list_docs()? {
+                    out.extend(self.subscribe(&info.id)?);
+                }
+                if let SyncScope::Prefix(prefix) = &self.config.scope {
+                    out.push(Message::ListDocs(ListDocs {
+                        prefix: prefix.clone(),
+                    }));
+                }
+                Ok(out)
+            }
+            Message::DocList(list) => {
+                self.listed = true;
+                let mut out = Vec::new();
+                for (id, kind) in list.docs {
+                    if self.store.doc_kind(&id)?.is_none() {
+                        self.store.ensure_doc(&id, kind)?;
+                        out.extend(self.subscribe(&id)?);
+                    }
+                }
+                Ok(out)
+            }
+            Message::Catchup(c) => self.catchup(c),
+            Message::Updates(u) => {
+                if !self.docs.contains_key(&u.doc_id) || self.store.doc_kind(&u.doc_id)?.is_none() {
+                    return Ok(vec![]);
+                }
+                let outcome = self.store.apply_remote(&u.doc_id, &u.updates)?;
+                if outcome.gap.is_some() {
+                    // Something was missed: ask again from what we hold.
+                    return self.subscribe(&u.doc_id);
+                }
+                Ok(vec![])
+            }
+            Message::Ack(ack) => {
+                self.store.acknowledge(&ack.doc_id, &ack.origin, ack.upto)?;
+                if let Some(server) = self
+                    .docs
+                    .get_mut(&ack.doc_id)
+                    .and_then(|d| d.server_version.as_mut())
+                {
+                    if server.get(&ack.origin) < ack.upto {
+                        server.set(ack.origin.clone(), ack.upto);
+                    }
+                }
+                Ok(vec![])
+            }
+            Message::Error(e) => {
+                let out = if e.code == ErrorCode::SeqConflict {
+                    self.restart_under_new_origin()?
+                } else {
+                    vec![]
+                };
+                self.errors.push(e);
+                Ok(out)
+            }
+            Message::Ping(n) => Ok(vec![Message::Pong(n)]),
+            Message::Pong(_) => Ok(vec![]),
+            Message::Hello(_)
+            | Message::Subscribe(_)
+            | Message::ListDocs(_)
+            | Message::Unsubscribe(_) => {
+                self.errors.push(ErrorFrame {
+                    code: ErrorCode::UnknownMessage,
+                    message: "the relay sent a client-only message".into(),
+                    doc_id: None,
+                });
+                Ok(vec![])
+            }
+        }
+    }
+
+    fn subscribe(&mut self, doc_id: &str) -> Result<Vec<Message>> {
+        let kind: DocKind = match self.store.doc_kind(doc_id)? {
+            Some(k) => k,
+            None => return Ok(vec![]),
+        };
+        self.docs.insert(doc_id.to_string(), DocState::default());
+        Ok(vec![Message::Subscribe(Subscribe {
+            doc_id: doc_id.to_string(),
+            kind,
+            version: self.store.version_vector(doc_id)?,
+        })])
+    }
+
+    fn catchup(&mut self, c: protocol::Catchup) -> Result<Vec<Message>> {
+        if !self.docs.contains_key(&c.doc_id) {
+            return Ok(vec![]);
+        }
+        let device: Origin = self.store.device_id();
+        let local = self.store.version_vector(&c.doc_id)?;
+        if c.server_version.get(&device) > local.get(&device) {
+            // The relay holds updates from this device that the device does not: it was
+            // restored from an old backup. Never reuse those sequence numbers.
+            return self.restart_under_new_origin();
+        }
+        if let Some(snapshot) = &c.snapshot {
+            self.store
+                .apply_remote_snapshot(&c.doc_id, &snapshot.data, &snapshot.covers)?;
+        }
+        // Whatever the relay already holds of ours is acknowledged.
+        for (origin, upto) in c.server_version.iter() {
+            self.store.acknowledge(&c.doc_id, origin, upto)?;
+        }
+        let state = self.docs.get_mut(&c.doc_id).expect("checked above");
+        state.sent_upto = c.server_version.get(&device);
+        state.server_version = Some(c.server_version.clone());
+        let missing = self
+            .store
+            .updates_missing_from(&c.doc_id, &c.server_version)?;
+        if let Some(last) = missing
+            .iter()
+            .filter(|u| u.origin == device)
+            .map(|u| u.seq)
+            .max()
+        {
+            state.sent_upto = last;
+        }
+        Ok(chunk_updates(&c.doc_id, missing, self.max_frame_bytes / 2))
+    }
+
+    fn send_unsent(&mut self, doc_id: &str) -> Result<Vec<Message>> {
+        let Some(state) = self.docs.get_mut(doc_id) else {
+            return Ok(vec![]);
+        };
+        if state.server_version.is_none() {
+            return Ok(vec![]); // sent once the catch-up arrives
+        }
+        let unsent: Vec<_> = self
+            .store
+            .outbox(doc_id)?
+            .into_iter()
+            .filter(|u| u.seq > state.sent_upto && u.origin == self.store.device_id())
+            .collect();
+        if let Some(last) = unsent.last() {
+            state.sent_upto = last.seq;
+        }
+        Ok(chunk_updates(doc_id, unsent, self.max_frame_bytes / 2))
+    }
+
+    fn restart_under_new_origin(&mut self) -> Result<Vec<Message>> {
+        self.store.reoriginate()?;
+        let ids: Vec<String> = self.docs.keys().cloned().collect();
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(self.subscribe(&id)?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,41 @@
+//! Server configuration: command-line flags, optionally read from a TOML file first.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Settings of `concord-server serve`. Flags override the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub auth_secret: Option<String>,
+    pub max_frame_bytes: usize,
+    pub max_queue: usize,
+    pub snapshot_every: u64,
+    pub server_id: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8787".parse().expect("valid address"),
+            data_dir: PathBuf::from("./concord-data"),
+            auth_secret: None,
+            max_frame_bytes: 4 << 20,
+            max_queue: 4096,
+            snapshot_every: 256,
+            server_id: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<ServerConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
+    }
+}

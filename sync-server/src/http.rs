@@ -1,0 +1,120 @@
+//! The network shell: one port serving `GET /healthz` and the WebSocket sync endpoint
+//! (`/sync`, also `/`). Each socket gets a [`RelaySession`] fed with its frames; replies and
+//! fanned-out updates leave through the connection's queue.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use axum::Router;
+use concord_core::protocol::{self, ErrorCode, Message};
+use concord_core::sync::RelaySession;
+use futures_util::{SinkExt, StreamExt};
+
+use crate::hub::{conn_queue, ConnReceiver};
+use crate::relay::Relay;
+
+pub fn router(relay: Arc<Relay>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/sync", get(upgrade))
+        .route("/", get(upgrade))
+        .with_state(relay)
+}
+
+async fn healthz(State(relay): State<Arc<Relay>>) -> impl IntoResponse {
+    Json(serde_json::json!({
+        "status": "ok",
+        "server_id": relay.config.server_id,
+        "documents": relay.doc_count(),
+        "connections": relay.hub().connection_count(),
+    }))
+}
+
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(relay): State<Arc<Relay>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> impl IntoResponse {
+    // The transport accepts frames well past the protocol limit so that an oversized
+    // frame gets a `frame_too_large` error frame instead of a dropped connection.
+    let transport_limit = relay.config.max_frame_bytes.saturating_mul(4).max(1 << 20);
+    ws.max_message_size(transport_limit)
+        .max_frame_size(transport_limit)
+        .on_upgrade(move |socket| serve_socket(relay, socket, peer))
+}
+
+async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
+    let (queue, receiver) = conn_queue();
+    let mut backend = relay.connection(queue.clone());
+    let mut session =
+        RelaySession::new(relay.config.server_id.clone(), relay.config.max_frame_bytes);
+    let (sink, mut stream) = socket.split();
+    let writer = tokio::spawn(write_frames(sink, receiver));
+    tracing::info!(%peer, "connection opened");
+    while let Some(msg) = stream.next().await {
+        let frame = match msg {
+            Ok(WsMessage::Binary(b)) => b,
+            Ok(WsMessage::Text(_)) => {
+                let reply = Message::error(
+                    ErrorCode::MalformedFrame,
+                    "the protocol uses binary frames",
+                    None,
+                );
+                queue.send(Arc::new(protocol::encode(&reply)));
+                continue;
+            }
+            Ok(WsMessage::Close(_)) => break,
+            Ok(_) => continue,
+            Err(e) => {
+                tracing::info!(%peer, error = %e, "connection failed");
+                break;
+            }
+        };
+        let replies = tokio::task::block_in_place(|| session.handle_frame(&frame, &mut backend));
+        for reply in replies {
+            if let Message::Error(e) = &reply {
+                tracing::warn!(%peer, code = e.code.name(), doc = ?e.doc_id, message = %e.message, "refused");
+            }
+            queue.send(Arc::new(protocol::encode(&reply)));
+        }
+        if writer.is_finished() {
+            break;
+        }
+    }
+    drop(backend);
+    drop(queue);
+    writer.abort();
+    tracing::info!(%peer, device = ?session.device().map(|d| d.to_string()), "connection closed");
+}
+
+async fn write_frames(
+    mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
+    mut receiver: ConnReceiver,
+) {
+    loop {
+        tokio::select! {
+            frame = receiver.rx.recv() => {
+                let Some(frame) = frame else { break };
+                receiver.watch.sent_one();
+                if sink.send(WsMessage::Binary(frame.as_ref().clone().into())).await.is_err() {
+                    break;
+                }
+            }
+            _ = receiver.watch.lagged() => {
+                tracing::warn!("closing a connection that fell too far behind");
+                let reply = Message::error(
+                    ErrorCode::SlowConsumer,
+                    "too many updates queued for this connection; reconnect to resync",
+                    None,
+                );
+                let _ = sink.send(WsMessage::Binary(protocol::encode(&reply).into())).await;
+                let _ = sink.close().await;
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Fan-out: which connections follow which documents, and each connection's send queue.
+//!
+//! A connection's queue is unbounded in type but bounded in policy: when fan-out finds more
+//! than `max_queue` frames waiting for a connection, that connection is marked lagging and
+//! closed (with a `slow_consumer` error). It resyncs from its version vector when it
+//! reconnects, so a slow client is never silently skipped.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Notify};
+
+pub type ConnId = u64;
+pub type Frame = Arc<Vec<u8>>;
+
+/// The sending half of one connection.
+#[derive(Clone)]
+pub struct ConnQueue {
+    tx: mpsc::UnboundedSender<Frame>,
+    queued: Arc<AtomicUsize>,
+    lagging: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+/// The receiving half, owned by the connection's writer task.
+pub struct ConnReceiver {
+    pub rx: mpsc::UnboundedReceiver<Frame>,
+    pub watch: LagWatch,
+}
+
+/// Tracks how far behind a connection is.
+pub struct LagWatch {
+    queued: Arc<AtomicUsize>,
+    lagging: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+}
+
+pub fn conn_queue() -> (ConnQueue, ConnReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let lagging = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(Notify::new());
+    (
+        ConnQueue {
+            tx,
+            queued: queued.clone(),
+            lagging: lagging.clone(),
+            wake: wake.clone(),
+        },
+        ConnReceiver {
+            rx,
+            watch: LagWatch {
+                queued,
+                lagging,
+                wake,
+            },
+        },
+    )
+}
+
+impl ConnQueue {
+    /// Queues a direct reply (never refused: it answers this connection's own request).
+    pub fn send(&self, frame: Frame) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(frame);
+    }
+
+    /// Queues a fanned-out frame unless the connection is too far behind; then it is
+    /// marked lagging and will be closed.
+    fn offer(&self, frame: Frame, max_queue: usize) {
+        if self.lagging.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.queued.load(Ordering::Relaxed) >= max_queue {
+            self.lagging.store(true, Ordering::Relaxed);
+            self.wake.notify_one();
+            return;
+        }
+        self.send(frame);
+    }
+}
+
+impl LagWatch {
+    /// Records that one frame left the queue.
+    pub fn sent_one(&self) {
+        self.queued.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub fn is_lagging(&self) -> bool {
+        self.lagging.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when the connection has been marked lagging.
+    pub async fn lagged(&self) {
+        while !self.is_lagging() {
+            self.wake.notified().await;
+        }
+    }
+}
+
+/// Subscriptions of all connections.
+#[derive(Default)]
+pub struct Hub {
+    conns: HashMap<ConnId, ConnQueue>,
+    followers: HashMap<String, HashSet<ConnId>>,
+    next_id: ConnId,
+}
+
+impl Hub {
+    pub fn register(&mut self, queue: ConnQueue) -> ConnId {
+        self.next_id += 1;
+        self.conns.insert(self.next_id, queue);
+        self.next_id
+    }
+
+    pub fn remove(&mut self, conn: ConnId) {
+        self.conns.remove(&conn);
+        self.followers.retain(|_, set| {
+            set.remove(&conn);
+            !set.is_empty()
+        });
+    }
+
+    pub fn follow(&mut self, conn: ConnId, doc_id: &str) {
+        self.followers
+            .entry(doc_id.to_string())
+            .or_default()
+            .insert(conn);
+    }
+
+    pub fn unfollow(&mut self, conn: ConnId, doc_id: &str) {
+        if let Some(set) = self.followers.get_mut(doc_id) {
+            set.remove(&conn);
+        }
+    }
+
+    /// Sends `frame` to every follower of `doc_id` except `from`.
+    pub fn fan_out(&self, doc_id: &str, from: ConnId, frame: Frame, max_queue: usize) {
+        if let Some(set) = self.followers.get(doc_id) {
+            for conn in set.iter().filter(|c| **c != from) {
+                if let Some(queue) = self.conns.get(conn) {
+                    queue.offer(frame.clone(), max_queue);
+                }
+            }
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+}

@@ -1,0 +1,61 @@
+//! The Concord relay as a library: storage, auth, fan-out and the HTTP/WebSocket shell,
+//! used by the `concord-server` binary and by tests that run the relay in-process.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod relay;
+pub mod storage;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+pub use config::ServerConfig;
+
+/// Opens storage under `config.data_dir` and builds the shared relay state.
+pub fn build_relay(config: &ServerConfig) -> anyhow::Result<Arc<relay::Relay>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
+    let db = config.data_dir.join("concord.db");
+    let storage = storage::Storage::open(&db, config.snapshot_every)
+        .with_context(|| format!("cannot open {}", db.display()))?;
+    let auth = match &config.auth_secret {
+        Some(secret) if !secret.is_empty() => auth::Auth::Secret(secret.as_bytes().to_vec()),
+        _ => auth::Auth::Open,
+    };
+    let server_id = config
+        .server_id
+        .clone()
+        .unwrap_or_else(|| format!("concord-{}", config.listen));
+    Ok(relay::Relay::new(
+        relay::RelayConfig {
+            server_id,
+            max_frame_bytes: config.max_frame_bytes,
+            max_queue: config.max_queue,
+        },
+        auth,
+        storage,
+    ))
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let relay = build_relay(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, data_dir = %config.data_dir.display(),
+        auth = config.auth_secret.is_some(), "concord-server listening");
+    axum::serve(
+        listener,
+        http::router(relay).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}
