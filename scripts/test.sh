@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, installing what the tests need on a fresh machine:
+# clang/llvm (SQLite for wasm32) and the wasm32 Rust target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+apt_install clang llvm
+rust_target wasm32-unknown-unknown
+
+echo "== build (binaries are used by the end-to-end tests)"
+cargo build --workspace --bins
+
+echo "== core compiles for the browser (wasm32)"
+cargo build -p concord-core --target wasm32-unknown-unknown
+
+echo "== tests"
+cargo test --workspace --no-fail-fast
