@@ -183,12 +183,18 @@ impl World {
                 0 => tx.put(&format!("k{}", n % 4), format!("d{i}-{n}")),
                 1 => tx.increment("count", 1),
                 2 => {
-                    let len = tx.get("text")?.and_then(|v| v.as_str().map(|s| s.chars().count())).unwrap_or(0);
+                    let len = tx
+                        .get("text")?
+                        .and_then(|v| v.as_str().map(|s| s.chars().count()))
+                        .unwrap_or(0);
                     tx.insert_text("text", n % (len + 1), &format!("{i}"))
                 }
                 3 => tx.put(&format!("map/k{}", n % 4), n as i64),
                 4 => {
-                    let len = tx.get("text")?.and_then(|v| v.as_str().map(|s| s.encode_utf16().count())).unwrap_or(0);
+                    let len = tx
+                        .get("text")?
+                        .and_then(|v| v.as_str().map(|s| s.encode_utf16().count()))
+                        .unwrap_or(0);
                     tx.insert_text("text", n % (len + 1), &format!("{i}"))
                 }
                 _ => tx.push("list", n as i64),
@@ -274,7 +280,12 @@ fn run(actions: &[Action]) -> Result<(), TestCaseError> {
         let expected = first.to_json(doc).unwrap();
         let expected_vv = first.version_vector(doc).unwrap();
         for d in &world.devices {
-            prop_assert_eq!(d.store.to_json(doc).unwrap(), expected.clone(), "{} differs", doc);
+            prop_assert_eq!(
+                d.store.to_json(doc).unwrap(),
+                expected.clone(),
+                "{} differs",
+                doc
+            );
             let vv = d.store.version_vector(doc).unwrap();
             prop_assert_eq!(vv.compare(&expected_vv), Causality::Equal);
             prop_assert_eq!(d.store.pending(doc).unwrap(), 0);
@@ -300,13 +311,20 @@ fn concurrent_counter_increments_add_up_exactly_once() {
     // created once, before the concurrent increments (concurrent *creations* of the same key
     // conflict in Automerge, and the losers' increments go with them).
     let mut world = World::new();
-    world.devices[0].store.transact(AM, |tx| tx.increment("count", 0)).unwrap();
+    world.devices[0]
+        .store
+        .transact(AM, |tx| tx.increment("count", 0))
+        .unwrap();
     let out = world.devices[0].session.local_change(AM).unwrap();
     world.devices[0].up.extend(out.iter().map(protocol::encode));
     world.quiesce();
     for round in 0..10u8 {
         for i in 0..DEVICES {
-            world.step(&Action::Edit { device: i, edit: 1, n: round });
+            world.step(&Action::Edit {
+                device: i,
+                edit: 1,
+                n: round,
+            });
             world.step(&Action::Up { device: i });
             world.step(&Action::DuplicateUp { device: i });
             world.step(&Action::Down { device: i });
@@ -320,11 +338,22 @@ fn concurrent_counter_increments_add_up_exactly_once() {
         world.reconnect(i);
     }
     world.quiesce();
-    let total: i64 = world.devices[0].store.get(AM, "count").unwrap().unwrap().as_i64().unwrap();
+    let total: i64 = world.devices[0]
+        .store
+        .get(AM, "count")
+        .unwrap()
+        .unwrap()
+        .as_i64()
+        .unwrap();
     let committed = world
         .devices
         .iter()
-        .map(|d| d.store.version_vector(AM).unwrap().get(&d.store.device_id()))
+        .map(|d| {
+            d.store
+                .version_vector(AM)
+                .unwrap()
+                .get(&d.store.device_id())
+        })
         .sum::<u64>();
     // Every commit but the one creating the counter at 0 added exactly 1.
     assert_eq!(total as u64, committed - 1);

@@ -19,7 +19,7 @@ pub use path::{Path, Segment};
 
 /// The in-memory state of one document.
 pub enum CrdtDoc {
-    Automerge(automerge::AutoCommit),
+    Automerge(Box<automerge::AutoCommit>),
     Yrs(yrs::Doc),
 }
 
@@ -27,7 +27,7 @@ impl CrdtDoc {
     /// An empty document of the given kind.
     pub fn new(kind: DocKind) -> CrdtDoc {
         match kind {
-            DocKind::Automerge => CrdtDoc::Automerge(automerge::AutoCommit::new()),
+            DocKind::Automerge => CrdtDoc::Automerge(Box::default()),
             DocKind::Yrs => CrdtDoc::Yrs(yrs_doc::new_doc()),
         }
     }
@@ -106,13 +106,13 @@ impl CrdtDoc {
             }
             CrdtDoc::Yrs(doc) => {
                 let mut txn = DocTxn {
-                    inner: TxnInner::Yrs(yrs_doc::transact(doc)),
+                    inner: TxnInner::Yrs(Box::new(yrs_doc::transact(doc))),
                 };
                 let r = f(&mut txn)?;
                 let TxnInner::Yrs(txn) = txn.inner else {
                     unreachable!()
                 };
-                Ok((r, yrs_doc::finish(txn)))
+                Ok((r, yrs_doc::finish(*txn)))
             }
         }
     }
@@ -121,7 +121,7 @@ impl CrdtDoc {
     pub fn get(&self, path: &str) -> Result<Option<Value>> {
         let path = Path::parse(path)?;
         match self {
-            CrdtDoc::Automerge(doc) => Reader::default().automerge(doc, &path),
+            CrdtDoc::Automerge(doc) => Reader::default().automerge(doc.as_ref(), &path),
             CrdtDoc::Yrs(doc) => Reader::default().yrs(&yrs_doc::read_txn(doc), &path),
         }
     }
@@ -147,7 +147,7 @@ pub struct DocTxn<'a> {
 
 enum TxnInner<'a> {
     Automerge(&'a mut automerge::AutoCommit),
-    Yrs(yrs::TransactionMut<'a>),
+    Yrs(Box<yrs::TransactionMut<'a>>),
 }
 
 impl DocTxn<'_> {
@@ -234,7 +234,7 @@ impl DocTxn<'_> {
         let path = Path::parse(path)?;
         match &self.inner {
             TxnInner::Automerge(doc) => Reader::default().automerge(*doc, &path),
-            TxnInner::Yrs(txn) => Reader::default().yrs(txn, &path),
+            TxnInner::Yrs(txn) => Reader::default().yrs(txn.as_ref(), &path),
         }
     }
 }

@@ -119,7 +119,7 @@ pub(crate) enum Container {
     Text(TextRef),
 }
 
-fn root_name<'p>(path: &'p Path) -> Result<&'p str> {
+fn root_name(path: &Path) -> Result<&str> {
     match path.segments.first() {
         Some(Segment::Key(name)) => Ok(name),
         Some(Segment::Index(_)) | None => {
