@@ -278,25 +278,29 @@ impl ClientSession {
             self.store
                 .apply_remote_snapshot(&c.doc_id, &snapshot.data, &snapshot.covers)?;
         }
-        // Whatever the relay already holds of ours is acknowledged.
-        for (origin, upto) in c.server_version.iter() {
-            self.store.acknowledge(&c.doc_id, origin, upto)?;
-        }
-        let state = self.docs.get_mut(&c.doc_id).expect("checked above");
-        state.sent_upto = c.server_version.get(&device);
-        state.server_version = Some(c.server_version.clone());
-        let missing = self
+        // Outbox entries the relay claims to hold are resent, not assumed acknowledged: the
+        // relay acknowledges identical bytes (an ack lost in a crash) and refuses different
+        // ones with `seq_conflict` (a device restored from a backup reused the numbers).
+        let mut to_send: Vec<_> = self
             .store
-            .updates_missing_from(&c.doc_id, &c.server_version)?;
-        if let Some(last) = missing
+            .outbox(&c.doc_id)?
+            .into_iter()
+            .filter(|u| c.server_version.contains(&u.origin, u.seq))
+            .collect();
+        to_send.extend(
+            self.store
+                .updates_missing_from(&c.doc_id, &c.server_version)?,
+        );
+        let state = self.docs.get_mut(&c.doc_id).expect("checked above");
+        state.server_version = Some(c.server_version.clone());
+        state.sent_upto = to_send
             .iter()
             .filter(|u| u.origin == device)
             .map(|u| u.seq)
             .max()
-        {
-            state.sent_upto = last;
-        }
-        Ok(chunk_updates(&c.doc_id, missing, self.max_frame_bytes / 2))
+            .unwrap_or(0)
+            .max(c.server_version.get(&device));
+        Ok(chunk_updates(&c.doc_id, to_send, self.max_frame_bytes / 2))
     }
 
     fn send_unsent(&mut self, doc_id: &str) -> Result<Vec<Message>> {

@@ -1,0 +1,279 @@
+//! Store behaviour on real SQLite files: commits, reads, snapshots, outbox, notifications.
+
+use std::sync::{Arc, Mutex};
+
+use concord_core::{ChangeSource, DocKind, Error, Store, StoreOptions, UpdateRecord};
+use serde_json::json;
+
+fn open(dir: &tempfile::TempDir, name: &str, snapshot_every: u64) -> Store {
+    Store::open_with(dir.path().join(name), StoreOptions { snapshot_every }).unwrap()
+}
+
+#[test]
+fn device_id_is_created_once_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = open(&dir, "a.db", 256).device_id();
+    assert_eq!(open(&dir, "a.db", 256).device_id(), id);
+    assert_ne!(open(&dir, "b.db", 256).device_id(), id);
+}
+
+#[test]
+fn automerge_edits_by_path_read_back_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, "a.db", 256);
+    s.create_doc("d", DocKind::Automerge).unwrap();
+    s.transact("d", |tx| {
+        tx.put("title", "hi")?;
+        tx.put("meta", json!({"tags": ["a", "b"], "n": 1}))?;
+        tx.push("meta/tags", "c")?;
+        tx.insert("meta/tags/0", "z")?;
+        tx.delete("meta/n")?;
+        tx.insert_text("body", 0, "hello")?;
+        tx.splice_text("body", 0, 1, "J")?;
+        tx.increment("count", 2)?;
+        tx.increment("count", 3)
+    })
+    .unwrap();
+    assert_eq!(
+        s.to_json("d").unwrap(),
+        json!({"title": "hi", "meta": {"tags": ["z", "a", "b", "c"]}, "body": "Jello", "count": 5})
+    );
+    assert_eq!(s.get("d", "meta/tags/1").unwrap(), Some(json!("a")));
+    assert_eq!(s.get("d", "missing").unwrap(), None);
+}
+
+#[test]
+fn yrs_edits_by_root_name_read_back_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, "a.db", 256);
+    s.create_doc("y", DocKind::Yrs).unwrap();
+    s.transact("y", |tx| {
+        tx.put("meta/title", "list")?;
+        tx.put("meta/nested", json!({"a": 1}))?;
+        tx.put("meta/nested/b", 2)?;
+        tx.push("items", "x")?;
+        tx.insert("items/0", "w")?;
+        tx.insert_text("body", 0, "hello")?;
+        tx.delete_text("body", 0, 1)
+    })
+    .unwrap();
+    assert_eq!(
+        s.to_json("y").unwrap(),
+        json!({"meta": {"title": "list", "nested": {"a": 1, "b": 2}}, "items": ["w", "x"], "body": "ello"})
+    );
+    let err = s.transact("y", |tx| tx.put("scalar", 1)).unwrap_err();
+    assert!(matches!(err, Error::InvalidPath { .. }), "{err}");
+}
+
+#[test]
+fn a_failed_edit_stores_nothing_and_leaves_the_document_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let s = open(&dir, &format!("{kind}.db"), 256);
+        s.create_doc("d", kind).unwrap();
+        s.transact("d", |tx| tx.put("m/k", 1)).ok();
+        let before = s.to_json("d").unwrap();
+        let vv = s.version_vector("d").unwrap();
+        let err = s
+            .transact("d", |tx| {
+                tx.put("m/other", 2)?;
+                tx.delete_text("m/k", 5, 1)
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidPath { .. }), "{err}");
+        assert_eq!(s.to_json("d").unwrap(), before, "{kind}");
+        assert_eq!(s.version_vector("d").unwrap(), vv);
+        drop(s);
+        let reopened = open(&dir, &format!("{kind}.db"), 256);
+        assert_eq!(reopened.to_json("d").unwrap(), before);
+    }
+}
+
+#[test]
+fn commits_survive_reopen_and_snapshots_load_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let name = format!("{kind}.db");
+        let s = open(&dir, &name, 10);
+        s.create_doc("d", kind).unwrap();
+        for i in 0..57 {
+            s.transact("d", |tx| tx.insert_text("text", 0, &format!("{}", i % 10)))
+                .unwrap();
+        }
+        let expected = s.to_json("d").unwrap();
+        assert_eq!(s.pending("d").unwrap(), 57);
+        drop(s);
+        // Reopen with snapshots taken (every 10) and with a store that never snapshots.
+        let reopened = open(&dir, &name, 10);
+        assert_eq!(reopened.to_json("d").unwrap(), expected);
+        assert_eq!(
+            reopened
+                .version_vector("d")
+                .unwrap()
+                .get(&reopened.device_id()),
+            57
+        );
+        assert_eq!(
+            reopened.outbox("d").unwrap().len(),
+            57,
+            "snapshots never drop the outbox"
+        );
+        let conn = rusqlite::Connection::open(dir.path().join(&name)).unwrap();
+        let (snap, tail): (Option<Vec<u8>>, i64) = conn
+            .query_row("SELECT snapshot, tail FROM docs WHERE id = 'd'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert!(snap.is_some(), "a snapshot was taken");
+        assert_eq!(tail, 7);
+    }
+}
+
+#[test]
+fn acknowledged_updates_leave_the_outbox_and_are_pruned_by_the_next_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, "a.db", 4);
+    s.create_doc("d", DocKind::Automerge).unwrap();
+    for i in 0..3 {
+        s.transact("d", |tx| tx.put("k", i)).unwrap();
+    }
+    let me = s.device_id();
+    assert_eq!(s.acknowledge("d", &me, 2).unwrap(), 2);
+    assert_eq!(
+        s.outbox("d")
+            .unwrap()
+            .iter()
+            .map(|u| u.seq)
+            .collect::<Vec<_>>(),
+        vec![3]
+    );
+    s.transact("d", |tx| tx.put("k", 9)).unwrap(); // 4th: snapshot, prunes acked 1 and 2
+    let vv = concord_core::VersionVector::new();
+    let available: Vec<u64> = s
+        .updates_missing_from("d", &vv)
+        .unwrap()
+        .iter()
+        .map(|u| u.seq)
+        .collect();
+    assert_eq!(available, vec![3, 4]);
+    assert_eq!(s.get("d", "k").unwrap(), Some(json!(9)));
+}
+
+#[test]
+fn remote_updates_apply_once_and_gaps_stop_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir, "a.db", 256);
+    let b = open(&dir, "b.db", 256);
+    a.create_doc("d", DocKind::Yrs).unwrap();
+    b.create_doc("d", DocKind::Yrs).unwrap();
+    for word in ["one ", "two ", "three "] {
+        a.transact("d", |tx| tx.insert_text("t", 0, word)).unwrap();
+    }
+    let updates: Vec<UpdateRecord> = a.outbox("d").unwrap();
+    let r = b
+        .apply_remote("d", &[updates[0].clone(), updates[2].clone()])
+        .unwrap();
+    assert_eq!((r.applied, r.gap.clone().map(|g| g.1)), (1, Some(3)));
+    let r = b.apply_remote("d", &updates).unwrap();
+    assert_eq!((r.applied, r.duplicates), (2, 1));
+    assert_eq!(b.to_json("d").unwrap(), a.to_json("d").unwrap());
+    assert_eq!(
+        b.pending("d").unwrap(),
+        0,
+        "remote updates are not in the outbox"
+    );
+    let garbage = UpdateRecord {
+        origin: "x".into(),
+        seq: 1,
+        data: vec![1, 2, 3],
+    };
+    assert!(matches!(
+        b.apply_remote("d", &[garbage]),
+        Err(Error::InvalidUpdate { .. })
+    ));
+    assert_eq!(b.to_json("d").unwrap(), a.to_json("d").unwrap());
+}
+
+#[test]
+fn subscribers_hear_local_and_remote_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(&dir, "a.db", 256);
+    let b = open(&dir, "b.db", 256);
+    a.create_doc("d", DocKind::Automerge).unwrap();
+    b.create_doc("d", DocKind::Automerge).unwrap();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let h = heard.clone();
+    let reader = b.clone();
+    let _sub = b.subscribe(Some("d"), move |e| {
+        // Callbacks may read the store.
+        let value = reader.get(&e.doc_id, "k").unwrap();
+        h.lock().unwrap().push((e.source, value));
+    });
+    b.transact("d", |tx| tx.put("k", 1)).unwrap();
+    a.transact("d", |tx| tx.put("other", 2)).unwrap();
+    b.apply_remote("d", &a.outbox("d").unwrap()).unwrap();
+    assert_eq!(
+        *heard.lock().unwrap(),
+        vec![
+            (ChangeSource::Local, Some(json!(1))),
+            (ChangeSource::Remote, Some(json!(1)))
+        ]
+    );
+}
+
+#[test]
+fn reoriginate_moves_unacknowledged_updates_to_a_new_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, "a.db", 256);
+    s.create_doc("d", DocKind::Automerge).unwrap();
+    for i in 0..5 {
+        s.transact("d", |tx| tx.put("k", i)).unwrap();
+    }
+    let old = s.device_id();
+    s.acknowledge("d", &old, 3).unwrap();
+    let new = s.reoriginate().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(s.device_id(), new);
+    let vv = s.version_vector("d").unwrap();
+    assert_eq!((vv.get(&old), vv.get(&new)), (3, 2));
+    let outbox = s.outbox("d").unwrap();
+    assert_eq!(
+        outbox
+            .iter()
+            .map(|u| (u.origin.clone(), u.seq))
+            .collect::<Vec<_>>(),
+        vec![(new.clone(), 1), (new.clone(), 2)]
+    );
+    s.transact("d", |tx| tx.put("k", 10)).unwrap();
+    assert_eq!(s.version_vector("d").unwrap().get(&new), 3);
+    drop(s);
+    assert_eq!(open(&dir, "a.db", 256).device_id(), new);
+}
+
+#[test]
+fn bad_ids_kinds_and_missing_docs_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, "a.db", 256);
+    assert!(matches!(
+        s.create_doc("has space", DocKind::Yrs),
+        Err(Error::InvalidDocId(_))
+    ));
+    assert!(matches!(
+        s.create_doc("", DocKind::Yrs),
+        Err(Error::InvalidDocId(_))
+    ));
+    s.create_doc("d", DocKind::Yrs).unwrap();
+    assert!(matches!(
+        s.create_doc("d", DocKind::Yrs),
+        Err(Error::DocExists(_))
+    ));
+    assert!(matches!(
+        s.ensure_doc("d", DocKind::Automerge),
+        Err(Error::KindMismatch { .. })
+    ));
+    assert!(matches!(s.to_json("nope"), Err(Error::NoSuchDoc(_))));
+    assert!(matches!(
+        "sheets".parse::<DocKind>(),
+        Err(Error::UnknownDocKind(_))
+    ));
+}
