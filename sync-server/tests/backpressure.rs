@@ -1,0 +1,144 @@
+//! A subscriber that stops reading is never silently skipped: once too many frames queue
+//! up for it, the relay closes it with `slow_consumer`; when it resyncs from its version
+//! vector it gets every update it missed.
+
+use std::time::{Duration, Instant};
+
+use concord_core::client::sync_once;
+use concord_core::protocol::{self, ErrorCode, Hello, Message, Subscribe, PROTOCOL_VERSION};
+use concord_core::sync::ClientConfig;
+use concord_core::{DocKind, Store, VersionVector};
+use concord_server::ServerConfig;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as Ws;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_subscriber_is_disconnected_and_catches_up_after_resync() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    tokio::spawn(concord_server::serve(
+        ServerConfig {
+            listen: addr,
+            data_dir: dir.path().join("server"),
+            max_queue: 8,
+            // One 100 KB update per frame: many frames, so the queue limit is what bites.
+            max_frame_bytes: 256 * 1024,
+            ..ServerConfig::default()
+        },
+        std::future::pending(),
+    ));
+    let url = format!("ws://{addr}/sync");
+    let writer = Store::open(dir.path().join("writer.db")).unwrap();
+    writer.create_doc("big", DocKind::Yrs).unwrap();
+    writer
+        .transact("big", |tx| tx.insert_text("text", 0, "start"))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sync_once(
+        &writer,
+        &url,
+        ClientConfig::default(),
+        Duration::from_secs(5),
+    )
+    .await
+    .is_err()
+    {
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The slow subscriber: handshake, subscribe, then stop reading.
+    let (mut slow, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let device = concord_core::Origin::from("slow-device");
+    for m in [
+        Message::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            device_id: device,
+            token: None,
+        }),
+        Message::Subscribe(Subscribe {
+            doc_id: "big".into(),
+            kind: DocKind::Yrs,
+            version: VersionVector::new(),
+        }),
+    ] {
+        slow.send(Ws::Binary(protocol::encode(&m).into()))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // 200 frames of 100 KB: far more than the socket buffers plus 8 queued frames.
+    let chunk = "x".repeat(100_000);
+    for _ in 0..200 {
+        writer
+            .transact("big", |tx| tx.insert_text("text", 0, &chunk))
+            .unwrap();
+    }
+    sync_once(
+        &writer,
+        &url,
+        ClientConfig::default(),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+
+    // Now read what the slow subscriber got: some updates, then slow_consumer, then close.
+    let lagging = Store::open(dir.path().join("slow.db")).unwrap();
+    lagging.create_doc("big", DocKind::Yrs).unwrap();
+    let mut received = 0;
+    let mut saw_slow_consumer = false;
+    let read_deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            Instant::now() < read_deadline,
+            "the slow connection was never closed"
+        );
+        let frame = match tokio::time::timeout(Duration::from_secs(10), slow.next()).await {
+            Ok(Some(Ok(Ws::Binary(b)))) => b,
+            Ok(Some(Ok(Ws::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => break,
+            Ok(Some(Ok(_))) => continue,
+            Err(_) => panic!("no frame and no close within 10 s (received {received}, slow_consumer {saw_slow_consumer})"),
+        };
+        match protocol::decode(&frame).unwrap() {
+            Message::Updates(u) => {
+                received += u.updates.len();
+                lagging.apply_remote("big", &u.updates).unwrap();
+            }
+            Message::Error(e) => {
+                assert_eq!(e.code, ErrorCode::SlowConsumer);
+                saw_slow_consumer = true;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        saw_slow_consumer,
+        "the relay said why it closed the connection"
+    );
+    assert!(
+        received < 201,
+        "it was cut off before everything arrived (got {received})"
+    );
+
+    // Resync from its vector: nothing is missing.
+    sync_once(
+        &lagging,
+        &url,
+        ClientConfig::default(),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        lagging.version_vector("big").unwrap(),
+        writer.version_vector("big").unwrap()
+    );
+    assert_eq!(
+        lagging.to_json("big").unwrap(),
+        writer.to_json("big").unwrap()
+    );
+}
