@@ -1,1 +1,246 @@
-fn main() {}
+//! `concord`: a Concord device in the terminal.
+//!
+//! Each invocation opens the store in the SQLite file given by `--db`, runs one command
+//! (edit or read a document locally, or sync with a relay) and exits. Edits commit to the
+//! local file first and work offline; `sync` exchanges them with the relay later.
+//!
+//! This file holds the command line (clap) and the dispatch; the commands live in
+//! [`commands`] (local edits and reads) and [`sync`] (talking to the relay), printing goes
+//! through [`output`], and [`lock`] lets only one writing `concord` process at a time open a
+//! store.
+
+mod commands;
+mod lock;
+mod output;
+mod sync;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use concord_core::DocKind;
+
+use crate::output::Output;
+
+#[derive(Parser)]
+#[command(
+    name = "concord",
+    version,
+    about = "A Concord device in the terminal: edit CRDT documents offline, sync them with a relay",
+    after_help = "PATHS are '/'-separated: `title`, `todos/0/done`. In yrs documents the first \
+                  segment names a root type (`meta/title`, `body`). Text indexes count Unicode \
+                  code points in automerge documents and UTF-16 code units in yrs documents."
+)]
+struct Cli {
+    /// The device's store: a SQLite file, created if absent.
+    #[arg(long, env = "CONCORD_DB", global = true, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Print machine-readable JSON (one value per line) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// A document kind, as accepted on the command line.
+#[derive(Clone, Copy, ValueEnum)]
+enum KindArg {
+    /// JSON-like maps, lists, text and counters (Automerge).
+    Automerge,
+    /// Yjs-compatible shared types: root maps, arrays and texts (Yrs).
+    Yrs,
+}
+
+impl From<KindArg> for DocKind {
+    fn from(kind: KindArg) -> DocKind {
+        match kind {
+            KindArg::Automerge => DocKind::Automerge,
+            KindArg::Yrs => DocKind::Yrs,
+        }
+    }
+}
+
+const VALUE_HELP: &str = "A JSON value: 42, true, null, '\"text\"', '[1,2]', '{\"a\":1}'. \
+                          Anything that does not parse as JSON is stored as a plain string.";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create an empty document.
+    Create {
+        /// The document id.
+        doc: String,
+        /// Which CRDT the document uses.
+        #[arg(long, value_enum, default_value = "automerge")]
+        kind: KindArg,
+    },
+    /// Set the value at PATH (a map key, or a list index to replace).
+    Put {
+        /// The document id.
+        doc: String,
+        /// Where in the document, e.g. `todos/0/title` (yrs: `<root>/...`).
+        path: String,
+        #[arg(help = VALUE_HELP, allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Print the value at PATH (the whole document without PATH) as JSON.
+    Get {
+        /// The document id.
+        doc: String,
+        /// Where in the document, e.g. `todos/0/title`; the whole document when absent.
+        path: Option<String>,
+    },
+    /// Remove a map key or a list element.
+    Delete {
+        /// The document id.
+        doc: String,
+        /// Where in the document, e.g. `todos/0/title` (yrs: `<root>/...`).
+        path: String,
+    },
+    /// Append a value to the list at PATH (created if absent).
+    Push {
+        /// The document id.
+        doc: String,
+        /// Where in the document, e.g. `todos/0/title` (yrs: `<root>/...`).
+        path: String,
+        #[arg(help = VALUE_HELP, allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Insert a value into a list, before the index that ends PATH (e.g. `todos/0`).
+    Insert {
+        /// The document id.
+        doc: String,
+        /// Where in the document, e.g. `todos/0/title` (yrs: `<root>/...`).
+        path: String,
+        #[arg(help = VALUE_HELP, allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Add BY (default 1, may be negative) to the counter at PATH (automerge only).
+    Incr {
+        /// The document id.
+        doc: String,
+        /// Where in the document, e.g. `todos/0/title` (yrs: `<root>/...`).
+        path: String,
+        /// The amount to add.
+        #[arg(default_value_t = 1, allow_negative_numbers = true)]
+        by: i64,
+    },
+    /// Insert TEXT into the collaborative text at PATH (created if absent) at INDEX.
+    InsertText {
+        /// The document id.
+        doc: String,
+        /// Where in the document, e.g. `todos/0/title` (yrs: `<root>/...`).
+        path: String,
+        /// Position: Unicode code points (automerge) or UTF-16 code units (yrs).
+        index: usize,
+        /// The text to insert.
+        #[arg(allow_hyphen_values = true)]
+        text: String,
+    },
+    /// Delete LEN characters of the text at PATH, starting at INDEX.
+    DeleteText {
+        /// The document id.
+        doc: String,
+        /// Where in the document, e.g. `todos/0/title` (yrs: `<root>/...`).
+        path: String,
+        /// Position: Unicode code points (automerge) or UTF-16 code units (yrs).
+        index: usize,
+        /// How many characters, in the same units.
+        len: usize,
+    },
+    /// Print the whole document as JSON.
+    Show {
+        /// The document id.
+        doc: String,
+    },
+    /// List the documents in the store with their kinds.
+    List,
+    /// Show the device id and, per document, its kind, version vector and pending updates.
+    Status {
+        /// Only this document.
+        doc: Option<String>,
+    },
+    /// Sync with a relay: send what it lacks, fetch what this device lacks.
+    Sync(sync::SyncArgs),
+    /// Commit COUNT separate edits, printing `committed <i>` after each one returns.
+    ///
+    /// Automerge documents: increment the counter at PATH (default `counter`). Yrs
+    /// documents: append one character to the root text at PATH (default `log`).
+    EditLoop {
+        /// The document id.
+        doc: String,
+        /// How many commits.
+        #[arg(long)]
+        count: u64,
+        /// The counter (automerge) or root text (yrs) to edit.
+        #[arg(long)]
+        path: Option<String>,
+    },
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = Output::new(cli.json);
+    let Some(db) = cli.db else {
+        // A usage error (exit code 2), reported the way clap reports its own.
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "the store is required: pass --db FILE or set CONCORD_DB",
+            )
+            .exit();
+    };
+    let access = match cli.command {
+        Command::Get { .. } | Command::Show { .. } | Command::List | Command::Status { .. } => {
+            lock::Access::Read
+        }
+        _ => lock::Access::Write,
+    };
+    let store = lock::open(&db, access)?;
+    let store = &store.store;
+    match cli.command {
+        Command::Create { doc, kind } => commands::create(store, &out, &doc, kind.into()),
+        Command::Put { doc, path, value } => commands::put(store, &out, &doc, &path, &value),
+        Command::Get { doc, path } => commands::get(store, &out, &doc, path.as_deref()),
+        Command::Delete { doc, path } => commands::delete(store, &out, &doc, &path),
+        Command::Push { doc, path, value } => commands::push(store, &out, &doc, &path, &value),
+        Command::Insert { doc, path, value } => commands::insert(store, &out, &doc, &path, &value),
+        Command::Incr { doc, path, by } => commands::incr(store, &out, &doc, &path, by),
+        Command::InsertText {
+            doc,
+            path,
+            index,
+            text,
+        } => commands::insert_text(store, &out, &doc, &path, index, &text),
+        Command::DeleteText {
+            doc,
+            path,
+            index,
+            len,
+        } => commands::delete_text(store, &out, &doc, &path, index, len),
+        Command::Show { doc } => commands::show(store, &out, &doc),
+        Command::List => commands::list(store, &out),
+        Command::Status { doc } => commands::status(store, &out, doc.as_deref()),
+        Command::Sync(args) => sync::run(store, &out, args),
+        Command::EditLoop { doc, count, path } => {
+            commands::edit_loop(store, &out, &doc, count, path.as_deref())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit with 2 (clap's convention); everything else with 1.
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

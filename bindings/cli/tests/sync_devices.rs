@@ -1,0 +1,239 @@
+//! Devices that are separate `concord` processes on separate SQLite files converge through
+//! a real `concord-server` process: offline edits, tokens, and `sync --watch`.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{server_cmd, Device, KillOnDrop, Lines, Server};
+
+/// Every document of `device` has nothing pending.
+fn assert_nothing_pending(name: &str, device: &Device) {
+    let status = device.status();
+    assert_eq!(status["pending"], json!(0), "{name}: {status}");
+    for doc in status["docs"].as_array().expect("docs") {
+        assert_eq!(doc["pending"], json!(0), "{name}: {doc}");
+    }
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("{value} is not an array"))
+        .iter()
+        .map(|v| v.as_str().expect("a string"))
+        .collect()
+}
+
+#[test]
+fn two_devices_converge_offline_then_third_device_gets_all() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Device::new(dir.path(), "a");
+    let b = Device::new(dir.path(), "b");
+
+    // A creates both documents and syncs; B learns them from the relay.
+    a.ok(&["create", "notes"]);
+    a.ok(&["create", "todo", "--kind", "yrs"]);
+    a.ok(&["put", "notes", "title", "shared"]); // not JSON: stored as a string
+    a.ok(&["push", "notes", "items", r#""first""#]);
+    a.ok(&["incr", "notes", "likes"]);
+    a.ok(&["insert-text", "todo", "body", "0", "hello"]);
+    a.ok(&["put", "todo", "meta/title", r#""Todo""#]);
+    let summary = a.sync(&server);
+    assert_eq!(summary["pending"], json!(0), "{summary}");
+    let summary = b.sync(&server);
+    assert_eq!(summary["new"], json!(["notes", "todo"]), "{summary}");
+    assert_eq!(b.show("notes"), a.show("notes"));
+    assert_eq!(b.show("todo"), a.show("todo"));
+    assert_eq!(
+        b.json(&["list"]),
+        json!([
+            {"id": "notes", "kind": "automerge"},
+            {"id": "todo", "kind": "yrs"},
+        ])
+    );
+
+    // Offline, concurrent edits on both devices.
+    a.ok(&["put", "notes", "from_a", "1"]);
+    b.ok(&["put", "notes", "from_b", r#"{"n": 2}"#]);
+    a.ok(&["push", "notes", "items", r#""from A""#]);
+    b.ok(&["push", "notes", "items", r#""from B""#]);
+    a.ok(&["incr", "notes", "likes"]);
+    b.ok(&["incr", "notes", "likes", "2"]);
+    a.ok(&["insert-text", "todo", "body", "0", "A: "]);
+    b.ok(&["insert-text", "todo", "body", "5", " from B"]);
+    a.ok(&["push", "todo", "tasks", r#""task A""#]);
+    b.ok(&["push", "todo", "tasks", r#""task B""#]);
+    b.ok(&["put", "todo", "meta/owner", r#""bob""#]);
+    assert_eq!(a.pending("notes"), 3);
+    assert_eq!(b.pending("todo"), 3);
+
+    a.sync(&server);
+    b.sync(&server);
+    a.sync(&server);
+
+    for doc in ["notes", "todo"] {
+        assert_eq!(a.show(doc), b.show(doc), "{doc} differs between A and B");
+    }
+    let notes = a.show("notes");
+    assert_eq!(notes["title"], json!("shared"));
+    assert_eq!(notes["from_a"], json!(1));
+    assert_eq!(notes["from_b"], json!({"n": 2}));
+    assert_eq!(notes["likes"], json!(4), "concurrent increments add up");
+    let items = strings(&notes["items"]);
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert_eq!(items[0], "first");
+    assert!(
+        items.contains(&"from A") && items.contains(&"from B"),
+        "{items:?}"
+    );
+
+    let todo = a.show("todo");
+    assert_eq!(todo["body"], json!("A: hello from B"));
+    assert_eq!(todo["meta"], json!({"title": "Todo", "owner": "bob"}));
+    let mut tasks = strings(&todo["tasks"]);
+    tasks.sort();
+    assert_eq!(tasks, ["task A", "task B"]);
+    assert_eq!(
+        a.ok(&["get", "todo", "body"]).trim(),
+        r#""A: hello from B""#
+    );
+
+    // A new, empty device gets everything.
+    let c = Device::new(dir.path(), "c");
+    let summary = c.sync(&server);
+    assert_eq!(summary["documents"], json!(2), "{summary}");
+    assert_eq!(c.show("notes"), notes);
+    assert_eq!(c.show("todo"), todo);
+    assert_eq!(c.json(&["list"]), a.json(&["list"]));
+
+    for (name, device) in [("A", &a), ("B", &b), ("C", &c)] {
+        assert_nothing_pending(name, device);
+    }
+    // All three hold the same updates.
+    let versions = |d: &Device| -> Vec<Value> {
+        d.status()["docs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|doc| doc["version"].clone())
+            .collect()
+    };
+    assert_eq!(versions(&a), versions(&b));
+    assert_eq!(versions(&a), versions(&c));
+}
+
+#[test]
+fn tokens_gate_sync_and_refusals_are_reported() {
+    let server = Server::start_with(&["--auth-secret", "s3cret"]);
+    let write = server_cmd(&[
+        "token", "--secret", "s3cret", "--docs", "team/*", "--right", "write",
+    ]);
+    let read = server_cmd(&[
+        "token", "--secret", "s3cret", "--docs", "team/*", "--right", "read",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = Device::new(dir.path(), "a");
+    a.ok(&["create", "team/plan"]);
+    a.ok(&["put", "team/plan", "goal", "ship it"]);
+
+    let (code, stderr) = a.fails(&["sync", "--server", &server.url]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("requires an access token"), "{stderr}");
+    let (code, stderr) = a.fails(&["sync", "--server", &server.url, "--token", "not-a-token"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("invalid access token"), "{stderr}");
+    assert_eq!(a.pending("team/plan"), 1, "a refused sync keeps the outbox");
+
+    a.ok(&["sync", "--server", &server.url, "--token", &write]);
+    assert_eq!(a.pending("team/plan"), 0);
+
+    // A read-only device receives, but its own edits are refused and stay pending.
+    let b = Device::new(dir.path(), "b");
+    b.ok(&["sync", "--server", &server.url, "--token", &read]);
+    assert_eq!(b.show("team/plan"), json!({"goal": "ship it"}));
+    b.ok(&["put", "team/plan", "goal", "changed"]);
+    let (code, stderr) = b.fails(&["sync", "--server", &server.url, "--token", &read]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("write access"), "{stderr}");
+    assert_eq!(b.pending("team/plan"), 1);
+    assert_eq!(b.ok(&["get", "team/plan", "goal"]).trim(), r#""changed""#);
+}
+
+#[test]
+fn watch_prints_remote_changes_and_stops_on_sigterm() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Device::new(dir.path(), "a");
+    let b = Device::new(dir.path(), "b");
+    a.ok(&["create", "notes"]);
+    a.ok(&["put", "notes", "title", "v1"]);
+    a.sync(&server);
+
+    let mut watcher = b.command();
+    watcher
+        .args(["--json", "sync", "--watch", "--server", &server.url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut watcher = KillOnDrop(watcher.spawn().expect("start sync --watch"));
+    let lines = Lines::new(watcher.0.stdout.take().expect("piped stdout"));
+    let event = |line: &str| -> Value { serde_json::from_str(line).expect("a JSON line") };
+    let wait = Duration::from_secs(30);
+
+    lines
+        .until(wait, |l| event(l)["event"] == "connected")
+        .expect("the watcher connects");
+    // B learns the document A created.
+    lines
+        .until(wait, |l| {
+            event(l)["event"] == "change" && event(l)["doc"] == "notes"
+        })
+        .expect("a change event for notes");
+    // Reads work while the watcher runs.
+    let mut seen = Value::Null;
+    for _ in 0..200 {
+        seen = b.show("notes");
+        if seen["title"] == "v1" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(seen, json!({"title": "v1"}));
+
+    // A live edit from A reaches B while it watches.
+    a.ok(&["put", "notes", "title", "v2"]);
+    a.sync(&server);
+    let line = lines
+        .until(wait, |l| {
+            let e = event(l);
+            e["event"] == "change" && e["doc"] == "notes" && e["source"] == "remote"
+        })
+        .expect("a remote change event");
+    assert_eq!(event(&line)["pending"], json!(0));
+    let mut title = Value::Null;
+    for _ in 0..200 {
+        title = b.show("notes")["title"].clone();
+        if title == "v2" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(title, json!("v2"));
+
+    // SIGTERM stops it cleanly.
+    let pid = watcher.0.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    lines
+        .until(wait, |l| event(l)["event"] == "stopped")
+        .expect("a stopped event");
+    let status = watcher.0.wait().expect("wait for the watcher");
+    assert!(status.success(), "sync --watch exited with {status}");
+}
