@@ -117,6 +117,7 @@ async fn run_connection(
         let mut s = status.lock().expect("status lock");
         s.connected = true;
         s.retries = 0;
+        s.last_error = None;
     }
     let mut keepalive = tokio::time::interval(Duration::from_secs(20));
     keepalive.tick().await;

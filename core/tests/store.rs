@@ -277,3 +277,44 @@ fn bad_ids_kinds_and_missing_docs_are_typed_errors() {
         Err(Error::UnknownDocKind(_))
     ));
 }
+
+#[test]
+fn two_handles_on_one_file_see_each_others_commits() {
+    // Two connections to one file, as two processes (an app and `concord sync --watch`).
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let name = format!("shared-{kind}.db");
+        let first = open(&dir, &name, 3);
+        let second = open(&dir, &name, 3);
+        first.create_doc("d", kind).unwrap();
+        first
+            .transact("d", |tx| {
+                tx.put("m/k", -1).or_else(|_| tx.put("m", json!({"k": -1})))
+            })
+            .unwrap();
+        for i in 0..7 {
+            let writer = if i % 2 == 0 { &first } else { &second };
+            // Each handle has the document cached from its previous turn.
+            writer.transact("d", |tx| tx.put("m/k", i)).unwrap();
+            assert_eq!(first.get("d", "m/k").unwrap(), Some(json!(i)));
+            assert_eq!(second.get("d", "m/k").unwrap(), Some(json!(i)));
+        }
+        let me = first.device_id();
+        assert_eq!(second.version_vector("d").unwrap().get(&me), 8);
+        assert_eq!(second.pending("d").unwrap(), 8);
+        // A remote update applied through one handle is seen by the other.
+        let other = Store::open_in_memory().unwrap();
+        other.create_doc("d", kind).unwrap();
+        other
+            .apply_remote("d", &first.outbox("d").unwrap())
+            .unwrap();
+        other.transact("d", |tx| tx.put("m/remote", true)).unwrap();
+        let from_other: Vec<_> = other.outbox("d").unwrap();
+        second.apply_remote("d", &from_other).unwrap();
+        first.transact("d", |tx| tx.put("m/k", 100)).unwrap();
+        assert_eq!(
+            open(&dir, &name, 3).to_json("d").unwrap(),
+            json!({"m": {"k": 100, "remote": true}})
+        );
+    }
+}

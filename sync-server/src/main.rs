@@ -92,6 +92,17 @@ fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     Ok(config)
 }
 
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM (what service managers send).
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("can listen for SIGTERM");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -104,10 +115,7 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .init();
             let config = server_config(&cli.serve)?;
-            concord_server::serve(config, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
+            concord_server::serve(config, shutdown_signal()).await
         }
         Command::Token {
             secret,

@@ -81,6 +81,45 @@ struct Inner {
     device: Origin,
     docs: HashMap<String, Loaded>,
     options: StoreOptions,
+    /// `PRAGMA data_version` when the cache was last known to match the file.
+    data_version: i64,
+}
+
+/// Drops cached documents (and re-reads the device id) when another connection — another
+/// process sharing the file — has committed since we last looked.
+fn refresh_from_disk(
+    conn: &Connection,
+    device: &mut Origin,
+    docs: &mut HashMap<String, Loaded>,
+    data_version: &mut i64,
+) -> Result<()> {
+    let now: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    if now != *data_version {
+        docs.clear();
+        *device = read_device(conn)?;
+        *data_version = now;
+    }
+    Ok(())
+}
+
+fn read_device(conn: &Connection) -> Result<Origin> {
+    let id: String = conn.query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+        r.get(0)
+    })?;
+    Ok(Origin::from(id))
+}
+
+/// Starts a write transaction that holds SQLite's write lock from the start, after which
+/// the cache is brought up to date with the file.
+fn begin_write<'c>(
+    conn: &'c mut Connection,
+    device: &mut Origin,
+    docs: &mut HashMap<String, Loaded>,
+    data_version: &mut i64,
+) -> Result<Transaction<'c>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    refresh_from_disk(&tx, device, docs, data_version)?;
+    Ok(tx)
 }
 
 /// A document held in memory, with the bookkeeping needed to extend its log.
@@ -123,21 +162,36 @@ impl Store {
                 id
             }
         };
+        let data_version = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         Ok(Store {
             inner: Arc::new(Mutex::new(Inner {
                 conn,
                 device,
                 docs: HashMap::new(),
                 options,
+                data_version,
             })),
             listeners: Listeners::default(),
         })
     }
 
+    /// Locks the store, first dropping cached state another process made stale.
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner
+        let mut guard = self
+            .inner
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Inner {
+            conn,
+            device,
+            docs,
+            data_version,
+            ..
+        } = &mut *guard;
+        if refresh_from_disk(conn, device, docs, data_version).is_err() {
+            docs.clear();
+        }
+        guard
     }
 
     /// This device's id: the origin of the updates it authors.
@@ -212,8 +266,10 @@ impl Store {
                 device,
                 docs,
                 options,
+                data_version,
             } = &mut *guard;
-            let loaded = loaded(conn, docs, id)?;
+            let tx = begin_write(conn, device, docs, data_version)?;
+            let loaded = loaded(&tx, docs, id)?;
             let (result, update) = match loaded.crdt.edit(f) {
                 Ok(out) => out,
                 Err(e) => {
@@ -230,7 +286,6 @@ impl Store {
                 data,
             };
             let persisted = (|| {
-                let tx = conn.transaction()?;
                 insert_update(&tx, id, &record, true)?;
                 loaded.version.advance(&record.origin, record.seq);
                 loaded.tail += 1;
@@ -370,14 +425,15 @@ impl Store {
             let mut guard = self.lock();
             let Inner {
                 conn,
+                device,
                 docs,
                 options,
-                ..
+                data_version,
             } = &mut *guard;
-            let loaded = loaded(conn, docs, id)?;
+            let tx = begin_write(conn, device, docs, data_version)?;
+            let loaded = loaded(&tx, docs, id)?;
             let mut version = loaded.version.clone();
-            let tx = conn.transaction()?;
-            let mut result = Ok(());
+            let mut failure = None;
             for record in updates {
                 if version.contains(&record.origin, record.seq) {
                     outcome.duplicates += 1;
@@ -387,11 +443,14 @@ impl Store {
                     outcome.gap = Some((record.origin.clone(), record.seq));
                     break;
                 }
-                if let Err(e) = loaded.crdt.apply_update(&record.data) {
-                    result = Err(e);
+                let stored = loaded
+                    .crdt
+                    .apply_update(&record.data)
+                    .and_then(|_| insert_update(&tx, id, record, false));
+                if let Err(e) = stored {
+                    failure = Some(e);
                     break;
                 }
-                insert_update(&tx, id, record, false)?;
                 version.advance(&record.origin, record.seq);
                 outcome.applied += 1;
             }
@@ -405,10 +464,9 @@ impl Store {
                     return Err(e);
                 }
             }
-            if let Err(e) = result {
-                if outcome.applied == 0 {
-                    docs.remove(id);
-                }
+            if let Some(e) = failure {
+                // The updates before the bad one are stored; reload to match the file.
+                docs.remove(id);
                 return Err(e);
             }
             (outcome.applied > 0).then(|| ChangeEvent {
@@ -433,15 +491,21 @@ impl Store {
     ) -> Result<()> {
         let event = {
             let mut guard = self.lock();
-            let Inner { conn, docs, .. } = &mut *guard;
-            let loaded = loaded(conn, docs, id)?;
+            let Inner {
+                conn,
+                device,
+                docs,
+                data_version,
+                ..
+            } = &mut *guard;
+            let tx = begin_write(conn, device, docs, data_version)?;
+            let loaded = loaded(&tx, docs, id)?;
             if let Err(e) = loaded.crdt.apply_snapshot(snapshot) {
                 docs.remove(id);
                 return Err(e);
             }
             loaded.version.merge(covers);
             let written = (|| {
-                let tx = conn.transaction()?;
                 take_snapshot(&tx, id, loaded)?;
                 tx.commit()?;
                 Ok::<_, Error>(())
@@ -467,11 +531,15 @@ impl Store {
     pub fn reoriginate(&self) -> Result<Origin> {
         let mut guard = self.lock();
         let Inner {
-            conn, device, docs, ..
+            conn,
+            device,
+            docs,
+            data_version,
+            ..
         } = &mut *guard;
+        let tx = begin_write(conn, device, docs, data_version)?;
         let old = device.clone();
         let new = Origin::random();
-        let tx = conn.transaction()?;
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE key = 'device_id'",
             [new.as_str()],
@@ -562,7 +630,16 @@ fn loaded<'a>(
     id: &str,
 ) -> Result<&'a mut Loaded> {
     if !docs.contains_key(id) {
-        let doc = load(conn, id)?;
+        // Snapshot row and tail are read in one transaction, so a concurrent snapshot by
+        // another process cannot make updates fall between the two reads.
+        let doc = if conn.is_autocommit() {
+            let tx = conn.unchecked_transaction()?;
+            let doc = load(&tx, id)?;
+            tx.commit()?;
+            doc
+        } else {
+            load(conn, id)?
+        };
         docs.insert(id.to_string(), doc);
     }
     Ok(docs.get_mut(id).expect("inserted above"))
