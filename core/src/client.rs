@@ -155,18 +155,10 @@ async fn run_connection(
                 return Err(ClientError::Refused(error));
             }
         }
-        update_pending(session.store(), status);
-        if until_synced && session.is_synced()? {
+        if until_synced && session.is_synced() {
             let _ = sink.close().await;
             return Ok(Stop::Synced);
         }
-    }
-}
-
-fn update_pending(store: &Store, status: &Mutex<ClientStatus>) {
-    if let Ok(docs) = store.status() {
-        let pending = docs.into_iter().map(|d| (d.id, d.pending)).collect();
-        status.lock().expect("status lock").pending = pending;
     }
 }
 
@@ -206,6 +198,7 @@ pub async fn sync_once(
 
 /// A background sync task. Dropping the handle (or [`SyncClient::stop`]) ends it.
 pub struct SyncClient {
+    store: Store,
     status: Arc<Mutex<ClientStatus>>,
     cancel: tokio::sync::watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -218,6 +211,7 @@ impl SyncClient {
         let status = Arc::new(Mutex::new(ClientStatus::default()));
         let (cancel_tx, mut cancel) = tokio::sync::watch::channel(false);
         let task_status = status.clone();
+        let task_store = store.clone();
         let task = tokio::spawn(async move {
             let mut session = ClientSession::new(store.clone(), config);
             let (_sub, mut local) = local_changes(&store);
@@ -256,14 +250,21 @@ impl SyncClient {
             }
         });
         SyncClient {
+            store: task_store,
             status,
             cancel: cancel_tx,
             task: Some(task),
         }
     }
 
+    /// Connection state, and the unacknowledged updates per document (read from the store
+    /// now, so the figures are current even between frames).
     pub fn status(&self) -> ClientStatus {
-        self.status.lock().expect("status lock").clone()
+        let mut status = self.status.lock().expect("status lock").clone();
+        if let Ok(docs) = self.store.status() {
+            status.pending = docs.into_iter().map(|d| (d.id, d.pending)).collect();
+        }
+        status
     }
 
     /// Stops syncing and waits for the task to end.

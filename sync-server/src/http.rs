@@ -53,9 +53,24 @@ async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
     let mut session =
         RelaySession::new(relay.config.server_id.clone(), relay.config.max_frame_bytes);
     let (sink, mut stream) = socket.split();
-    let writer = tokio::spawn(write_frames(sink, receiver));
+    let mut writer = tokio::spawn(write_frames(sink, receiver));
     tracing::info!(%peer, "connection opened");
-    while let Some(msg) = stream.next().await {
+    loop {
+        // A connection whose token expires is closed then, so it stops receiving updates.
+        let expiry = token_expiry(session.expires_at());
+        let msg = tokio::select! {
+            msg = stream.next() => msg,
+            _ = expiry => {
+                let reply = Message::error(
+                    ErrorCode::TokenExpired,
+                    "the access token has expired; reconnect with a new one",
+                    None,
+                );
+                queue.send(Arc::new(protocol::encode(&reply)));
+                break;
+            }
+        };
+        let Some(msg) = msg else { break };
         let frame = match msg {
             Ok(WsMessage::Binary(b)) => b,
             Ok(WsMessage::Text(_)) => {
@@ -85,10 +100,33 @@ async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
             break;
         }
     }
+    // Stop fan-out, then let the writer flush what is queued (bounded) and close.
     drop(backend);
     drop(queue);
-    writer.abort();
+    if tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer)
+        .await
+        .is_err()
+    {
+        tracing::warn!(%peer, "writer did not drain in time");
+        writer.abort();
+    }
     tracing::info!(%peer, device = ?session.device().map(|d| d.to_string()), "connection closed");
+}
+
+/// Resolves when a token that expires at `expires_at` (Unix seconds) runs out; never
+/// without one.
+async fn token_expiry(expires_at: Option<u64>) {
+    let Some(expires_at) = expires_at else {
+        return std::future::pending().await;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_secs(
+        expires_at.saturating_sub(now),
+    ))
+    .await;
 }
 
 async fn write_frames(
@@ -112,9 +150,9 @@ async fn write_frames(
                     None,
                 );
                 let _ = sink.send(WsMessage::Binary(protocol::encode(&reply).into())).await;
-                let _ = sink.close().await;
                 break;
             }
         }
     }
+    let _ = sink.close().await;
 }

@@ -188,13 +188,24 @@ impl RelayBackend for ConnBackend {
                 ));
                 break;
             }
-            if let Err(e) = validate_update(head.kind, &update.data) {
-                refusal = Some(RelayRefusal::new(ErrorCode::InvalidUpdate, e.to_string()));
+            let checked = validate_update(head.kind, &update.data)
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    storage
+                        .integrate(doc_id, &update)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(reason) = checked {
+                refusal = Some(RelayRefusal::new(ErrorCode::InvalidUpdate, reason));
                 break;
             }
             version.advance(&update.origin, update.seq);
             note_ack(&mut acked, &update.origin, update.seq);
             accepted.push(update);
+        }
+        if refusal.is_some() {
+            // The in-memory copy may hold the refused update (or part of it): reload it.
+            storage.unload(doc_id);
         }
         if !accepted.is_empty() {
             let entries: Vec<LogEntry> = accepted

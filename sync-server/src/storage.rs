@@ -51,10 +51,16 @@ pub struct DocHead {
 /// A client lacking more than this many updates that a snapshot covers gets the snapshot.
 const SNAPSHOT_CATCHUP_THRESHOLD: u64 = 64;
 
+/// How many documents are kept loaded in memory (for checking updates and snapshots).
+const MAX_LOADED_DOCS: usize = 256;
+
 pub struct Storage {
     conn: Connection,
     heads: HashMap<String, DocHead>,
     snapshot_every: u64,
+    /// Documents in memory, always equal to what is committed (plus, inside `append`,
+    /// the updates being checked for the batch about to commit).
+    loaded: HashMap<String, CrdtDoc>,
 }
 
 const SCHEMA: &str = "
@@ -117,6 +123,7 @@ impl Storage {
             conn,
             heads,
             snapshot_every,
+            loaded: HashMap::new(),
         })
     }
 
@@ -145,9 +152,57 @@ impl Storage {
             .optional()?)
     }
 
+    /// Applies `update` to the in-memory document, proving it integrates (an update can
+    /// decode and still be unusable, e.g. name a parent of the wrong type). On failure the
+    /// in-memory copy, which may hold part of it, is dropped and reloaded on next use.
+    pub fn integrate(&mut self, doc_id: &str, update: &UpdateRecord) -> Result<()> {
+        let doc = self.loaded_doc(doc_id)?;
+        if let Err(e) = doc.apply_update(&update.data) {
+            self.loaded.remove(doc_id);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Forgets the in-memory copy of a document (after a refused batch).
+    pub fn unload(&mut self, doc_id: &str) {
+        self.loaded.remove(doc_id);
+    }
+
+    fn loaded_doc(&mut self, doc_id: &str) -> Result<&mut CrdtDoc> {
+        if !self.loaded.contains_key(doc_id) {
+            let kind = self
+                .heads
+                .get(doc_id)
+                .ok_or_else(|| StorageError::Corrupt(format!("unknown doc {doc_id}")))?
+                .kind;
+            if self.loaded.len() >= MAX_LOADED_DOCS {
+                if let Some(victim) = self.loaded.keys().next().cloned() {
+                    self.loaded.remove(&victim);
+                }
+            }
+            let doc = rebuild(&self.conn, doc_id, kind)?.0;
+            self.loaded.insert(doc_id.to_string(), doc);
+        }
+        Ok(self.loaded.get_mut(doc_id).expect("inserted above"))
+    }
+
     /// Applies an ordered batch in one durable transaction. Entries must already be
     /// validated (contiguous sequence numbers, decodable updates).
     pub fn apply_batch(&mut self, entries: &[LogEntry]) -> Result<()> {
+        let result = self.write_batch(entries);
+        if result.is_err() {
+            // Nothing was committed: in-memory copies may be ahead of the file.
+            for entry in entries {
+                if let LogEntry::Append { doc_id, .. } = entry {
+                    self.loaded.remove(doc_id);
+                }
+            }
+        }
+        result
+    }
+
+    fn write_batch(&mut self, entries: &[LogEntry]) -> Result<()> {
         let mut heads = self.heads.clone();
         let tx = self.conn.transaction()?;
         let mut touched: Vec<String> = Vec::new();
@@ -193,6 +248,12 @@ impl Storage {
                         ],
                     )?;
                     head.tail += 1;
+                    if let Some(doc) = self.loaded.get_mut(doc_id) {
+                        // Already applied by `integrate` on the append path: a no-op then.
+                        if doc.apply_update(&update.data).is_err() {
+                            self.loaded.remove(doc_id);
+                        }
+                    }
                     if !touched.contains(doc_id) {
                         touched.push(doc_id.clone());
                     }
@@ -202,7 +263,7 @@ impl Storage {
         for doc_id in &touched {
             let head = heads.get_mut(doc_id).expect("touched docs exist");
             if head.tail >= self.snapshot_every {
-                snapshot(&tx, doc_id, head)?;
+                snapshot(&tx, doc_id, head, self.loaded.get_mut(doc_id))?;
             } else {
                 tx.execute(
                     "UPDATE docs SET vv = ?1, tail = ?2 WHERE id = ?3",
@@ -287,29 +348,51 @@ impl Storage {
     }
 }
 
-/// Rebuilds the document from its last snapshot and tail and stores a new snapshot.
-/// The individual updates are kept so clients that lack a few still get exactly those.
-fn snapshot(tx: &rusqlite::Transaction<'_>, doc_id: &str, head: &mut DocHead) -> Result<()> {
-    let (snapshot, upto): (Option<Vec<u8>>, i64) = tx.query_row(
+/// The document as committed: its last snapshot plus the updates after it; also returns
+/// the log index of the last update included.
+fn rebuild(conn: &Connection, doc_id: &str, kind: DocKind) -> Result<(CrdtDoc, i64)> {
+    let (snapshot, upto): (Option<Vec<u8>>, i64) = conn.query_row(
         "SELECT snapshot, snapshot_upto FROM docs WHERE id = ?1",
         [doc_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let mut doc = match snapshot {
-        Some(bytes) => CrdtDoc::load(head.kind, &bytes)?,
-        None => CrdtDoc::new(head.kind),
+        Some(bytes) => CrdtDoc::load(kind, &bytes)?,
+        None => CrdtDoc::new(kind),
     };
-    let mut new_upto = upto;
-    {
-        let mut stmt = tx
-            .prepare("SELECT idx, data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx")?;
-        let mut rows = stmt.query(params![doc_id, upto])?;
-        while let Some(row) = rows.next()? {
-            new_upto = row.get(0)?;
-            let data: Vec<u8> = row.get(1)?;
-            doc.apply_update(&data)?;
-        }
+    let mut last = upto;
+    let mut stmt =
+        conn.prepare("SELECT idx, data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx")?;
+    let mut rows = stmt.query(params![doc_id, upto])?;
+    while let Some(row) = rows.next()? {
+        last = row.get(0)?;
+        let data: Vec<u8> = row.get(1)?;
+        doc.apply_update(&data)?;
     }
+    Ok((doc, last))
+}
+
+/// Stores a new snapshot of the document (from its in-memory copy when there is one).
+/// The individual updates are kept so clients that lack a few still get exactly those.
+fn snapshot(
+    tx: &rusqlite::Transaction<'_>,
+    doc_id: &str,
+    head: &mut DocHead,
+    loaded: Option<&mut CrdtDoc>,
+) -> Result<()> {
+    let mut rebuilt;
+    let doc = match loaded {
+        Some(doc) => doc,
+        None => {
+            rebuilt = rebuild(tx, doc_id, head.kind)?.0;
+            &mut rebuilt
+        }
+    };
+    let upto: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(idx), 0) FROM updates WHERE doc_id = ?1",
+        [doc_id],
+        |r| r.get(0),
+    )?;
     if doc.has_pending() {
         // Causal gaps across origins: keep the tail until they fill.
         tx.execute(
@@ -320,7 +403,7 @@ fn snapshot(tx: &rusqlite::Transaction<'_>, doc_id: &str, head: &mut DocHead) ->
     }
     tx.execute(
         "UPDATE docs SET vv = ?1, snapshot = ?2, snapshot_vv = ?1, snapshot_upto = ?3, tail = 0 WHERE id = ?4",
-        params![encode_vv(&head.version), doc.save(), new_upto, doc_id],
+        params![encode_vv(&head.version), doc.save(), upto, doc_id],
     )?;
     head.tail = 0;
     Ok(())

@@ -6,7 +6,7 @@
 //! document the relay has), sends the relay exactly what it lacks, applies what arrives,
 //! drops acknowledged updates from the outbox, and resends the rest after a reconnect.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::error::Result;
 use crate::ids::{DocKind, Origin};
@@ -65,6 +65,8 @@ pub struct ClientSession {
     config: ClientConfig,
     phase: Phase,
     docs: HashMap<String, DocState>,
+    /// Subscribed documents not yet known to be in step with the relay.
+    unsynced: HashSet<String>,
     listed: bool,
     max_frame_bytes: usize,
     errors: Vec<ErrorFrame>,
@@ -77,6 +79,7 @@ impl ClientSession {
             config,
             phase: Phase::Disconnected,
             docs: HashMap::new(),
+            unsynced: HashSet::new(),
             listed: false,
             max_frame_bytes: 1 << 20,
             errors: Vec::new(),
@@ -91,6 +94,7 @@ impl ClientSession {
     pub fn connected(&mut self) -> Vec<Message> {
         self.phase = Phase::AwaitingWelcome;
         self.docs.clear();
+        self.unsynced.clear();
         self.listed = false;
         vec![Message::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -103,6 +107,7 @@ impl ClientSession {
     pub fn disconnected(&mut self) {
         self.phase = Phase::Disconnected;
         self.docs.clear();
+        self.unsynced.clear();
         self.listed = false;
     }
 
@@ -117,31 +122,34 @@ impl ClientSession {
 
     /// True when every document is subscribed, holds all the relay held when it answered,
     /// and has nothing unacknowledged (and the relay's document list has arrived).
-    pub fn is_synced(&self) -> Result<bool> {
-        if self.phase != Phase::Ready {
-            return Ok(false);
+    /// Constant time: per-document state is re-checked as messages touch it.
+    pub fn is_synced(&self) -> bool {
+        self.phase == Phase::Ready
+            && (self.listed || !matches!(self.config.scope, SyncScope::Prefix(_)))
+            && self.unsynced.is_empty()
+    }
+
+    /// Re-checks whether one document is in step with the relay.
+    fn recheck(&mut self, doc_id: &str) -> Result<()> {
+        let Some(server) = self
+            .docs
+            .get(doc_id)
+            .and_then(|d| d.server_version.as_ref())
+        else {
+            self.unsynced.insert(doc_id.to_string());
+            return Ok(());
+        };
+        let local = self.store.version_vector(doc_id)?;
+        let behind = matches!(
+            local.compare(server),
+            Causality::DominatedBy | Causality::Concurrent
+        );
+        if behind || self.store.pending(doc_id)? > 0 {
+            self.unsynced.insert(doc_id.to_string());
+        } else {
+            self.unsynced.remove(doc_id);
         }
-        if matches!(self.config.scope, SyncScope::Prefix(_)) && !self.listed {
-            return Ok(false);
-        }
-        for info in self.store.list_docs()? {
-            let Some(server) = self
-                .docs
-                .get(&info.id)
-                .and_then(|d| d.server_version.as_ref())
-            else {
-                return Ok(false);
-            };
-            let local = self.store.version_vector(&info.id)?;
-            if matches!(
-                local.compare(server),
-                Causality::DominatedBy | Causality::Concurrent
-            ) || self.store.pending(&info.id)? > 0
-            {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        Ok(())
     }
 
     /// Decodes and handles one frame; returns encoded frames to send.
@@ -169,6 +177,7 @@ impl ClientSession {
             // A document created locally after the connection came up.
             return self.subscribe(doc_id);
         }
+        self.unsynced.insert(doc_id.to_string());
         self.send_unsent(doc_id)
     }
 
@@ -210,6 +219,7 @@ impl ClientSession {
                     // Something was missed: ask again from what we hold.
                     return self.subscribe(&u.doc_id);
                 }
+                self.recheck(&u.doc_id)?;
                 Ok(vec![])
             }
             Message::Ack(ack) => {
@@ -222,6 +232,9 @@ impl ClientSession {
                     if server.get(&ack.origin) < ack.upto {
                         server.set(ack.origin.clone(), ack.upto);
                     }
+                }
+                if self.docs.contains_key(&ack.doc_id) {
+                    self.recheck(&ack.doc_id)?;
                 }
                 Ok(vec![])
             }
@@ -256,6 +269,7 @@ impl ClientSession {
             None => return Ok(vec![]),
         };
         self.docs.insert(doc_id.to_string(), DocState::default());
+        self.unsynced.insert(doc_id.to_string());
         Ok(vec![Message::Subscribe(Subscribe {
             doc_id: doc_id.to_string(),
             kind,
@@ -300,6 +314,7 @@ impl ClientSession {
             .max()
             .unwrap_or(0)
             .max(c.server_version.get(&device));
+        self.recheck(&c.doc_id)?;
         Ok(chunk_updates(&c.doc_id, to_send, self.max_frame_bytes / 2))
     }
 

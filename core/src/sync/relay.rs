@@ -97,6 +97,11 @@ impl RelaySession {
         self.device.as_ref()
     }
 
+    /// When the connection's token expires (Unix seconds), once authenticated.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.rights.as_ref().and_then(|r| r.expires_at)
+    }
+
     pub fn subscriptions(&self) -> impl Iterator<Item = &String> {
         self.subscribed.iter()
     }
