@@ -360,15 +360,13 @@ fn rebuild(conn: &Connection, doc_id: &str, kind: DocKind) -> Result<(CrdtDoc, i
         Some(bytes) => CrdtDoc::load(kind, &bytes)?,
         None => CrdtDoc::new(kind),
     };
-    let mut last = upto;
     let mut stmt =
         conn.prepare("SELECT idx, data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx")?;
-    let mut rows = stmt.query(params![doc_id, upto])?;
-    while let Some(row) = rows.next()? {
-        last = row.get(0)?;
-        let data: Vec<u8> = row.get(1)?;
-        doc.apply_update(&data)?;
-    }
+    let tail: Vec<(i64, Vec<u8>)> = stmt
+        .query_map(params![doc_id, upto], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    doc.apply_updates(&tail.iter().map(|(_, d)| d.as_slice()).collect::<Vec<_>>())?;
+    let last = tail.last().map(|(idx, _)| *idx).unwrap_or(upto);
     Ok((doc, last))
 }
 

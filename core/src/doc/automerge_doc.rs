@@ -32,6 +32,23 @@ pub(super) fn apply_change(doc: &mut AutoCommit, bytes: &[u8]) -> Result<()> {
     doc.apply_changes([change]).map_err(invalid)
 }
 
+pub(super) fn apply_changes(doc: &mut AutoCommit, updates: &[&[u8]]) -> Result<()> {
+    let changes = updates
+        .iter()
+        .map(|bytes| decode_change(bytes))
+        .collect::<Result<Vec<_>>>()?;
+    doc.apply_changes(changes).map_err(invalid)
+}
+
+/// Loads a full save, failing (rather than skipping) on any chunk that does not decode.
+pub(super) fn load(bytes: &[u8]) -> Result<AutoCommit> {
+    AutoCommit::load_with_options(
+        bytes,
+        automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error),
+    )
+    .map_err(invalid)
+}
+
 pub(super) fn apply_snapshot(doc: &mut AutoCommit, bytes: &[u8]) -> Result<()> {
     // Check the whole snapshot decodes before merging (load_incremental skips bad chunks).
     automerge::Automerge::load_with_options(

@@ -34,9 +34,14 @@ impl CrdtDoc {
 
     /// Loads a document from a full snapshot (as written by [`CrdtDoc::save`]).
     pub fn load(kind: DocKind, snapshot: &[u8]) -> Result<CrdtDoc> {
-        let mut doc = CrdtDoc::new(kind);
-        doc.apply_snapshot(snapshot)?;
-        Ok(doc)
+        match kind {
+            DocKind::Automerge => Ok(CrdtDoc::Automerge(Box::new(automerge_doc::load(snapshot)?))),
+            DocKind::Yrs => {
+                let mut doc = CrdtDoc::new(kind);
+                doc.apply_snapshot(snapshot)?;
+                Ok(doc)
+            }
+        }
     }
 
     pub fn kind(&self) -> DocKind {
@@ -51,6 +56,16 @@ impl CrdtDoc {
         match self {
             CrdtDoc::Automerge(doc) => automerge_doc::apply_change(doc, update),
             CrdtDoc::Yrs(doc) => yrs_doc::apply_update(doc, update),
+        }
+    }
+
+    /// Applies several updates at once (much faster than one by one for Automerge, whose
+    /// cost per apply call grows with the document). All decode first; if any does not,
+    /// nothing is applied.
+    pub fn apply_updates(&mut self, updates: &[&[u8]]) -> Result<()> {
+        match self {
+            CrdtDoc::Automerge(doc) => automerge_doc::apply_changes(doc, updates),
+            CrdtDoc::Yrs(doc) => yrs_doc::apply_updates(doc, updates),
         }
     }
 

@@ -33,12 +33,22 @@ pub(super) fn decode_update(bytes: &[u8]) -> Result<Update> {
 }
 
 pub(super) fn apply_update(doc: &mut Doc, bytes: &[u8]) -> Result<()> {
-    let update = decode_update(bytes)?;
+    apply_updates(doc, &[bytes])
+}
+
+/// Decodes every update, then applies them in one transaction.
+pub(super) fn apply_updates(doc: &mut Doc, updates: &[&[u8]]) -> Result<()> {
+    let decoded = updates
+        .iter()
+        .map(|bytes| decode_update(bytes))
+        .collect::<Result<Vec<_>>>()?;
     let mut txn = doc.transact_mut();
-    txn.apply_update(update).map_err(|e| Error::InvalidUpdate {
-        kind: DocKind::Yrs,
-        reason: e.to_string(),
-    })?;
+    for update in decoded {
+        txn.apply_update(update).map_err(|e| Error::InvalidUpdate {
+            kind: DocKind::Yrs,
+            reason: e.to_string(),
+        })?;
+    }
     define_roots(&mut txn);
     Ok(())
 }

@@ -433,41 +433,35 @@ impl Store {
             let tx = begin_write(conn, device, docs, data_version)?;
             let loaded = loaded(&tx, docs, id)?;
             let mut version = loaded.version.clone();
-            let mut failure = None;
+            let mut accepted: Vec<&UpdateRecord> = Vec::new();
             for record in updates {
                 if version.contains(&record.origin, record.seq) {
                     outcome.duplicates += 1;
                     continue;
                 }
-                if record.seq != version.get(&record.origin) + 1 {
+                if !version.advance(&record.origin, record.seq) {
                     outcome.gap = Some((record.origin.clone(), record.seq));
                     break;
                 }
-                let stored = loaded
-                    .crdt
-                    .apply_update(&record.data)
-                    .and_then(|_| insert_update(&tx, id, record, false));
-                if let Err(e) = stored {
-                    failure = Some(e);
-                    break;
-                }
-                version.advance(&record.origin, record.seq);
-                outcome.applied += 1;
+                accepted.push(record);
             }
-            if outcome.applied > 0 {
-                loaded.version = version;
-                loaded.tail += outcome.applied as u64;
-                if let Err(e) =
-                    write_doc_state(&tx, id, loaded, options).and_then(|_| Ok(tx.commit()?))
-                {
+            if !accepted.is_empty() {
+                let data: Vec<&[u8]> = accepted.iter().map(|r| r.data.as_slice()).collect();
+                let stored = loaded.crdt.apply_updates(&data).and_then(|_| {
+                    for record in &accepted {
+                        insert_update(&tx, id, record, false)?;
+                    }
+                    loaded.version = version;
+                    loaded.tail += accepted.len() as u64;
+                    write_doc_state(&tx, id, loaded, options)?;
+                    Ok(tx.commit()?)
+                });
+                if let Err(e) = stored {
+                    // Nothing was committed; the in-memory copy may be ahead: reload it.
                     docs.remove(id);
                     return Err(e);
                 }
-            }
-            if let Some(e) = failure {
-                // The updates before the bad one are stored; reload to match the file.
-                docs.remove(id);
-                return Err(e);
+                outcome.applied = accepted.len();
             }
             (outcome.applied > 0).then(|| ChangeEvent {
                 doc_id: id.to_string(),
@@ -671,11 +665,10 @@ fn load(conn: &Connection, id: &str) -> Result<Loaded> {
     };
     let mut stmt =
         conn.prepare("SELECT data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx")?;
-    let mut rows = stmt.query(params![id, upto])?;
-    while let Some(row) = rows.next()? {
-        let data: Vec<u8> = row.get(0)?;
-        crdt.apply_update(&data)?;
-    }
+    let logged: Vec<Vec<u8>> = stmt
+        .query_map(params![id, upto], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    crdt.apply_updates(&logged.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
     Ok(Loaded {
         crdt,
         version: decode_version(&vv)?,
@@ -722,19 +715,22 @@ fn write_doc_state(
 /// Stores the full state as the new snapshot and prunes the logged updates it covers
 /// (keeping those still in the outbox, which must be sent).
 fn take_snapshot(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result<()> {
-    let upto: i64 = tx.query_row(
-        "SELECT COALESCE(MAX(idx), 0) FROM updates WHERE doc_id = ?1",
+    let (previous, upto): (i64, i64) = tx.query_row(
+        "SELECT snapshot_upto, (SELECT COALESCE(MAX(idx), 0) FROM updates WHERE doc_id = ?1)
+         FROM docs WHERE id = ?1",
         [id],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     tx.execute(
         "UPDATE docs SET vv = ?1, snapshot = ?2, snapshot_upto = ?3, tail = 0 WHERE id = ?4",
         params![encode_version(&doc.version), doc.crdt.save(), upto, id],
     )?;
+    // Only the rows since the previous snapshot: older survivors are all outbox entries,
+    // and re-checking them every time made long unsynced logs slow down each snapshot.
     tx.execute(
-        "DELETE FROM updates WHERE doc_id = ?1 AND idx <= ?2 AND NOT EXISTS
+        "DELETE FROM updates WHERE doc_id = ?1 AND idx > ?2 AND idx <= ?3 AND NOT EXISTS
            (SELECT 1 FROM outbox o WHERE o.doc_id = updates.doc_id AND o.origin = updates.origin AND o.seq = updates.seq)",
-        params![id, upto],
+        params![id, previous, upto],
     )?;
     doc.tail = 0;
     Ok(())

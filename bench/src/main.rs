@@ -1,0 +1,110 @@
+//! `concord-bench`: measures Concord — durable local commits (`commit`), the automerge-paper
+//! editing trace against raw Automerge and Yrs (`trace`), and N client processes syncing
+//! through one relay process (`sync`). Results are printed as tables, or as JSON with
+//! `--json`. See BENCHMARKS.md at the repository root for recorded results.
+
+mod child;
+mod commit;
+mod measure;
+mod report;
+mod scenario;
+mod sync;
+mod trace;
+mod trace_data;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use scenario::{Engine, Job};
+
+#[derive(Parser)]
+#[command(
+    name = "concord-bench",
+    about = "Benchmarks for the Concord sync engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Local commit throughput with durability on: one edit per commit, and batches
+    Commit(commit::CommitArgs),
+    /// Replay the automerge-paper editing trace: raw Automerge, raw Yrs, Concord stores
+    Trace(trace::TraceArgs),
+    /// N client processes x M edits on one document through one relay process
+    Sync(sync::SyncArgs),
+    /// Internal: one measured step of `trace`, run in a child process
+    #[command(subcommand, hide = true)]
+    Child(ChildCommand),
+}
+
+#[derive(Subcommand)]
+enum ChildCommand {
+    /// Replay the trace into one engine; print an ApplyReport as JSON
+    Apply {
+        #[arg(long)]
+        engine: Engine,
+        #[arg(long)]
+        compact: PathBuf,
+        #[arg(long)]
+        expected: PathBuf,
+        #[arg(long)]
+        txns: usize,
+        #[arg(long)]
+        batch: usize,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Open what `apply` left in `dir`; print a LoadReport as JSON
+    Load {
+        #[arg(long)]
+        engine: Engine,
+        #[arg(long)]
+        expected: PathBuf,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("concord-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Commit(args) => commit::run(&args),
+        Command::Trace(args) => trace::run(&args),
+        Command::Sync(args) => sync::run(&args),
+        Command::Child(ChildCommand::Apply {
+            engine,
+            compact,
+            expected,
+            txns,
+            batch,
+            dir,
+        }) => child::reply(&scenario::apply(&Job {
+            engine,
+            compact_trace: compact,
+            expected,
+            txns,
+            batch,
+            dir,
+        })?),
+        Command::Child(ChildCommand::Load {
+            engine,
+            expected,
+            dir,
+        }) => child::reply(&scenario::load(engine, &dir, &expected)?),
+    }
+}

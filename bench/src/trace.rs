@@ -1,0 +1,380 @@
+//! `concord-bench trace`: replays the automerge-paper editing trace (Martin Kleppmann,
+//! CC BY 4.0) into raw Automerge, raw Yrs and Concord stores of both kinds, each scenario
+//! in its own child process, and reports time, peak memory, size on disk and cold load.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{ensure, Context, Result};
+use serde_json::json;
+
+use crate::child;
+use crate::report::{self, Table};
+use crate::scenario::{ApplyReport, Engine, LoadReport};
+use crate::trace_data::{self, Trace};
+
+#[derive(Debug, clap::Args)]
+pub struct TraceArgs {
+    /// The gzip'd JSON trace [default: <repo>/../shared/data/automerge-paper.json.gz]
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// Trace txns replayed with one durable Concord commit each (a prefix of the trace)
+    #[arg(long, default_value_t = 20_000)]
+    pub txns: usize,
+    /// Trace txns per durable Concord commit in the batched runs
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Trace txns replayed by the raw and batched runs [default: the whole trace]
+    #[arg(long)]
+    pub full_txns: Option<usize>,
+    /// Run only scenarios whose name contains one of these words (comma-separated),
+    /// e.g. `--only raw` or `--only concord-yrs`
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Directory for the temporary stores [default: the system temp dir]
+    #[arg(long)]
+    pub tmp_dir: Option<PathBuf>,
+    /// Keep the stores and saved states after the run (their directory is printed)
+    #[arg(long)]
+    pub keep: bool,
+    /// Print results as JSON on stdout (tables go to stderr)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One row: an engine replaying the first `txns` trace txns, `batch` per commit.
+struct Scenario {
+    name: String,
+    engine: Engine,
+    txns: usize,
+    batch: usize,
+    description: String,
+}
+
+struct Outcome {
+    scenario: Scenario,
+    apply: ApplyReport,
+    load: LoadReport,
+}
+
+fn scenarios(args: &TraceArgs, total: usize) -> Result<Vec<Scenario>> {
+    let full = args.full_txns.unwrap_or(total);
+    ensure!(
+        full <= total,
+        "--full-txns {full}: the trace has only {total} txns"
+    );
+    ensure!(
+        args.txns <= total,
+        "--txns {}: the trace has only {total} txns",
+        args.txns
+    );
+    ensure!(args.batch >= 1, "--batch must be at least 1");
+    let whole = |n: usize| {
+        if n == total {
+            "the whole trace".to_string()
+        } else {
+            format!("the first {} txns", report::thousands(n as u64))
+        }
+    };
+    let raw = |engine, txns: usize, suffix: &str, what: &str| Scenario {
+        name: format!("{}{suffix}", Engine::name(engine)),
+        engine,
+        txns,
+        batch: 1,
+        description: format!("{what}, in memory, no storage; {}", whole(txns)),
+    };
+    let concord = |engine, txns: usize, batch: usize, kind: &str| Scenario {
+        name: if batch == 1 {
+            format!("{}-each", Engine::name(engine))
+        } else {
+            format!("{}-batch{batch}", Engine::name(engine))
+        },
+        engine,
+        txns,
+        batch,
+        description: format!(
+            "Concord Store on disk, {kind} doc: {} per durable commit (Store::transact); {}",
+            if batch == 1 {
+                "one trace txn".to_string()
+            } else {
+                format!("{batch} trace txns")
+            },
+            whole(txns)
+        ),
+    };
+    let mut all = vec![
+        raw(
+            Engine::RawAutomerge,
+            full,
+            "",
+            "automerge AutoCommit, commit() per trace txn",
+        ),
+        raw(
+            Engine::RawYrs,
+            full,
+            "",
+            "yrs Doc, one transact_mut per trace txn",
+        ),
+    ];
+    if args.txns != full {
+        all.push(raw(
+            Engine::RawAutomerge,
+            args.txns,
+            "-prefix",
+            "automerge AutoCommit, commit() per trace txn",
+        ));
+        all.push(raw(
+            Engine::RawYrs,
+            args.txns,
+            "-prefix",
+            "yrs Doc, one transact_mut per trace txn",
+        ));
+    }
+    all.push(concord(Engine::ConcordAutomerge, args.txns, 1, "automerge"));
+    all.push(concord(Engine::ConcordYrs, args.txns, 1, "yrs"));
+    if args.batch > 1 {
+        all.push(concord(
+            Engine::ConcordAutomerge,
+            full,
+            args.batch,
+            "automerge",
+        ));
+        all.push(concord(Engine::ConcordYrs, full, args.batch, "yrs"));
+    }
+    if !args.only.is_empty() {
+        all.retain(|s| args.only.iter().any(|word| s.name.contains(word.as_str())));
+        ensure!(
+            !all.is_empty(),
+            "--only {:?} matches no scenario",
+            args.only
+        );
+    }
+    Ok(all)
+}
+
+pub fn run(args: &TraceArgs) -> Result<()> {
+    let path = match &args.trace {
+        Some(p) => p.clone(),
+        None => trace_data::default_path()?,
+    };
+    let trace = Trace::load_json_gz(&path)?;
+    eprintln!(
+        "trace {}: {} txns, {} edits, final text {} chars",
+        path.display(),
+        trace.txns(),
+        trace.edits(trace.txns()),
+        trace.end.chars().count()
+    );
+    let scenarios = scenarios(args, trace.txns())?;
+    let work = match &args.tmp_dir {
+        Some(dir) => tempfile::Builder::new()
+            .prefix("concord-bench-trace")
+            .tempdir_in(dir)?,
+        None => tempfile::Builder::new()
+            .prefix("concord-bench-trace")
+            .tempdir()?,
+    };
+    let compact = work.path().join("trace.bin");
+    trace.write_compact(&compact)?;
+    let mut outcomes = Vec::new();
+    for scenario in scenarios {
+        let expected = work.path().join(format!("expected-{}.txt", scenario.txns));
+        if !expected.exists() {
+            std::fs::write(&expected, trace.expected_text(scenario.txns)?)?;
+        }
+        let dir = work.path().join(&scenario.name);
+        std::fs::create_dir(&dir)?;
+        eprintln!("running {}: {}", scenario.name, scenario.description);
+        let (apply, load) = run_scenario(&scenario, &compact, &expected, &dir)?;
+        eprintln!(
+            "  done in {}s, text verified, cold load verified",
+            report::secs(apply.wall_secs)
+        );
+        outcomes.push(Outcome {
+            scenario,
+            apply,
+            load,
+        });
+        if !args.keep {
+            // Free the disk space of this row before the next one.
+            std::fs::remove_dir_all(&dir).ok();
+        }
+    }
+    if args.keep {
+        eprintln!("kept the stores in {}", work.keep().display());
+    }
+    let tables = tables(&outcomes, &path, &trace);
+    let data = json!({
+        "benchmark": "trace",
+        "trace": path.display().to_string(),
+        "trace_txns": trace.txns(),
+        "trace_edits": trace.edits(trace.txns()),
+        "scenarios": outcomes.iter().map(|o| json!({
+            "name": o.scenario.name,
+            "description": o.scenario.description,
+            "engine": o.scenario.engine,
+            "txns": o.scenario.txns,
+            "txns_per_commit": o.scenario.batch,
+            "apply": o.apply,
+            "load": o.load,
+        })).collect::<Vec<_>>(),
+    });
+    report::emit(&tables, &data, args.json);
+    Ok(())
+}
+
+fn run_scenario(
+    s: &Scenario,
+    compact: &Path,
+    expected: &Path,
+    dir: &Path,
+) -> Result<(ApplyReport, LoadReport)> {
+    let os = |s: &str| OsString::from(s);
+    let apply_args = vec![
+        os("child"),
+        os("apply"),
+        os("--engine"),
+        os(s.engine.name()),
+        os("--compact"),
+        compact.into(),
+        os("--expected"),
+        expected.into(),
+        os("--txns"),
+        os(&s.txns.to_string()),
+        os("--batch"),
+        os(&s.batch.to_string()),
+        os("--dir"),
+        dir.into(),
+    ];
+    let apply: ApplyReport = child::run(&format!("{} (apply)", s.name), &apply_args)
+        .with_context(|| format!("scenario {}", s.name))?;
+    let load_args = vec![
+        os("child"),
+        os("load"),
+        os("--engine"),
+        os(s.engine.name()),
+        os("--expected"),
+        expected.into(),
+        os("--dir"),
+        dir.into(),
+    ];
+    let load: LoadReport = child::run(&format!("{} (cold load)", s.name), &load_args)
+        .with_context(|| format!("scenario {}", s.name))?;
+    Ok((apply, load))
+}
+
+fn tables(outcomes: &[Outcome], path: &Path, trace: &Trace) -> Vec<Table> {
+    let mut speed = Table::new(
+        "Editing trace: replay (automerge-paper, one single-character edit per trace txn)",
+        &[
+            "scenario",
+            "txns",
+            "txns/commit",
+            "commits",
+            "wall s",
+            "CPU s",
+            "txns/s",
+            "commits/s",
+            "commit p50 µs",
+            "p99 µs",
+            "max ms",
+            "peak RSS",
+        ],
+    );
+    for o in outcomes {
+        let a = &o.apply;
+        speed.row(vec![
+            o.scenario.name.clone(),
+            report::thousands(a.txns as u64),
+            o.scenario.batch.to_string(),
+            report::thousands(a.commits as u64),
+            report::secs(a.wall_secs),
+            report::cpu_secs(a.cpu_secs),
+            report::rate(a.txns as f64 / a.wall_secs),
+            report::rate(a.commits as f64 / a.wall_secs),
+            report::micros(a.commit_latency.p50_us),
+            report::micros(a.commit_latency.p99_us),
+            report::millis(a.commit_latency.max_us / 1e6),
+            report::kib(a.peak_rss_kib),
+        ]);
+    }
+    for o in outcomes {
+        speed.note(format!(
+            "`{}`: {}.",
+            o.scenario.name, o.scenario.description
+        ));
+    }
+    let baseline = outcomes
+        .iter()
+        .filter_map(|o| o.apply.baseline_rss_kib)
+        .max();
+    speed.note(format!(
+        "Each scenario runs in its own process; peak RSS is that process's VmHWM, read at \
+         the end (after the final save/snapshot). It includes a baseline of about {} \
+         (program, compact trace, expected text) before the replay starts.",
+        report::kib(baseline)
+    ));
+    speed.note(
+        "Raw rows: a \"commit\" is the library's own in-memory commit/transaction; nothing is \
+         written to disk while replaying.",
+    );
+    speed.note(format!(
+        "Trace: {} ({} txns, {} edits). Every row checks the final text against the \
+         trace's endContent (whole trace) or a plain-string replay (prefixes).",
+        path.display(),
+        report::thousands(trace.txns() as u64),
+        report::thousands(trace.edits(trace.txns()) as u64)
+    ));
+
+    let mut size = Table::new(
+        "Editing trace: size and cold load",
+        &[
+            "scenario",
+            "txns",
+            "saved state",
+            "save ms",
+            "CRDT snapshot",
+            "disk while open (db+wal+shm)",
+            "db after close",
+            "cold load ms",
+            "cold load peak RSS",
+        ],
+    );
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for o in outcomes {
+        let a = &o.apply;
+        size.row(vec![
+            o.scenario.name.clone(),
+            report::thousands(a.txns as u64),
+            or_dash(a.saved_bytes.map(report::bytes)),
+            or_dash(a.save_secs.map(report::millis)),
+            or_dash(a.snapshot_bytes.map(report::bytes)),
+            or_dash(a.disk_open.map(|f| {
+                format!(
+                    "{} ({} + {} + {})",
+                    report::bytes(f.total()),
+                    report::bytes(f.db),
+                    report::bytes(f.wal),
+                    report::bytes(f.shm)
+                )
+            })),
+            or_dash(a.disk_closed.map(|f| report::bytes(f.db + f.wal + f.shm))),
+            report::millis(o.load.load_secs),
+            report::kib(o.load.peak_rss_kib),
+        ]);
+    }
+    size.note(
+        "saved state: raw rows, `AutoCommit::save()` / `encode_state_as_update_v1` of the \
+         whole document. CRDT snapshot: Concord rows, `Store::export_snapshot` at the end.",
+    );
+    size.note(
+        "cold load: a fresh process. Raw rows time decoding the saved bytes and reading the \
+         text; Concord rows time `Store::open` until `store.get(doc, \"text\")` returns the \
+         whole text. The OS page cache is warm (the files were just written).",
+    );
+    size.note(
+        "Concord keeps every local update in its log until a relay acknowledges it (there is \
+         no relay here), so the database holds the snapshot plus all updates.",
+    );
+    vec![speed, size]
+}
