@@ -128,7 +128,7 @@ pub fn run(args: &SyncArgs) -> Result<()> {
     table.note(
         "Each edit is one durable commit on its device (SQLite WAL, synchronous=FULL), sent live; \
 the relay stores each batch durably before acknowledging and fans it out to the other clients. \
-Converged = every client reads a counter of clients x edits.",
+Converged = every client reads a counter of clients x edits and has nothing unacknowledged.",
     );
     let data = json!({
         "clients": args.clients,
@@ -167,6 +167,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// The client process: sync in, wait for "go", commit, wait for everyone's edits.
 fn client(args: &SyncArgs) -> Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let url = args.url.clone().context("--url")?;
     let db = args.db.clone().context("--db")?;
     let rt = runtime()?;
@@ -194,7 +200,9 @@ fn client(args: &SyncArgs) -> Result<()> {
     }
     let commit_secs = start.elapsed().as_secs_f64();
     let target = expected + (args.edits * args.clients) as i64;
-    while read_counter(&store)? < target {
+    // Converged: this client holds everyone's edits. It then stays until the relay has
+    // acknowledged all of its own, or the others could never converge.
+    while read_counter(&store)? < target || store.pending(DOC)? > 0 {
         if start.elapsed() > LIMIT {
             bail!("client did not converge within {LIMIT:?}");
         }
@@ -224,6 +232,8 @@ struct ClientProcess {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<std::process::ChildStdout>,
+    /// The client's stderr, shown when it fails.
+    log: PathBuf,
 }
 
 impl ClientProcess {
@@ -248,7 +258,9 @@ impl ClientProcess {
             .arg(db)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::from(std::fs::File::create(
+                db.with_extension("log"),
+            )?))
             .spawn()
             .context("starting a client process")?;
         let stdin = child.stdin.take();
@@ -257,13 +269,20 @@ impl ClientProcess {
             child,
             stdin,
             stdout,
+            log: db.with_extension("log"),
         })
     }
 
     fn line(&mut self) -> Result<String> {
         let mut line = String::new();
         if self.stdout.read_line(&mut line)? == 0 {
-            bail!("a client process exited early ({:?})", self.child.wait()?);
+            bail!(
+                "a client process exited early ({:?}): {}",
+                self.child.wait()?,
+                std::fs::read_to_string(&self.log)
+                    .unwrap_or_default()
+                    .trim()
+            );
         }
         Ok(line.trim().to_string())
     }
