@@ -2,34 +2,26 @@
 //! up for it, the relay closes it with `slow_consumer`; when it resyncs from its version
 //! vector it gets every update it missed.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use concord_core::client::sync_once;
 use concord_core::protocol::{self, ErrorCode, Hello, Message, Subscribe, PROTOCOL_VERSION};
 use concord_core::sync::ClientConfig;
 use concord_core::{DocKind, Store, VersionVector};
-use concord_server::ServerConfig;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as Ws;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_subscriber_is_disconnected_and_catches_up_after_resync() {
     let dir = tempfile::tempdir().unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    tokio::spawn(concord_server::serve(
-        ServerConfig {
-            listen: addr,
-            data_dir: dir.path().join("server"),
-            max_queue: 8,
-            // One 100 KB update per frame: many frames, so the queue limit is what bites.
-            max_frame_bytes: 256 * 1024,
-            ..ServerConfig::default()
-        },
-        std::future::pending(),
-    ));
-    let url = format!("ws://{addr}/sync");
+    let url = common::in_process_relay(dir.path(), |config| {
+        config.max_queue = 8;
+        // One 100 KB update per frame: many frames, so the queue limit is what bites.
+        config.max_frame_bytes = 256 * 1024;
+    })
+    .await;
     let writer = Store::open(dir.path().join("writer.db")).unwrap();
     writer.create_doc("big", DocKind::Yrs).unwrap();
     writer

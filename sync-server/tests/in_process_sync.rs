@@ -1,29 +1,15 @@
 //! Two devices converge through an in-process relay over real sockets and real SQLite files.
 
+mod common;
+
 use std::time::Duration;
 
 use concord_core::client::sync_once;
 use concord_core::sync::ClientConfig;
 use concord_core::{DocKind, Store};
-use concord_server::ServerConfig;
 
 async fn start_server(dir: &std::path::Path) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let config = ServerConfig {
-        listen: addr,
-        data_dir: dir.join("server"),
-        ..ServerConfig::default()
-    };
-    tokio::spawn(concord_server::serve(config, std::future::pending()));
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    format!("ws://{addr}/sync")
+    common::in_process_relay(dir, |_| {}).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

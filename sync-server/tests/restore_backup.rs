@@ -2,31 +2,16 @@
 //! it detects the restore from the relay (its vector, or a `seq_conflict`), takes a new
 //! origin, and nothing written before or after the restore is lost.
 
-use std::path::Path;
+mod common;
+
 use std::time::Duration;
 
 use concord_core::client::sync_once;
 use concord_core::sync::ClientConfig;
 use concord_core::{DocKind, Store};
-use concord_server::ServerConfig;
 
-async fn start_server(dir: &Path) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    let config = ServerConfig {
-        listen: addr,
-        data_dir: dir.join("server"),
-        ..ServerConfig::default()
-    };
-    tokio::spawn(concord_server::serve(config, std::future::pending()));
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    format!("ws://{addr}/sync")
+async fn start_server(dir: &std::path::Path) -> String {
+    common::in_process_relay(dir, |_| {}).await
 }
 
 async fn sync(store: &Store, url: &str) {

@@ -477,3 +477,29 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// Starts the relay inside this test process (same code as the binary) with its data in
+/// `dir/server`, adjusted by `tweak`; returns its WebSocket URL once it accepts connections.
+/// Needs a multi-threaded tokio runtime.
+pub async fn in_process_relay(
+    dir: &Path,
+    tweak: impl FnOnce(&mut concord_server::ServerConfig),
+) -> String {
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut config = concord_server::ServerConfig {
+        listen: addr,
+        data_dir: dir.join("server"),
+        ..concord_server::ServerConfig::default()
+    };
+    tweak(&mut config);
+    tokio::spawn(concord_server::serve(config, std::future::pending()));
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the in-process relay did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    format!("ws://{addr}/sync")
+}
