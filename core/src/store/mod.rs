@@ -259,53 +259,51 @@ impl Store {
     /// # Ok::<(), concord_core::Error>(())
     /// ```
     pub fn transact<R>(&self, id: &str, f: impl FnOnce(&mut DocTxn<'_>) -> Result<R>) -> Result<R> {
-        let (result, event) = {
-            let mut guard = self.lock();
-            let Inner {
-                conn,
-                device,
-                docs,
-                options,
-                data_version,
-            } = &mut *guard;
-            let tx = begin_write(conn, device, docs, data_version)?;
-            let loaded = loaded(&tx, docs, id)?;
-            let (result, update) = match loaded.crdt.edit(f) {
-                Ok(out) => out,
-                Err(e) => {
-                    docs.remove(id);
-                    return Err(e);
-                }
-            };
+        let (result, event) = self.write_doc(id, |tx, doc, device, options| {
+            let (result, update) = doc.crdt.edit(f)?;
             let Some(data) = update else {
-                return Ok(result);
+                return Ok((result, None));
             };
             let record = UpdateRecord {
                 origin: device.clone(),
-                seq: loaded.version.get(device) + 1,
+                seq: doc.version.get(device) + 1,
                 data,
             };
-            let persisted = (|| {
-                insert_update(&tx, id, &record, true)?;
-                loaded.version.advance(&record.origin, record.seq);
-                loaded.tail += 1;
-                write_doc_state(&tx, id, loaded, options)?;
-                tx.commit()?;
-                Ok::<_, Error>(())
-            })();
-            if let Err(e) = persisted {
-                docs.remove(id);
-                return Err(e);
-            }
-            let event = ChangeEvent {
-                doc_id: id.to_string(),
-                source: ChangeSource::Local,
-                version: loaded.version.clone(),
-            };
-            (result, event)
-        };
-        self.listeners.emit(&[event]);
+            insert_update(tx, id, &record, true)?;
+            doc.version.advance(&record.origin, record.seq);
+            doc.tail += 1;
+            write_doc_state(tx, id, doc, options)?;
+            Ok((result, Some(change_event(id, ChangeSource::Local, doc))))
+        })?;
+        self.listeners.emit(event.as_slice());
         Ok(result)
+    }
+
+    /// Runs `f` on the document inside a transaction that holds SQLite's write lock from
+    /// the start, and commits if it succeeds. If anything fails, nothing is stored and the
+    /// in-memory copy (which may already hold part of the change) is dropped, to be
+    /// reloaded from the file on next use.
+    fn write_doc<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&Transaction<'_>, &mut Loaded, &Origin, &StoreOptions) -> Result<R>,
+    ) -> Result<R> {
+        let mut guard = self.lock();
+        let Inner {
+            conn,
+            device,
+            docs,
+            options,
+            data_version,
+        } = &mut *guard;
+        let tx = begin_write(conn, device, docs, data_version)?;
+        let result = loaded(&tx, docs, id)
+            .and_then(|doc| f(&tx, doc, device, options))
+            .and_then(|r| Ok(tx.commit().map(|_| r)?));
+        if result.is_err() {
+            docs.remove(id);
+        }
+        result
     }
 
     /// The value at `path` (`""` for the whole document) as JSON.
@@ -420,19 +418,9 @@ impl Store {
     /// Updates already held are skipped; an update whose predecessor from the same origin
     /// is missing stops the batch (the caller should ask for a resync).
     pub fn apply_remote(&self, id: &str, updates: &[UpdateRecord]) -> Result<RemoteApplied> {
-        let mut outcome = RemoteApplied::default();
-        let event = {
-            let mut guard = self.lock();
-            let Inner {
-                conn,
-                device,
-                docs,
-                options,
-                data_version,
-            } = &mut *guard;
-            let tx = begin_write(conn, device, docs, data_version)?;
-            let loaded = loaded(&tx, docs, id)?;
-            let mut version = loaded.version.clone();
+        let (outcome, event) = self.write_doc(id, |tx, doc, _, options| {
+            let mut outcome = RemoteApplied::default();
+            let mut version = doc.version.clone();
             let mut accepted: Vec<&UpdateRecord> = Vec::new();
             for record in updates {
                 if version.contains(&record.origin, record.seq) {
@@ -445,33 +433,21 @@ impl Store {
                 }
                 accepted.push(record);
             }
-            if !accepted.is_empty() {
-                let data: Vec<&[u8]> = accepted.iter().map(|r| r.data.as_slice()).collect();
-                let stored = loaded.crdt.apply_updates(&data).and_then(|_| {
-                    for record in &accepted {
-                        insert_update(&tx, id, record, false)?;
-                    }
-                    loaded.version = version;
-                    loaded.tail += accepted.len() as u64;
-                    write_doc_state(&tx, id, loaded, options)?;
-                    Ok(tx.commit()?)
-                });
-                if let Err(e) = stored {
-                    // Nothing was committed; the in-memory copy may be ahead: reload it.
-                    docs.remove(id);
-                    return Err(e);
-                }
-                outcome.applied = accepted.len();
+            if accepted.is_empty() {
+                return Ok((outcome, None));
             }
-            (outcome.applied > 0).then(|| ChangeEvent {
-                doc_id: id.to_string(),
-                source: ChangeSource::Remote,
-                version: loaded.version.clone(),
-            })
-        };
-        if let Some(event) = event {
-            self.listeners.emit(&[event]);
-        }
+            let data: Vec<&[u8]> = accepted.iter().map(|r| r.data.as_slice()).collect();
+            doc.crdt.apply_updates(&data)?;
+            for record in &accepted {
+                insert_update(tx, id, record, false)?;
+            }
+            doc.version = version;
+            doc.tail += accepted.len() as u64;
+            write_doc_state(tx, id, doc, options)?;
+            outcome.applied = accepted.len();
+            Ok((outcome, Some(change_event(id, ChangeSource::Remote, doc))))
+        })?;
+        self.listeners.emit(event.as_slice());
         Ok(outcome)
     }
 
@@ -483,37 +459,12 @@ impl Store {
         snapshot: &[u8],
         covers: &VersionVector,
     ) -> Result<()> {
-        let event = {
-            let mut guard = self.lock();
-            let Inner {
-                conn,
-                device,
-                docs,
-                data_version,
-                ..
-            } = &mut *guard;
-            let tx = begin_write(conn, device, docs, data_version)?;
-            let loaded = loaded(&tx, docs, id)?;
-            if let Err(e) = loaded.crdt.apply_snapshot(snapshot) {
-                docs.remove(id);
-                return Err(e);
-            }
-            loaded.version.merge(covers);
-            let written = (|| {
-                take_snapshot(&tx, id, loaded)?;
-                tx.commit()?;
-                Ok::<_, Error>(())
-            })();
-            if let Err(e) = written {
-                docs.remove(id);
-                return Err(e);
-            }
-            ChangeEvent {
-                doc_id: id.to_string(),
-                source: ChangeSource::Remote,
-                version: loaded.version.clone(),
-            }
-        };
+        let event = self.write_doc(id, |tx, doc, _, _| {
+            doc.crdt.apply_snapshot(snapshot)?;
+            doc.version.merge(covers);
+            take_snapshot(tx, id, doc)?;
+            Ok(change_event(id, ChangeSource::Remote, doc))
+        })?;
         self.listeners.emit(&[event]);
         Ok(())
     }
@@ -578,6 +529,14 @@ impl Store {
         *device = new.clone();
         docs.clear();
         Ok(new)
+    }
+}
+
+fn change_event(id: &str, source: ChangeSource, doc: &Loaded) -> ChangeEvent {
+    ChangeEvent {
+        doc_id: id.to_string(),
+        source,
+        version: doc.version.clone(),
     }
 }
 
