@@ -119,6 +119,7 @@ async fn run_connection(
         s.retries = 0;
         s.last_error = None;
     }
+    let mut refusals = Vec::new();
     let mut keepalive = tokio::time::interval(Duration::from_secs(20));
     keepalive.tick().await;
     loop {
@@ -152,12 +153,20 @@ async fn run_connection(
             status.lock().expect("status lock").last_error =
                 Some(format!("{} ({})", error.message, error.code.name()));
             if until_synced && is_fatal(error.code) {
-                return Err(ClientError::Refused(error));
+                if error.doc_id.is_none() {
+                    // The connection as a whole was refused (token, version).
+                    return Err(ClientError::Refused(error));
+                }
+                // One document was refused: finish the others, then report it.
+                refusals.push(error);
             }
         }
         if until_synced && session.is_synced() {
             let _ = sink.close().await;
-            return Ok(Stop::Synced);
+            return match refusals.into_iter().next() {
+                Some(first) => Err(ClientError::Refused(first)),
+                None => Ok(Stop::Synced),
+            };
         }
     }
 }
@@ -173,7 +182,10 @@ fn local_changes(store: &Store) -> (crate::Subscription, mpsc::UnboundedReceiver
 }
 
 /// Connects to `url`, syncs every document in scope until this device and the relay hold
-/// the same updates and the outbox is empty, then disconnects.
+/// the same updates and the outbox is empty, then disconnects. A document the relay
+/// refuses (outside the token's scope, say) does not stop the others: they finish, then the
+/// first refusal is returned as [`ClientError::Refused`] and the refused document's
+/// updates stay in the outbox.
 pub async fn sync_once(
     store: &Store,
     url: &str,

@@ -440,3 +440,37 @@ async fn an_expired_connection_no_longer_receives_updates() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_refused_document_does_not_stop_the_others_from_syncing() {
+    let server = start().await;
+    let url = server.url();
+    let device = Store::open_in_memory().unwrap();
+    for id in ["team/a", "team/b", "private"] {
+        device.create_doc(id, DocKind::Automerge).unwrap();
+        device.transact(id, |tx| tx.put("k", id)).unwrap();
+    }
+    let config = ClientConfig {
+        token: token(&["team/*"], "write"),
+        scope: SyncScope::LocalDocs,
+    };
+    match sync_once(&device, &url, config, WAIT).await {
+        Err(ClientError::Refused(e)) => {
+            assert_eq!(e.code, ErrorCode::Forbidden);
+            assert_eq!(e.doc_id.as_deref(), Some("private"));
+        }
+        other => panic!("expected the refusal of \"private\", got {other:?}"),
+    }
+    // The documents the token covers were synced all the same; the refused one waits.
+    assert_eq!(device.pending("team/a").unwrap(), 0);
+    assert_eq!(device.pending("team/b").unwrap(), 0);
+    assert_eq!(device.pending("private").unwrap(), 1);
+    let reader = Store::open_in_memory().unwrap();
+    let config = ClientConfig {
+        token: token(&["team/*"], "read"),
+        scope: SyncScope::Prefix("team/".into()),
+    };
+    sync_once(&reader, &url, config, WAIT).await.unwrap();
+    assert_eq!(reader.get("team/b", "k").unwrap(), Some("team/b".into()));
+    assert_eq!(reader.doc_kind("private").unwrap(), None);
+}

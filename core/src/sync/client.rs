@@ -67,6 +67,9 @@ pub struct ClientSession {
     docs: HashMap<String, DocState>,
     /// Subscribed documents not yet known to be in step with the relay.
     unsynced: HashSet<String>,
+    /// Documents the relay refused on this connection (e.g. outside the token's scope):
+    /// they cannot get in step, so they do not hold up [`ClientSession::is_synced`].
+    refused: HashSet<String>,
     listed: bool,
     max_frame_bytes: usize,
     errors: Vec<ErrorFrame>,
@@ -80,6 +83,7 @@ impl ClientSession {
             phase: Phase::Disconnected,
             docs: HashMap::new(),
             unsynced: HashSet::new(),
+            refused: HashSet::new(),
             listed: false,
             max_frame_bytes: 1 << 20,
             errors: Vec::new(),
@@ -95,6 +99,7 @@ impl ClientSession {
         self.phase = Phase::AwaitingWelcome;
         self.docs.clear();
         self.unsynced.clear();
+        self.refused.clear();
         self.listed = false;
         vec![Message::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -108,6 +113,7 @@ impl ClientSession {
         self.phase = Phase::Disconnected;
         self.docs.clear();
         self.unsynced.clear();
+        self.refused.clear();
         self.listed = false;
     }
 
@@ -131,6 +137,10 @@ impl ClientSession {
 
     /// Re-checks whether one document is in step with the relay.
     fn recheck(&mut self, doc_id: &str) -> Result<()> {
+        if self.refused.contains(doc_id) {
+            self.unsynced.remove(doc_id);
+            return Ok(());
+        }
         let Some(server) = self
             .docs
             .get(doc_id)
@@ -242,6 +252,11 @@ impl ClientSession {
                 let out = if e.code == ErrorCode::SeqConflict {
                     self.restart_under_new_origin()?
                 } else {
+                    if let Some(doc) = e.doc_id.as_ref().filter(|d| self.docs.contains_key(*d)) {
+                        // This document cannot sync on this connection; the rest go on.
+                        self.refused.insert(doc.clone());
+                        self.unsynced.remove(doc);
+                    }
                     vec![]
                 };
                 self.errors.push(e);
