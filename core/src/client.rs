@@ -121,6 +121,10 @@ async fn run_connection(
     }
     let mut refusals = Vec::new();
     let mut keepalive = tokio::time::interval(Duration::from_secs(20));
+    // Commits made by other processes on the same store file raise no in-process event:
+    // poll for them.
+    let mut external = tokio::time::interval(Duration::from_millis(250));
+    let mut external_seen = session.store().external_changes();
     keepalive.tick().await;
     loop {
         let out: Vec<Vec<u8>> = tokio::select! {
@@ -141,6 +145,19 @@ async fn run_connection(
                 None => vec![],
             },
             _ = keepalive.tick() => vec![crate::protocol::encode(&crate::protocol::Message::Ping(0))],
+            _ = external.tick() => {
+                let now = session.store().external_changes();
+                if now == external_seen {
+                    vec![]
+                } else {
+                    external_seen = now;
+                    let mut out = Vec::new();
+                    for doc in session.store().list_docs()? {
+                        out.extend(session.local_change(&doc.id)?);
+                    }
+                    out.iter().map(crate::protocol::encode).collect()
+                }
+            },
             _ = cancel.changed() => return Ok(Stop::Cancelled),
         };
         if !out.is_empty() {

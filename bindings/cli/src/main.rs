@@ -5,20 +5,19 @@
 //! local file first and work offline; `sync` exchanges them with the relay later.
 //!
 //! This file holds the command line (clap) and the dispatch; the commands live in
-//! [`commands`] (local edits and reads) and [`sync`] (talking to the relay), printing goes
-//! through [`output`], and [`lock`] lets only one writing `concord` process at a time open a
-//! store.
+//! [`commands`] (local edits and reads) and [`sync`] (talking to the relay), and printing
+//! goes through [`output`]. Several `concord` processes may use one store at once.
 
 mod commands;
-mod lock;
 mod output;
 mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use concord_core::DocKind;
+use concord_core::{DocKind, Store};
 
 use crate::output::Output;
 
@@ -188,14 +187,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .exit();
     };
-    let access = match cli.command {
-        Command::Get { .. } | Command::Show { .. } | Command::List | Command::Status { .. } => {
-            lock::Access::Read
-        }
-        _ => lock::Access::Write,
-    };
-    let store = lock::open(&db, access)?;
-    let store = &store.store;
+    // Several processes may use one store file at once (SQLite locks writes; the store
+    // notices other processes' commits), e.g. `sync --watch` in one terminal and edits in
+    // another.
+    let store =
+        Store::open(&db).with_context(|| format!("cannot open the store {}", db.display()))?;
+    let store = &store;
     match cli.command {
         Command::Create { doc, kind } => commands::create(store, &out, &doc, kind.into()),
         Command::Put { doc, path, value } => commands::put(store, &out, &doc, &path, &value),

@@ -224,6 +224,29 @@ fn watch_prints_remote_changes_and_stops_on_sigterm() {
     }
     assert_eq!(title, json!("v2"));
 
+    // Another process edits B's store while the watcher runs: the edit commits at once and
+    // the watcher notices the new outbox entry and sends it.
+    b.ok(&["put", "notes", "from_b", "edited beside the watcher"]);
+    let mut seen_by_a = Value::Null;
+    for _ in 0..100 {
+        a.sync(&server);
+        seen_by_a = a.show("notes")["from_b"].clone();
+        if seen_by_a != Value::Null {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(seen_by_a, json!("edited beside the watcher"));
+    let mut pending = u64::MAX;
+    for _ in 0..100 {
+        pending = b.pending("notes");
+        if pending == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(pending, 0, "the watcher's connection acknowledged it");
+
     // SIGTERM stops it cleanly.
     let pid = watcher.0.id().to_string();
     let killed = std::process::Command::new("kill")

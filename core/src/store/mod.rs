@@ -81,8 +81,16 @@ struct Inner {
     device: Origin,
     docs: HashMap<String, Loaded>,
     options: StoreOptions,
-    /// `PRAGMA data_version` when the cache was last known to match the file.
-    data_version: i64,
+    /// What this connection last saw of other connections' commits.
+    data_version: DiskVersion,
+}
+
+/// `PRAGMA data_version` when the cache was last known to match the file, and how many
+/// times another connection (another process) was seen to have committed since opening.
+#[derive(Debug, Clone, Copy)]
+struct DiskVersion {
+    seen: i64,
+    external_changes: u64,
 }
 
 /// Drops cached documents (and re-reads the device id) when another connection — another
@@ -91,13 +99,14 @@ fn refresh_from_disk(
     conn: &Connection,
     device: &mut Origin,
     docs: &mut HashMap<String, Loaded>,
-    data_version: &mut i64,
+    data_version: &mut DiskVersion,
 ) -> Result<()> {
     let now: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-    if now != *data_version {
+    if now != data_version.seen {
         docs.clear();
         *device = read_device(conn)?;
-        *data_version = now;
+        data_version.seen = now;
+        data_version.external_changes += 1;
     }
     Ok(())
 }
@@ -115,7 +124,7 @@ fn begin_write<'c>(
     conn: &'c mut Connection,
     device: &mut Origin,
     docs: &mut HashMap<String, Loaded>,
-    data_version: &mut i64,
+    data_version: &mut DiskVersion,
 ) -> Result<Transaction<'c>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     refresh_from_disk(&tx, device, docs, data_version)?;
@@ -169,7 +178,10 @@ impl Store {
                 device,
                 docs: HashMap::new(),
                 options,
-                data_version,
+                data_version: DiskVersion {
+                    seen: data_version,
+                    external_changes: 0,
+                },
             })),
             listeners: Listeners::default(),
         })
@@ -192,6 +204,13 @@ impl Store {
             docs.clear();
         }
         guard
+    }
+
+    /// How many times another process was seen to have committed to this store's file.
+    /// When it changes, that process may have added local updates to send (the native
+    /// client polls this).
+    pub fn external_changes(&self) -> u64 {
+        self.lock().data_version.external_changes
     }
 
     /// This device's id: the origin of the updates it authors.
