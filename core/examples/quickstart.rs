@@ -23,7 +23,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let phone = Store::open(dir.path().join("phone.db"))?;
     phone.create_doc("groceries", DocKind::Automerge)?;
     let _changes = phone.subscribe(Some("groceries"), |event| {
-        println!("groceries changed ({:?}), now at {}", event.source, event.version);
+        println!(
+            "groceries changed ({:?}), now at {}",
+            event.source, event.version
+        );
     });
 
     // Edits commit locally and durably, online or not.
@@ -34,10 +37,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
 
     // Sync with the relay, then a second device gets everything.
-    sync_once(&phone, &url, ClientConfig::default(), Duration::from_secs(10)).await?;
+    sync_once(
+        &phone,
+        &url,
+        ClientConfig::default(),
+        Duration::from_secs(10),
+    )
+    .await?;
     let laptop = Store::open(dir.path().join("laptop.db"))?;
-    sync_once(&laptop, &url, ClientConfig::default(), Duration::from_secs(10)).await?;
-    println!("{}", serde_json::to_string_pretty(&laptop.to_json("groceries")?)?);
+    sync_once(
+        &laptop,
+        &url,
+        ClientConfig::default(),
+        Duration::from_secs(10),
+    )
+    .await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&laptop.to_json("groceries")?)?
+    );
     assert_eq!(laptop.to_json("groceries")?, phone.to_json("groceries")?);
     Ok(())
 }
