@@ -176,20 +176,7 @@ fn apply_raw_automerge(job: &Job, trace: &Trace, expected: &str) -> Result<Apply
     }
     let elapsed = span.stop();
     check_text("raw automerge", &doc.text(&text)?, expected)?;
-    let save = Instant::now();
-    let saved = doc.save();
-    let save_secs = save.elapsed().as_secs_f64();
-    std::fs::write(raw_file(&job.dir), &saved)?;
-    Ok(ApplyReport {
-        commits: job.txns,
-        wall_secs: elapsed.wall.as_secs_f64(),
-        cpu_secs: elapsed.cpu.map(|d| d.as_secs_f64()),
-        commit_latency: Latency::of(&mut latencies),
-        peak_rss_kib: measure::peak_rss_kib(),
-        saved_bytes: Some(saved.len() as u64),
-        save_secs: Some(save_secs),
-        ..empty_report(job, trace)
-    })
+    raw_report(job, trace, elapsed, latencies, || Ok(doc.save()))
 }
 
 /// A Yrs document configured as Concord configures its own (UTF-16 offsets, as Yjs).
@@ -226,11 +213,25 @@ fn apply_raw_yrs(job: &Job, trace: &Trace, expected: &str) -> Result<ApplyReport
     }
     let elapsed = span.stop();
     check_text("raw yrs", &text.get_string(&doc.transact()), expected)?;
-    let save = Instant::now();
-    let saved = doc
-        .transact()
-        .encode_state_as_update_v1(&StateVector::default());
-    let save_secs = save.elapsed().as_secs_f64();
+    raw_report(job, trace, elapsed, latencies, || {
+        Ok(doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default()))
+    })
+}
+
+/// The report of a raw-library replay: times `save`, writes its bytes for the cold-load
+/// step, and records the replay's timings.
+fn raw_report(
+    job: &Job,
+    trace: &Trace,
+    elapsed: measure::Elapsed,
+    mut latencies: Vec<std::time::Duration>,
+    save: impl FnOnce() -> Result<Vec<u8>>,
+) -> Result<ApplyReport> {
+    let started = Instant::now();
+    let saved = save()?;
+    let save_secs = started.elapsed().as_secs_f64();
     std::fs::write(raw_file(&job.dir), &saved)?;
     Ok(ApplyReport {
         commits: job.txns,
