@@ -33,6 +33,10 @@ pub enum Error {
     InvalidEdit(String),
     #[error("update does not decode as {kind}: {reason}")]
     InvalidUpdate { kind: DocKind, reason: String },
+    #[error("update refused ({kind}): {detail}")]
+    MissingDependencies { kind: DocKind, detail: String },
+    #[error("update refused ({kind}): {detail}")]
+    TypeConflict { kind: DocKind, detail: String },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

@@ -11,7 +11,7 @@ use concord_core::{DocKind, Origin, UpdateRecord, VersionVector};
 
 use crate::auth::Auth;
 use crate::hub::{ConnId, ConnQueue, Hub};
-use crate::storage::{LogEntry, Storage};
+use crate::storage::{LogEntry, Storage, StorageError};
 
 /// Limits and identity of a relay.
 #[derive(Debug, Clone)]
@@ -189,14 +189,10 @@ impl RelayBackend for ConnBackend {
                 break;
             }
             let checked = validate_update(head.kind, &update.data)
-                .map_err(|e| e.to_string())
-                .and_then(|_| {
-                    storage
-                        .integrate(doc_id, &update)
-                        .map_err(|e| e.to_string())
-                });
-            if let Err(reason) = checked {
-                refusal = Some(RelayRefusal::new(ErrorCode::InvalidUpdate, reason));
+                .map_err(StorageError::from)
+                .and_then(|_| storage.integrate(doc_id, &update));
+            if let Err(e) = checked {
+                refusal = Some(update_refusal(&update, e));
                 break;
             }
             version.advance(&update.origin, update.seq);
@@ -235,6 +231,27 @@ impl RelayBackend for ConnBackend {
     fn list_docs(&mut self, prefix: &str) -> Result<Vec<(String, DocKind)>, RelayRefusal> {
         Ok(self.relay.storage().list(prefix))
     }
+}
+
+/// The refusal for an update that does not decode or integrate: missing causal
+/// dependencies get their own code (the sender should send those first); anything else
+/// (does not decode, misuses a type, cannot apply) is `invalid_update`.
+fn update_refusal(update: &UpdateRecord, e: StorageError) -> RelayRefusal {
+    let code = match &e {
+        StorageError::Doc(concord_core::Error::MissingDependencies { .. }) => {
+            ErrorCode::MissingDependencies
+        }
+        StorageError::Doc(_) => ErrorCode::InvalidUpdate,
+        _ => return internal(e),
+    };
+    let reason = match e {
+        StorageError::Doc(inner) => inner.to_string(),
+        other => other.to_string(),
+    };
+    RelayRefusal::new(
+        code,
+        format!("update {}:{} refused: {reason}", update.origin, update.seq),
+    )
 }
 
 fn note_ack(acked: &mut Vec<(Origin, u64)>, origin: &Origin, seq: u64) {

@@ -157,7 +157,7 @@ impl Storage {
     /// in-memory copy, which may hold part of it, is dropped and reloaded on next use.
     pub fn integrate(&mut self, doc_id: &str, update: &UpdateRecord) -> Result<()> {
         let doc = self.loaded_doc(doc_id)?;
-        if let Err(e) = doc.apply_update(&update.data) {
+        if let Err(e) = doc.integrate(&update.data) {
             self.loaded.remove(doc_id);
             return Err(e.into());
         }

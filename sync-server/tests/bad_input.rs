@@ -594,3 +594,67 @@ async fn a_yrs_update_that_decodes_but_cannot_be_applied_is_invalid_update() {
     );
     f.assert_unharmed(&mut bad).await;
 }
+
+/// A valid Yrs update, as another Yjs implementation would make it, that uses the root
+/// `body` (a text in the seeded document) as a map. Stored, it would hide the text on every
+/// device and make every later text edit fail.
+fn yrs_update_using_body_as_a_map() -> Vec<u8> {
+    use yrs::{Map, Transact};
+    let doc = yrs::Doc::with_client_id(0x7e57);
+    let body = doc.get_or_insert_map("body");
+    let mut txn = doc.transact_mut();
+    body.insert(&mut txn, "k", "v");
+    txn.encode_update_v1()
+}
+
+#[tokio::test]
+async fn a_yrs_update_redefining_a_text_root_as_a_map_is_invalid_update() {
+    let mut f = Fixture::start(&[]).await;
+    let mut bad = f.subscribed_client().await;
+    bad.subscribe_all(YRS, DocKind::Yrs).await;
+    bad.send_updates(
+        YRS,
+        vec![UpdateRecord {
+            origin: bad.device.clone(),
+            seq: 1,
+            data: yrs_update_using_body_as_a_map(),
+        }],
+    )
+    .await;
+    let e = bad.expect_error(ErrorCode::InvalidUpdate).await;
+    assert_eq!(e.doc_id.as_deref(), Some(YRS));
+    assert!(e.message.contains("body"), "{}", e.message);
+    f.assert_unharmed(&mut bad).await;
+}
+
+/// The second update of another document's history: it depends on the first, which the
+/// relay does not have, so it could never be applied.
+fn update_with_missing_dependencies(kind: DocKind) -> Vec<u8> {
+    let s = Store::open_in_memory().unwrap();
+    s.create_doc("x", kind).unwrap();
+    edit(&s, "x", 1);
+    edit(&s, "x", 2).data
+}
+
+#[tokio::test]
+async fn updates_whose_dependencies_the_relay_lacks_are_missing_dependencies() {
+    let mut f = Fixture::start(&[]).await;
+    let mut bad = f.subscribed_client().await;
+    bad.subscribe_all(YRS, DocKind::Yrs).await;
+    for (doc, kind) in [(AM, DocKind::Automerge), (YRS, DocKind::Yrs)] {
+        bad.send_updates(
+            doc,
+            vec![UpdateRecord {
+                origin: bad.device.clone(),
+                seq: 1,
+                data: update_with_missing_dependencies(kind),
+            }],
+        )
+        .await;
+        let e = bad.expect_error(ErrorCode::MissingDependencies).await;
+        assert_eq!(e.doc_id.as_deref(), Some(doc));
+        let after = read_doc(&f.url(), None, doc, kind).await;
+        assert_eq!(after.server_version().get(&bad.device), 0, "nothing stored");
+    }
+    f.assert_unharmed(&mut bad).await;
+}

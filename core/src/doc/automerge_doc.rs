@@ -1,4 +1,7 @@
-//! Automerge documents: edits by path, one change per commit, change decoding.
+//! Automerge documents: edits by path, commits, and decoding of updates.
+//!
+//! An update is one or more Automerge change chunks, concatenated: a local edit is usually
+//! one change, plus one per shared container it created (see `automerge_create.rs`).
 
 use automerge::transaction::Transactable;
 use automerge::{
@@ -7,6 +10,7 @@ use automerge::{
 };
 use serde_json::Value;
 
+use super::automerge_create::{create_at_key, Shape};
 use super::path::{Path, Segment};
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
@@ -22,21 +26,66 @@ fn edit_error(e: automerge::AutomergeError) -> Error {
     Error::InvalidEdit(e.to_string())
 }
 
-/// Decodes exactly one change, rejecting trailing bytes.
-pub(super) fn decode_change(bytes: &[u8]) -> Result<Change> {
-    Change::try_from(bytes).map_err(invalid)
+/// The magic bytes that open every Automerge chunk.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+/// Chunk types that hold a change (plain or compressed).
+const CHANGE_CHUNK_TYPES: [u8; 2] = [1, 2];
+
+/// Splits an update into its change chunks (magic, checksum, type, LEB128 length, body).
+fn split_chunks(bytes: &[u8]) -> Result<Vec<&[u8]>> {
+    if bytes.is_empty() {
+        return Err(invalid("an empty update"));
+    }
+    let mut chunks = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        if rest.len() < 10 || rest[..4] != CHUNK_MAGIC {
+            return Err(invalid("not an automerge change chunk"));
+        }
+        if !CHANGE_CHUNK_TYPES.contains(&rest[8]) {
+            return Err(invalid(format!("chunk type {} is not a change", rest[8])));
+        }
+        let mut len: u64 = 0;
+        let mut header = 9;
+        let mut shift = 0;
+        loop {
+            let byte = *rest
+                .get(header)
+                .ok_or_else(|| invalid("truncated chunk length"))?;
+            header += 1;
+            if shift > 63 {
+                return Err(invalid("chunk length overflows"));
+            }
+            len |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        let total = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(header))
+            .filter(|t| *t <= rest.len())
+            .ok_or_else(|| invalid("truncated change chunk"))?;
+        chunks.push(&rest[..total]);
+        rest = &rest[total..];
+    }
+    Ok(chunks)
 }
 
-pub(super) fn apply_change(doc: &mut AutoCommit, bytes: &[u8]) -> Result<()> {
-    let change = decode_change(bytes)?;
-    doc.apply_changes([change]).map_err(invalid)
+/// Decodes every change of an update.
+pub(super) fn decode_changes(bytes: &[u8]) -> Result<Vec<Change>> {
+    split_chunks(bytes)?
+        .into_iter()
+        .map(|chunk| Change::try_from(chunk).map_err(invalid))
+        .collect()
 }
 
 pub(super) fn apply_changes(doc: &mut AutoCommit, updates: &[&[u8]]) -> Result<()> {
-    let changes = updates
-        .iter()
-        .map(|bytes| decode_change(bytes))
-        .collect::<Result<Vec<_>>>()?;
+    let mut changes = Vec::new();
+    for bytes in updates {
+        changes.extend(decode_changes(bytes)?);
+    }
     doc.apply_changes(changes).map_err(invalid)
 }
 
@@ -60,14 +109,29 @@ pub(super) fn apply_snapshot(doc: &mut AutoCommit, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Commits the open transaction; returns the new change's bytes, if anything changed.
+/// Commits the open transaction; returns the update made since `heads_before` (every new
+/// change, concatenated), if anything changed.
 pub(super) fn commit(doc: &mut AutoCommit, heads_before: &[ChangeHash]) -> Option<Vec<u8>> {
     doc.commit();
-    if doc.get_heads() == heads_before {
+    let heads = doc.get_heads();
+    if heads == heads_before {
         return None;
     }
-    doc.get_last_local_change()
-        .map(|mut c| c.bytes().into_owned())
+    // The common case: exactly one local change on top of what was there.
+    if let Some(mut last) = doc.get_last_local_change() {
+        let mut deps = last.deps().to_vec();
+        deps.sort();
+        let mut before = heads_before.to_vec();
+        before.sort();
+        if heads == [last.hash()] && deps == before {
+            return Some(last.bytes().into_owned());
+        }
+    }
+    let mut update = Vec::new();
+    for mut change in doc.get_changes(heads_before) {
+        update.extend_from_slice(&change.bytes());
+    }
+    Some(update)
 }
 
 /// Follows `segments` from the root to an object.
@@ -137,13 +201,21 @@ fn fill(doc: &mut AutoCommit, obj: &ObjId, value: &Value) -> Result<()> {
     Ok(())
 }
 
+/// Puts `value` at `prop`. An object or array put at a map key where nothing is visible is
+/// created as the shared container (the same object on every device).
 fn put_value(doc: &mut AutoCommit, obj: &ObjId, prop: Prop, value: &Value) -> Result<()> {
     match scalar(value) {
         Some(s) => doc.put(obj, prop, s).map_err(edit_error),
         None => {
-            let child = doc
-                .put_object(obj, prop, obj_type(value))
-                .map_err(edit_error)?;
+            let shape = Shape::Object(obj_type(value));
+            let child = match &prop {
+                Prop::Map(key) if doc.get(obj, key.as_str()).map_err(edit_error)?.is_none() => {
+                    create_at_key(doc, obj, key, shape)?
+                }
+                _ => doc
+                    .put_object(obj, prop, obj_type(value))
+                    .map_err(edit_error)?,
+            };
             fill(doc, &child, value)
         }
     }
@@ -204,10 +276,10 @@ fn object_or_create(doc: &mut AutoCommit, path: &Path, create: ObjType) -> Resul
     match doc.get(&obj, prop.clone()).map_err(edit_error)? {
         Some((AmValue::Object(t), id)) if t == create => Ok(id),
         Some(_) => Err(path.error(format!("the value there is not a {create:?}"))),
-        None if matches!(ty, ObjType::Map | ObjType::Table) => {
-            doc.put_object(&obj, prop, create).map_err(edit_error)
-        }
-        None => Err(path.error("nothing there")),
+        None => match prop {
+            Prop::Map(key) => create_at_key(doc, &obj, &key, Shape::Object(create)),
+            Prop::Seq(_) => Err(path.error("nothing there")),
+        },
     }
 }
 
@@ -255,8 +327,12 @@ pub(super) fn increment(doc: &mut AutoCommit, path: &Path, by: i64) -> Result<()
             doc.increment(&obj, prop, by).map_err(edit_error)
         }
         Some(_) => Err(path.error("the value there is not a counter")),
-        None => doc
-            .put(&obj, prop, ScalarValue::counter(by))
-            .map_err(edit_error),
+        None => {
+            let Prop::Map(key) = &prop else {
+                return Err(path.error("nothing there"));
+            };
+            create_at_key(doc, &obj, key, Shape::Counter)?;
+            doc.increment(&obj, prop, by).map_err(edit_error)
+        }
     }
 }

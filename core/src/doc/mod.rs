@@ -5,8 +5,11 @@
 //! edit (one Automerge change, or one Yrs v1 update). Remote updates go through
 //! [`CrdtDoc::apply_update`]; [`validate_update`] checks an update decodes without applying it.
 
+mod automerge_create;
 mod automerge_doc;
+mod creation_id;
 pub mod path;
+mod yrs_create;
 mod yrs_doc;
 
 use serde_json::Value;
@@ -54,7 +57,7 @@ impl CrdtDoc {
     /// Applies one update (a single Automerge change, or a Yrs v1 update). Idempotent.
     pub fn apply_update(&mut self, update: &[u8]) -> Result<()> {
         match self {
-            CrdtDoc::Automerge(doc) => automerge_doc::apply_change(doc, update),
+            CrdtDoc::Automerge(doc) => automerge_doc::apply_changes(doc, &[update]),
             CrdtDoc::Yrs(doc) => yrs_doc::apply_update(doc, update),
         }
     }
@@ -67,6 +70,35 @@ impl CrdtDoc {
             CrdtDoc::Automerge(doc) => automerge_doc::apply_changes(doc, updates),
             CrdtDoc::Yrs(doc) => yrs_doc::apply_updates(doc, updates),
         }
+    }
+
+    /// Applies one update received from a peer and proves it fits: it decodes, its causal
+    /// dependencies are all present (nothing is left pending), and (Yrs) it does not use a
+    /// type as another kind (map entries in a text or array, items in a map). On error the
+    /// document may hold part of the update: the caller must discard this copy.
+    pub fn integrate(&mut self, update: &[u8]) -> Result<()> {
+        let kind = self.kind();
+        match self {
+            CrdtDoc::Automerge(doc) => automerge_doc::apply_changes(doc, &[update])?,
+            CrdtDoc::Yrs(doc) => yrs_doc::integrate(doc, update)?,
+        }
+        if self.has_pending() {
+            return Err(Error::MissingDependencies {
+                kind,
+                detail: match self {
+                    CrdtDoc::Automerge(doc) => format!(
+                        "it depends on changes this document does not have: {}",
+                        doc.get_missing_deps(&[])
+                            .iter()
+                            .map(|h| h.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    CrdtDoc::Yrs(_) => "it refers to items this document does not have".to_string(),
+                },
+            });
+        }
+        Ok(())
     }
 
     /// Merges a full snapshot of the same document into this one. Idempotent.
@@ -150,7 +182,7 @@ impl CrdtDoc {
 /// Checks that `update` decodes as an update of the given kind, without applying it.
 pub fn validate_update(kind: DocKind, update: &[u8]) -> Result<()> {
     match kind {
-        DocKind::Automerge => automerge_doc::decode_change(update).map(|_| ()),
+        DocKind::Automerge => automerge_doc::decode_changes(update).map(|_| ()),
         DocKind::Yrs => yrs_doc::decode_update(update).map(|_| ()),
     }
 }

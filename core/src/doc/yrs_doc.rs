@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use yrs::types::ToJson;
+use yrs::types::{GetString, ToJson};
 use yrs::updates::decoder::Decode;
 use yrs::{
     Any, Array, ArrayPrelim, ArrayRef, Doc, In, Map, MapPrelim, MapRef, OffsetKind, Options, Out,
@@ -15,6 +15,7 @@ use yrs::{
 };
 
 use super::path::{Path, Segment};
+use super::yrs_create::{create_at_key, NestedType};
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
 
@@ -50,6 +51,45 @@ pub(super) fn apply_updates(doc: &mut Doc, updates: &[&[u8]]) -> Result<()> {
         })?;
     }
     define_roots(&mut txn);
+    Ok(())
+}
+
+/// Applies a peer's update in its own transaction and checks that it uses every type it
+/// touches as that type: no keyed entries in a text or array, no sequence items in a map
+/// (such an update decodes and integrates, but would hide or break the document).
+pub(super) fn integrate(doc: &mut Doc, bytes: &[u8]) -> Result<()> {
+    let update = decode_update(bytes)?;
+    let mut txn = doc.transact_mut();
+    txn.apply_update(update).map_err(|e| Error::InvalidUpdate {
+        kind: DocKind::Yrs,
+        reason: e.to_string(),
+    })?;
+    define_roots(&mut txn);
+    txn.commit();
+    for branch in txn.changed_parent_types() {
+        let (ty, items, entries) = (
+            branch.type_ref(),
+            branch.len(),
+            MapRef::from(*branch).len(&txn),
+        );
+        let misuse = match ty {
+            yrs::types::TypeRef::Map if items > 0 => Some("sequence items in a map"),
+            yrs::types::TypeRef::Array | yrs::types::TypeRef::Text if entries > 0 => {
+                Some("keyed entries in a text or array")
+            }
+            _ => None,
+        };
+        if let Some(misuse) = misuse {
+            let name = match branch.id() {
+                yrs::BranchID::Root(name) => format!("root type {name:?}"),
+                yrs::BranchID::Nested(id) => format!("nested type {}:{}", id.client, id.clock),
+            };
+            return Err(Error::TypeConflict {
+                kind: DocKind::Yrs,
+                detail: format!("it puts {misuse} ({name} is a {ty})"),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -103,6 +143,58 @@ pub(super) fn finish(txn: TransactionMut<'_>) -> Option<Vec<u8>> {
     let update = txn.encode_update_v1();
     drop(txn);
     changed.then_some(update)
+}
+
+/// Puts `value` at `key` of `map`. An object or array put where nothing is visible is created
+/// as the shared nested type (the same item on every device), then filled.
+fn put_in_map(txn: &mut TransactionMut<'_>, map: &MapRef, key: &str, value: &Value) {
+    let shape = match value {
+        Value::Object(_) => NestedType::Map,
+        Value::Array(_) => NestedType::Array,
+        _ => {
+            map.insert(txn, key, to_in(value));
+            return;
+        }
+    };
+    if map.get(txn, key).is_none() {
+        match create_at_key(txn, map, key, shape) {
+            Some(Out::YMap(child)) => {
+                if let Value::Object(entries) = value {
+                    for (k, v) in entries {
+                        put_in_map(txn, &child, k, v);
+                    }
+                }
+                return;
+            }
+            Some(Out::YArray(child)) => {
+                if let Value::Array(items) = value {
+                    for item in items {
+                        child.push_back(txn, to_in(item));
+                    }
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+    map.insert(txn, key, to_in(value));
+}
+
+/// The nested type at `key` of `map`, created (shared, see `yrs_create.rs`) when absent.
+fn nested_or_create(
+    txn: &mut TransactionMut<'_>,
+    map: &MapRef,
+    key: &str,
+    ty: NestedType,
+) -> Container {
+    if let Some(c) = create_at_key(txn, map, key, ty).and_then(as_container) {
+        return c;
+    }
+    match ty {
+        NestedType::Map => Container::Map(map.insert(txn, key, MapPrelim::default())),
+        NestedType::Array => Container::Array(map.insert(txn, key, ArrayPrelim::default())),
+        NestedType::Text => Container::Text(map.insert(txn, key, yrs::TextPrelim::new(""))),
+    }
 }
 
 /// Converts JSON into a Yrs input: objects and arrays become shared maps and arrays.
@@ -228,9 +320,7 @@ pub(super) fn put(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -> R
     let parent = walk(txn, path, path.segments.len() - 1, new_map)?;
     let last = path.segments.last().expect("checked above");
     match (parent, last) {
-        (Container::Map(m), key) => {
-            m.insert(txn, key.as_key(), to_in(value));
-        }
+        (Container::Map(m), key) => put_in_map(txn, &m, &key.as_key(), value),
         (Container::Array(a), Segment::Index(i)) => {
             let (i, len) = (*i as u32, a.len(txn));
             check_index(path, i, len)?;
@@ -271,9 +361,7 @@ pub(super) fn push(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -> 
             Some(Some(c)) => c,
             Some(None) => return Err(path.error("the value there is not an array")),
             None => match parent {
-                Container::Map(m) => {
-                    Container::Array(m.insert(txn, last.as_key(), ArrayPrelim::default()))
-                }
+                Container::Map(m) => nested_or_create(txn, &m, &last.as_key(), NestedType::Array),
                 _ => return Err(path.error("nothing there")),
             },
         }
@@ -324,9 +412,7 @@ pub(super) fn splice_text(
             Some(Some(c)) => c,
             Some(None) => return Err(path.error("the value there is not text")),
             None => match parent {
-                Container::Map(m) => {
-                    Container::Text(m.insert(txn, last.as_key(), yrs::TextPrelim::new("")))
-                }
+                Container::Map(m) => nested_or_create(txn, &m, &last.as_key(), NestedType::Text),
                 _ => return Err(path.error("nothing there")),
             },
         }
@@ -341,11 +427,37 @@ pub(super) fn splice_text(
             index + delete
         )));
     }
+    if 0 < index && index < len || 0 < index + delete && index + delete < len {
+        check_utf16_boundaries(path, &t.get_string(txn), &[index, index + delete])?;
+    }
     if delete > 0 {
         t.remove_range(txn, index as u32, delete as u32);
     }
     if !text.is_empty() {
         t.insert(txn, index as u32, text);
+    }
+    Ok(())
+}
+
+/// Refuses a UTF-16 position that falls between the two halves of a surrogate pair (inside
+/// one character): Yrs would split the character into two broken halves.
+fn check_utf16_boundaries(path: &Path, text: &str, positions: &[usize]) -> Result<()> {
+    let mut unit = 0usize;
+    for c in text.chars() {
+        let width = c.len_utf16();
+        if width == 2 && positions.contains(&(unit + 1)) {
+            return Err(path.error(format!(
+                "position {} is inside the character {c:?} (UTF-16 units {unit}..{}): \
+                 use {unit} or {}",
+                unit + 1,
+                unit + 2,
+                unit + 2
+            )));
+        }
+        unit += width;
+        if positions.iter().all(|p| *p < unit) {
+            break;
+        }
     }
     Ok(())
 }

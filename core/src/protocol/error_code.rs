@@ -53,6 +53,7 @@ error_codes! {
     InvalidUpdate = 30, "invalid_update";
     SeqGap = 31, "seq_gap";
     SeqConflict = 32, "seq_conflict";
+    MissingDependencies = 33, "missing_dependencies";
     SlowConsumer = 40, "slow_consumer";
     Internal = 50, "internal";
 }
