@@ -7,8 +7,11 @@ use crate::ids::DocKind;
 /// Everything that can go wrong in `concord-core`.
 #[derive(Debug, Error)]
 pub enum Error {
+    /// SQLite's message is part of this error's text, so the `rusqlite::Error` is not also
+    /// reported as its `source()`: printing the chain (`{:#}` in anyhow) would repeat it
+    /// ("storage error: database is locked: database is locked: ...").
     #[error("storage error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error(
         "the store's schema version {found} is newer than this build understands ({supported})"
     )]
@@ -41,4 +44,42 @@ pub enum Error {
     Corrupt(String),
 }
 
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::Sqlite(e)
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// The error's text and every source's, the way `anyhow`'s `{:#}` prints them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            text = format!("{text}: {cause}");
+            source = cause.source();
+        }
+        text
+    }
+
+    #[test]
+    fn a_sqlite_error_is_reported_once() {
+        let locked = |message: Option<&str>| {
+            Error::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                message.map(str::to_string),
+            ))
+        };
+        assert_eq!(
+            chain(&locked(Some("database is locked"))),
+            "storage error: database is locked"
+        );
+        let text = chain(&locked(None));
+        assert_eq!(text.matches("database is locked").count(), 1, "{text}");
+    }
+}

@@ -236,8 +236,34 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes on one line: `context: cause: ...`.
+fn error_text(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+    use anyhow::Context;
+
+    #[test]
+    fn a_locked_database_is_reported_once() {
+        let locked = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        );
+        let e = Err::<(), _>(concord_core::Error::from(locked))
+            .context("cannot open the store a.db")
+            .unwrap_err();
+        assert_eq!(
+            error_text(&e),
+            "cannot open the store a.db: storage error: database is locked"
+        );
     }
 }

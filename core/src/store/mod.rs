@@ -112,10 +112,7 @@ fn refresh_from_disk(
 }
 
 fn read_device(conn: &Connection) -> Result<Origin> {
-    let id: String = conn.query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
-        r.get(0)
-    })?;
-    Ok(Origin::from(id))
+    schema::device_id(conn)?.ok_or_else(|| Error::Corrupt("the store has no device id".into()))
 }
 
 /// Starts a write transaction that holds SQLite's write lock from the start, after which
@@ -155,22 +152,7 @@ impl Store {
 
     fn from_connection(mut conn: Connection, options: StoreOptions) -> Result<Store> {
         schema::prepare(&mut conn)?;
-        let device = match conn
-            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
-                r.get::<_, String>(0)
-            })
-            .optional()?
-        {
-            Some(id) => Origin::from(id),
-            None => {
-                let id = Origin::random();
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
-                    [id.as_str()],
-                )?;
-                id
-            }
-        };
+        let device = read_device(&conn)?;
         let data_version = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         Ok(Store {
             inner: Arc::new(Mutex::new(Inner {
@@ -221,26 +203,54 @@ impl Store {
     /// Creates an empty document; fails if the id is taken.
     pub fn create_doc(&self, id: &str, kind: DocKind) -> Result<()> {
         validate_doc_id(id)?;
-        let inner = self.lock();
-        if kind_of(&inner.conn, id)?.is_some() {
-            return Err(Error::DocExists(id.to_string()));
-        }
-        insert_doc(&inner.conn, id, kind)
+        self.write(|tx| {
+            if kind_of(tx, id)?.is_some() {
+                return Err(Error::DocExists(id.to_string()));
+            }
+            insert_doc(tx, id, kind)
+        })
     }
 
     /// Creates the document unless it exists; fails if it exists with another kind.
     pub fn ensure_doc(&self, id: &str, kind: DocKind) -> Result<()> {
         validate_doc_id(id)?;
-        let inner = self.lock();
-        match kind_of(&inner.conn, id)? {
-            Some(actual) if actual == kind => Ok(()),
-            Some(actual) => Err(Error::KindMismatch {
-                id: id.to_string(),
-                expected: kind,
-                actual,
-            }),
-            None => insert_doc(&inner.conn, id, kind),
+        let check = |actual: DocKind| {
+            if actual == kind {
+                Ok(())
+            } else {
+                Err(Error::KindMismatch {
+                    id: id.to_string(),
+                    expected: kind,
+                    actual,
+                })
+            }
+        };
+        // Most calls find the document: no write lock for them.
+        if let Some(actual) = self.doc_kind(id)? {
+            return check(actual);
         }
+        self.write(|tx| match kind_of(tx, id)? {
+            Some(actual) => check(actual),
+            None => insert_doc(tx, id, kind),
+        })
+    }
+
+    /// Runs `f` in a transaction that holds SQLite's write lock from the start (so a check
+    /// and the write that depends on it see the same file, and the lock is waited for
+    /// rather than failing), and commits if it succeeds.
+    fn write<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R>) -> Result<R> {
+        let mut guard = self.lock();
+        let Inner {
+            conn,
+            device,
+            docs,
+            data_version,
+            ..
+        } = &mut *guard;
+        let tx = begin_write(conn, device, docs, data_version)?;
+        let result = f(&tx)?;
+        tx.commit()?;
+        Ok(result)
     }
 
     /// The kind of a document, or `None` if the store does not have it.

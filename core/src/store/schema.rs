@@ -1,8 +1,11 @@
 //! The device database's schema and its migrations (tracked in `PRAGMA user_version`).
 
-use rusqlite::Connection;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::{Error, Result};
+use crate::ids::Origin;
 
 /// Each entry migrates from version `index` to `index + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -39,24 +42,71 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Sets durability pragmas and brings the schema up to date, in one transaction.
+/// How long a connection waits for another connection's (another process's) lock before
+/// giving up with "database is locked".
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sets the busy timeout (first, so that everything after it waits for other processes'
+/// locks) and the durability pragmas, brings the schema up to date and makes sure the
+/// store has a device id.
+///
+/// Opening a store that is already current writes nothing: the version and the device id
+/// are read first, and only when something is missing is an IMMEDIATE transaction taken
+/// (holding the write lock from its start, so it waits for other writers instead of
+/// failing), in which both are checked again before anything is written.
 pub fn prepare(conn: &mut Connection) -> Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let tx = conn.transaction()?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if is_current(conn)? {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version = schema_version(&tx)?;
+    if version < SCHEMA_VERSION {
+        for migration in &MIGRATIONS[version as usize..] {
+            tx.execute_batch(migration)?;
+        }
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    if device_id(&tx)?.is_none() {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
+            [Origin::random().as_str()],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// True when the schema is this build's and the device id exists (nothing to write).
+fn is_current(conn: &Connection) -> Result<bool> {
+    // One read transaction, so both reads see the same state of the file.
+    let tx = conn.unchecked_transaction()?;
+    let current = schema_version(&tx)? == SCHEMA_VERSION && device_id(&tx)?.is_some();
+    tx.commit()?;
+    Ok(current)
+}
+
+/// The schema version in the file; an error if it is newer than this build understands.
+fn schema_version(conn: &Connection) -> Result<i64> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(Error::SchemaTooNew {
             found: version,
             supported: SCHEMA_VERSION,
         });
     }
-    for migration in &MIGRATIONS[version as usize..] {
-        tx.execute_batch(migration)?;
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
+    Ok(version)
+}
+
+/// The device id stored in `meta`, if any.
+pub fn device_id(conn: &Connection) -> Result<Option<Origin>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()?
+        .map(Origin::from))
 }

@@ -188,7 +188,14 @@ impl ClientSession {
             return self.subscribe(doc_id);
         }
         self.unsynced.insert(doc_id.to_string());
-        self.send_unsent(doc_id)
+        let out = self.send_unsent(doc_id)?;
+        if out.is_empty() {
+            // Nothing new to send: another process on the same store (a `sync --watch`,
+            // say) may have sent it and had it acknowledged already, and then no message
+            // will come for this document on this connection. Check it now.
+            self.recheck(doc_id)?;
+        }
+        Ok(out)
     }
 
     /// Handles one message from the relay.
