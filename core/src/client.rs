@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::notify::ChangeSource;
-use crate::protocol::{ErrorCode, ErrorFrame};
+use crate::protocol::ErrorFrame;
 use crate::store::Store;
 use crate::sync::{ClientConfig, ClientSession};
 
@@ -24,12 +24,39 @@ pub enum ClientError {
     Connect { url: String, reason: String },
     #[error("connection lost: {0}")]
     Disconnected(String),
+    /// The relay closed the WebSocket with a status code, e.g. 1009 (message too big) for
+    /// a frame above its transport limit.
+    #[error("the relay closed the connection: {reason} (WebSocket close code {code})")]
+    Closed { code: u16, reason: String },
     #[error("the relay refused: {} ({}){}", .0.message, .0.code.name(), .0.doc_id.as_ref().map(|d| format!(" for document {d:?}")).unwrap_or_default())]
     Refused(ErrorFrame),
+    /// [`sync_once`] synced every document except these, which the relay refused (one
+    /// error per document, e.g. `forbidden` outside the token's scope). Their updates stay
+    /// in the outbox.
+    #[error("the relay refused {}; the others synced", refusals_text(.0))]
+    DocumentsRefused(Vec<ErrorFrame>),
     #[error("not synced after {0:?}")]
     Timeout(Duration),
     #[error(transparent)]
     Store(#[from] crate::Error),
+}
+
+/// `2 documents: "a": <message> (<code>); "b": ...`
+fn refusals_text(refused: &[ErrorFrame]) -> String {
+    let plural = if refused.len() == 1 { "" } else { "s" };
+    let each = refused
+        .iter()
+        .map(|e| {
+            format!(
+                "{:?}: {} ({})",
+                e.doc_id.as_deref().unwrap_or_default(),
+                e.message,
+                e.code.name()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!("{} document{plural}: {each}", refused.len())
 }
 
 /// A snapshot of the client's state.
@@ -41,6 +68,10 @@ pub struct ClientStatus {
     /// Reconnect attempts since the last successful connection.
     pub retries: u32,
     pub last_error: Option<String>,
+    /// Set when the relay refused the connection for good (see
+    /// [`ends_session`](crate::protocol::ErrorCode::ends_session), e.g. `token_expired`):
+    /// the client has stopped and does not reconnect. Start a new one with a new token.
+    pub stopped: Option<ErrorFrame>,
 }
 
 /// Reconnect delays: exponential from `initial` to `max`, each drawn uniformly from
@@ -72,11 +103,6 @@ impl Backoff {
         let frac = 0.5 + (u32::from_le_bytes(b) as f64 / u32::MAX as f64) / 2.0;
         base.mul_f64(frac)
     }
-}
-
-/// Error codes after which retrying the same request cannot succeed.
-fn is_fatal(code: ErrorCode) -> bool {
-    !matches!(code, ErrorCode::SeqConflict | ErrorCode::SlowConsumer)
 }
 
 enum Stop {
@@ -130,9 +156,8 @@ async fn run_connection(
         let out: Vec<Vec<u8>> = tokio::select! {
             msg = stream.next() => match msg {
                 Some(Ok(WsMessage::Binary(frame))) => session.handle_frame(&frame)?,
-                Some(Ok(WsMessage::Close(_))) | None => {
-                    return Err(ClientError::Disconnected("closed by the relay".into()))
-                }
+                Some(Ok(WsMessage::Close(frame))) => return Err(closed(frame)),
+                None => return Err(ClientError::Disconnected("closed by the relay".into())),
                 Some(Ok(_)) => vec![],
                 Some(Err(e)) => return Err(ClientError::Disconnected(e.to_string())),
             },
@@ -162,30 +187,77 @@ async fn run_connection(
         };
         if !out.is_empty() {
             let mut frames = futures_util::stream::iter(send_all(out));
-            sink.send_all(&mut frames)
-                .await
-                .map_err(|e| ClientError::Disconnected(e.to_string()))?;
+            if let Err(e) = sink.send_all(&mut frames).await {
+                // The relay may have closed the connection with a reason (e.g. 1009 for
+                // a frame above its limit): report that rather than the write error.
+                return Err(close_reason(&mut stream)
+                    .await
+                    .unwrap_or_else(|| ClientError::Disconnected(e.to_string())));
+            }
         }
         for error in session.take_errors() {
             status.lock().expect("status lock").last_error =
                 Some(format!("{} ({})", error.message, error.code.name()));
-            if until_synced && is_fatal(error.code) {
+            if error.doc_id.is_none() && error.code.ends_session() {
+                // The connection as a whole was refused (token, version): reconnecting
+                // with the same settings cannot succeed.
+                return Err(ClientError::Refused(error));
+            }
+            if until_synced && !error.code.is_retryable() {
                 if error.doc_id.is_none() {
-                    // The connection as a whole was refused (token, version).
                     return Err(ClientError::Refused(error));
                 }
-                // One document was refused: finish the others, then report it.
-                refusals.push(error);
+                // One document was refused: finish the others, then report it (once).
+                if !refusals
+                    .iter()
+                    .any(|r: &ErrorFrame| r.doc_id == error.doc_id)
+                {
+                    refusals.push(error);
+                }
             }
         }
         if until_synced && session.is_synced() {
             let _ = sink.close().await;
-            return match refusals.into_iter().next() {
-                Some(first) => Err(ClientError::Refused(first)),
-                None => Ok(Stop::Synced),
+            return if refusals.is_empty() {
+                Ok(Stop::Synced)
+            } else {
+                Err(ClientError::DocumentsRefused(refusals))
             };
         }
     }
+}
+
+/// The error for a close frame from the relay.
+fn closed(frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>) -> ClientError {
+    match frame {
+        Some(f) => ClientError::Closed {
+            code: u16::from(f.code),
+            reason: f.reason.to_string(),
+        },
+        None => ClientError::Disconnected("closed by the relay".into()),
+    }
+}
+
+/// After a failed write: the relay's close frame, if one arrives within a moment.
+async fn close_reason<S>(stream: &mut S) -> Option<ClientError>
+where
+    S: futures_util::Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+{
+    let wait = async {
+        while let Some(msg) = stream.next().await {
+            match msg {
+                Ok(WsMessage::Close(Some(frame))) => return Some(closed(Some(frame))),
+                Ok(WsMessage::Close(None)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_secs(2), wait)
+        .await
+        .ok()
+        .flatten()
 }
 
 fn local_changes(store: &Store) -> (crate::Subscription, mpsc::UnboundedReceiver<String>) {
@@ -200,9 +272,10 @@ fn local_changes(store: &Store) -> (crate::Subscription, mpsc::UnboundedReceiver
 
 /// Connects to `url`, syncs every document in scope until this device and the relay hold
 /// the same updates and the outbox is empty, then disconnects. A document the relay
-/// refuses (outside the token's scope, say) does not stop the others: they finish, then the
-/// first refusal is returned as [`ClientError::Refused`] and the refused document's
-/// updates stay in the outbox.
+/// refuses (outside the token's scope, say) does not stop the others: they finish, then
+/// every refused document is returned in [`ClientError::DocumentsRefused`] (one error
+/// each) and their updates stay in the outbox. A refused connection (token missing,
+/// invalid or expired) is [`ClientError::Refused`].
 pub async fn sync_once(
     store: &Store,
     url: &str,
@@ -235,7 +308,10 @@ pub struct SyncClient {
 
 impl SyncClient {
     /// Starts syncing `store` with the relay at `url` and keeps at it, reconnecting after
-    /// failures with `backoff`. Local commits are sent as they happen.
+    /// failures with `backoff`. Local commits are sent as they happen. When the relay
+    /// refuses the connection for good
+    /// ([`ends_session`](crate::protocol::ErrorCode::ends_session), e.g. an expired token),
+    /// the client stops and says so in [`ClientStatus::stopped`].
     pub fn spawn(store: Store, url: String, config: ClientConfig, backoff: Backoff) -> SyncClient {
         let status = Arc::new(Mutex::new(ClientStatus::default()));
         let (cancel_tx, mut cancel) = tokio::sync::watch::channel(false);
@@ -261,6 +337,16 @@ impl SyncClient {
                     s.connected = false;
                     match &result {
                         Ok(_) => return,
+                        Err(ClientError::Refused(e)) if e.code.ends_session() => {
+                            tracing::info!(
+                                code = e.code.name(),
+                                message = %e.message,
+                                "the relay refused the connection; stopping"
+                            );
+                            s.last_error = Some(format!("{} ({})", e.message, e.code.name()));
+                            s.stopped = Some(e.clone());
+                            return;
+                        }
                         Err(e) => {
                             s.last_error = Some(e.to_string());
                             s.retries = attempt + 1;

@@ -1,11 +1,19 @@
 //! The network shell: one port serving `GET /healthz` and the WebSocket sync endpoint
 //! (`/sync`, also `/`). Each socket gets a [`RelaySession`] fed with its frames; replies and
 //! fanned-out updates leave through the connection's queue.
+//!
+//! Frame sizes: the WebSocket layer takes frames up to [`transport_limit`] (64 MiB, or
+//! `max_frame_bytes` when larger), so that every frame above `max_frame_bytes` but below it
+//! gets a `frame_too_large` error frame and the connection stays open. A frame above the
+//! transport limit is not read: the relay closes the connection with close code 1009
+//! (message too big) and a reason naming the limit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{
+    close_code, CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade,
+};
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
@@ -13,6 +21,7 @@ use axum::Router;
 use concord_core::protocol::{self, ErrorCode, Message};
 use concord_core::sync::RelaySession;
 use futures_util::{SinkExt, StreamExt};
+use tokio::sync::oneshot;
 
 use crate::hub::{conn_queue, ConnReceiver};
 use crate::relay::Relay;
@@ -34,6 +43,21 @@ async fn healthz(State(relay): State<Arc<Relay>>) -> impl IntoResponse {
     }))
 }
 
+/// The hard cap on one WebSocket frame (unless `max_frame_bytes` is larger).
+pub const TRANSPORT_LIMIT_BYTES: usize = 64 << 20;
+
+/// The largest frame the WebSocket layer reads for a relay with `max_frame_bytes`.
+pub fn transport_limit(max_frame_bytes: usize) -> usize {
+    TRANSPORT_LIMIT_BYTES.max(max_frame_bytes)
+}
+
+/// True when a read failed because the frame was above the transport limit.
+fn is_too_big(e: &axum::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|inner| matches!(inner, tungstenite::Error::Capacity(_)))
+}
+
 async fn upgrade(
     ws: WebSocketUpgrade,
     State(relay): State<Arc<Relay>>,
@@ -41,9 +65,9 @@ async fn upgrade(
 ) -> impl IntoResponse {
     // The transport accepts frames well past the protocol limit so that an oversized
     // frame gets a `frame_too_large` error frame instead of a dropped connection.
-    let transport_limit = relay.config.max_frame_bytes.saturating_mul(4).max(1 << 20);
-    ws.max_message_size(transport_limit)
-        .max_frame_size(transport_limit)
+    let limit = transport_limit(relay.config.max_frame_bytes);
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
         .on_upgrade(move |socket| serve_socket(relay, socket, peer))
 }
 
@@ -53,7 +77,9 @@ async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
     let mut session =
         RelaySession::new(relay.config.server_id.clone(), relay.config.max_frame_bytes);
     let (sink, mut stream) = socket.split();
-    let mut writer = tokio::spawn(write_frames(sink, receiver));
+    let (close_tx, close_rx) = oneshot::channel();
+    let mut close_tx = Some(close_tx);
+    let mut writer = tokio::spawn(write_frames(sink, receiver, close_rx));
     tracing::info!(%peer, "connection opened");
     loop {
         // A connection whose token expires is closed then, so it stops receiving updates.
@@ -86,6 +112,21 @@ async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
             Ok(_) => continue,
             Err(e) => {
                 tracing::info!(%peer, error = %e, "connection failed");
+                if is_too_big(&e) {
+                    let limit = transport_limit(relay.config.max_frame_bytes);
+                    let frame = CloseFrame {
+                        code: close_code::SIZE,
+                        reason: format!(
+                            "frame above the relay's transport limit of {limit} bytes \
+                             ({} MiB)",
+                            limit >> 20
+                        )
+                        .into(),
+                    };
+                    if let Some(tx) = close_tx.take() {
+                        let _ = tx.send(frame);
+                    }
+                }
                 break;
             }
         };
@@ -129,9 +170,12 @@ async fn token_expiry(expires_at: Option<u64>) {
     .await;
 }
 
+/// Sends the connection's queued frames until the queue closes, then closes the socket
+/// (with `close`'s frame when the reader sent one, e.g. 1009 for a frame too big).
 async fn write_frames(
     mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
     mut receiver: ConnReceiver,
+    mut close: oneshot::Receiver<CloseFrame>,
 ) {
     loop {
         tokio::select! {
@@ -153,6 +197,9 @@ async fn write_frames(
                 break;
             }
         }
+    }
+    if let Ok(frame) = close.try_recv() {
+        let _ = sink.send(WsMessage::Close(Some(frame))).await;
     }
     let _ = sink.close().await;
 }

@@ -31,7 +31,8 @@ struct ServeArgs {
     /// Require signed access tokens (HS256) made with this secret.
     #[arg(long, env = "CONCORD_AUTH_SECRET")]
     auth_secret: Option<String>,
-    /// Largest accepted frame in bytes [default: 4194304].
+    /// Largest accepted frame in bytes [default: 4194304]. Larger frames get a
+    /// frame_too_large error up to 64 MiB; above that the connection is closed (code 1009).
     #[arg(long)]
     max_frame_bytes: Option<usize>,
     /// Frames queued for one connection before it is closed as too slow [default: 4096].
@@ -57,13 +58,23 @@ enum Command {
         /// read or write.
         #[arg(long, default_value = "write")]
         right: String,
-        /// Lifetime in seconds.
-        #[arg(long, default_value_t = 86_400)]
+        /// Lifetime in seconds (at least 1).
+        #[arg(long, default_value_t = 86_400, value_name = "SECS", value_parser = parse_ttl)]
         ttl: u64,
         /// Subject (who the token is for).
         #[arg(long, default_value = "")]
         sub: String,
     },
+}
+
+/// `--ttl`: a whole number of seconds, at least 1 (a token with no lifetime is expired
+/// before it is used).
+fn parse_ttl(raw: &str) -> Result<u64, String> {
+    match raw.parse::<u64>() {
+        Ok(0) => Err("the token lifetime must be at least 1 second".into()),
+        Ok(ttl) => Ok(ttl),
+        Err(_) => Err("expected a whole number of seconds (at least 1)".into()),
+    }
 }
 
 fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
@@ -135,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
                     sub,
                     docs,
                     right,
-                    exp: now + ttl,
+                    exp: now.saturating_add(ttl),
                 },
             )
             .context("cannot sign token")?;

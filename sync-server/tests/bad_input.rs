@@ -308,6 +308,99 @@ async fn an_oversized_frame_is_frame_too_large() {
 }
 
 #[tokio::test]
+async fn a_20_mb_frame_is_frame_too_large_and_the_connection_stays_usable() {
+    // Default limits: max_frame_bytes 4 MiB; the WebSocket layer takes up to 64 MiB.
+    let mut f = Fixture::start(&[]).await;
+    let mut bad = f.subscribed_client().await;
+    let frame = encode(&Message::Updates(Updates {
+        doc_id: AM.into(),
+        updates: vec![UpdateRecord {
+            origin: bad.device.clone(),
+            seq: 1,
+            data: noise(20_000_000, 7),
+        }],
+    }));
+    assert!(frame.len() > 20_000_000);
+    bad.send_raw(frame).await;
+    bad.expect_error(ErrorCode::FrameTooLarge).await;
+    f.assert_unharmed(&mut bad).await;
+}
+
+#[tokio::test]
+async fn a_frame_above_the_transport_limit_is_closed_with_1009() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let mut f = Fixture::start(&[]).await;
+    let (ws, _) = tokio_tungstenite::connect_async(f.url()).await.unwrap();
+    let (mut sink, mut stream) = ws.split();
+    // One byte above the 64 MiB hard cap. The relay does not read it: the send may fail
+    // once the relay has closed, so it runs beside the read.
+    let frame = noise((64 << 20) + 1, 8);
+    let send = tokio::spawn(async move {
+        let _ =
+            tokio::time::timeout(common::WAIT, sink.send(WsMessage::Binary(frame.into()))).await;
+    });
+    let close = match tokio::time::timeout(common::WAIT, stream.next())
+        .await
+        .expect("the relay closes the connection in time")
+    {
+        Some(Ok(WsMessage::Close(frame))) => frame,
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    .expect("the close frame has a code and a reason");
+    assert_eq!(close.code, CloseCode::Size, "{close:?}");
+    assert!(
+        close.reason.contains("transport limit") && close.reason.contains("67108864"),
+        "the reason names the limit: {close:?}"
+    );
+    send.abort();
+    // Other connections are unharmed.
+    let mut other = f.subscribed_client().await;
+    f.assert_unharmed(&mut other).await;
+}
+
+#[tokio::test]
+async fn the_native_client_reports_a_1009_close_with_its_reason() {
+    use concord_core::client::{sync_once, ClientError};
+    use concord_core::sync::ClientConfig;
+
+    let server = ServerProcess::start(&[]).await;
+    // One update above the 64 MiB transport limit: the client sends it in a frame of its
+    // own (updates are never split), and the relay closes the connection.
+    let device = Store::open_in_memory().unwrap();
+    device.create_doc("big", DocKind::Yrs).unwrap();
+    let text = "x".repeat((64 << 20) + 1024);
+    device
+        .transact("big", |tx| tx.insert_text("body", 0, &text))
+        .unwrap();
+    drop(text);
+    match sync_once(
+        &device,
+        &server.url(),
+        ClientConfig::default(),
+        common::WAIT,
+    )
+    .await
+    {
+        Err(e @ ClientError::Closed { code: 1009, .. }) => {
+            let message = e.to_string();
+            assert!(
+                message.contains("transport limit") && message.contains("1009"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the relay's 1009 close, got {other:?}"),
+    }
+    assert_eq!(
+        device.pending("big").unwrap(),
+        1,
+        "the update stays in the outbox"
+    );
+}
+
+#[tokio::test]
 async fn an_unknown_message_tag_is_unknown_message() {
     let mut f = Fixture::start(&[]).await;
     let mut bad = f.subscribed_client().await;

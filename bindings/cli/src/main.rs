@@ -159,6 +159,7 @@ enum Command {
         doc: Option<String>,
     },
     /// Sync with a relay: send what it lacks, fetch what this device lacks.
+    #[command(after_help = sync::SYNC_HELP)]
     Sync(sync::SyncArgs),
     /// Commit COUNT separate edits, printing `committed <i>` after each one returns.
     ///
@@ -224,7 +225,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    // Usage errors exit with 2 (clap's convention); everything else with 1.
+    // Usage errors exit with 2 (clap's convention); a sync that the relay refused for some
+    // documents with 3; everything else with 1.
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -237,7 +239,7 @@ fn main() -> ExitCode {
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
-            ExitCode::FAILURE
+            sync::exit_code(&e).map_or(ExitCode::FAILURE, ExitCode::from)
         }
     }
 }

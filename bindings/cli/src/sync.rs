@@ -5,6 +5,9 @@
 //! prints what changed. `--watch` keeps a `SyncClient` running in the background,
 //! reconnecting on its own, and prints a line per document change and per connection
 //! change until Ctrl-C or SIGTERM.
+//!
+//! Exit codes (also in `concord sync --help`): 0 all synced; 1 error; 2 usage error;
+//! [`EXIT_PARTLY_REFUSED`] (3) when the relay refused some documents and synced the others.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +20,27 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::output::{self, Output};
+
+/// Exit code of a one-shot sync that synced some documents while the relay refused others.
+pub const EXIT_PARTLY_REFUSED: u8 = 3;
+
+/// The `after_help` of `concord sync`.
+pub const SYNC_HELP: &str = "\
+Exit status:
+  0  everything synced
+  1  error (relay unreachable; token missing, invalid or expired; timeout); with --watch:
+     the relay refused the connection for good (e.g. the token expired)
+  2  usage error
+  3  synced, but the relay refused some documents (e.g. outside the token's scope): they
+     are listed on stderr (and under \"refused\" with --json) and stay pending";
+
+/// The exit code for an error `run` returned, when it is not the usual 1.
+pub fn exit_code(e: &anyhow::Error) -> Option<u8> {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::DocumentsRefused(_)) => Some(EXIT_PARTLY_REFUSED),
+        _ => None,
+    }
+}
 
 #[derive(clap::Args)]
 pub struct SyncArgs {
@@ -32,7 +56,8 @@ pub struct SyncArgs {
     /// Access token, when the relay requires one (`concord-server token ...`).
     #[arg(long, env = "CONCORD_TOKEN", hide_env_values = true, value_name = "T")]
     token: Option<String>,
-    /// Keep syncing until Ctrl-C, printing a line per change and connection event.
+    /// Keep syncing until Ctrl-C, printing a line per change and connection event. Stops
+    /// with exit code 1 when the relay refuses the token (e.g. it expired).
     #[arg(long)]
     watch: bool,
     /// Give up a one-shot sync after this many seconds.
@@ -92,18 +117,25 @@ async fn once(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let before = snapshot(store)?;
-    sync_once(store, url, config, timeout)
-        .await
-        .map_err(|e| match e {
-            ClientError::Timeout(_) => anyhow::anyhow!(
-                "sync with {url} did not finish within {}s (is a Concord relay listening \
-                 there? a large first sync may need a longer --timeout)",
-                timeout.as_secs()
-            ),
-            other => anyhow::Error::new(other).context("sync failed"),
-        })?;
+    let refused = match sync_once(store, url, config, timeout).await {
+        Ok(()) => Vec::new(),
+        // Partial success: report what synced, then fail with the refusals (exit code 3).
+        Err(ClientError::DocumentsRefused(refused)) => refused,
+        Err(ClientError::Timeout(_)) => anyhow::bail!(
+            "sync with {url} did not finish within {}s (is a Concord relay listening \
+             there? a large first sync may need a longer --timeout)",
+            timeout.as_secs()
+        ),
+        Err(other) => return Err(anyhow::Error::new(other).context("sync failed")),
+    };
     let after = snapshot(store)?;
 
+    let is_refused = |id: &str| refused.iter().any(|e| e.doc_id.as_deref() == Some(id));
+    let synced: Vec<&str> = after
+        .keys()
+        .map(String::as_str)
+        .filter(|id| !is_refused(id))
+        .collect();
     let new: Vec<&str> = after
         .keys()
         .filter(|id| !before.contains_key(*id))
@@ -117,25 +149,41 @@ async fn once(
     let pending_before: usize = before.values().map(|(_, p)| p).sum();
     let pending: usize = after.values().map(|(_, p)| p).sum();
     let sent = pending_before.saturating_sub(pending);
-    let text = format!(
+    let mut text = format!(
         "synced {} document{} with {url}: sent {sent} update{}, {} new, {} changed; {pending} pending",
-        after.len(),
-        plural(after.len()),
+        synced.len(),
+        plural(synced.len()),
         plural(sent),
         new.len(),
         changed.len(),
     );
+    if !refused.is_empty() {
+        let ids: Vec<&str> = refused.iter().filter_map(|e| e.doc_id.as_deref()).collect();
+        text.push_str(&format!("; refused: {}", ids.join(", ")));
+    }
     out.result(Some(&text), || {
         json!({
             "server": url,
-            "documents": after.len(),
+            "documents": synced.len(),
+            "synced": synced,
+            "refused": refused.iter().map(|e| json!({
+                "doc": e.doc_id,
+                "code": e.code.name(),
+                "code_number": e.code.number(),
+                "message": e.message,
+            })).collect::<Vec<_>>(),
             "sent": sent,
             "new": new,
             "changed": changed,
             "pending": pending,
         })
     })?;
-    Ok(())
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        // Exit code 3 (see `exit_code`); main prints the refusals on stderr.
+        Err(ClientError::DocumentsRefused(refused).into())
+    }
 }
 
 fn plural(n: usize) -> &'static str {
@@ -186,6 +234,14 @@ async fn watch(
                 result?;
                 break;
             }
+        }
+        // The relay refused the connection for good (e.g. the token expired): the client
+        // has stopped; say so and exit non-zero.
+        if let Some(refusal) = client.status().stopped {
+            report_connection(out, &url, &client, &mut shown)?;
+            client.stop().await;
+            return Err(anyhow::Error::new(ClientError::Refused(refusal))
+                .context("sync --watch stopped (run it again with a new token)"));
         }
     }
     client.stop().await;
@@ -241,6 +297,24 @@ fn report_connection(
             Some(&format_args!("relay error: {error}")),
             || json!({ "event": "error", "error": error }),
         )?;
+    } else if let Some(refusal) = &status.stopped {
+        if *was_connected || error_changed {
+            out.result(
+                Some(&format_args!(
+                    "refused: {} ({}); stopping",
+                    refusal.message,
+                    refusal.code.name()
+                )),
+                || {
+                    json!({
+                        "event": "refused",
+                        "code": refusal.code.name(),
+                        "code_number": refusal.code.number(),
+                        "message": refusal.message,
+                    })
+                },
+            )?;
+        }
     } else if !connected && (*was_connected || error_changed) {
         let error = error.as_deref().unwrap_or("connection closed");
         out.result(

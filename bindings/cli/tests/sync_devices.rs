@@ -157,7 +157,7 @@ fn tokens_gate_sync_and_refusals_are_reported() {
     assert_eq!(b.show("team/plan"), json!({"goal": "ship it"}));
     b.ok(&["put", "team/plan", "goal", "changed"]);
     let (code, stderr) = b.fails(&["sync", "--server", &server.url, "--token", &read]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 3, "a refused document: {stderr}");
     assert!(stderr.contains("write access"), "{stderr}");
     assert_eq!(b.pending("team/plan"), 1);
     assert_eq!(b.ok(&["get", "team/plan", "goal"]).trim(), r#""changed""#);
@@ -259,4 +259,132 @@ fn watch_prints_remote_changes_and_stops_on_sigterm() {
         .expect("a stopped event");
     let status = watcher.0.wait().expect("wait for the watcher");
     assert!(status.success(), "sync --watch exited with {status}");
+}
+
+#[test]
+fn documents_outside_the_token_are_refused_and_the_others_sync_with_exit_code_3() {
+    let server = Server::start_with(&["--auth-secret", "s3cret"]);
+    let team = server_cmd(&["token", "--secret", "s3cret", "--docs", "team/*"]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = Device::new(dir.path(), "a");
+    for doc in ["team/a", "team/b", "private"] {
+        a.ok(&["create", doc]);
+        a.ok(&["put", doc, "k", doc]);
+    }
+
+    // Text: the summary on stdout names the refused document; stderr explains it.
+    let out = a.run(&["sync", "--server", &server.url, "--token", &team]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        stdout.starts_with("synced 2 documents") && stdout.contains("refused: private"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.starts_with("error: ")
+            && stderr.contains(r#""private""#)
+            && stderr.contains("forbidden"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("team/"),
+        "only refused documents are errors: {stderr}"
+    );
+    assert_eq!(a.pending("team/a"), 0);
+    assert_eq!(a.pending("team/b"), 0);
+    assert_eq!(
+        a.pending("private"),
+        1,
+        "the refused document keeps its outbox"
+    );
+
+    // JSON: one object listing what synced and what was refused, with code and message.
+    a.ok(&["put", "team/a", "k", "again"]);
+    let out = a.run(&["--json", "sync", "--server", &server.url, "--token", &team]);
+    assert_eq!(out.status.code(), Some(3));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(strings(&report["synced"]), ["team/a", "team/b"]);
+    assert_eq!(report["documents"], json!(2));
+    assert_eq!(report["sent"], json!(1));
+    assert_eq!(report["pending"], json!(1));
+    let refused = report["refused"].as_array().expect("refused is a list");
+    assert_eq!(refused.len(), 1, "{report}");
+    assert_eq!(refused[0]["doc"], json!("private"));
+    assert_eq!(refused[0]["code"], json!("forbidden"));
+    assert_eq!(refused[0]["code_number"], json!(12));
+    assert!(!refused[0]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .is_empty());
+
+    // A complete sync lists no refusals and exits 0.
+    let b = Device::new(dir.path(), "b");
+    b.ok(&["create", "team/c"]);
+    let report = b.json(&["sync", "--server", &server.url, "--token", &team]);
+    assert_eq!(report["refused"], json!([]));
+    assert_eq!(strings(&report["synced"]), ["team/a", "team/b", "team/c"]);
+
+    // The exit codes are documented.
+    let help = a.ok(&["sync", "--help"]);
+    assert!(
+        help.contains("Exit status") && help.contains("3  synced, but"),
+        "{help}"
+    );
+}
+
+#[test]
+fn watch_reports_an_expired_token_and_exits_non_zero() {
+    let server = Server::start_with(&["--auth-secret", "s3cret"]);
+    // Expires in a second or two: during the watch (or, on a slow machine, before its
+    // Hello; it must stop either way).
+    let token = server_cmd(&["token", "--secret", "s3cret", "--docs", "*", "--ttl", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = Device::new(dir.path(), "a");
+    a.ok(&["create", "notes"]);
+    let mut watcher = a.command();
+    watcher
+        .args([
+            "--json",
+            "sync",
+            "--watch",
+            "--server",
+            &server.url,
+            "--token",
+            &token,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut watcher = KillOnDrop(watcher.spawn().expect("start sync --watch"));
+    let lines = Lines::new(watcher.0.stdout.take().expect("piped stdout"));
+    let event = |line: &str| -> Value { serde_json::from_str(line).expect("a JSON line") };
+    let refused = lines
+        .until(Duration::from_secs(30), |l| event(l)["event"] == "refused")
+        .expect("the watcher reports the refusal");
+    assert_eq!(event(&refused)["code"], json!("token_expired"), "{refused}");
+    let mut status = None;
+    for _ in 0..300 {
+        status = watcher.0.try_wait().expect("poll the watcher");
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = status.expect("sync --watch exits after its token expired");
+    assert_eq!(status.code(), Some(1));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(
+        watcher.0.stderr.as_mut().expect("piped stderr"),
+        &mut stderr,
+    )
+    .unwrap();
+    assert!(
+        stderr.starts_with("error: ") && stderr.contains("token_expired"),
+        "{stderr}"
+    );
 }

@@ -58,6 +58,27 @@ error_codes! {
     Internal = 50, "internal";
 }
 
+impl ErrorCode {
+    /// True when the client recovers from this error by itself, by resyncing or
+    /// reconnecting (`seq_conflict`: the device takes a new origin; `slow_consumer`: it
+    /// reconnects and resyncs). Any other error refuses its request for good: retrying the
+    /// same request cannot succeed until something changes (the token, the data).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::SeqConflict | ErrorCode::SlowConsumer)
+    }
+
+    /// True when the error refuses the connection as a whole and reconnecting with the
+    /// same settings cannot succeed (`unauthorized`, `token_expired`,
+    /// `unsupported_version`): a client stops instead of retrying, until it is given a new
+    /// token (or a newer version).
+    pub fn ends_session(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::Unauthorized | ErrorCode::TokenExpired | ErrorCode::UnsupportedVersion
+        )
+    }
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ({})", self.name(), self.number())
@@ -73,5 +94,34 @@ impl Serialize for ErrorCode {
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         u16::deserialize(d).map(ErrorCode::from_number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn only_credential_and_version_refusals_end_a_session() {
+        for code in [
+            ErrorCode::Unauthorized,
+            ErrorCode::TokenExpired,
+            ErrorCode::UnsupportedVersion,
+        ] {
+            assert!(code.ends_session(), "{code}");
+            assert!(!code.is_retryable(), "{code}");
+        }
+        for code in [ErrorCode::SeqConflict, ErrorCode::SlowConsumer] {
+            assert!(code.is_retryable(), "{code}");
+            assert!(!code.ends_session(), "{code}");
+        }
+        for code in [
+            ErrorCode::Forbidden,
+            ErrorCode::FrameTooLarge,
+            ErrorCode::InvalidUpdate,
+            ErrorCode::Other(999),
+        ] {
+            assert!(!code.ends_session() && !code.is_retryable(), "{code}");
+        }
     }
 }
