@@ -5,17 +5,18 @@
 //! local file first and work offline; `sync` exchanges them with the relay later.
 //!
 //! This file holds the command line (clap) and the dispatch; the commands live in
-//! [`commands`] (local edits and reads) and [`sync`] (talking to the relay), and printing
+//! [`commands`] (local edits and reads), [`sync`] (talking to the relay) and [`check`]
+//! (finding damage in the store, which also explains errors caused by it), and printing
 //! goes through [`output`]. Several `concord` processes may use one store at once.
 
+mod check;
 mod commands;
 mod output;
 mod sync;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use concord_core::{DocKind, Store};
 
@@ -175,6 +176,34 @@ enum Command {
         #[arg(long)]
         path: Option<String>,
     },
+    /// Check the store for damage: SQLite's integrity check, then every document loads.
+    ///
+    /// Prints `ok` and exits 0 when healthy. Otherwise lists each problem (which document,
+    /// what is wrong) and the documents with unsynced local edits, and exits 1 with what
+    /// to do: restore the file from a backup, or re-sync into a fresh store.
+    #[command(visible_alias = "doctor")]
+    Check,
+}
+
+impl Command {
+    /// The document the command works on, if it names one.
+    fn doc(&self) -> Option<&str> {
+        match self {
+            Command::Create { doc, .. }
+            | Command::Put { doc, .. }
+            | Command::Get { doc, .. }
+            | Command::Delete { doc, .. }
+            | Command::Push { doc, .. }
+            | Command::Insert { doc, .. }
+            | Command::Incr { doc, .. }
+            | Command::InsertText { doc, .. }
+            | Command::DeleteText { doc, .. }
+            | Command::Show { doc }
+            | Command::EditLoop { doc, .. } => Some(doc),
+            Command::Status { doc } => doc.as_deref(),
+            Command::List | Command::Sync(_) | Command::Check => None,
+        }
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -188,13 +217,33 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .exit();
     };
+    if let Command::Check = cli.command {
+        return match Store::open(&db) {
+            Ok(store) => check::run(&store, &out, &db),
+            Err(e) if concord_core::store::is_corruption(&e) => check::unopenable(&out, &db, &e),
+            Err(e) => Err(open_error(e, &db)),
+        };
+    }
+    // Errors caused by damaged data name the file and point to `concord check`. Only
+    // `sync` handles updates from elsewhere; in other commands an update that does not
+    // decode was read from the file.
+    let doc = cli.command.doc().map(str::to_string);
+    let stored_only = !matches!(cli.command, Command::Sync(_));
+    run_command(cli.command, out, &db)
+        .map_err(|e| check::explain(e, &db, doc.as_deref(), stored_only))
+}
+
+fn open_error(e: concord_core::Error, db: &Path) -> anyhow::Error {
+    anyhow::Error::new(e).context(format!("cannot open the store {}", db.display()))
+}
+
+fn run_command(command: Command, out: Output, db: &Path) -> anyhow::Result<()> {
     // Several processes may use one store file at once (SQLite locks writes; the store
     // notices other processes' commits), e.g. `sync --watch` in one terminal and edits in
     // another.
-    let store =
-        Store::open(&db).with_context(|| format!("cannot open the store {}", db.display()))?;
+    let store = Store::open(db).map_err(|e| open_error(e, db))?;
     let store = &store;
-    match cli.command {
+    match command {
         Command::Create { doc, kind } => commands::create(store, &out, &doc, kind.into()),
         Command::Put { doc, path, value } => commands::put(store, &out, &doc, &path, &value),
         Command::Get { doc, path } => commands::get(store, &out, &doc, path.as_deref()),
@@ -221,6 +270,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EditLoop { doc, count, path } => {
             commands::edit_loop(store, &out, &doc, count, path.as_deref())
         }
+        // Handled in `run`, which also reports a file that does not open.
+        Command::Check => check::run(store, &out, db),
     }
 }
 
@@ -231,7 +282,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // Automerge logs each chunk it cannot parse; the error we print says it already.
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,automerge=off".into()),
         )
         .init();
     match run(cli) {

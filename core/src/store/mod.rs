@@ -8,6 +8,7 @@
 //! snapshot plus the updates logged after it; a snapshot is taken when that tail grows past
 //! [`StoreOptions::snapshot_every`].
 
+mod check;
 mod schema;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use crate::notify::{ChangeEvent, ChangeSource, Listeners, Subscription};
 use crate::update::UpdateRecord;
 use crate::vv::VersionVector;
 
+pub use check::{is_corruption, CheckReport, Problem, ProblemKind};
 pub use schema::SCHEMA_VERSION;
 
 /// Tuning for a store.

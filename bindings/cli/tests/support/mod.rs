@@ -297,3 +297,51 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Damaging a device's store on purpose, through SQLite or on disk (corruption tests).
+impl Device {
+    /// A direct SQLite connection to the store's file.
+    pub fn sql(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(&self.db).expect("open the store with rusqlite")
+    }
+
+    /// Moves everything in the WAL into the main file and empties the WAL.
+    pub fn checkpoint(&self) {
+        self.sql()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .expect("checkpoint");
+    }
+
+    /// `PRAGMA integrity_check` as SQLite reports it ("ok" when intact).
+    pub fn integrity(&self) -> String {
+        self.sql()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    /// Overwrites `len` bytes of the file at `offset` with fixed pseudo-random bytes.
+    pub fn scribble(&self, offset: u64, len: usize) {
+        use std::io::{Seek, SeekFrom};
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.db)
+            .expect("open the store file");
+        file.seek(SeekFrom::Start(offset)).expect("seek");
+        file.write_all(&bytes).expect("write");
+        file.sync_all().expect("sync");
+    }
+
+    /// The store file's size in bytes.
+    pub fn file_len(&self) -> u64 {
+        std::fs::metadata(&self.db).expect("the store exists").len()
+    }
+}
