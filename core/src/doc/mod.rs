@@ -23,7 +23,9 @@ pub use path::{Path, Segment};
 /// The in-memory state of one document.
 pub enum CrdtDoc {
     Automerge(Box<automerge::AutoCommit>),
-    Yrs(yrs::Doc),
+    /// The document, and which of its texts are known to hold characters outside the Basic
+    /// Multilingual Plane (see [`yrs_doc::AstralTexts`]).
+    Yrs(yrs::Doc, yrs_doc::AstralTexts),
 }
 
 impl CrdtDoc {
@@ -31,7 +33,7 @@ impl CrdtDoc {
     pub fn new(kind: DocKind) -> CrdtDoc {
         match kind {
             DocKind::Automerge => CrdtDoc::Automerge(Box::default()),
-            DocKind::Yrs => CrdtDoc::Yrs(yrs_doc::new_doc()),
+            DocKind::Yrs => CrdtDoc::Yrs(yrs_doc::new_doc(), Default::default()),
         }
     }
 
@@ -50,7 +52,7 @@ impl CrdtDoc {
     pub fn kind(&self) -> DocKind {
         match self {
             CrdtDoc::Automerge(_) => DocKind::Automerge,
-            CrdtDoc::Yrs(_) => DocKind::Yrs,
+            CrdtDoc::Yrs(..) => DocKind::Yrs,
         }
     }
 
@@ -58,7 +60,10 @@ impl CrdtDoc {
     pub fn apply_update(&mut self, update: &[u8]) -> Result<()> {
         match self {
             CrdtDoc::Automerge(doc) => automerge_doc::apply_changes(doc, &[update]),
-            CrdtDoc::Yrs(doc) => yrs_doc::apply_update(doc, update),
+            CrdtDoc::Yrs(doc, astral) => {
+                astral.forget();
+                yrs_doc::apply_update(doc, update)
+            }
         }
     }
 
@@ -68,7 +73,10 @@ impl CrdtDoc {
     pub fn apply_updates(&mut self, updates: &[&[u8]]) -> Result<()> {
         match self {
             CrdtDoc::Automerge(doc) => automerge_doc::apply_changes(doc, updates),
-            CrdtDoc::Yrs(doc) => yrs_doc::apply_updates(doc, updates),
+            CrdtDoc::Yrs(doc, astral) => {
+                astral.forget();
+                yrs_doc::apply_updates(doc, updates)
+            }
         }
     }
 
@@ -80,7 +88,10 @@ impl CrdtDoc {
         let kind = self.kind();
         match self {
             CrdtDoc::Automerge(doc) => automerge_doc::apply_changes(doc, &[update])?,
-            CrdtDoc::Yrs(doc) => yrs_doc::integrate(doc, update)?,
+            CrdtDoc::Yrs(doc, astral) => {
+                astral.forget();
+                yrs_doc::integrate(doc, update)?
+            }
         }
         if self.has_pending() {
             return Err(Error::MissingDependencies {
@@ -94,7 +105,9 @@ impl CrdtDoc {
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
-                    CrdtDoc::Yrs(_) => "it refers to items this document does not have".to_string(),
+                    CrdtDoc::Yrs(..) => {
+                        "it refers to items this document does not have".to_string()
+                    }
                 },
             });
         }
@@ -105,7 +118,10 @@ impl CrdtDoc {
     pub fn apply_snapshot(&mut self, snapshot: &[u8]) -> Result<()> {
         match self {
             CrdtDoc::Automerge(doc) => automerge_doc::apply_snapshot(doc, snapshot),
-            CrdtDoc::Yrs(doc) => yrs_doc::apply_update(doc, snapshot),
+            CrdtDoc::Yrs(doc, astral) => {
+                astral.forget();
+                yrs_doc::apply_update(doc, snapshot)
+            }
         }
     }
 
@@ -113,7 +129,7 @@ impl CrdtDoc {
     pub fn save(&mut self) -> Vec<u8> {
         match self {
             CrdtDoc::Automerge(doc) => doc.save(),
-            CrdtDoc::Yrs(doc) => yrs_doc::save(doc),
+            CrdtDoc::Yrs(doc, _) => yrs_doc::save(doc),
         }
     }
 
@@ -122,7 +138,7 @@ impl CrdtDoc {
     pub fn has_pending(&mut self) -> bool {
         match self {
             CrdtDoc::Automerge(doc) => !doc.get_missing_deps(&[]).is_empty(),
-            CrdtDoc::Yrs(doc) => yrs_doc::has_pending(doc),
+            CrdtDoc::Yrs(doc, _) => yrs_doc::has_pending(doc),
         }
     }
 
@@ -151,12 +167,12 @@ impl CrdtDoc {
                     }
                 }
             }
-            CrdtDoc::Yrs(doc) => {
+            CrdtDoc::Yrs(doc, astral) => {
                 let mut txn = DocTxn {
-                    inner: TxnInner::Yrs(Box::new(yrs_doc::transact(doc))),
+                    inner: TxnInner::Yrs(Box::new(yrs_doc::transact(doc)), astral),
                 };
                 let r = f(&mut txn)?;
-                let TxnInner::Yrs(txn) = txn.inner else {
+                let TxnInner::Yrs(txn, _) = txn.inner else {
                     unreachable!()
                 };
                 Ok((r, yrs_doc::finish(*txn)))
@@ -169,7 +185,7 @@ impl CrdtDoc {
         let path = Path::parse(path)?;
         match self {
             CrdtDoc::Automerge(doc) => Reader::default().automerge(doc.as_ref(), &path),
-            CrdtDoc::Yrs(doc) => Reader::default().yrs(&yrs_doc::read_txn(doc), &path),
+            CrdtDoc::Yrs(doc, _) => Reader::default().yrs(&yrs_doc::read_txn(doc), &path),
         }
     }
 
@@ -194,7 +210,7 @@ pub struct DocTxn<'a> {
 
 enum TxnInner<'a> {
     Automerge(&'a mut automerge::AutoCommit),
-    Yrs(Box<yrs::TransactionMut<'a>>),
+    Yrs(Box<yrs::TransactionMut<'a>>, &'a mut yrs_doc::AstralTexts),
 }
 
 impl DocTxn<'_> {
@@ -205,7 +221,7 @@ impl DocTxn<'_> {
         let value = value.into();
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::put(doc, &path, &value),
-            TxnInner::Yrs(txn) => yrs_doc::put(txn, &path, &value),
+            TxnInner::Yrs(txn, _) => yrs_doc::put(txn, &path, &value),
         }
     }
 
@@ -215,7 +231,7 @@ impl DocTxn<'_> {
         let value = value.into();
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::insert(doc, &path, &value),
-            TxnInner::Yrs(txn) => yrs_doc::insert(txn, &path, &value),
+            TxnInner::Yrs(txn, _) => yrs_doc::insert(txn, &path, &value),
         }
     }
 
@@ -225,7 +241,7 @@ impl DocTxn<'_> {
         let value = value.into();
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::push(doc, &path, &value),
-            TxnInner::Yrs(txn) => yrs_doc::push(txn, &path, &value),
+            TxnInner::Yrs(txn, _) => yrs_doc::push(txn, &path, &value),
         }
     }
 
@@ -234,7 +250,7 @@ impl DocTxn<'_> {
         let path = Path::parse(path)?;
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::delete(doc, &path),
-            TxnInner::Yrs(txn) => yrs_doc::delete(txn, &path),
+            TxnInner::Yrs(txn, _) => yrs_doc::delete(txn, &path),
         }
     }
 
@@ -260,7 +276,9 @@ impl DocTxn<'_> {
         let path = Path::parse(path)?;
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::splice_text(doc, &path, index, delete, text),
-            TxnInner::Yrs(txn) => yrs_doc::splice_text(txn, &path, index, delete, text),
+            TxnInner::Yrs(txn, astral) => {
+                yrs_doc::splice_text(txn, astral, &path, index, delete, text)
+            }
         }
     }
 
@@ -270,7 +288,7 @@ impl DocTxn<'_> {
         let path = Path::parse(path)?;
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::increment(doc, &path, by),
-            TxnInner::Yrs(_) => Err(Error::InvalidEdit(
+            TxnInner::Yrs(..) => Err(Error::InvalidEdit(
                 "counters exist only in automerge documents".into(),
             )),
         }
@@ -281,7 +299,7 @@ impl DocTxn<'_> {
         let path = Path::parse(path)?;
         match &self.inner {
             TxnInner::Automerge(doc) => Reader::default().automerge(*doc, &path),
-            TxnInner::Yrs(txn) => Reader::default().yrs(txn.as_ref(), &path),
+            TxnInner::Yrs(txn, _) => Reader::default().yrs(txn.as_ref(), &path),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! makes a map, `push`/`insert` an array, text edits a text). Nested JSON objects and arrays
 //! become nested Y.Map and Y.Array, so concurrent edits inside them merge.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -398,6 +399,7 @@ pub(super) fn delete(txn: &mut TransactionMut<'_>, path: &Path) -> Result<()> {
 
 pub(super) fn splice_text(
     txn: &mut TransactionMut<'_>,
+    astral: &mut AstralTexts,
     path: &Path,
     index: usize,
     delete: usize,
@@ -427,8 +429,12 @@ pub(super) fn splice_text(
             index + delete
         )));
     }
-    if 0 < index && index < len || 0 < index + delete && index + delete < len {
+    let inside = 0 < index && index < len || 0 < index + delete && index + delete < len;
+    if inside && astral.may_hold(txn, &t) {
         check_utf16_boundaries(path, &t.get_string(txn), &[index, index + delete])?;
+    }
+    if text.chars().any(|c| c.len_utf16() == 2) {
+        astral.note(&t);
     }
     if delete > 0 {
         t.remove_range(txn, index as u32, delete as u32);
@@ -437,6 +443,37 @@ pub(super) fn splice_text(
         t.insert(txn, index as u32, text);
     }
     Ok(())
+}
+
+/// Which texts hold characters outside the Basic Multilingual Plane (two UTF-16 units each),
+/// as far as this copy of the document knows. A text edit checks its positions against the
+/// text's characters only when the text may hold one, so the common case costs nothing; the
+/// knowledge is dropped whenever updates from elsewhere are applied.
+#[derive(Debug, Default, Clone)]
+pub struct AstralTexts {
+    known: HashMap<yrs::BranchID, bool>,
+}
+
+impl AstralTexts {
+    /// Whether `text` may hold a character outside the BMP (scans it once, then remembers).
+    fn may_hold(&mut self, txn: &TransactionMut<'_>, text: &TextRef) -> bool {
+        let branch: &yrs::branch::Branch = text.as_ref();
+        *self
+            .known
+            .entry(branch.id())
+            .or_insert_with(|| text.get_string(txn).chars().any(|c| c.len_utf16() == 2))
+    }
+
+    /// `text` now holds a character outside the BMP.
+    fn note(&mut self, text: &TextRef) {
+        let branch: &yrs::branch::Branch = text.as_ref();
+        self.known.insert(branch.id(), true);
+    }
+
+    /// Updates from elsewhere were applied: nothing is known any more.
+    pub(super) fn forget(&mut self) {
+        self.known.clear();
+    }
 }
 
 /// Refuses a UTF-16 position that falls between the two halves of a surrogate pair (inside
