@@ -66,8 +66,10 @@ fn print(out: &Output, db: &Path, report: &CheckReport) -> std::io::Result<()> {
     if report.is_ok() {
         let pending: usize = report.unsynced.iter().flatten().map(|(_, n)| n).sum();
         return output::line(&format_args!(
-            "ok: {} documents, no problems ({pending} local updates not yet synced)",
-            report.docs
+            "ok: {} document{}, no problems ({pending} local update{} not yet synced)",
+            report.docs,
+            if report.docs == 1 { "" } else { "s" },
+            if pending == 1 { "" } else { "s" },
         ));
     }
     let mut text = format!(
