@@ -8,12 +8,13 @@
 
 use std::fmt;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{decode_version, Store};
+use super::Store;
 use crate::doc::{validate_update, CrdtDoc};
 use crate::error::{Error, Result};
 use crate::ids::{DocKind, Origin};
+use crate::log::decode_version;
 
 /// What [`Store::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,17 +96,10 @@ impl fmt::Display for ProblemKind {
 /// updates received from elsewhere; callers that only read stored documents may count it.
 pub fn is_corruption(err: &Error) -> bool {
     match err {
-        Error::Sqlite(e) => is_sqlite_corruption(e),
+        Error::Storage(e) => e.is_corruption(),
         Error::Corrupt(_) => true,
         _ => false,
     }
-}
-
-fn is_sqlite_corruption(err: &rusqlite::Error) -> bool {
-    matches!(
-        err.sqlite_error_code(),
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
-    )
 }
 
 impl Store {
@@ -172,7 +166,7 @@ impl Checker {
     ) -> Result<Option<T>> {
         match result {
             Ok(value) => Ok(Some(value)),
-            Err(Error::Sqlite(e)) if is_sqlite_corruption(&e) => {
+            Err(Error::Storage(e)) if e.is_corruption() => {
                 let detail = match doc {
                     Some(_) => format!("reading its {kind} hit a damaged page: {e}"),
                     None => e.to_string(),
