@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex};
 use concord_core::{Candidate, ConflictPolicy, DocKind, Reader, Store, StoreOptions};
 use serde_json::json;
 
+/// Each question a policy was asked: the key and its candidates.
+type Asked = Arc<Mutex<Vec<(String, Vec<Candidate>)>>>;
+
 /// Shows the last candidate instead of the CRDT's winner, and records what it was asked.
 #[derive(Default, Clone)]
 struct LastWins {
-    asked: Arc<Mutex<Vec<(String, Vec<Candidate>)>>>,
+    asked: Asked,
 }
 
 impl ConflictPolicy for LastWins {
