@@ -24,7 +24,7 @@ pub enum Keep<'a> {
     /// None: every covered update is deleted.
     Nothing,
     /// Those listed in this table (columns `doc_id, origin, seq`), e.g. the device's
-    /// outbox of updates still to send.
+    /// table of local updates still to send.
     ListedIn(&'a str),
 }
 

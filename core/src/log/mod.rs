@@ -5,8 +5,8 @@
 //! checkpoint (`snapshot`, the CRDT's saved state covering every update up to log index
 //! `snapshot_upto`) and the number of updates logged since it (`tail`). The pieces here
 //! are plain functions over a `rusqlite::Connection` (a `Transaction` derefs to one), with
-//! that fixed shared schema ([`schema`]) and nothing of either owner (the device's outbox
-//! is only ever passed in, as a table of rows to [`Keep`]):
+//! that fixed shared schema ([`schema`]) and nothing of either owner (a table of updates
+//! to keep when pruning, such as the device's unsent ones, is passed in: [`Keep`]):
 //!
 //! - [`schema`]: the SQL of the shared tables and columns, for the owner's migrations;
 //! - [`codec`]: the stored form of a version vector;
