@@ -78,10 +78,10 @@ impl Reader {
 
     /// Picks the value shown for `key`, which holds `candidates` (in the CRDT's order,
     /// winner first); `describe` shows a candidate to the policy. The policy is asked
-    /// only when there is a choice.
+    /// only when there is a choice (only then is the key spelled out).
     fn resolve<T>(
         &self,
-        key: &str,
+        key: impl FnOnce() -> String,
         mut candidates: Vec<T>,
         describe: impl Fn(&T) -> Candidate,
     ) -> Option<T> {
@@ -91,7 +91,7 @@ impl Reader {
         let chosen = match &self.policy {
             Some(policy) if candidates.len() > 1 => {
                 let seen: Vec<Candidate> = candidates.iter().map(describe).collect();
-                let i = policy.choose(key, &seen);
+                let i = policy.choose(&key(), &seen);
                 if i < candidates.len() {
                     i
                 } else {
@@ -125,7 +125,7 @@ impl Reader {
                     .filter(|_| depth + 1 == path.segments.len()));
             }
             let winner = self.resolve(
-                &seg.as_key(),
+                || seg.as_key(),
                 doc.get_all(&obj, prop)
                     .map_err(|e| Error::Corrupt(e.to_string()))?,
                 automerge_candidate,
@@ -151,7 +151,7 @@ impl Reader {
                 (0..doc.length(obj))
                     .map(|i| {
                         let winner = self.resolve(
-                            &i.to_string(),
+                            || i.to_string(),
                             doc.get_all(obj, i).unwrap_or_default(),
                             automerge_candidate,
                         );
@@ -163,7 +163,7 @@ impl Reader {
                 doc.keys(obj)
                     .map(|k| {
                         let winner = self.resolve(
-                            &k,
+                            || k.clone(),
                             doc.get_all(obj, k.as_str()).unwrap_or_default(),
                             automerge_candidate,
                         );
@@ -194,7 +194,8 @@ impl Reader {
         };
         let name = first.as_key();
         let root = txn.root_refs().find(|(n, _)| *n == name).map(|(_, o)| o);
-        let Some(mut current) = self.resolve(&name, root.into_iter().collect(), yrs_candidate)
+        let Some(mut current) =
+            self.resolve(|| name.clone(), root.into_iter().collect(), yrs_candidate)
         else {
             return Ok(None);
         };
@@ -208,7 +209,7 @@ impl Reader {
                 Out::Any(any) => return Ok(lookup_any(any, &path.segments[depth..])),
                 _ => None,
             };
-            match self.resolve(&seg.as_key(), next.into_iter().collect(), yrs_candidate) {
+            match self.resolve(|| seg.as_key(), next.into_iter().collect(), yrs_candidate) {
                 Some(n) => current = n,
                 None => return Ok(None),
             }
