@@ -1,17 +1,22 @@
 //! The typed errors of the engine.
+//!
+//! SQLite's errors are wrapped in the opaque [`StorageError`], so core's public API does
+//! not expose `rusqlite` (the conversion from `rusqlite::Error` exists for `?`).
+
+use std::fmt;
 
 use thiserror::Error;
 
-use crate::ids::DocKind;
+use crate::kind::DocKind;
 
 /// Everything that can go wrong in `concord-core`.
 #[derive(Debug, Error)]
 pub enum Error {
-    /// SQLite's message is part of this error's text, so the `rusqlite::Error` is not also
+    /// SQLite's message is part of this error's text, so the [`StorageError`] is not also
     /// reported as its `source()`: printing the chain (`{:#}` in anyhow) would repeat it
     /// ("storage error: database is locked: database is locked: ...").
     #[error("storage error: {0}")]
-    Sqlite(rusqlite::Error),
+    Storage(StorageError),
     #[error(
         "the store's schema version {found} is newer than this build understands ({supported})"
     )]
@@ -46,9 +51,56 @@ pub enum Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Error {
-        Error::Sqlite(e)
+        Error::Storage(StorageError(e))
     }
 }
+
+/// A failure of the SQLite database underneath a store: its text is SQLite's message.
+/// Opaque: ask it what it means ([`StorageError::is_corruption`], [`StorageError::is_busy`],
+/// [`StorageError::code`]) rather than matching on the database library's error.
+pub struct StorageError(rusqlite::Error);
+
+impl StorageError {
+    /// SQLite's extended result code, when SQLite itself reported the failure.
+    pub fn code(&self) -> Option<i32> {
+        match &self.0 {
+            rusqlite::Error::SqliteFailure(e, _) => Some(e.extended_code),
+            _ => None,
+        }
+    }
+
+    /// True when SQLite found the file damaged (`SQLITE_CORRUPT`) or not a database at
+    /// all (`SQLITE_NOTADB`).
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self.0.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+    }
+
+    /// True when another connection held the lock for longer than the busy timeout.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self.0.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// No `source()`: the SQLite error's text is already this error's text.
+impl std::error::Error for StorageError {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -81,5 +133,24 @@ mod tests {
         );
         let text = chain(&locked(None));
         assert_eq!(text.matches("database is locked").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_storage_error_says_what_it_means_without_naming_rusqlite() {
+        let failure = |code| {
+            Error::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            ))
+        };
+        let Error::Storage(busy) = failure(rusqlite::ffi::SQLITE_BUSY) else {
+            panic!("a SQLite failure is a storage error");
+        };
+        assert!(busy.is_busy() && !busy.is_corruption());
+        assert_eq!(busy.code(), Some(rusqlite::ffi::SQLITE_BUSY));
+        let Error::Storage(corrupt) = failure(rusqlite::ffi::SQLITE_CORRUPT) else {
+            panic!("a SQLite failure is a storage error");
+        };
+        assert!(corrupt.is_corruption() && !corrupt.is_busy());
     }
 }

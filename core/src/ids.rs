@@ -1,4 +1,5 @@
-//! Identifiers: document ids, update origins (device ids) and the kinds of documents.
+//! Identifiers: document ids, update origins (device ids), and the parsing of document
+//! kinds (the kind itself is [`crate::kind::DocKind`], re-exported here).
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+pub use crate::kind::DocKind;
 
 /// The longest document id accepted, in bytes.
 pub const MAX_DOC_ID_LEN: usize = 256;
@@ -55,28 +57,6 @@ pub fn validate_doc_id(id: &str) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::InvalidDocId(id.chars().take(80).collect()))
-    }
-}
-
-/// Which CRDT library a document uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum DocKind {
-    Automerge,
-    Yrs,
-}
-
-impl DocKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            DocKind::Automerge => "automerge",
-            DocKind::Yrs => "yrs",
-        }
-    }
-}
-
-impl fmt::Display for DocKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -7,11 +7,14 @@
 pub mod doc;
 pub mod error;
 pub mod ids;
+pub mod kind;
+pub mod log;
+pub mod path;
 pub mod read;
 pub mod vv;
 
 pub use doc::{CrdtDoc, DocTxn};
-pub use error::{Error, Result};
+pub use error::{Error, Result, StorageError};
 pub use ids::{DocKind, Origin};
 pub use vv::{Causality, VersionVector};
 pub mod notify;
@@ -19,6 +22,7 @@ pub mod store;
 pub mod update;
 
 pub use notify::{ChangeEvent, ChangeSource, Subscription};
+pub use read::{Candidate, ConflictPolicy, Reader};
 pub use store::{DocInfo, DocStatus, RemoteApplied, Store, StoreOptions};
 pub use update::UpdateRecord;
 #[cfg(feature = "native-client")]

@@ -1,29 +1,106 @@
 //! The one place document values are read and turned into JSON.
 //!
 //! Every read of a document value — `Store::get`, `Store::to_json`, reads inside an edit —
-//! goes through [`Reader`]. When a map key holds concurrent values, [`Reader::resolve`]
-//! decides what the app sees; conflict policies (last-writer-wins, app merge, keep-all)
-//! plug in there. Today it shows the CRDT's own deterministic winner.
+//! goes through a [`Reader`], the store's ([`crate::StoreOptions::reader`]) or the default.
+//! Every step of a path goes through [`Reader::resolve`], which decides what the app sees
+//! when a key holds concurrent values: a [`ConflictPolicy`] (last-writer-wins, app merge,
+//! keep-all) plugs in there; without one the CRDT's own deterministic winner is shown.
+//! Automerge keeps every concurrent value of a key, so a policy chooses among them; Yrs
+//! keeps one (it settles concurrent writes itself), so a policy is never asked there.
+//!
+//! This module reads the CRDT libraries' own types and knows nothing of [`crate::doc`]
+//! (which calls it), nor of storage.
+
+use std::fmt;
+use std::sync::Arc;
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value as AmValue, ROOT};
 use serde_json::Value;
+use yrs::types::ToJson;
+use yrs::{Any, Array, Map, Out, ReadTxn};
 
-use crate::doc::{Path, Segment};
 use crate::error::{Error, Result};
+use crate::path::{Path, Segment};
+
+/// One of the values concurrently written at a key, as a [`ConflictPolicy`] sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Candidate {
+    /// A plain value (string, number, boolean, null; bytes as a list of numbers).
+    Value(Value),
+    /// A nested map.
+    Map,
+    /// A nested list.
+    List,
+    /// A collaborative text.
+    Text,
+}
+
+/// Chooses the value shown for a key that holds several concurrent values. An app's
+/// conflict policy implements this and is set with [`Reader::with_policy`].
+pub trait ConflictPolicy: Send + Sync {
+    /// The index in `candidates` of the value to show for `key` (a map key, or a list
+    /// index in decimal). `candidates` holds at least two, in the CRDT's order, its own
+    /// winner first. An index past the end shows the CRDT's winner.
+    fn choose(&self, key: &str, candidates: &[Candidate]) -> usize;
+}
 
 /// Turns stored CRDT values into the JSON an app sees.
-#[derive(Debug, Default, Clone)]
-pub struct Reader {}
+#[derive(Clone, Default)]
+pub struct Reader {
+    policy: Option<Arc<dyn ConflictPolicy>>,
+}
+
+/// The reader used where none is configured: the CRDT's own winner.
+pub(crate) static DEFAULT_READER: Reader = Reader { policy: None };
+
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader")
+            .field(
+                "policy",
+                &if self.policy.is_some() {
+                    "app"
+                } else {
+                    "crdt winner"
+                },
+            )
+            .finish()
+    }
+}
 
 impl Reader {
-    /// Picks the value shown for a key that holds `candidates` (in the CRDT's order,
-    /// winner first). Conflict policies replace this choice.
-    fn resolve<T>(&self, mut candidates: Vec<T>) -> Option<T> {
-        if candidates.is_empty() {
-            None
-        } else {
-            Some(candidates.swap_remove(0))
+    /// A reader that shows what `policy` chooses for keys with concurrent values.
+    pub fn with_policy(policy: impl ConflictPolicy + 'static) -> Reader {
+        Reader {
+            policy: Some(Arc::new(policy)),
         }
+    }
+
+    /// Picks the value shown for `key`, which holds `candidates` (in the CRDT's order,
+    /// winner first); `describe` shows a candidate to the policy. The policy is asked
+    /// only when there is a choice (only then is the key spelled out).
+    fn resolve<T>(
+        &self,
+        key: impl FnOnce() -> String,
+        mut candidates: Vec<T>,
+        describe: impl Fn(&T) -> Candidate,
+    ) -> Option<T> {
+        if candidates.is_empty() {
+            return None;
+        }
+        let chosen = match &self.policy {
+            Some(policy) if candidates.len() > 1 => {
+                let seen: Vec<Candidate> = candidates.iter().map(describe).collect();
+                let i = policy.choose(&key(), &seen);
+                if i < candidates.len() {
+                    i
+                } else {
+                    0
+                }
+            }
+            _ => 0,
+        };
+        Some(candidates.swap_remove(chosen))
     }
 
     /// Reads `path` in an Automerge document.
@@ -48,8 +125,10 @@ impl Reader {
                     .filter(|_| depth + 1 == path.segments.len()));
             }
             let winner = self.resolve(
+                || seg.as_key(),
                 doc.get_all(&obj, prop)
                     .map_err(|e| Error::Corrupt(e.to_string()))?,
+                automerge_candidate,
             );
             match winner {
                 None => return Ok(None),
@@ -71,7 +150,11 @@ impl Reader {
             ObjType::List => Value::Array(
                 (0..doc.length(obj))
                     .map(|i| {
-                        let winner = self.resolve(doc.get_all(obj, i).unwrap_or_default());
+                        let winner = self.resolve(
+                            || i.to_string(),
+                            doc.get_all(obj, i).unwrap_or_default(),
+                            automerge_candidate,
+                        );
                         self.automerge_value(doc, winner)
                     })
                     .collect(),
@@ -79,7 +162,11 @@ impl Reader {
             ObjType::Map | ObjType::Table => Value::Object(
                 doc.keys(obj)
                     .map(|k| {
-                        let winner = self.resolve(doc.get_all(obj, k.as_str()).unwrap_or_default());
+                        let winner = self.resolve(
+                            || k.clone(),
+                            doc.get_all(obj, k.as_str()).unwrap_or_default(),
+                            automerge_candidate,
+                        );
                         (k, self.automerge_value(doc, winner))
                     })
                     .collect(),
@@ -95,9 +182,58 @@ impl Reader {
         }
     }
 
-    /// Reads `path` in a Yrs document (first segment = root type name).
-    pub fn yrs(&self, txn: &impl yrs::ReadTxn, path: &Path) -> Result<Option<Value>> {
-        crate::doc::yrs_read(txn, path)
+    /// Reads `path` in a Yrs document (first segment = root type name; the empty path is
+    /// the whole document, each root by name).
+    pub fn yrs(&self, txn: &impl ReadTxn, path: &Path) -> Result<Option<Value>> {
+        let Some(first) = path.segments.first() else {
+            let mut out = serde_json::Map::new();
+            for (name, root) in txn.root_refs() {
+                out.insert(name.to_string(), out_to_json(txn, &root));
+            }
+            return Ok(Some(Value::Object(out)));
+        };
+        let name = first.as_key();
+        let root = txn.root_refs().find(|(n, _)| *n == name).map(|(_, o)| o);
+        let Some(mut current) =
+            self.resolve(|| name.clone(), root.into_iter().collect(), yrs_candidate)
+        else {
+            return Ok(None);
+        };
+        for (depth, seg) in path.segments.iter().enumerate().skip(1) {
+            let next = match &current {
+                Out::YMap(m) => m.get(txn, &seg.as_key()),
+                Out::YArray(a) => match seg {
+                    Segment::Index(i) => a.get(txn, *i as u32),
+                    Segment::Key(_) => None,
+                },
+                Out::Any(any) => return Ok(lookup_any(any, &path.segments[depth..])),
+                _ => None,
+            };
+            match self.resolve(|| seg.as_key(), next.into_iter().collect(), yrs_candidate) {
+                Some(n) => current = n,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out_to_json(txn, &current)))
+    }
+}
+
+fn automerge_candidate((value, _): &(AmValue<'_>, ObjId)) -> Candidate {
+    match value {
+        AmValue::Object(ObjType::Map | ObjType::Table) => Candidate::Map,
+        AmValue::Object(ObjType::List) => Candidate::List,
+        AmValue::Object(ObjType::Text) => Candidate::Text,
+        AmValue::Scalar(s) => Candidate::Value(scalar_json(s)),
+    }
+}
+
+fn yrs_candidate(out: &Out) -> Candidate {
+    match out {
+        Out::YMap(_) => Candidate::Map,
+        Out::YArray(_) => Candidate::List,
+        Out::YText(_) => Candidate::Text,
+        Out::Any(any) => Candidate::Value(any_to_json(any)),
+        _ => Candidate::Value(Value::Null),
     }
 }
 
@@ -113,4 +249,29 @@ fn scalar_json(s: &ScalarValue) -> Value {
         ScalarValue::Boolean(b) => Value::Bool(*b),
         ScalarValue::Unknown { .. } | ScalarValue::Null => Value::Null,
     }
+}
+
+/// Converts a Yrs value (and everything below it) to JSON.
+fn out_to_json(txn: &impl ReadTxn, out: &Out) -> Value {
+    any_to_json(&out.to_json(txn))
+}
+
+fn any_to_json(any: &Any) -> Value {
+    match any {
+        Any::Undefined | Any::Null => Value::Null,
+        other => serde_json::to_value(other).unwrap_or(Value::Null),
+    }
+}
+
+/// Follows `segments` inside a plain (non-shared) Yrs value.
+fn lookup_any(any: &Any, segments: &[Segment]) -> Option<Value> {
+    let mut v = any_to_json(any);
+    for seg in segments {
+        v = match (v, seg) {
+            (Value::Object(mut m), s) => m.remove(&s.as_key())?,
+            (Value::Array(mut a), Segment::Index(i)) if *i < a.len() => a.swap_remove(*i),
+            _ => return None,
+        };
+    }
+    Some(v)
 }

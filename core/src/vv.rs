@@ -32,6 +32,19 @@ pub struct Missing {
     pub to: u64,
 }
 
+/// Where an update `(origin, seq)` falls against a version vector: the one per-origin
+/// contiguity check, used by [`VersionVector::advance`], the device store's remote apply
+/// ([`crate::log::admit`]) and the relay's append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqPosition {
+    /// Already covered: a resend (or, with other bytes, a reused sequence number).
+    Held,
+    /// Exactly the next one from its origin: it can be appended.
+    Next,
+    /// Past the next one: the updates from `expected` on are missing first.
+    Gap { expected: u64 },
+}
+
 /// origin → highest contiguous seq. An absent origin means 0 (nothing seen).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionVector {
@@ -57,10 +70,25 @@ impl VersionVector {
         }
     }
 
+    /// Where update `(origin, seq)` falls: held, next, or past a gap. Sequence numbers
+    /// start at 1: a 0 is never held nor next, so it counts as out of order (a gap).
+    pub fn position(&self, origin: &Origin, seq: u64) -> SeqPosition {
+        let expected = self.get(origin) + 1;
+        if seq == 0 {
+            SeqPosition::Gap { expected }
+        } else if seq < expected {
+            SeqPosition::Held
+        } else if seq == expected {
+            SeqPosition::Next
+        } else {
+            SeqPosition::Gap { expected }
+        }
+    }
+
     /// Records that update `(origin, seq)` is held. Returns false (and changes nothing)
     /// unless `seq` is exactly the next one after the current entry.
     pub fn advance(&mut self, origin: &Origin, seq: u64) -> bool {
-        if seq != self.get(origin) + 1 {
+        if self.position(origin, seq) != SeqPosition::Next {
             return false;
         }
         self.entries.insert(origin.clone(), seq);
@@ -184,6 +212,16 @@ mod tests {
         assert!(vv.contains(&origin(1), 2));
         assert!(!vv.contains(&origin(1), 3));
         assert!(!vv.contains(&origin(1), 0));
+    }
+
+    #[test]
+    fn position_tells_held_next_and_gap() {
+        let vv: VersionVector = [(origin(1), 3)].into_iter().collect();
+        assert_eq!(vv.position(&origin(1), 2), SeqPosition::Held);
+        assert_eq!(vv.position(&origin(1), 4), SeqPosition::Next);
+        assert_eq!(vv.position(&origin(1), 6), SeqPosition::Gap { expected: 4 });
+        assert_eq!(vv.position(&origin(2), 1), SeqPosition::Next);
+        assert_eq!(vv.position(&origin(1), 0), SeqPosition::Gap { expected: 4 });
     }
 
     #[test]

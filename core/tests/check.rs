@@ -9,7 +9,14 @@ use concord_core::{DocKind, Store, StoreOptions};
 use rusqlite::{params, Connection};
 
 fn open(path: &Path, snapshot_every: u64) -> Store {
-    Store::open_with(path, StoreOptions { snapshot_every }).unwrap()
+    Store::open_with(
+        path,
+        StoreOptions {
+            checkpoint_every: snapshot_every,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Two documents of each kind, some with snapshots, some updates acknowledged.

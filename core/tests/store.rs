@@ -6,7 +6,14 @@ use concord_core::{ChangeSource, DocKind, Error, Store, StoreOptions, UpdateReco
 use serde_json::json;
 
 fn open(dir: &tempfile::TempDir, name: &str, snapshot_every: u64) -> Store {
-    Store::open_with(dir.path().join(name), StoreOptions { snapshot_every }).unwrap()
+    Store::open_with(
+        dir.path().join(name),
+        StoreOptions {
+            checkpoint_every: snapshot_every,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 #[test]

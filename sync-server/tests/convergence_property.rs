@@ -82,7 +82,10 @@ impl World {
         for i in 0..DEVICES {
             let store = Store::open_with(
                 dir.path().join(format!("device{i}.db")),
-                concord_core::StoreOptions { snapshot_every: 5 },
+                concord_core::StoreOptions {
+                    checkpoint_every: 5,
+                    ..Default::default()
+                },
             )
             .unwrap();
             if i == 0 {

@@ -11,9 +11,9 @@ use automerge::{
 use serde_json::Value;
 
 use super::automerge_create::{create_at_key, Shape};
-use super::path::{Path, Segment};
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
+use crate::path::{Path, Segment};
 
 fn invalid(reason: impl std::fmt::Display) -> Error {
     Error::InvalidUpdate {

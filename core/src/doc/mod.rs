@@ -8,7 +8,6 @@
 mod automerge_create;
 mod automerge_doc;
 mod creation_id;
-pub mod path;
 mod yrs_create;
 mod yrs_doc;
 
@@ -16,9 +15,11 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
-use crate::read::Reader;
+use crate::read::{Reader, DEFAULT_READER};
 
-pub use path::{Path, Segment};
+/// Paths live in [`crate::path`] (the reader uses them too); kept reachable here.
+pub use crate::path;
+pub use crate::path::{Path, Segment};
 
 /// The in-memory state of one document.
 pub enum CrdtDoc {
@@ -149,11 +150,22 @@ impl CrdtDoc {
         &mut self,
         f: impl FnOnce(&mut DocTxn<'_>) -> Result<R>,
     ) -> Result<(R, Option<Vec<u8>>)> {
+        self.edit_with(&DEFAULT_READER, f)
+    }
+
+    /// [`CrdtDoc::edit`], with reads inside the edit ([`DocTxn::get`]) going through
+    /// `reader`.
+    pub fn edit_with<R>(
+        &mut self,
+        reader: &Reader,
+        f: impl FnOnce(&mut DocTxn<'_>) -> Result<R>,
+    ) -> Result<(R, Option<Vec<u8>>)> {
         match self {
             CrdtDoc::Automerge(doc) => {
                 let heads_before = doc.get_heads();
                 let mut txn = DocTxn {
                     inner: TxnInner::Automerge(doc),
+                    reader,
                 };
                 let out = f(&mut txn);
                 let TxnInner::Automerge(doc) = txn.inner else {
@@ -170,6 +182,7 @@ impl CrdtDoc {
             CrdtDoc::Yrs(doc, astral) => {
                 let mut txn = DocTxn {
                     inner: TxnInner::Yrs(Box::new(yrs_doc::transact(doc)), astral),
+                    reader,
                 };
                 let r = f(&mut txn)?;
                 let TxnInner::Yrs(txn, _) = txn.inner else {
@@ -180,12 +193,18 @@ impl CrdtDoc {
         }
     }
 
-    /// The value at `path` (the whole document for the empty path), as JSON.
+    /// The value at `path` (the whole document for the empty path), as JSON, showing the
+    /// CRDT's own winner where a key holds concurrent values.
     pub fn get(&self, path: &str) -> Result<Option<Value>> {
+        self.get_with(&DEFAULT_READER, path)
+    }
+
+    /// The value at `path` as `reader` shows it.
+    pub fn get_with(&self, reader: &Reader, path: &str) -> Result<Option<Value>> {
         let path = Path::parse(path)?;
         match self {
-            CrdtDoc::Automerge(doc) => Reader::default().automerge(doc.as_ref(), &path),
-            CrdtDoc::Yrs(doc, _) => Reader::default().yrs(&yrs_doc::read_txn(doc), &path),
+            CrdtDoc::Automerge(doc) => reader.automerge(doc.as_ref(), &path),
+            CrdtDoc::Yrs(doc, _) => reader.yrs(&yrs_doc::read_txn(doc), &path),
         }
     }
 
@@ -206,6 +225,7 @@ pub fn validate_update(kind: DocKind, update: &[u8]) -> Result<()> {
 /// A local edit in progress. Paths are `/`-separated (see [`Path`]).
 pub struct DocTxn<'a> {
     inner: TxnInner<'a>,
+    reader: &'a Reader,
 }
 
 enum TxnInner<'a> {
@@ -298,13 +318,8 @@ impl DocTxn<'_> {
     pub fn get(&self, path: &str) -> Result<Option<Value>> {
         let path = Path::parse(path)?;
         match &self.inner {
-            TxnInner::Automerge(doc) => Reader::default().automerge(*doc, &path),
-            TxnInner::Yrs(txn, _) => Reader::default().yrs(txn.as_ref(), &path),
+            TxnInner::Automerge(doc) => self.reader.automerge(*doc, &path),
+            TxnInner::Yrs(txn, _) => self.reader.yrs(txn.as_ref(), &path),
         }
     }
-}
-
-/// Reads a path in a Yrs document (used by [`crate::read::Reader`]).
-pub(crate) fn yrs_read(txn: &impl yrs::ReadTxn, path: &Path) -> Result<Option<Value>> {
-    yrs_doc::read_path(txn, path)
 }

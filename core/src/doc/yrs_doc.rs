@@ -8,17 +8,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
-use yrs::types::{GetString, ToJson};
+use yrs::types::GetString;
 use yrs::updates::decoder::Decode;
 use yrs::{
     Any, Array, ArrayPrelim, ArrayRef, Doc, In, Map, MapPrelim, MapRef, OffsetKind, Options, Out,
     ReadTxn, StateVector, Text, TextRef, Transact, Transaction, TransactionMut, Update, WriteTxn,
 };
 
-use super::path::{Path, Segment};
 use super::yrs_create::{create_at_key, NestedType};
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
+use crate::path::{Path, Segment};
 
 pub(super) fn new_doc() -> Doc {
     Doc::with_options(Options {
@@ -497,68 +497,4 @@ fn check_utf16_boundaries(path: &Path, text: &str, positions: &[usize]) -> Resul
         }
     }
     Ok(())
-}
-
-/// Converts a Yrs value to JSON.
-pub(crate) fn out_to_json(txn: &impl ReadTxn, out: &Out) -> Value {
-    any_to_json(&out.to_json(txn))
-}
-
-pub(crate) fn any_to_json(any: &Any) -> Value {
-    match any {
-        Any::Undefined | Any::Null => Value::Null,
-        other => serde_json::to_value(other).unwrap_or(Value::Null),
-    }
-}
-
-/// Looks up `path` for reading: the whole document for the empty path.
-pub(crate) fn read_path(txn: &impl ReadTxn, path: &Path) -> Result<Option<Value>> {
-    let Some(first) = path.segments.first() else {
-        let mut out = serde_json::Map::new();
-        for (name, root) in txn.root_refs() {
-            out.insert(name.to_string(), out_to_json(txn, &root));
-        }
-        return Ok(Some(Value::Object(out)));
-    };
-    let name = first.as_key();
-    let Some(mut current) = txn.root_refs().find(|(n, _)| *n == name).map(|(_, o)| o) else {
-        return Ok(None);
-    };
-    for seg in &path.segments[1..] {
-        let next = match &current {
-            Out::YMap(m) => m.get(txn, &seg.as_key()),
-            Out::YArray(a) => match seg {
-                Segment::Index(i) => a.get(txn, *i as u32),
-                Segment::Key(_) => None,
-            },
-            Out::Any(any) => {
-                return Ok(lookup_any(
-                    any,
-                    &path.segments[path
-                        .segments
-                        .iter()
-                        .position(|s| std::ptr::eq(s, seg))
-                        .unwrap_or(0)..],
-                ))
-            }
-            _ => None,
-        };
-        match next {
-            Some(n) => current = n,
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(out_to_json(txn, &current)))
-}
-
-fn lookup_any(any: &Any, segments: &[Segment]) -> Option<Value> {
-    let mut v = any_to_json(any);
-    for seg in segments {
-        v = match (v, seg) {
-            (Value::Object(mut m), s) => m.remove(&s.as_key())?,
-            (Value::Array(mut a), Segment::Index(i)) if *i < a.len() => a.swap_remove(*i),
-            _ => return None,
-        };
-    }
-    Some(v)
 }

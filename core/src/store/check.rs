@@ -1,19 +1,20 @@
 //! [`Store::check`]: is the store's file intact, and does every document load?
 //!
 //! Runs SQLite's `PRAGMA integrity_check` on the file, then reads every document the way
-//! loading it does (version vector, snapshot, logged updates), checks each logged update
+//! loading it does (version vector, checkpoint, logged updates), checks each logged update
 //! decodes, and that every outbox entry points to a stored update. Everything found is
 //! reported as a [`Problem`] in a [`CheckReport`]; reading stops at nothing short of an
 //! error that is not about damaged data (e.g. the file is locked).
 
 use std::fmt;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{decode_version, Store};
+use super::Store;
 use crate::doc::{validate_update, CrdtDoc};
 use crate::error::{Error, Result};
 use crate::ids::{DocKind, Origin};
+use crate::log::decode_version;
 
 /// What [`Store::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,9 +63,10 @@ pub enum ProblemKind {
     DocRow,
     /// A document's version vector does not decode, or does not cover its logged updates.
     VersionVector,
-    /// A document's snapshot does not load.
+    /// A document's checkpoint (its stored saved state, column `snapshot`) does not load.
+    /// (Reported as "snapshot", the name users of `concord check` know.)
     Snapshot,
-    /// A logged update does not decode, or the log does not apply to the snapshot.
+    /// A logged update does not decode, or the log does not apply to the checkpoint.
     Update,
     /// An outbox entry points to no stored update (or to no document).
     Outbox,
@@ -95,22 +97,15 @@ impl fmt::Display for ProblemKind {
 /// updates received from elsewhere; callers that only read stored documents may count it.
 pub fn is_corruption(err: &Error) -> bool {
     match err {
-        Error::Sqlite(e) => is_sqlite_corruption(e),
+        Error::Storage(e) => e.is_corruption(),
         Error::Corrupt(_) => true,
         _ => false,
     }
 }
 
-fn is_sqlite_corruption(err: &rusqlite::Error) -> bool {
-    matches!(
-        err.sqlite_error_code(),
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
-    )
-}
-
 impl Store {
     /// Checks the whole store: SQLite's integrity check, then every document as it would
-    /// load (snapshot and logged updates decode and apply, version vector decodes and
+    /// load (checkpoint and logged updates decode and apply, version vector decodes and
     /// covers the log, outbox entries point to stored updates). Reads the file, not the
     /// in-memory cache. Damage is reported in the [`CheckReport`]; `Err` only for errors
     /// that say nothing about the data (e.g. the file is locked).
@@ -172,7 +167,7 @@ impl Checker {
     ) -> Result<Option<T>> {
         match result {
             Ok(value) => Ok(Some(value)),
-            Err(Error::Sqlite(e)) if is_sqlite_corruption(&e) => {
+            Err(Error::Storage(e)) if e.is_corruption() => {
                 let detail = match doc {
                     Some(_) => format!("reading its {kind} hit a damaged page: {e}"),
                     None => e.to_string(),
@@ -343,7 +338,7 @@ struct Logged {
     data: Vec<u8>,
 }
 
-/// Every update logged for `id` (the tail after the snapshot and the older ones kept for
+/// Every update logged for `id` (the tail after the checkpoint and the older ones kept for
 /// the outbox), in log order.
 fn logged(conn: &Connection, id: &str) -> Result<Vec<Logged>> {
     let mut stmt =

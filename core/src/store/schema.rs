@@ -6,37 +6,31 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::{Error, Result};
 use crate::ids::Origin;
+use crate::log::schema::{DOC_LOG_COLUMNS, UPDATES_TABLE};
 
-/// Each entry migrates from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[
+/// Each entry migrates from version `index` to `index + 1`: its SQL pieces, run in order
+/// as one batch (the shared update log's pieces come from [`crate::log::schema`]).
+const MIGRATIONS: &[&[&str]] = &[
     // 0 -> 1: documents, their update log, the outbox of unacknowledged local updates.
-    "CREATE TABLE meta (
-        key   TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    );
-    CREATE TABLE docs (
-        id            TEXT PRIMARY KEY,
-        kind          TEXT NOT NULL,
-        vv            BLOB NOT NULL,
-        snapshot      BLOB,
-        snapshot_upto INTEGER NOT NULL DEFAULT 0,
-        tail          INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE updates (
-        idx    INTEGER PRIMARY KEY AUTOINCREMENT,
-        doc_id TEXT NOT NULL,
-        origin TEXT NOT NULL,
-        seq    INTEGER NOT NULL,
-        data   BLOB NOT NULL,
-        UNIQUE (doc_id, origin, seq)
-    );
-    CREATE INDEX updates_by_doc ON updates (doc_id, idx);
-    CREATE TABLE outbox (
-        doc_id TEXT NOT NULL,
-        origin TEXT NOT NULL,
-        seq    INTEGER NOT NULL,
-        PRIMARY KEY (doc_id, origin, seq)
-    ) WITHOUT ROWID;",
+    &[
+        "CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE docs (
+            id            TEXT PRIMARY KEY,",
+        DOC_LOG_COLUMNS,
+        "
+        );",
+        UPDATES_TABLE,
+        "
+        CREATE TABLE outbox (
+            doc_id TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            seq    INTEGER NOT NULL,
+            PRIMARY KEY (doc_id, origin, seq)
+        ) WITHOUT ROWID;",
+    ],
 ];
 
 /// The schema version this build writes.
@@ -66,7 +60,7 @@ pub fn prepare(conn: &mut Connection) -> Result<()> {
     let version = schema_version(&tx)?;
     if version < SCHEMA_VERSION {
         for migration in &MIGRATIONS[version as usize..] {
-            tx.execute_batch(migration)?;
+            tx.execute_batch(&migration.concat())?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }

@@ -1,0 +1,36 @@
+//! The update log: what the device store and the relay storage both keep of a document.
+//!
+//! A document's log is its rows in the `updates` table (one per update, in log order by
+//! `idx`) plus four columns of its owner's `docs` row: the version vector (`vv`), the
+//! checkpoint (`snapshot`, the CRDT's saved state covering every update up to log index
+//! `snapshot_upto`) and the number of updates logged since it (`tail`). The pieces here
+//! are plain functions over a `rusqlite::Connection` (a `Transaction` derefs to one), with
+//! that fixed shared schema ([`schema`]) and nothing of either owner (a table of updates
+//! to keep when pruning, such as the device's unsent ones, is passed in: [`Keep`]):
+//!
+//! - [`schema`]: the SQL of the shared tables and columns, for the owner's migrations;
+//! - [`codec`]: the stored form of a version vector;
+//! - [`rows`]: creating a document's row, appending, reading records back;
+//! - [`load`]: a document as committed (checkpoint + tail, applied in one batch);
+//! - [`checkpoint`]: when to take one, storing it, pruning the updates it covers;
+//! - [`contiguity`]: which updates of a batch are new, held, or past a gap.
+//!
+//! Words, one meaning each: the **saved state** is the CRDT's compact full state
+//! (`CrdtDoc::save`); a **checkpoint** is a saved state stored in the `docs` row (column
+//! `snapshot`) that loading starts from; a **catch-up snapshot** is a saved state the relay
+//! sends to a client that lacks much (`protocol::Snapshot`).
+
+pub mod checkpoint;
+pub mod codec;
+pub mod contiguity;
+pub mod load;
+pub mod rows;
+pub mod schema;
+
+pub use checkpoint::{checkpoint_due, prune, write_checkpoint, Keep, LogSpan};
+pub use codec::{decode_version, encode_version};
+pub use contiguity::{admit, Admitted};
+pub use load::{load, read_head, replay, LoadedLog, LogHead};
+pub use rows::{
+    append, create_doc, last_index, missing_from, record_from_row, stored_update, write_head,
+};

@@ -1,0 +1,93 @@
+//! Reading documents: values as JSON (through the store's [`crate::read::Reader`]), saved
+//! states, version vectors, the list of documents and their sync status.
+
+use serde_json::Value;
+
+use super::{sql, DocInfo, DocStatus, Inner, Store};
+use crate::error::Result;
+use crate::ids::DocKind;
+use crate::vv::VersionVector;
+
+impl Store {
+    /// The kind of a document, or `None` if the store does not have it.
+    pub fn doc_kind(&self, id: &str) -> Result<Option<DocKind>> {
+        sql::kind_of(&self.lock().conn, id)
+    }
+
+    pub fn list_docs(&self) -> Result<Vec<DocInfo>> {
+        let inner = self.lock();
+        let mut stmt = inner
+            .conn
+            .prepare("SELECT id, kind FROM docs ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (id, kind) = row?;
+            Ok(DocInfo {
+                id,
+                kind: kind.parse()?,
+            })
+        })
+        .collect()
+    }
+
+    /// The value at `path` (`""` for the whole document) as JSON.
+    pub fn get(&self, id: &str, path: &str) -> Result<Option<Value>> {
+        let mut guard = self.lock();
+        let Inner {
+            conn,
+            docs,
+            options,
+            ..
+        } = &mut *guard;
+        sql::loaded(conn, docs, id)?
+            .crdt
+            .get_with(&options.reader, path)
+    }
+
+    /// The whole document as JSON.
+    pub fn to_json(&self, id: &str) -> Result<Value> {
+        Ok(self.get(id, "")?.unwrap_or(Value::Null))
+    }
+
+    /// The document's saved state: its full state as the CRDT saves it (Automerge save /
+    /// Yrs v1 state update).
+    pub fn export_snapshot(&self, id: &str) -> Result<Vec<u8>> {
+        let mut guard = self.lock();
+        let Inner { conn, docs, .. } = &mut *guard;
+        Ok(sql::loaded(conn, docs, id)?.crdt.save())
+    }
+
+    /// Which updates of the document this device holds.
+    pub fn version_vector(&self, id: &str) -> Result<VersionVector> {
+        let mut guard = self.lock();
+        let Inner { conn, docs, .. } = &mut *guard;
+        Ok(sql::loaded(conn, docs, id)?.version.clone())
+    }
+
+    /// Number of local updates of `id` the relay has not acknowledged.
+    pub fn pending(&self, id: &str) -> Result<usize> {
+        let inner = self.lock();
+        let n: i64 =
+            inner
+                .conn
+                .query_row("SELECT COUNT(*) FROM outbox WHERE doc_id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
+        Ok(n as usize)
+    }
+
+    /// Sync state of every document.
+    pub fn status(&self) -> Result<Vec<DocStatus>> {
+        let docs = self.list_docs()?;
+        docs.into_iter()
+            .map(|d| {
+                Ok(DocStatus {
+                    version: self.version_vector(&d.id)?,
+                    pending: self.pending(&d.id)?,
+                    id: d.id,
+                    kind: d.kind,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,92 @@
+//! The device's SQL: its uses of the shared update log ([`crate::log`]) plus what only a
+//! device has, the outbox of local updates the relay has not acknowledged.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::{Loaded, StoreOptions};
+use crate::error::{Error, Result};
+use crate::ids::DocKind;
+use crate::log::{self, Keep};
+use crate::update::UpdateRecord;
+
+/// The table of local updates still to send: a checkpoint never prunes them.
+pub(super) const OUTBOX: &str = "outbox";
+
+pub(super) fn kind_of(conn: &Connection, id: &str) -> Result<Option<DocKind>> {
+    let kind: Option<String> = conn
+        .query_row("SELECT kind FROM docs WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
+    kind.map(|k| k.parse()).transpose()
+}
+
+/// The in-memory copy of `id`, loaded from checkpoint + tail on first use.
+pub(super) fn loaded<'a>(
+    conn: &Connection,
+    docs: &'a mut HashMap<String, Loaded>,
+    id: &str,
+) -> Result<&'a mut Loaded> {
+    if !docs.contains_key(id) {
+        // Checkpoint and tail are read in one transaction, so a concurrent checkpoint by
+        // another process cannot make updates fall between the two reads.
+        let doc = if conn.is_autocommit() {
+            let tx = conn.unchecked_transaction()?;
+            let doc = load(&tx, id)?;
+            tx.commit()?;
+            doc
+        } else {
+            load(conn, id)?
+        };
+        docs.insert(id.to_string(), doc);
+    }
+    Ok(docs.get_mut(id).expect("inserted above"))
+}
+
+fn load(conn: &Connection, id: &str) -> Result<Loaded> {
+    let loaded = log::load(conn, id)?.ok_or_else(|| Error::NoSuchDoc(id.to_string()))?;
+    Ok(Loaded {
+        crdt: loaded.crdt,
+        version: loaded.head.version,
+        tail: loaded.head.tail,
+    })
+}
+
+/// Logs `record`; a local one (`outbox`) is also listed as still to send.
+pub(super) fn insert_update(
+    tx: &Transaction<'_>,
+    id: &str,
+    record: &UpdateRecord,
+    outbox: bool,
+) -> Result<()> {
+    log::append(tx, id, record)?;
+    if outbox {
+        tx.execute(
+            "INSERT INTO outbox (doc_id, origin, seq) VALUES (?1, ?2, ?3)",
+            params![id, record.origin.as_str(), record.seq as i64],
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the document's version vector, and a checkpoint when the tail is long enough.
+pub(super) fn write_doc_state(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: &mut Loaded,
+    options: &StoreOptions,
+) -> Result<()> {
+    if log::checkpoint_due(doc.tail, options.checkpoint_every, &mut doc.crdt) {
+        return take_checkpoint(tx, id, doc);
+    }
+    log::write_head(tx, id, &doc.version, doc.tail)
+}
+
+/// Stores the saved state as the new checkpoint and prunes the logged updates it covers
+/// (keeping those still in the outbox, which must be sent).
+pub(super) fn take_checkpoint(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result<()> {
+    let span = log::write_checkpoint(tx, id, &doc.version, &doc.crdt.save())?;
+    log::prune(tx, id, span, Keep::ListedIn(OUTBOX))?;
+    doc.tail = 0;
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! What sync needs of the store: the outbox of unacknowledged local updates, the updates
+//! a peer lacks, applying remote updates and catch-up snapshots, acknowledgements, and
+//! taking a new origin after a restore from an old backup.
+
+use rusqlite::params;
+
+use super::{change_event, sql, RemoteApplied, Store, Write};
+use crate::error::Result;
+use crate::ids::Origin;
+use crate::log;
+use crate::notify::ChangeSource;
+use crate::update::UpdateRecord;
+use crate::vv::VersionVector;
+
+impl Store {
+    /// The unacknowledged local updates of `id`, oldest first.
+    pub fn outbox(&self, id: &str) -> Result<Vec<UpdateRecord>> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare(
+            "SELECT u.origin, u.seq, u.data FROM outbox o
+             JOIN updates u ON u.doc_id = o.doc_id AND u.origin = o.origin AND u.seq = o.seq
+             WHERE o.doc_id = ?1 ORDER BY u.idx",
+        )?;
+        let rows = stmt.query_map([id], log::record_from_row)?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Updates in this device's log that a replica at `other` lacks, in log order.
+    /// (Updates folded into a checkpoint are no longer individually available, except
+    /// those still in the outbox, which are never pruned.)
+    pub fn updates_missing_from(
+        &self,
+        id: &str,
+        other: &VersionVector,
+    ) -> Result<Vec<UpdateRecord>> {
+        log::missing_from(&self.lock().conn, id, 0, other)
+    }
+
+    /// The relay holds every update of `origin` up to `upto`: drop them from the outbox.
+    pub fn acknowledge(&self, id: &str, origin: &Origin, upto: u64) -> Result<usize> {
+        let inner = self.lock();
+        Ok(inner.conn.execute(
+            "DELETE FROM outbox WHERE doc_id = ?1 AND origin = ?2 AND seq <= ?3",
+            params![id, origin.as_str(), upto as i64],
+        )?)
+    }
+
+    /// Applies updates received from the relay, in order, in one SQLite transaction.
+    /// Updates already held are skipped; an update whose predecessor from the same origin
+    /// is missing stops the batch (the caller should ask for a resync).
+    pub fn apply_remote(&self, id: &str, updates: &[UpdateRecord]) -> Result<RemoteApplied> {
+        let (outcome, event) = self.write_doc(id, |tx, doc, _, options| {
+            let mut version = doc.version.clone();
+            let admitted = log::admit(&mut version, updates);
+            let mut outcome = RemoteApplied {
+                applied: 0,
+                duplicates: admitted.held,
+                gap: admitted.gap,
+            };
+            if admitted.new.is_empty() {
+                return Ok((outcome, None));
+            }
+            let data: Vec<&[u8]> = admitted.new.iter().map(|r| r.data.as_slice()).collect();
+            doc.crdt.apply_updates(&data)?;
+            for record in &admitted.new {
+                sql::insert_update(tx, id, record, false)?;
+            }
+            doc.version = version;
+            doc.tail += admitted.new.len() as u64;
+            sql::write_doc_state(tx, id, doc, options)?;
+            outcome.applied = admitted.new.len();
+            Ok((outcome, Some(change_event(id, ChangeSource::Remote, doc))))
+        })?;
+        self.listeners.emit(event.as_slice());
+        Ok(outcome)
+    }
+
+    /// Merges a catch-up snapshot from the relay (a saved state) that covers `covers`;
+    /// afterwards this device holds every update in `covers`. Stored at once as this
+    /// device's checkpoint.
+    pub fn apply_remote_snapshot(
+        &self,
+        id: &str,
+        snapshot: &[u8],
+        covers: &VersionVector,
+    ) -> Result<()> {
+        let event = self.write_doc(id, |tx, doc, _, _| {
+            doc.crdt.apply_snapshot(snapshot)?;
+            doc.version.merge(covers);
+            sql::take_checkpoint(tx, id, doc)?;
+            Ok(change_event(id, ChangeSource::Remote, doc))
+        })?;
+        self.listeners.emit(&[event]);
+        Ok(())
+    }
+
+    /// Called when the relay holds updates under this device's origin that this device
+    /// does not (it was restored from an old backup). Takes a new origin id and moves every
+    /// unacknowledged local update to it, renumbered from 1, so no sequence number is ever
+    /// used twice for different content. Returns the new origin.
+    pub fn reoriginate(&self) -> Result<Origin> {
+        let mut guard = self.lock();
+        let Write {
+            tx, device, docs, ..
+        } = guard.begin_write()?;
+        let old = device.clone();
+        let new = Origin::random();
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'device_id'",
+            [new.as_str()],
+        )?;
+        let doc_ids: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT id FROM docs")?;
+            let ids = stmt.query_map([], |r| r.get(0))?;
+            ids.collect::<std::result::Result<_, _>>()?
+        };
+        for id in &doc_ids {
+            let pending: Vec<i64> = {
+                let mut stmt = tx.prepare(
+                    "SELECT seq FROM outbox WHERE doc_id = ?1 AND origin = ?2 ORDER BY seq",
+                )?;
+                let seqs = stmt.query_map(params![id, old.as_str()], |r| r.get(0))?;
+                seqs.collect::<std::result::Result<_, _>>()?
+            };
+            let mut version = read_version(&tx, id)?;
+            let acked = pending
+                .first()
+                .map(|s| *s as u64 - 1)
+                .unwrap_or(version.get(&old));
+            version.set(old.clone(), acked);
+            for (i, seq) in pending.iter().enumerate() {
+                let new_seq = i as i64 + 1;
+                tx.execute(
+                    "UPDATE updates SET origin = ?1, seq = ?2 WHERE doc_id = ?3 AND origin = ?4 AND seq = ?5",
+                    params![new.as_str(), new_seq, id, old.as_str(), seq],
+                )?;
+                tx.execute(
+                    "UPDATE outbox SET origin = ?1, seq = ?2 WHERE doc_id = ?3 AND origin = ?4 AND seq = ?5",
+                    params![new.as_str(), new_seq, id, old.as_str(), seq],
+                )?;
+            }
+            version.set(new.clone(), pending.len() as u64);
+            tx.execute(
+                "UPDATE docs SET vv = ?1 WHERE id = ?2",
+                params![log::encode_version(&version), id],
+            )?;
+        }
+        tx.commit()?;
+        *device = new.clone();
+        docs.clear();
+        Ok(new)
+    }
+}
+
+fn read_version(conn: &rusqlite::Connection, id: &str) -> Result<VersionVector> {
+    let bytes: Vec<u8> = conn.query_row("SELECT vv FROM docs WHERE id = ?1", [id], |r| r.get(0))?;
+    log::decode_version(&bytes)
+}
