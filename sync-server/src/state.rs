@@ -112,11 +112,18 @@ impl Relay {
         }
     }
 
+    /// The follower's path: applies entries replicated from a leader (validated there) and
+    /// fans out what they changed to every follower of their documents.
+    pub fn apply_replicated(&self, entries: &[Entry]) -> Result<Vec<ApplyOutcome>, StorageError> {
+        let mut storage = self.storage();
+        self.apply(&mut storage, entries, None)
+    }
+
     /// Applies `entries` and fans out what they changed to the followers of each document
     /// (except `writer`, the connection whose request produced them, if any). Called with
     /// the storage lock held, so a subscriber's catch-up read and its following are never
     /// split by an apply.
-    pub fn apply(
+    fn apply(
         &self,
         storage: &mut Storage,
         entries: &[Entry],

@@ -103,3 +103,104 @@ fn a_batch_with_a_gap_is_rejected_whole() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn apply_is_deterministic_records_the_last_position_and_skips_replays() {
+    let (_device, updates) = device_updates(DocKind::Yrs, 3);
+    let entries: Vec<Entry> = std::iter::once(LogEntry::CreateDoc {
+        doc_id: "d".into(),
+        kind: DocKind::Yrs,
+    })
+    .chain(updates.iter().map(|u| LogEntry::Append {
+        doc_id: "d".into(),
+        update: u.clone(),
+    }))
+    .zip(1..)
+    .map(|(payload, index)| Entry { index, payload })
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut leader = Storage::open(&dir.path().join("leader.db"), 2).unwrap();
+    let mut follower = Storage::open(&dir.path().join("follower.db"), 2).unwrap();
+    let outcomes = leader.apply(&entries).unwrap();
+    assert_eq!(
+        outcomes[0],
+        ApplyOutcome::Created {
+            doc_id: "d".into(),
+            kind: DocKind::Yrs
+        }
+    );
+    assert_eq!(
+        outcomes[3],
+        ApplyOutcome::Appended {
+            doc_id: "d".into(),
+            update: updates[2].clone()
+        }
+    );
+    // The same entries, split differently, give the same outcomes and state.
+    let mut split = follower.apply(&entries[..2]).unwrap();
+    split.extend(follower.apply(&entries[2..]).unwrap());
+    assert_eq!(split, outcomes);
+    assert_eq!(
+        follower.head("d").unwrap().version,
+        leader.head("d").unwrap().version
+    );
+    assert_eq!(
+        follower.catchup("d", &VersionVector::new()).unwrap(),
+        leader.catchup("d", &VersionVector::new()).unwrap()
+    );
+    // Replayed entries change nothing; the position survives a reopen.
+    assert_eq!(
+        leader.apply(&entries[1..]).unwrap(),
+        vec![ApplyOutcome::Unchanged; 3]
+    );
+    assert_eq!(leader.last_applied(), 4);
+    drop(leader);
+    let reopened = Storage::open(&dir.path().join("leader.db"), 2).unwrap();
+    assert_eq!(reopened.last_applied(), 4);
+    // A position past the next one is refused and changes nothing.
+    let mut gap = Storage::open(&dir.path().join("gap.db"), 2).unwrap();
+    assert!(gap.apply(&entries[1..2]).is_err());
+    assert_eq!(gap.last_applied(), 0);
+}
+
+#[test]
+fn a_database_of_schema_version_1_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        // The schema as written before migrations were numbered.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE docs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, vv BLOB NOT NULL,
+                snapshot BLOB, snapshot_vv BLOB, snapshot_upto INTEGER NOT NULL DEFAULT 0,
+                tail INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE updates (idx INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL,
+                origin TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
+                UNIQUE (doc_id, origin, seq));
+             CREATE INDEX updates_by_doc ON updates (doc_id, idx);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO docs (id, kind, vv) VALUES ('old', 'yrs', ?1)",
+            [postcard::to_allocvec(&VersionVector::new()).unwrap()],
+        )
+        .unwrap();
+    }
+    let mut storage = Storage::open(&path, 30).unwrap();
+    assert_eq!(storage.head("old").unwrap().kind, DocKind::Yrs);
+    assert_eq!(storage.last_applied(), 0);
+    storage
+        .apply_batch(&[LogEntry::CreateDoc {
+            doc_id: "new".into(),
+            kind: DocKind::Automerge,
+        }])
+        .unwrap();
+    drop(storage);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(Storage::open(&path, 30).unwrap().last_applied(), 1);
+}
