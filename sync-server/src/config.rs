@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::error::ServerError;
+
 /// Settings of `concord-server serve`. Flags override the config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,9 +35,14 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    pub fn from_file(path: &std::path::Path) -> anyhow::Result<ServerConfig> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config {}: {e}", path.display()))
+    pub fn from_file(path: &std::path::Path) -> Result<ServerConfig, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ServerError::ReadConfig {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ServerError::ParseConfig {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }

@@ -1,6 +1,9 @@
 //! The network shell: one port serving `GET /healthz` and the WebSocket sync endpoint
-//! (`/sync`, also `/`). Each socket gets a [`RelaySession`] fed with its frames; replies and
-//! fanned-out updates leave through the connection's queue.
+//! (`/sync`, also `/`). Each socket gets a [`RelaySession`] fed with its frames; the
+//! session's requests run on tokio's blocking pool ([`Relay::execute`]) while the
+//! connection task awaits their completion before it reads the next frame, so replies
+//! leave in request order. Replies and fanned-out updates leave through the connection's
+//! queue. This file never touches storage itself.
 //!
 //! Frame sizes: the WebSocket layer takes frames up to [`transport_limit`] (64 MiB, or
 //! `max_frame_bytes` when larger), so that every frame above `max_frame_bytes` but below it
@@ -19,12 +22,13 @@ use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use axum::Router;
 use concord_core::protocol::{self, ErrorCode, Message};
-use concord_core::sync::RelaySession;
+use concord_core::sync::{RelayOutput, RelaySession};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::oneshot;
 
+use crate::hub::ConnQueue;
 use crate::hub::{conn_queue, ConnReceiver};
-use crate::relay::Relay;
+use crate::state::{now_secs, Connection, Relay};
 
 pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
@@ -73,7 +77,7 @@ async fn upgrade(
 
 async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
     let (queue, receiver) = conn_queue();
-    let mut backend = relay.connection(queue.clone());
+    let conn = relay.connection(queue.clone());
     let mut session =
         RelaySession::new(relay.config.server_id.clone(), relay.config.max_frame_bytes);
     let (sink, mut stream) = socket.split();
@@ -86,14 +90,12 @@ async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
         let expiry = token_expiry(session.expires_at());
         let msg = tokio::select! {
             msg = stream.next() => msg,
-            _ = expiry => {
-                let reply = Message::error(
-                    ErrorCode::TokenExpired,
-                    "the access token has expired; reconnect with a new one",
-                    None,
-                );
-                queue.send(Arc::new(protocol::encode(&reply)));
-                break;
+            _ = expiry => match session.handle_timeout(now_secs()) {
+                Some(reply) => {
+                    queue.send(Arc::new(protocol::encode(&reply)));
+                    break;
+                }
+                None => continue,
             }
         };
         let Some(msg) = msg else { break };
@@ -130,19 +132,16 @@ async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
                 break;
             }
         };
-        let replies = tokio::task::block_in_place(|| session.handle_frame(&frame, &mut backend));
-        for reply in replies {
-            if let Message::Error(e) = &reply {
-                tracing::warn!(%peer, code = e.code.name(), doc = ?e.doc_id, message = %e.message, "refused");
-            }
-            queue.send(Arc::new(protocol::encode(&reply)));
+        let outputs = session.handle_frame(&frame, now_secs(), &*relay);
+        if !run_outputs(&conn, &mut session, &queue, outputs, peer).await {
+            break;
         }
         if writer.is_finished() {
             break;
         }
     }
     // Stop fan-out, then let the writer flush what is queued (bounded) and close.
-    drop(backend);
+    drop(conn);
     drop(queue);
     if tokio::time::timeout(std::time::Duration::from_secs(5), &mut writer)
         .await
@@ -154,18 +153,54 @@ async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
     tracing::info!(%peer, device = ?session.device().map(|d| d.to_string()), "connection closed");
 }
 
+/// Carries out a session's outputs in order: sends replies, unfollows, and runs each
+/// request on the blocking pool, feeding its completion back. False when a request could
+/// not complete (its task panicked): the connection is then closed.
+async fn run_outputs(
+    conn: &Connection,
+    session: &mut RelaySession,
+    queue: &ConnQueue,
+    outputs: Vec<RelayOutput>,
+    peer: SocketAddr,
+) -> bool {
+    let mut pending = std::collections::VecDeque::from(outputs);
+    while let Some(output) = pending.pop_front() {
+        match output {
+            RelayOutput::Send(reply) => {
+                if let Message::Error(e) = &reply {
+                    tracing::warn!(%peer, code = e.code.name(), doc = ?e.doc_id, message = %e.message, "refused");
+                }
+                queue.send(Arc::new(protocol::encode(&reply)));
+            }
+            RelayOutput::Unfollow(doc_id) => conn.unfollow(&doc_id),
+            RelayOutput::Request(id, request) => {
+                let relay = conn.relay().clone();
+                let conn_id = conn.id();
+                let done =
+                    tokio::task::spawn_blocking(move || relay.execute(conn_id, request)).await;
+                let completion = match done {
+                    Ok(completion) => completion,
+                    Err(e) => {
+                        tracing::error!(%peer, error = %e, "request failed");
+                        return false;
+                    }
+                };
+                let relay = conn.relay();
+                pending.extend(session.handle_completion(id, completion, now_secs(), &**relay));
+            }
+        }
+    }
+    true
+}
+
 /// Resolves when a token that expires at `expires_at` (Unix seconds) runs out; never
 /// without one.
 async fn token_expiry(expires_at: Option<u64>) {
     let Some(expires_at) = expires_at else {
         return std::future::pending().await;
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
     tokio::time::sleep(std::time::Duration::from_secs(
-        expires_at.saturating_sub(now),
+        expires_at.saturating_sub(now_secs()),
     ))
     .await;
 }

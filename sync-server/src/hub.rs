@@ -135,10 +135,10 @@ impl Hub {
         }
     }
 
-    /// Sends `frame` to every follower of `doc_id` except `from`.
-    pub fn fan_out(&self, doc_id: &str, from: ConnId, frame: Frame, max_queue: usize) {
+    /// Sends `frame` to every follower of `doc_id` except `except`.
+    pub fn fan_out(&self, doc_id: &str, except: Option<ConnId>, frame: Frame, max_queue: usize) {
         if let Some(set) = self.followers.get(doc_id) {
-            for conn in set.iter().filter(|c| **c != from) {
+            for conn in set.iter().filter(|c| Some(**c) != except) {
                 if let Some(queue) = self.conns.get(conn) {
                     queue.offer(frame.clone(), max_queue);
                 }

@@ -126,7 +126,7 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .init();
             let config = server_config(&cli.serve)?;
-            concord_server::serve(config, shutdown_signal()).await
+            Ok(concord_server::serve(config, shutdown_signal()).await?)
         }
         Command::Token {
             secret,

@@ -11,7 +11,7 @@ use concord_core::sync::{ClientConfig, ClientSession, RelaySession, SyncScope};
 use concord_core::{Causality, DocKind, Store};
 use concord_server::auth::Auth;
 use concord_server::hub::{conn_queue, ConnReceiver};
-use concord_server::relay::{ConnBackend, Relay, RelayConfig};
+use concord_server::state::{Connection, Relay, RelayConfig};
 use concord_server::storage::Storage;
 use proptest::prelude::*;
 
@@ -51,7 +51,7 @@ struct Device {
     store: Store,
     session: ClientSession,
     relay_session: RelaySession,
-    backend: ConnBackend,
+    backend: Connection,
     from_relay: ConnReceiver,
     up: VecDeque<Vec<u8>>,
     down: VecDeque<Vec<u8>>,
@@ -155,7 +155,10 @@ impl World {
 
     fn deliver_up(&mut self, i: usize, frame: Vec<u8>) {
         let d = &mut self.devices[i];
-        for reply in d.relay_session.handle_frame(&frame, &mut d.backend) {
+        for reply in d
+            .backend
+            .handle_frame_blocking(&mut d.relay_session, &frame)
+        {
             if let Message::Error(e) = &reply {
                 panic!("relay refused a well-behaved client: {e:?}");
             }

@@ -1,0 +1,97 @@
+//! The work a [`crate::sync::RelaySession`] hands to its host, as data: requests with ids
+//! (append, subscribe-and-catch-up, list), their completions, and refusals.
+//!
+//! The host (the server's storage, a cluster, a test's in-memory map) carries out each
+//! request however it likes — on another thread, through a quorum — and hands the result
+//! back with [`crate::sync::RelaySession::handle_completion`].
+
+use crate::ids::{DocKind, Origin};
+use crate::protocol::{ErrorCode, Message, Snapshot};
+use crate::sync::rights::Rights;
+use crate::update::UpdateRecord;
+use crate::vv::VersionVector;
+
+/// A request the relay refuses, as it will be reported to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayRefusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl RelayRefusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> RelayRefusal {
+        RelayRefusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks tokens: cheap and pure, so the session calls it directly on Hello.
+pub trait Authenticator {
+    /// Checks a token (or its absence) and returns the connection's rights.
+    fn authenticate(&self, token: Option<&str>) -> Result<Rights, RelayRefusal>;
+}
+
+/// Identifies one request of one session; completions name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Work the session needs done by its host.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayRequest {
+    /// Register the connection for live updates of `doc_id` and read what a client at
+    /// `client_version` lacks, atomically with respect to appends. Create the document
+    /// with `kind` when absent and `may_create`; refuse with `kind_mismatch` on another
+    /// kind. Completes with [`Completion::Subscribed`].
+    Subscribe {
+        doc_id: String,
+        kind: DocKind,
+        client_version: VersionVector,
+        may_create: bool,
+    },
+    /// Check `updates` (append rules and integration), durably store those accepted, and
+    /// fan them out. Completes with [`Completion::Appended`] only once they are durable.
+    Append {
+        doc_id: String,
+        updates: Vec<UpdateRecord>,
+    },
+    /// Documents whose id starts with `prefix`. Completes with [`Completion::Listed`].
+    ListDocs { prefix: String },
+}
+
+/// What a client lacks of a document, as read by the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatchupData {
+    pub kind: DocKind,
+    pub server_version: VersionVector,
+    pub snapshot: Option<Snapshot>,
+    pub updates: Vec<UpdateRecord>,
+}
+
+/// The result of appending a batch: the updates durably stored (or already held) are
+/// acknowledged per origin up to `acked`; a refusal stops the batch at the first bad update.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppendOutcome {
+    pub acked: Vec<(Origin, u64)>,
+    pub refusal: Option<RelayRefusal>,
+}
+
+/// The result of a [`RelayRequest`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion {
+    Subscribed(Result<CatchupData, RelayRefusal>),
+    Appended(AppendOutcome),
+    Listed(Result<Vec<(String, DocKind)>, RelayRefusal>),
+}
+
+/// What the session asks of its host, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayOutput {
+    /// Send this message to the client.
+    Send(Message),
+    /// Carry out this request, then call `handle_completion` with its id.
+    Request(RequestId, RelayRequest),
+    /// Stop fanning out `doc_id` to this connection (immediate, nothing to complete).
+    Unfollow(String),
+}

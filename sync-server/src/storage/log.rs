@@ -1,0 +1,40 @@
+//! The relay's replicated-log vocabulary: entries with their log position, and what
+//! applying each one did.
+
+use concord_core::{DocKind, UpdateRecord};
+
+/// One command of the ordered write log. Entries are validated (append rules and
+/// integration) before they are proposed; applying a validated entry only fails on I/O.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogEntry {
+    CreateDoc {
+        doc_id: String,
+        kind: DocKind,
+    },
+    Append {
+        doc_id: String,
+        update: UpdateRecord,
+    },
+}
+
+/// A log entry at its position (1-based, gap-free) in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub index: u64,
+    pub payload: LogEntry,
+}
+
+/// What applying one entry did; fan-out is driven from these.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApplyOutcome {
+    /// The document now exists.
+    Created { doc_id: String, kind: DocKind },
+    /// The update is now stored (new to this relay).
+    Appended {
+        doc_id: String,
+        update: UpdateRecord,
+    },
+    /// Nothing changed: the document existed, the update was held, or the entry's index
+    /// was applied before.
+    Unchanged,
+}

@@ -1,0 +1,206 @@
+//! Tests of the relay storage: snapshots in catch-up, reopening, refused batches.
+
+use super::*;
+use concord_core::Store;
+use concord_core::{CrdtDoc, UpdateRecord};
+
+/// `n` updates of one document made by a real device store.
+fn device_updates(kind: DocKind, n: usize) -> (Store, Vec<UpdateRecord>) {
+    let store = Store::open_in_memory().unwrap();
+    store.create_doc("d", kind).unwrap();
+    for i in 0..n {
+        store
+            .transact("d", |tx| tx.insert_text("text", 0, &format!("{}", i % 10)))
+            .unwrap();
+    }
+    let updates = store.outbox("d").unwrap();
+    (store, updates)
+}
+
+fn append_all(storage: &mut Storage, kind: DocKind, updates: &[UpdateRecord]) {
+    let mut entries = vec![LogEntry::CreateDoc {
+        doc_id: "d".into(),
+        kind,
+    }];
+    entries.extend(updates.iter().map(|u| LogEntry::Append {
+        doc_id: "d".into(),
+        update: u.clone(),
+    }));
+    // One entry per batch (snapshots are considered after each batch), then the second
+    // half again in one batch: re-applying held updates is a no-op.
+    for entry in &entries {
+        storage.apply_batch(std::slice::from_ref(entry)).unwrap();
+    }
+    storage.apply_batch(&entries[entries.len() / 2..]).unwrap();
+}
+
+#[test]
+fn new_clients_get_a_snapshot_plus_tail_that_rebuilds_the_document() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let (device, updates) = device_updates(kind, 100);
+        let mut storage = Storage::open(&dir.path().join("s.db"), 30).unwrap();
+        append_all(&mut storage, kind, &updates);
+        let head = storage.head("d").unwrap().clone();
+        assert_eq!(head.version.get(&device.device_id()), 100);
+
+        let fresh = storage.catchup("d", &VersionVector::new()).unwrap();
+        let snapshot = fresh.snapshot.expect("a new client gets the snapshot");
+        assert_eq!(
+            snapshot.covers.get(&device.device_id()),
+            90,
+            "snapshots every 30"
+        );
+        assert_eq!(
+            fresh.updates.iter().map(|u| u.seq).collect::<Vec<_>>(),
+            (91..=100).collect::<Vec<_>>()
+        );
+        let mut rebuilt = CrdtDoc::load(kind, &snapshot.data).unwrap();
+        for u in &fresh.updates {
+            rebuilt.apply_update(&u.data).unwrap();
+        }
+        assert_eq!(rebuilt.to_json(), device.to_json("d").unwrap(), "{kind}");
+
+        // A client that lacks only a few gets exactly those, no snapshot.
+        let mut almost: VersionVector = VersionVector::new();
+        almost.set(device.device_id(), 97);
+        let few = storage.catchup("d", &almost).unwrap();
+        assert!(few.snapshot.is_none());
+        assert_eq!(
+            few.updates.iter().map(|u| u.seq).collect::<Vec<_>>(),
+            vec![98, 99, 100]
+        );
+
+        // Reopening reads the same heads back.
+        drop(storage);
+        let reopened = Storage::open(&dir.path().join("s.db"), 30).unwrap();
+        assert_eq!(reopened.head("d").unwrap().version, head.version);
+    }
+}
+
+#[test]
+fn a_batch_with_a_gap_is_rejected_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_device, updates) = device_updates(DocKind::Yrs, 3);
+    let mut storage = Storage::open(&dir.path().join("s.db"), 30).unwrap();
+    storage
+        .apply_batch(&[LogEntry::CreateDoc {
+            doc_id: "d".into(),
+            kind: DocKind::Yrs,
+        }])
+        .unwrap();
+    let batch: Vec<_> = [&updates[0], &updates[2]]
+        .iter()
+        .map(|u| LogEntry::Append {
+            doc_id: "d".into(),
+            update: (*u).clone(),
+        })
+        .collect();
+    assert!(storage.apply_batch(&batch).is_err());
+    assert!(storage.head("d").unwrap().version.is_empty());
+    assert!(storage
+        .stored_update("d", &updates[0].origin, 1)
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn apply_is_deterministic_records_the_last_position_and_skips_replays() {
+    let (_device, updates) = device_updates(DocKind::Yrs, 3);
+    let entries: Vec<Entry> = std::iter::once(LogEntry::CreateDoc {
+        doc_id: "d".into(),
+        kind: DocKind::Yrs,
+    })
+    .chain(updates.iter().map(|u| LogEntry::Append {
+        doc_id: "d".into(),
+        update: u.clone(),
+    }))
+    .zip(1..)
+    .map(|(payload, index)| Entry { index, payload })
+    .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut leader = Storage::open(&dir.path().join("leader.db"), 2).unwrap();
+    let mut follower = Storage::open(&dir.path().join("follower.db"), 2).unwrap();
+    let outcomes = leader.apply(&entries).unwrap();
+    assert_eq!(
+        outcomes[0],
+        ApplyOutcome::Created {
+            doc_id: "d".into(),
+            kind: DocKind::Yrs
+        }
+    );
+    assert_eq!(
+        outcomes[3],
+        ApplyOutcome::Appended {
+            doc_id: "d".into(),
+            update: updates[2].clone()
+        }
+    );
+    // The same entries, split differently, give the same outcomes and state.
+    let mut split = follower.apply(&entries[..2]).unwrap();
+    split.extend(follower.apply(&entries[2..]).unwrap());
+    assert_eq!(split, outcomes);
+    assert_eq!(
+        follower.head("d").unwrap().version,
+        leader.head("d").unwrap().version
+    );
+    assert_eq!(
+        follower.catchup("d", &VersionVector::new()).unwrap(),
+        leader.catchup("d", &VersionVector::new()).unwrap()
+    );
+    // Replayed entries change nothing; the position survives a reopen.
+    assert_eq!(
+        leader.apply(&entries[1..]).unwrap(),
+        vec![ApplyOutcome::Unchanged; 3]
+    );
+    assert_eq!(leader.last_applied(), 4);
+    drop(leader);
+    let reopened = Storage::open(&dir.path().join("leader.db"), 2).unwrap();
+    assert_eq!(reopened.last_applied(), 4);
+    // A position past the next one is refused and changes nothing.
+    let mut gap = Storage::open(&dir.path().join("gap.db"), 2).unwrap();
+    assert!(gap.apply(&entries[1..2]).is_err());
+    assert_eq!(gap.last_applied(), 0);
+}
+
+#[test]
+fn a_database_of_schema_version_1_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        // The schema as written before migrations were numbered.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE docs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, vv BLOB NOT NULL,
+                snapshot BLOB, snapshot_vv BLOB, snapshot_upto INTEGER NOT NULL DEFAULT 0,
+                tail INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE updates (idx INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL,
+                origin TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
+                UNIQUE (doc_id, origin, seq));
+             CREATE INDEX updates_by_doc ON updates (doc_id, idx);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO docs (id, kind, vv) VALUES ('old', 'yrs', ?1)",
+            [postcard::to_allocvec(&VersionVector::new()).unwrap()],
+        )
+        .unwrap();
+    }
+    let mut storage = Storage::open(&path, 30).unwrap();
+    assert_eq!(storage.head("old").unwrap().kind, DocKind::Yrs);
+    assert_eq!(storage.last_applied(), 0);
+    storage
+        .apply_batch(&[LogEntry::CreateDoc {
+            doc_id: "new".into(),
+            kind: DocKind::Automerge,
+        }])
+        .unwrap();
+    drop(storage);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(Storage::open(&path, 30).unwrap().last_applied(), 1);
+}
