@@ -22,6 +22,6 @@ pub use notify::{ChangeEvent, ChangeSource, Subscription};
 pub use store::{DocInfo, DocStatus, RemoteApplied, Store, StoreOptions};
 pub use update::UpdateRecord;
 #[cfg(feature = "native-client")]
-pub mod client;
+pub mod native_client;
 pub mod protocol;
 pub mod sync;
