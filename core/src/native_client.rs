@@ -38,7 +38,7 @@ struct Link {
 /// Runs `driver` until it ends (or `cancel` fires): the socket and the timer, nothing else.
 /// `origin` is the instant the driver's clock counts from.
 async fn drive(
-    mut driver: ClientDriver,
+    mut driver: ClientDriver<Store, OsRandom>,
     origin: Instant,
     local: &mut mpsc::UnboundedReceiver<String>,
     status: Option<&Mutex<ClientStatus>>,
@@ -237,9 +237,8 @@ pub struct SyncClient {
 impl SyncClient {
     /// Starts syncing `store` with the relay at `url` and keeps at it, reconnecting after
     /// failures with `backoff`. Local commits are sent as they happen. When the relay
-    /// refuses the connection for good
-    /// ([`ends_session`](crate::protocol::ErrorCode::ends_session), e.g. an expired token),
-    /// the client stops and says so in [`ClientStatus::stopped`].
+    /// refuses the connection for good (e.g. an expired token), the client stops and says
+    /// so in [`ClientStatus::stopped`].
     pub fn spawn(store: Store, url: String, config: ClientConfig, backoff: Backoff) -> SyncClient {
         let status = Arc::new(Mutex::new(ClientStatus::default()));
         let (cancel_tx, mut cancel) = watch::channel(false);

@@ -49,7 +49,7 @@ fn action() -> impl Strategy<Value = Action> {
 
 struct Device {
     store: Store,
-    session: ClientSession,
+    session: ClientSession<Store>,
     relay_session: RelaySession,
     backend: ConnBackend,
     from_relay: ConnReceiver,

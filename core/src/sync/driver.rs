@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::protocol::{self, ErrorFrame, Message};
-use crate::store::Store;
-use crate::sync::backoff::{Backoff, OsRandom, RandomSource};
+use crate::sync::backoff::{Backoff, RandomSource};
 use crate::sync::device_log::DeviceLog;
 use crate::sync::outcome::{ClientError, ClientStatus, Disconnect};
 use crate::sync::session::{ClientConfig, ClientSession};
@@ -72,7 +71,7 @@ enum Link {
 }
 
 /// The sans-IO sync driver of a device (see the module docs).
-pub struct ClientDriver<L: DeviceLog = Store, R: RandomSource = OsRandom> {
+pub struct ClientDriver<L: DeviceLog, R: RandomSource> {
     session: ClientSession<L>,
     mode: DriverMode,
     urls: Vec<String>,

@@ -13,7 +13,6 @@ use crate::ids::{DocKind, Origin};
 use crate::protocol::{
     self, ErrorCode, ErrorFrame, Hello, ListDocs, Message, Subscribe, PROTOCOL_VERSION,
 };
-use crate::store::Store;
 use crate::sync::chunk::chunk_updates;
 use crate::sync::device_log::DeviceLog;
 use crate::vv::{Causality, VersionVector};
@@ -60,9 +59,9 @@ struct DocState {
     sent_upto: u64,
 }
 
-/// The sans-IO sync state machine of a device, over its update log (the [`Store`] in
-/// production).
-pub struct ClientSession<L: DeviceLog = Store> {
+/// The sans-IO sync state machine of a device, over its update log (the
+/// [`Store`](crate::Store) in production).
+pub struct ClientSession<L: DeviceLog> {
     log: L,
     config: ClientConfig,
     phase: Phase,
