@@ -4,7 +4,7 @@
 //! which relay errors end the run, collecting per-document refusals, when a one-shot sync
 //! is done — with time passed in and work handed out as [`DriverEvent`]s.
 //!
-//! A shell (tokio, browser, FFI) owns only the socket and a timer. It loops: wait for a
+//! A shell (native, browser, FFI) owns only the socket and a timer. It loops: wait for a
 //! frame, a local commit or [`ClientDriver::poll_timeout`]; feed the driver
 //! (`handle_*`); drain [`ClientDriver::poll_event`]. Time is a [`Duration`] since any
 //! fixed origin the shell picks (so the driver also runs where `Instant` does not).

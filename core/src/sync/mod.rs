@@ -3,8 +3,8 @@
 //! [`ClientSession`] runs on a device over its [`DeviceLog`] (the [`crate::Store`]);
 //! [`ClientDriver`] wraps it with every decision a client makes about connections (backoff,
 //! keepalive, fatal errors, when a one-shot sync is done). [`RelaySession`] runs on the
-//! server for one connection over a [`RelayBackend`]. Transports (tokio, browser WebSocket,
-//! tests that shuffle messages) are thin shells that move frames between them.
+//! server for one connection over a [`RelayBackend`]. Transports (native or browser
+//! WebSocket, tests that shuffle messages) are thin shells that move frames between them.
 
 mod backoff;
 mod chunk;
