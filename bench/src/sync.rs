@@ -14,7 +14,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use concord_core::client::{sync_once, Backoff, SyncClient};
+use concord_core::native_client::{sync_once, Backoff, SyncClient};
 use concord_core::sync::{ClientConfig, SyncScope};
 use concord_core::{DocKind, Store};
 use serde::{Deserialize, Serialize};

@@ -26,6 +26,6 @@ pub use read::{Candidate, ConflictPolicy, Reader};
 pub use store::{DocInfo, DocStatus, RemoteApplied, Store, StoreOptions};
 pub use update::UpdateRecord;
 #[cfg(feature = "native-client")]
-pub mod client;
+pub mod native_client;
 pub mod protocol;
 pub mod sync;

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{edit, read_doc, RawClient, ServerProcess, WAIT};
-use concord_core::client::{sync_once, ClientError};
+use concord_core::native_client::{sync_once, ClientError};
 use concord_core::protocol::{DocList, ErrorCode, ListDocs, Message, Subscribe};
 use concord_core::sync::{ClientConfig, SyncScope};
 use concord_core::{DocKind, Store, UpdateRecord, VersionVector};

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ServerProcess;
-use concord_core::client::{Backoff, ClientStatus, SyncClient};
+use concord_core::native_client::{Backoff, ClientStatus, SyncClient};
 use concord_core::sync::ClientConfig;
 use concord_core::{DocKind, Store};
 
@@ -87,7 +87,7 @@ async fn status_tracks_the_connection_and_the_outbox_across_a_relay_outage() {
     client.stop().await;
 
     let other = Store::open(dir.path().join("other.db")).unwrap();
-    concord_core::client::sync_once(
+    concord_core::native_client::sync_once(
         &other,
         &server.url(),
         ClientConfig::default(),

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use concord_core::client::sync_once;
+use concord_core::native_client::sync_once;
 use concord_core::protocol::{self, ErrorCode, Hello, Message, Subscribe, PROTOCOL_VERSION};
 use concord_core::sync::ClientConfig;
 use concord_core::{DocKind, Store, VersionVector};

@@ -363,7 +363,7 @@ async fn a_frame_above_the_transport_limit_is_closed_with_1009() {
 
 #[tokio::test]
 async fn the_native_client_reports_a_1009_close_with_its_reason() {
-    use concord_core::client::{sync_once, ClientError};
+    use concord_core::native_client::{sync_once, ClientError};
     use concord_core::sync::ClientConfig;
 
     let server = ServerProcess::start(&[]).await;
@@ -673,7 +673,7 @@ async fn a_yrs_update_that_decodes_but_cannot_be_applied_is_invalid_update() {
     assert_eq!(e.doc_id.as_deref(), Some(YRS));
     // A new device can still sync every document.
     let fresh = Store::open_in_memory().unwrap();
-    concord_core::client::sync_once(
+    concord_core::native_client::sync_once(
         &fresh,
         &f.url(),
         concord_core::sync::ClientConfig::default(),

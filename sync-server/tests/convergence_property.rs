@@ -49,7 +49,7 @@ fn action() -> impl Strategy<Value = Action> {
 
 struct Device {
     store: Store,
-    session: ClientSession,
+    session: ClientSession<Store>,
     relay_session: RelaySession,
     backend: Connection,
     from_relay: ConnReceiver,
@@ -172,7 +172,7 @@ impl World {
     fn deliver_down(&mut self, i: usize, frame: Vec<u8>) {
         let d = &mut self.devices[i];
         let out = d.session.handle_frame(&frame).unwrap();
-        d.up.extend(out);
+        d.up.extend(out.iter().map(protocol::encode));
         let errors = d.session.take_errors();
         assert!(errors.is_empty(), "client saw errors: {errors:?}");
     }

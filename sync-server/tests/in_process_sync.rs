@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use concord_core::client::sync_once;
+use concord_core::native_client::sync_once;
 use concord_core::sync::ClientConfig;
 use concord_core::{DocKind, Store};
 

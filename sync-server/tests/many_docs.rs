@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::ServerProcess;
-use concord_core::client::sync_once;
+use concord_core::native_client::sync_once;
 use concord_core::sync::{ClientConfig, SyncScope};
 use concord_core::{DocKind, Store};
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{read_doc, ServerProcess};
-use concord_core::client::{sync_once, Backoff, SyncClient};
+use concord_core::native_client::{sync_once, Backoff, SyncClient};
 use concord_core::sync::{ClientConfig, SyncScope};
 use concord_core::{DocKind, Origin, Store, VersionVector};
 use serde_json::json;

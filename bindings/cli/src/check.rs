@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use anyhow::anyhow;
-use concord_core::client::ClientError;
+use concord_core::native_client::ClientError;
 use concord_core::store::{is_corruption, CheckReport, Problem, ProblemKind};
 use concord_core::{Error as CoreError, Store};
 use serde_json::{json, Map, Value};

@@ -1,6 +1,6 @@
 //! `concord sync`: exchange updates with a relay, once or continuously (`--watch`).
 //!
-//! A one-shot sync runs `concord_core::client::sync_once` (connect, send what the relay
+//! A one-shot sync runs `concord_core::native_client::sync_once` (connect, send what the relay
 //! lacks, fetch what this device lacks, wait for every acknowledgement, disconnect) and
 //! prints what changed. `--watch` keeps a `SyncClient` running in the background,
 //! reconnecting on its own, and prints a line per document change and per connection
@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use concord_core::client::{sync_once, Backoff, ClientError, SyncClient};
+use concord_core::native_client::{sync_once, Backoff, ClientError, SyncClient};
 use concord_core::sync::{ClientConfig, SyncScope};
 use concord_core::{ChangeEvent, ChangeSource, Store, VersionVector};
 use serde_json::json;

@@ -1,25 +1,35 @@
 //! The sync protocol as sans-IO state machines: messages in, messages out.
 //!
-//! [`ClientSession`] runs on a device over its [`crate::Store`]; [`RelaySession`] runs on the
+//! [`ClientSession`] runs on a device over its [`DeviceLog`] (the [`crate::Store`]);
+//! [`ClientDriver`] wraps it with every decision a client makes about connections (backoff,
+//! keepalive, fatal errors, when a one-shot sync is done). [`RelaySession`] runs on the
 //! server for one connection and hands document work to its host as [`RelayRequest`]s.
 //! Transports (tokio, browser WebSocket, tests that shuffle messages) are thin shells that
 //! move frames between them.
 
 mod append_rules;
+mod backoff;
 mod chunk;
-mod client;
+mod device_log;
+mod driver;
+mod outcome;
 mod relay_request;
 mod relay_session;
 #[cfg(test)]
 mod relay_session_tests;
 mod rights;
+mod session;
 
 pub use append_rules::{plan_append, update_refusal, AppendPlan, DocHead};
+pub use backoff::{Backoff, OsRandom, RandomSource, SeededRandom};
 pub use chunk::chunk_updates;
-pub use client::{ClientConfig, ClientSession, SyncScope};
+pub use device_log::DeviceLog;
+pub use driver::{ClientDriver, DriverEvent, DriverMode, EXTERNAL_POLL_EVERY, KEEPALIVE_AFTER};
+pub use outcome::{ClientError, ClientStatus, Disconnect};
 pub use relay_request::{
     AppendOutcome, Authenticator, CatchupData, Completion, RelayOutput, RelayRefusal, RelayRequest,
     RequestId,
 };
 pub use relay_session::RelaySession;
 pub use rights::{Right, Rights};
+pub use session::{ClientConfig, ClientSession, SyncScope};

@@ -2,7 +2,7 @@
 //!
 //! A [`ClientSession`] is told when the transport connects and disconnects, is given every
 //! message from the relay and every local commit, and answers with messages to send. It
-//! subscribes every document of the store (and, with [`SyncScope::Prefix`], every matching
+//! subscribes every document of its [`DeviceLog`] (and, with [`SyncScope::Prefix`], every matching
 //! document the relay has), sends the relay exactly what it lacks, applies what arrives,
 //! drops acknowledged updates from the outbox, and resends the rest after a reconnect.
 
@@ -13,8 +13,8 @@ use crate::ids::{DocKind, Origin};
 use crate::protocol::{
     self, ErrorCode, ErrorFrame, Hello, ListDocs, Message, Subscribe, PROTOCOL_VERSION,
 };
-use crate::store::Store;
 use crate::sync::chunk::chunk_updates;
+use crate::sync::device_log::DeviceLog;
 use crate::vv::{Causality, VersionVector};
 
 /// Which documents a session syncs.
@@ -59,9 +59,10 @@ struct DocState {
     sent_upto: u64,
 }
 
-/// The sans-IO sync state machine of a device.
-pub struct ClientSession {
-    store: Store,
+/// The sans-IO sync state machine of a device, over its update log (the
+/// [`Store`](crate::Store) in production).
+pub struct ClientSession<L: DeviceLog> {
+    log: L,
     config: ClientConfig,
     phase: Phase,
     docs: HashMap<String, DocState>,
@@ -75,10 +76,10 @@ pub struct ClientSession {
     errors: Vec<ErrorFrame>,
 }
 
-impl ClientSession {
-    pub fn new(store: Store, config: ClientConfig) -> ClientSession {
+impl<L: DeviceLog> ClientSession<L> {
+    pub fn new(log: L, config: ClientConfig) -> ClientSession<L> {
         ClientSession {
-            store,
+            log,
             config,
             phase: Phase::Disconnected,
             docs: HashMap::new(),
@@ -90,8 +91,9 @@ impl ClientSession {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The device's update log.
+    pub fn log(&self) -> &L {
+        &self.log
     }
 
     /// The transport is up: returns the handshake.
@@ -103,7 +105,7 @@ impl ClientSession {
         self.listed = false;
         vec![Message::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
-            device_id: self.store.device_id(),
+            device_id: self.log.device_id(),
             token: self.config.token.clone(),
         })]
     }
@@ -149,12 +151,12 @@ impl ClientSession {
             self.unsynced.insert(doc_id.to_string());
             return Ok(());
         };
-        let local = self.store.version_vector(doc_id)?;
+        let local = self.log.version_vector(doc_id)?;
         let behind = matches!(
             local.compare(server),
             Causality::DominatedBy | Causality::Concurrent
         );
-        if behind || self.store.pending(doc_id)? > 0 {
+        if behind || self.log.pending(doc_id)? > 0 {
             self.unsynced.insert(doc_id.to_string());
         } else {
             self.unsynced.remove(doc_id);
@@ -162,20 +164,19 @@ impl ClientSession {
         Ok(())
     }
 
-    /// Decodes and handles one frame; returns encoded frames to send.
-    pub fn handle_frame(&mut self, frame: &[u8]) -> Result<Vec<Vec<u8>>> {
-        let out = match protocol::decode(frame) {
-            Ok(message) => self.handle(message)?,
+    /// Decodes and handles one frame; returns the messages to send.
+    pub fn handle_frame(&mut self, frame: &[u8]) -> Result<Vec<Message>> {
+        match protocol::decode(frame) {
+            Ok(message) => self.handle(message),
             Err(e) => {
                 self.errors.push(ErrorFrame {
                     code: e.code(),
                     message: format!("undecodable frame from the relay: {e}"),
                     doc_id: None,
                 });
-                vec![]
+                Ok(vec![])
             }
-        };
-        Ok(out.iter().map(protocol::encode).collect())
+        }
     }
 
     /// A local commit happened on `doc_id`: returns the updates to send now, if connected.
@@ -205,8 +206,8 @@ impl ClientSession {
                 self.phase = Phase::Ready;
                 self.max_frame_bytes = w.max_frame_bytes.max(1024) as usize;
                 let mut out = Vec::new();
-                for info in self.store.list_docs()? {
-                    out.extend(self.subscribe(&info.id)?);
+                for id in self.log.doc_ids()? {
+                    out.extend(self.subscribe(&id)?);
                 }
                 if let SyncScope::Prefix(prefix) = &self.config.scope {
                     out.push(Message::ListDocs(ListDocs {
@@ -219,8 +220,8 @@ impl ClientSession {
                 self.listed = true;
                 let mut out = Vec::new();
                 for (id, kind) in list.docs {
-                    if self.store.doc_kind(&id)?.is_none() {
-                        self.store.ensure_doc(&id, kind)?;
+                    if self.log.doc_kind(&id)?.is_none() {
+                        self.log.ensure_doc(&id, kind)?;
                         out.extend(self.subscribe(&id)?);
                     }
                 }
@@ -228,11 +229,11 @@ impl ClientSession {
             }
             Message::Catchup(c) => self.catchup(c),
             Message::Updates(u) => {
-                if !self.docs.contains_key(&u.doc_id) || self.store.doc_kind(&u.doc_id)?.is_none() {
+                if !self.docs.contains_key(&u.doc_id) || self.log.doc_kind(&u.doc_id)?.is_none() {
                     return Ok(vec![]);
                 }
-                let outcome = self.store.apply_remote(&u.doc_id, &u.updates)?;
-                if outcome.gap.is_some() {
+                let gap = self.log.apply_remote(&u.doc_id, &u.updates)?;
+                if gap.is_some() {
                     // Something was missed: ask again from what we hold.
                     return self.subscribe(&u.doc_id);
                 }
@@ -240,7 +241,7 @@ impl ClientSession {
                 Ok(vec![])
             }
             Message::Ack(ack) => {
-                self.store.acknowledge(&ack.doc_id, &ack.origin, ack.upto)?;
+                self.log.acknowledge(&ack.doc_id, &ack.origin, ack.upto)?;
                 if let Some(server) = self
                     .docs
                     .get_mut(&ack.doc_id)
@@ -286,7 +287,7 @@ impl ClientSession {
     }
 
     fn subscribe(&mut self, doc_id: &str) -> Result<Vec<Message>> {
-        let kind: DocKind = match self.store.doc_kind(doc_id)? {
+        let kind: DocKind = match self.log.doc_kind(doc_id)? {
             Some(k) => k,
             None => return Ok(vec![]),
         };
@@ -295,7 +296,7 @@ impl ClientSession {
         Ok(vec![Message::Subscribe(Subscribe {
             doc_id: doc_id.to_string(),
             kind,
-            version: self.store.version_vector(doc_id)?,
+            version: self.log.version_vector(doc_id)?,
         })])
     }
 
@@ -303,28 +304,28 @@ impl ClientSession {
         if !self.docs.contains_key(&c.doc_id) {
             return Ok(vec![]);
         }
-        let device: Origin = self.store.device_id();
-        let local = self.store.version_vector(&c.doc_id)?;
+        let device: Origin = self.log.device_id();
+        let local = self.log.version_vector(&c.doc_id)?;
         if c.server_version.get(&device) > local.get(&device) {
             // The relay holds updates from this device that the device does not: it was
             // restored from an old backup. Never reuse those sequence numbers.
             return self.restart_under_new_origin();
         }
         if let Some(snapshot) = &c.snapshot {
-            self.store
+            self.log
                 .apply_remote_snapshot(&c.doc_id, &snapshot.data, &snapshot.covers)?;
         }
         // Outbox entries the relay claims to hold are resent, not assumed acknowledged: the
         // relay acknowledges identical bytes (an ack lost in a crash) and refuses different
         // ones with `seq_conflict` (a device restored from a backup reused the numbers).
         let mut to_send: Vec<_> = self
-            .store
+            .log
             .outbox(&c.doc_id)?
             .into_iter()
             .filter(|u| c.server_version.contains(&u.origin, u.seq))
             .collect();
         to_send.extend(
-            self.store
+            self.log
                 .updates_missing_from(&c.doc_id, &c.server_version)?,
         );
         let state = self.docs.get_mut(&c.doc_id).expect("checked above");
@@ -348,10 +349,10 @@ impl ClientSession {
             return Ok(vec![]); // sent once the catch-up arrives
         }
         let unsent: Vec<_> = self
-            .store
+            .log
             .outbox(doc_id)?
             .into_iter()
-            .filter(|u| u.seq > state.sent_upto && u.origin == self.store.device_id())
+            .filter(|u| u.seq > state.sent_upto && u.origin == self.log.device_id())
             .collect();
         if let Some(last) = unsent.last() {
             state.sent_upto = last.seq;
@@ -360,7 +361,7 @@ impl ClientSession {
     }
 
     fn restart_under_new_origin(&mut self) -> Result<Vec<Message>> {
-        self.store.reoriginate()?;
+        self.log.reoriginate()?;
         let ids: Vec<String> = self.docs.keys().cloned().collect();
         let mut out = Vec::new();
         for id in ids {

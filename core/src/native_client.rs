@@ -1,0 +1,291 @@
+//! The native sync client (feature `native-client`): a tokio + WebSocket shell around the
+//! sans-IO [`ClientDriver`]. It owns the socket and a timer, nothing else: it waits for a
+//! frame, a local commit or the driver's timeout, feeds the driver and carries out what
+//! the driver asks (connect, send, close). Every protocol decision — backoff, keepalive,
+//! which errors end the run, when a one-shot sync is done — is the driver's.
+//!
+//! [`sync_once`] connects, syncs until caught up and returns; [`SyncClient::spawn`] keeps
+//! syncing in the background, reconnecting after failures, and reports its status.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::notify::ChangeSource;
+use crate::store::Store;
+use crate::sync::{ClientConfig, ClientDriver, Disconnect, DriverEvent, DriverMode, OsRandom};
+
+pub use crate::sync::{Backoff, ClientError, ClientStatus};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Connecting = Pin<Box<dyn Future<Output = Result<Socket, tungstenite::Error>> + Send>>;
+
+/// The open connection, split into its two directions.
+struct Link {
+    sink: SplitSink<Socket, WsMessage>,
+    stream: SplitStream<Socket>,
+}
+
+/// Runs `driver` until it ends (or `cancel` fires): the socket and the timer, nothing else.
+/// `origin` is the instant the driver's clock counts from.
+async fn drive(
+    mut driver: ClientDriver<Store, OsRandom>,
+    origin: Instant,
+    local: &mut mpsc::UnboundedReceiver<String>,
+    status: Option<&Mutex<ClientStatus>>,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<(), ClientError> {
+    let now = || origin.elapsed();
+    let mut link: Option<Link> = None;
+    let mut connecting: Option<(String, Connecting)> = None;
+    let mut local_open = true;
+    loop {
+        let mut fed = false;
+        while let Some(event) = driver.poll_event() {
+            match event {
+                DriverEvent::Connect(url) => {
+                    let attempt = tokio_tungstenite::connect_async(url.clone());
+                    connecting = Some((url, Box::pin(async move { Ok(attempt.await?.0) })));
+                }
+                DriverEvent::Transmit(frame) => {
+                    let Some(l) = link.as_mut() else { continue };
+                    match l.sink.feed(WsMessage::Binary(frame.into())).await {
+                        Ok(()) => fed = true,
+                        Err(e) => {
+                            let reason = write_failed(link.take(), e).await;
+                            driver.handle_disconnected(now(), reason);
+                        }
+                    }
+                }
+                DriverEvent::Close => {
+                    connecting = None;
+                    if let Some(mut l) = link.take() {
+                        let _ = l.sink.close().await;
+                    }
+                }
+                DriverEvent::Status(s) => {
+                    if let (false, Some(error)) = (s.connected, &s.last_error) {
+                        tracing::info!(%error, retries = s.retries, "sync connection down");
+                    }
+                    if let Some(status) = status {
+                        *status.lock().expect("status lock") = s;
+                    }
+                }
+                DriverEvent::Refused(e) => {
+                    tracing::info!(doc = ?e.doc_id, code = e.code.name(), message = %e.message, "the relay refused a document");
+                }
+                DriverEvent::Ended(result) => {
+                    if let Err(error) = &result {
+                        tracing::info!(%error, "sync ended");
+                    }
+                    return result;
+                }
+            }
+        }
+        if fed {
+            if let Some(l) = link.as_mut() {
+                if let Err(e) = l.sink.flush().await {
+                    let reason = write_failed(link.take(), e).await;
+                    driver.handle_disconnected(now(), reason);
+                    continue;
+                }
+            }
+        }
+
+        let deadline = driver.poll_timeout().map(|t| origin + t);
+        let timer = async move {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            opened = async { connecting.as_mut().expect("guarded").1.as_mut().await }, if connecting.is_some() => {
+                let (url, _) = connecting.take().expect("guarded");
+                match opened {
+                    Ok(socket) => {
+                        let (sink, stream) = socket.split();
+                        link = Some(Link { sink, stream });
+                        driver.handle_connected(now());
+                    }
+                    Err(e) => driver.handle_disconnected(
+                        now(),
+                        Disconnect::ConnectFailed { url, reason: e.to_string() },
+                    ),
+                }
+            }
+            msg = async { link.as_mut().expect("guarded").stream.next().await }, if link.is_some() => {
+                match msg {
+                    Some(Ok(WsMessage::Binary(frame))) => driver.handle_frame(now(), &frame),
+                    Some(Ok(WsMessage::Close(frame))) => {
+                        link = None;
+                        driver.handle_disconnected(now(), closed(frame));
+                    }
+                    None => {
+                        link = None;
+                        driver.handle_disconnected(now(), Disconnect::Lost("closed by the relay".into()));
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        link = None;
+                        driver.handle_disconnected(now(), Disconnect::Lost(e.to_string()));
+                    }
+                }
+            }
+            doc = local.recv(), if local_open => match doc {
+                Some(doc) => driver.handle_local_change(now(), &doc),
+                None => local_open = false,
+            },
+            _ = timer => driver.handle_timeout(now()),
+            _ = cancel.changed() => return Ok(()),
+        }
+    }
+}
+
+/// Why a write failed: the relay may have closed the connection with a reason (e.g. 1009
+/// for a frame above its limit); report that rather than the write error.
+async fn write_failed(link: Option<Link>, error: tungstenite::Error) -> Disconnect {
+    let reason = match link {
+        Some(mut l) => close_reason(&mut l.stream).await,
+        None => None,
+    };
+    reason.unwrap_or_else(|| Disconnect::Lost(error.to_string()))
+}
+
+/// The disconnection a close frame from the relay means.
+fn closed(frame: Option<tungstenite::protocol::CloseFrame>) -> Disconnect {
+    match frame {
+        Some(f) => Disconnect::Closed {
+            code: u16::from(f.code),
+            reason: f.reason.to_string(),
+        },
+        None => Disconnect::Lost("closed by the relay".into()),
+    }
+}
+
+/// After a failed write: the relay's close frame, if one arrives within a moment.
+async fn close_reason(stream: &mut SplitStream<Socket>) -> Option<Disconnect> {
+    let wait = async {
+        while let Some(msg) = stream.next().await {
+            match msg {
+                Ok(WsMessage::Close(Some(frame))) => return Some(closed(Some(frame))),
+                Ok(WsMessage::Close(None)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_secs(2), wait)
+        .await
+        .ok()
+        .flatten()
+}
+
+fn local_changes(store: &Store) -> (crate::Subscription, mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let sub = store.subscribe(None, move |event| {
+        if event.source == ChangeSource::Local {
+            let _ = tx.send(event.doc_id.clone());
+        }
+    });
+    (sub, rx)
+}
+
+/// Connects to `url`, syncs every document in scope until this device and the relay hold
+/// the same updates and the outbox is empty, then disconnects. A document the relay
+/// refuses (outside the token's scope, say) does not stop the others: they finish, then
+/// every refused document is returned in [`ClientError::DocumentsRefused`] (one error
+/// each) and their updates stay in the outbox. A refused connection (token missing,
+/// invalid or expired) is [`ClientError::Refused`].
+pub async fn sync_once(
+    store: &Store,
+    url: &str,
+    config: ClientConfig,
+    timeout: Duration,
+) -> Result<(), ClientError> {
+    let (_sub, mut local) = local_changes(store);
+    let (_cancel_tx, mut cancel) = watch::channel(false);
+    let origin = Instant::now();
+    let driver = ClientDriver::new(
+        store.clone(),
+        config,
+        vec![url.to_string()],
+        DriverMode::Once { timeout },
+        OsRandom,
+        Duration::ZERO,
+    );
+    drive(driver, origin, &mut local, None, &mut cancel).await
+}
+
+/// A background sync task. Dropping the handle (or [`SyncClient::stop`]) ends it.
+pub struct SyncClient {
+    store: Store,
+    status: Arc<Mutex<ClientStatus>>,
+    cancel: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SyncClient {
+    /// Starts syncing `store` with the relay at `url` and keeps at it, reconnecting after
+    /// failures with `backoff`. Local commits are sent as they happen. When the relay
+    /// refuses the connection for good (e.g. an expired token), the client stops and says
+    /// so in [`ClientStatus::stopped`].
+    pub fn spawn(store: Store, url: String, config: ClientConfig, backoff: Backoff) -> SyncClient {
+        let status = Arc::new(Mutex::new(ClientStatus::default()));
+        let (cancel_tx, mut cancel) = watch::channel(false);
+        let task_status = status.clone();
+        let task_store = store.clone();
+        let task = tokio::spawn(async move {
+            let (_sub, mut local) = local_changes(&store);
+            let origin = Instant::now();
+            let driver = ClientDriver::new(
+                store,
+                config,
+                vec![url],
+                DriverMode::Background { backoff },
+                OsRandom,
+                Duration::ZERO,
+            );
+            let _ = drive(driver, origin, &mut local, Some(&task_status), &mut cancel).await;
+        });
+        SyncClient {
+            store: task_store,
+            status,
+            cancel: cancel_tx,
+            task: Some(task),
+        }
+    }
+
+    /// Connection state, and the unacknowledged updates per document (read from the store
+    /// now, so the figures are current even between frames).
+    pub fn status(&self) -> ClientStatus {
+        let mut status = self.status.lock().expect("status lock").clone();
+        if let Ok(docs) = self.store.status() {
+            status.pending = docs.into_iter().map(|d| (d.id, d.pending)).collect();
+        }
+        status
+    }
+
+    /// Stops syncing and waits for the task to end.
+    pub async fn stop(mut self) {
+        let _ = self.cancel.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SyncClient {
+    fn drop(&mut self) {
+        let _ = self.cancel.send(true);
+    }
+}

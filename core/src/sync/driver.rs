@@ -1,0 +1,378 @@
+//! The device's sync driver, sans IO, in quinn-proto's style: every protocol decision a
+//! client makes around its [`ClientSession`] — when to connect and to which relay URL,
+//! reconnect backoff with jitter, keepalive pings, polling for other processes' commits,
+//! which relay errors end the run, collecting per-document refusals, when a one-shot sync
+//! is done — with time passed in and work handed out as [`DriverEvent`]s.
+//!
+//! A shell (native, browser, FFI) owns only the socket and a timer. It loops: wait for a
+//! frame, a local commit or [`ClientDriver::poll_timeout`]; feed the driver
+//! (`handle_*`); drain [`ClientDriver::poll_event`]. Time is a [`Duration`] since any
+//! fixed origin the shell picks (so the driver also runs where `Instant` does not).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::protocol::{self, ErrorFrame, Message};
+use crate::sync::backoff::{Backoff, RandomSource};
+use crate::sync::device_log::DeviceLog;
+use crate::sync::outcome::{ClientError, ClientStatus, Disconnect};
+use crate::sync::session::{ClientConfig, ClientSession};
+
+/// A ping is sent after this long without sending anything.
+pub const KEEPALIVE_AFTER: Duration = Duration::from_secs(20);
+/// How often a connected driver looks for commits made by other processes on its log.
+pub const EXTERNAL_POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a driver runs.
+#[derive(Debug, Clone)]
+pub enum DriverMode {
+    /// Sync until this device and the relay hold the same updates, then close. Any
+    /// connection failure ends the run, and so does `timeout`.
+    Once { timeout: Duration },
+    /// Keep syncing, reconnecting after failures with `backoff`, until the relay refuses
+    /// the connection for good or the shell stops.
+    Background { backoff: Backoff },
+}
+
+/// Work for the shell, in order.
+#[derive(Debug)]
+pub enum DriverEvent {
+    /// Open a connection to this URL, then call [`ClientDriver::handle_connected`] or
+    /// [`ClientDriver::handle_disconnected`].
+    Connect(String),
+    /// Send these bytes as one binary frame.
+    Transmit(Vec<u8>),
+    /// Close the connection (or abandon the attempt). The driver already counts it as gone:
+    /// do not report its end.
+    Close,
+    /// The status changed.
+    Status(ClientStatus),
+    /// The relay refused this document for good on this connection; the others go on.
+    Refused(ErrorFrame),
+    /// The driver is done; no further events follow.
+    Ended(std::result::Result<(), ClientError>),
+}
+
+/// The state of the transport as the driver sees it.
+#[derive(Debug)]
+enum Link {
+    /// Not connected; connect at `at`.
+    Waiting {
+        at: Duration,
+    },
+    Connecting,
+    Connected {
+        ping_at: Duration,
+        poll_at: Duration,
+        external_seen: u64,
+    },
+    Ended,
+}
+
+/// The sans-IO sync driver of a device (see the module docs).
+pub struct ClientDriver<L: DeviceLog, R: RandomSource> {
+    session: ClientSession<L>,
+    mode: DriverMode,
+    urls: Vec<String>,
+    connects: usize,
+    random: R,
+    link: Link,
+    deadline: Option<Duration>,
+    /// Failed attempts since the last handshake that succeeded.
+    attempt: u32,
+    refusals: Vec<ErrorFrame>,
+    status: ClientStatus,
+    events: VecDeque<DriverEvent>,
+}
+
+impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
+    /// A driver that starts by connecting to `urls[0]` (after failures it rotates through
+    /// `urls`, one per attempt). `now` is the shell's clock reading.
+    ///
+    /// # Panics
+    /// If `urls` is empty.
+    pub fn new(
+        log: L,
+        config: ClientConfig,
+        urls: Vec<String>,
+        mode: DriverMode,
+        random: R,
+        now: Duration,
+    ) -> ClientDriver<L, R> {
+        assert!(!urls.is_empty(), "a sync driver needs a relay URL");
+        let deadline = match &mode {
+            DriverMode::Once { timeout } => Some(now.saturating_add(*timeout)),
+            DriverMode::Background { .. } => None,
+        };
+        let mut driver = ClientDriver {
+            session: ClientSession::new(log, config),
+            mode,
+            urls,
+            connects: 0,
+            random,
+            link: Link::Waiting { at: now },
+            deadline,
+            attempt: 0,
+            refusals: Vec::new(),
+            status: ClientStatus::default(),
+            events: VecDeque::new(),
+        };
+        driver.connect();
+        driver
+    }
+
+    /// The next piece of work for the shell.
+    pub fn poll_event(&mut self) -> Option<DriverEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`ClientDriver::handle_timeout`] is next due, if ever.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let link = match self.link {
+            Link::Waiting { at } => Some(at),
+            Link::Connected {
+                ping_at, poll_at, ..
+            } => Some(ping_at.min(poll_at)),
+            Link::Connecting => None,
+            Link::Ended => return None,
+        };
+        match (link, self.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The session over the device's log.
+    pub fn session(&self) -> &ClientSession<L> {
+        &self.session
+    }
+
+    /// The current status (`pending` is left for the shell to fill in).
+    pub fn status(&self) -> &ClientStatus {
+        &self.status
+    }
+
+    /// True once [`DriverEvent::Ended`] has been emitted.
+    pub fn is_ended(&self) -> bool {
+        matches!(self.link, Link::Ended)
+    }
+
+    /// Time passed: reconnect, ping, poll for other processes' commits, or give up.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        if self.is_ended() {
+            return;
+        }
+        if let (Some(deadline), DriverMode::Once { timeout }) = (self.deadline, &self.mode) {
+            if now >= deadline {
+                let timeout = *timeout;
+                self.end(Err(ClientError::Timeout(timeout)));
+                return;
+            }
+        }
+        match &mut self.link {
+            Link::Waiting { at } if now >= *at => self.connect(),
+            Link::Connected {
+                ping_at,
+                poll_at,
+                external_seen,
+            } => {
+                let ping = now >= *ping_at;
+                let mut external = false;
+                if now >= *poll_at {
+                    *poll_at = now + EXTERNAL_POLL_EVERY;
+                    let seen = self.session.log().external_changes();
+                    external = seen != *external_seen;
+                    *external_seen = seen;
+                }
+                if external {
+                    // Another process committed to the log: it may have added local updates.
+                    let result = self.send_all_local_changes();
+                    self.after_step(now, result);
+                }
+                if ping && matches!(self.link, Link::Connected { .. }) {
+                    self.transmit(now, vec![Message::Ping(0)]);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The connection asked for by [`DriverEvent::Connect`] is open.
+    pub fn handle_connected(&mut self, now: Duration) {
+        if !matches!(self.link, Link::Connecting) {
+            return;
+        }
+        self.link = Link::Connected {
+            ping_at: now + KEEPALIVE_AFTER,
+            poll_at: now + EXTERNAL_POLL_EVERY,
+            external_seen: self.session.log().external_changes(),
+        };
+        self.refusals.clear();
+        let hello = self.session.connected();
+        self.transmit(now, hello);
+        self.status.connected = true;
+        self.status.retries = 0;
+        self.status.last_error = None;
+        self.emit_status();
+    }
+
+    /// The connection failed to open, broke, or the relay closed it.
+    pub fn handle_disconnected(&mut self, now: Duration, reason: Disconnect) {
+        if matches!(self.link, Link::Connecting | Link::Connected { .. }) {
+            self.connection_lost(now, reason.into());
+        }
+    }
+
+    /// A binary frame from the relay.
+    pub fn handle_frame(&mut self, now: Duration, frame: &[u8]) {
+        if matches!(self.link, Link::Connected { .. }) {
+            let result = self.session.handle_frame(frame);
+            self.after_step(now, result);
+        }
+    }
+
+    /// A local commit happened on `doc_id`.
+    pub fn handle_local_change(&mut self, now: Duration, doc_id: &str) {
+        if matches!(self.link, Link::Connected { .. }) {
+            let result = self.session.local_change(doc_id);
+            self.after_step(now, result);
+        }
+    }
+
+    fn send_all_local_changes(&mut self) -> Result<Vec<Message>> {
+        let mut out = Vec::new();
+        for doc_id in self.session.log().doc_ids()? {
+            out.extend(self.session.local_change(&doc_id)?);
+        }
+        Ok(out)
+    }
+
+    fn connect(&mut self) {
+        let url = self.urls[self.connects % self.urls.len()].clone();
+        self.connects = self.connects.wrapping_add(1);
+        self.link = Link::Connecting;
+        self.events.push_back(DriverEvent::Connect(url));
+    }
+
+    /// The one place messages become frames.
+    fn transmit(&mut self, now: Duration, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        if let Link::Connected { ping_at, .. } = &mut self.link {
+            *ping_at = now + KEEPALIVE_AFTER;
+        }
+        self.events.extend(
+            messages
+                .iter()
+                .map(|m| DriverEvent::Transmit(protocol::encode(m))),
+        );
+    }
+
+    /// After the session handled something: send its answer, act on the relay's errors,
+    /// and finish a one-shot sync that is done.
+    fn after_step(&mut self, now: Duration, result: Result<Vec<Message>>) {
+        match result {
+            Ok(messages) => self.transmit(now, messages),
+            Err(e) => {
+                self.events.push_back(DriverEvent::Close);
+                self.connection_lost(now, ClientError::Store(e));
+                return;
+            }
+        }
+        if self.session.is_ready() {
+            self.attempt = 0;
+        }
+        self.act_on_errors();
+        if matches!(self.mode, DriverMode::Once { .. })
+            && !self.is_ended()
+            && self.session.is_synced()
+        {
+            let result = if self.refusals.is_empty() {
+                Ok(())
+            } else {
+                Err(ClientError::DocumentsRefused(std::mem::take(
+                    &mut self.refusals,
+                )))
+            };
+            self.end(result);
+        }
+    }
+
+    /// Decides on the error frames the relay sent.
+    fn act_on_errors(&mut self) {
+        let errors = self.session.take_errors();
+        if errors.is_empty() {
+            return;
+        }
+        let once = matches!(self.mode, DriverMode::Once { .. });
+        for error in errors {
+            self.status.last_error = Some(format!("{} ({})", error.message, error.code.name()));
+            if error.doc_id.is_none() && error.code.ends_session() {
+                // The connection as a whole was refused (token, version): reconnecting
+                // with the same settings cannot succeed.
+                if !once {
+                    self.status.stopped = Some(error.clone());
+                }
+                self.end(Err(ClientError::Refused(error)));
+                return;
+            }
+            if error.code.is_retryable() {
+                continue; // the session resyncs, or the relay closes and we reconnect
+            }
+            match &error.doc_id {
+                None if once => {
+                    self.end(Err(ClientError::Refused(error)));
+                    return;
+                }
+                // One document was refused: the others go on; report it once.
+                Some(doc) if !self.refusals.iter().any(|r| r.doc_id.as_ref() == Some(doc)) => {
+                    self.refusals.push(error.clone());
+                    self.events.push_back(DriverEvent::Refused(error));
+                }
+                _ => {}
+            }
+        }
+        self.emit_status();
+    }
+
+    /// The connection is gone: a one-shot sync ends; a background one schedules a retry.
+    fn connection_lost(&mut self, now: Duration, error: ClientError) {
+        self.session.disconnected();
+        self.events
+            .retain(|e| !matches!(e, DriverEvent::Transmit(_)));
+        self.status.connected = false;
+        let backoff = match &self.mode {
+            DriverMode::Once { .. } => {
+                self.link = Link::Ended;
+                self.events.push_back(DriverEvent::Ended(Err(error)));
+                return;
+            }
+            DriverMode::Background { backoff } => backoff,
+        };
+        let delay = backoff.delay(self.attempt, &mut self.random);
+        self.status.last_error = Some(error.to_string());
+        self.status.retries = self.attempt.saturating_add(1);
+        self.attempt = self.attempt.saturating_add(1);
+        self.link = Link::Waiting { at: now + delay };
+        self.emit_status();
+    }
+
+    /// Closes whatever connection there is and ends the run.
+    fn end(&mut self, result: std::result::Result<(), ClientError>) {
+        if matches!(self.link, Link::Connecting | Link::Connected { .. }) {
+            self.session.disconnected();
+            self.events.push_back(DriverEvent::Close);
+            self.status.connected = false;
+        }
+        self.link = Link::Ended;
+        self.emit_status();
+        self.events.push_back(DriverEvent::Ended(result));
+    }
+
+    fn emit_status(&mut self) {
+        self.events
+            .push_back(DriverEvent::Status(self.status.clone()));
+    }
+}

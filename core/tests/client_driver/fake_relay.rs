@@ -1,0 +1,157 @@
+//! A small scripted relay for driver tests: answers `Hello`, `ListDocs`, `Subscribe` and
+//! `Updates` with `Welcome`, `DocList`, `Catchup` + `Updates` and `Ack`, holds updates in
+//! memory, and can be told to be down, to refuse the handshake, to refuse documents or to
+//! lose what it is sent. It records every message it received.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use concord_core::protocol::{
+    Ack, Catchup, DocList, ErrorCode, Message, Updates, Welcome, PROTOCOL_VERSION,
+};
+use concord_core::{DocKind, Origin, UpdateRecord, VersionVector};
+
+#[derive(Default)]
+pub struct RelayDoc {
+    pub kind: Option<DocKind>,
+    pub updates: Vec<UpdateRecord>,
+    pub version: VersionVector,
+}
+
+pub struct FakeRelay {
+    /// Connections fail while false.
+    pub up: bool,
+    /// The handshake is refused with this code.
+    pub refuse_hello: Option<ErrorCode>,
+    /// Documents refused with `forbidden`.
+    pub forbidden: BTreeSet<String>,
+    /// Incoming frames are dropped unread (a relay that has stopped answering).
+    pub black_hole: bool,
+    pub docs: BTreeMap<String, RelayDoc>,
+    pub received: Vec<Message>,
+}
+
+impl Default for FakeRelay {
+    fn default() -> Self {
+        FakeRelay {
+            up: true,
+            refuse_hello: None,
+            forbidden: BTreeSet::new(),
+            black_hole: false,
+            docs: BTreeMap::new(),
+            received: Vec::new(),
+        }
+    }
+}
+
+impl FakeRelay {
+    /// An update from another device, already on the relay.
+    pub fn seed(&mut self, doc_id: &str, kind: DocKind, origin: &str, seq: u64, data: &[u8]) {
+        let doc = self.docs.entry(doc_id.into()).or_default();
+        doc.kind = Some(kind);
+        doc.version.set(Origin::from(origin), seq);
+        doc.updates.push(UpdateRecord {
+            origin: Origin::from(origin),
+            seq,
+            data: data.to_vec(),
+        });
+    }
+
+    pub fn holds(&self, doc_id: &str, origin: &Origin, seq: u64) -> bool {
+        self.docs
+            .get(doc_id)
+            .is_some_and(|d| d.version.contains(origin, seq))
+    }
+
+    pub fn pings(&self) -> usize {
+        self.received
+            .iter()
+            .filter(|m| matches!(m, Message::Ping(_)))
+            .count()
+    }
+
+    /// One message from the device; returns the replies.
+    pub fn handle(&mut self, message: Message) -> Vec<Message> {
+        if self.black_hole {
+            return vec![];
+        }
+        self.received.push(message.clone());
+        match message {
+            Message::Hello(_) => match self.refuse_hello {
+                Some(code) => vec![Message::error(code, "refused by the script", None)],
+                None => vec![Message::Welcome(Welcome {
+                    protocol_version: PROTOCOL_VERSION,
+                    server_id: "fake".into(),
+                    max_frame_bytes: 1 << 20,
+                })],
+            },
+            Message::ListDocs(list) => vec![Message::DocList(DocList {
+                docs: self
+                    .docs
+                    .iter()
+                    .filter(|(id, _)| id.starts_with(&list.prefix) && !self.forbidden.contains(*id))
+                    .filter_map(|(id, d)| Some((id.clone(), d.kind?)))
+                    .collect(),
+            })],
+            Message::Subscribe(s) => {
+                if self.forbidden.contains(&s.doc_id) {
+                    return vec![forbidden(&s.doc_id)];
+                }
+                let doc = self.docs.entry(s.doc_id.clone()).or_default();
+                doc.kind.get_or_insert(s.kind);
+                let missing: Vec<UpdateRecord> = doc
+                    .updates
+                    .iter()
+                    .filter(|u| !s.version.contains(&u.origin, u.seq))
+                    .cloned()
+                    .collect();
+                let mut out = vec![Message::Catchup(Catchup {
+                    doc_id: s.doc_id.clone(),
+                    kind: s.kind,
+                    server_version: doc.version.clone(),
+                    snapshot: None,
+                })];
+                if !missing.is_empty() {
+                    out.push(Message::Updates(Updates {
+                        doc_id: s.doc_id,
+                        updates: missing,
+                    }));
+                }
+                out
+            }
+            Message::Updates(u) => {
+                if self.forbidden.contains(&u.doc_id) {
+                    return vec![forbidden(&u.doc_id)];
+                }
+                let doc = self.docs.entry(u.doc_id.clone()).or_default();
+                let mut acked = BTreeSet::new();
+                for update in u.updates {
+                    if update.seq == doc.version.get(&update.origin) + 1 {
+                        doc.version.set(update.origin.clone(), update.seq);
+                        doc.updates.push(update.clone());
+                    }
+                    acked.insert(update.origin);
+                }
+                acked
+                    .into_iter()
+                    .map(|origin| {
+                        Message::Ack(Ack {
+                            doc_id: u.doc_id.clone(),
+                            upto: doc.version.get(&origin),
+                            origin,
+                        })
+                    })
+                    .collect()
+            }
+            Message::Ping(n) => vec![Message::Pong(n)],
+            _ => vec![],
+        }
+    }
+}
+
+fn forbidden(doc_id: &str) -> Message {
+    Message::error(
+        ErrorCode::Forbidden,
+        "outside the token's scope",
+        Some(doc_id),
+    )
+}

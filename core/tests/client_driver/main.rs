@@ -1,0 +1,340 @@
+//! The sans-IO client driver (`concord_core::sync::ClientDriver`) against a scripted relay
+//! on a simulated clock, with an in-memory device log: syncing, keepalive, reconnect
+//! backoff, fatal and per-document refusals, the outbox across reconnects.
+
+mod fake_relay;
+mod mem_log;
+mod pair;
+
+use std::time::Duration;
+
+use concord_core::protocol::{ErrorCode, Message};
+use concord_core::sync::{
+    Backoff, ClientError, DriverMode, SeededRandom, EXTERNAL_POLL_EVERY, KEEPALIVE_AFTER,
+};
+use concord_core::{DocKind, Origin};
+
+use fake_relay::FakeRelay;
+use mem_log::MemLog;
+use pair::Pair;
+
+const URL: &str = "ws://relay/sync";
+
+fn once() -> DriverMode {
+    DriverMode::Once {
+        timeout: Duration::from_secs(30),
+    }
+}
+
+fn background(backoff: Backoff) -> DriverMode {
+    DriverMode::Background { backoff }
+}
+
+fn device_with(docs: &[&str]) -> MemLog {
+    let log = MemLog::new("device");
+    for doc in docs {
+        log.create(doc, DocKind::Automerge);
+    }
+    log
+}
+
+fn received_updates(relay: &FakeRelay, doc_id: &str) -> usize {
+    relay
+        .received
+        .iter()
+        .filter_map(|m| match m {
+            Message::Updates(u) if u.doc_id == doc_id => Some(u.updates.len()),
+            _ => None,
+        })
+        .sum()
+}
+
+#[test]
+fn a_one_shot_sync_exchanges_updates_both_ways_then_closes() {
+    let log = device_with(&["d"]);
+    log.commit("d", b"mine 1");
+    log.commit("d", b"mine 2");
+    let mut relay = FakeRelay::default();
+    relay.seed("d", DocKind::Automerge, "other", 1, b"theirs");
+    relay.seed("only-on-relay", DocKind::Yrs, "other", 1, b"new doc");
+
+    let pair = Pair::new(log.clone(), relay, once(), &[URL], 1);
+
+    assert!(matches!(pair.ended, Some(Ok(()))), "{:?}", pair.ended);
+    assert_eq!(pair.closes, 1);
+    assert!(!pair.connected);
+    let device = Origin::from("device");
+    let other = Origin::from("other");
+    assert!(pair.relay.holds("d", &device, 2));
+    assert!(log.version("d").contains(&other, 1));
+    assert!(log.has("only-on-relay"));
+    assert!(log.version("only-on-relay").contains(&other, 1));
+    assert_eq!(log.pending_of("d"), 0);
+    assert_eq!(
+        pair.driver.poll_timeout(),
+        None,
+        "an ended driver wants no timer"
+    );
+}
+
+#[test]
+fn an_idle_connection_is_kept_alive_with_pings() {
+    let mut pair = Pair::new(
+        device_with(&["d"]),
+        FakeRelay::default(),
+        background(Backoff::default()),
+        &[URL],
+        1,
+    );
+    assert!(pair.status.connected);
+    assert_eq!(pair.relay.pings(), 0);
+
+    // Traffic defers the ping.
+    pair.advance(KEEPALIVE_AFTER / 2);
+    pair.commit("d", b"edit");
+    pair.advance(KEEPALIVE_AFTER / 2 + Duration::from_millis(1));
+    assert_eq!(
+        pair.relay.pings(),
+        0,
+        "a ping went out on a busy connection"
+    );
+
+    // Idle for the keepalive period: one ping, then another after another idle period.
+    pair.advance(KEEPALIVE_AFTER / 2);
+    assert_eq!(pair.relay.pings(), 1);
+    pair.advance(KEEPALIVE_AFTER);
+    assert_eq!(pair.relay.pings(), 2);
+    assert!(pair.connected && pair.ended.is_none());
+}
+
+#[test]
+fn reconnects_use_growing_capped_jittered_backoff_from_the_injected_random_source() {
+    let backoff = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_millis(1000),
+    };
+    let relay = FakeRelay {
+        up: false,
+        ..FakeRelay::default()
+    };
+    let seed = 7;
+    let mut pair = Pair::new(
+        device_with(&["d"]),
+        relay,
+        background(backoff.clone()),
+        &[URL],
+        seed,
+    );
+
+    let mut delays = Vec::new();
+    for attempt in 0..8u32 {
+        assert_eq!(pair.status.retries, attempt + 1);
+        assert!(!pair.status.connected);
+        assert!(pair.status.last_error.is_some());
+        let failed_at = pair.now;
+        assert!(pair.step_timeout());
+        delays.push(pair.now - failed_at);
+    }
+    // Every delay is within [ceiling/2, ceiling] of a ceiling that doubles up to the cap.
+    let ceilings: Vec<Duration> = (0..8).map(|a| backoff.ceiling(a)).collect();
+    assert_eq!(
+        ceilings.iter().map(|c| c.as_millis()).collect::<Vec<_>>(),
+        vec![100, 200, 400, 800, 1000, 1000, 1000, 1000]
+    );
+    for (delay, ceiling) in delays.iter().zip(&ceilings) {
+        assert!(
+            *delay >= *ceiling / 2 && delay <= ceiling,
+            "{delay:?} not within {ceiling:?}"
+        );
+    }
+    // Jittered: the capped delays are not all equal. Deterministic: the same seed
+    // gives the same delays.
+    assert!(delays[4..].windows(2).any(|w| w[0] != w[1]), "{delays:?}");
+    let mut random = SeededRandom::new(seed);
+    let expected: Vec<Duration> = (0..8).map(|a| backoff.delay(a, &mut random)).collect();
+    assert_eq!(delays, expected);
+    assert_eq!(pair.connects.len(), 9);
+
+    // The relay comes back: the next attempt connects and the retry count resets.
+    pair.relay.up = true;
+    assert!(pair.step_timeout());
+    assert!(pair.connected);
+    assert!(pair.status.connected);
+    assert_eq!(pair.status.retries, 0);
+    assert_eq!(pair.status.last_error, None);
+
+    // After a successful handshake the backoff starts again from the bottom.
+    pair.break_connection();
+    let failed_at = pair.now;
+    let ceiling = backoff.ceiling(0);
+    let next = pair.driver.poll_timeout().unwrap() - failed_at;
+    assert!(next >= ceiling / 2 && next <= ceiling, "{next:?}");
+}
+
+#[test]
+fn attempts_rotate_over_the_relay_urls() {
+    let relay = FakeRelay {
+        up: false,
+        ..FakeRelay::default()
+    };
+    let mut pair = Pair::new(
+        device_with(&[]),
+        relay,
+        background(Backoff::default()),
+        &["ws://a", "ws://b"],
+        1,
+    );
+    for _ in 0..3 {
+        pair.step_timeout();
+    }
+    let urls: Vec<&str> = pair.connects.iter().map(|(_, u)| u.as_str()).collect();
+    assert_eq!(urls, ["ws://a", "ws://b", "ws://a", "ws://b"]);
+}
+
+#[test]
+fn an_expired_token_ends_the_session_without_reconnecting() {
+    let relay = FakeRelay {
+        refuse_hello: Some(ErrorCode::TokenExpired),
+        ..FakeRelay::default()
+    };
+    let mut pair = Pair::new(
+        device_with(&["d"]),
+        relay,
+        background(Backoff::default()),
+        &[URL],
+        1,
+    );
+
+    match &pair.ended {
+        Some(Err(ClientError::Refused(e))) => assert_eq!(e.code, ErrorCode::TokenExpired),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        pair.status.stopped.as_ref().map(|e| e.code),
+        Some(ErrorCode::TokenExpired)
+    );
+    assert!(!pair.status.connected);
+    assert_eq!(pair.closes, 1);
+    assert_eq!(pair.driver.poll_timeout(), None);
+    pair.advance(Duration::from_secs(3600));
+    assert_eq!(
+        pair.connects.len(),
+        1,
+        "it reconnected after a fatal refusal"
+    );
+}
+
+#[test]
+fn a_refused_document_is_reported_once_and_the_others_sync() {
+    let log = device_with(&["a", "secret", "z"]);
+    for doc in ["a", "secret", "z"] {
+        log.commit(doc, b"edit");
+    }
+    let mut relay = FakeRelay::default();
+    relay.forbidden.insert("secret".into());
+    let pair = Pair::new(log.clone(), relay, once(), &[URL], 1);
+
+    assert_eq!(pair.refused.len(), 1, "{:?}", pair.refused);
+    assert_eq!(pair.refused[0].doc_id.as_deref(), Some("secret"));
+    assert_eq!(pair.refused[0].code, ErrorCode::Forbidden);
+    match &pair.ended {
+        Some(Err(ClientError::DocumentsRefused(refused))) => {
+            assert_eq!(refused.len(), 1);
+            assert_eq!(refused[0].doc_id.as_deref(), Some("secret"));
+        }
+        other => panic!("expected the refused document, got {other:?}"),
+    }
+    let device = Origin::from("device");
+    assert!(pair.relay.holds("a", &device, 1) && pair.relay.holds("z", &device, 1));
+    assert_eq!((log.pending_of("a"), log.pending_of("z")), (0, 0));
+    assert_eq!(
+        log.pending_of("secret"),
+        1,
+        "a refused document keeps its outbox"
+    );
+}
+
+#[test]
+fn the_outbox_is_resent_after_a_reconnect() {
+    let log = device_with(&["d"]);
+    let mut pair = Pair::new(
+        log.clone(),
+        FakeRelay::default(),
+        background(Backoff::default()),
+        &[URL],
+        1,
+    );
+    assert!(pair.connected);
+
+    // The relay stops answering: the edit is sent but lost, and stays in the outbox.
+    pair.relay.black_hole = true;
+    pair.commit("d", b"lost in transit");
+    assert_eq!(log.pending_of("d"), 1);
+    pair.break_connection();
+    pair.relay.black_hole = false;
+
+    // The reconnect (after the backoff) resends it and the relay acknowledges it.
+    assert!(pair.step_timeout());
+    assert!(pair.connected);
+    assert!(pair.relay.holds("d", &Origin::from("device"), 1));
+    assert_eq!(received_updates(&pair.relay, "d"), 1);
+    assert_eq!(log.pending_of("d"), 0);
+}
+
+#[test]
+fn commits_by_another_process_are_found_by_polling() {
+    let log = device_with(&["d"]);
+    let mut pair = Pair::new(
+        log.clone(),
+        FakeRelay::default(),
+        background(Backoff::default()),
+        &[URL],
+        1,
+    );
+    log.commit_from_another_process("d", b"from a sync --watch");
+    assert_eq!(received_updates(&pair.relay, "d"), 0);
+
+    pair.advance(EXTERNAL_POLL_EVERY);
+    assert_eq!(received_updates(&pair.relay, "d"), 1);
+    assert_eq!(log.pending_of("d"), 0);
+}
+
+#[test]
+fn a_one_shot_sync_gives_up_at_its_timeout() {
+    let relay = FakeRelay {
+        black_hole: true,
+        ..FakeRelay::default()
+    };
+    let timeout = Duration::from_secs(5);
+    let mut pair = Pair::new(
+        device_with(&["d"]),
+        relay,
+        DriverMode::Once { timeout },
+        &[URL],
+        1,
+    );
+    assert!(pair.ended.is_none());
+    pair.advance(timeout);
+    assert!(
+        matches!(pair.ended, Some(Err(ClientError::Timeout(t))) if t == timeout),
+        "{:?}",
+        pair.ended
+    );
+    assert_eq!(pair.closes, 1);
+}
+
+#[test]
+fn a_one_shot_sync_ends_when_the_connection_drops() {
+    let relay = FakeRelay {
+        black_hole: true,
+        ..FakeRelay::default()
+    };
+    let mut pair = Pair::new(device_with(&["d"]), relay, once(), &[URL], 1);
+    pair.break_connection();
+    assert!(
+        matches!(pair.ended, Some(Err(ClientError::Disconnected(_)))),
+        "{:?}",
+        pair.ended
+    );
+    assert_eq!(pair.connects.len(), 1, "a one-shot sync does not reconnect");
+}
