@@ -10,6 +10,8 @@ mod automerge_doc;
 mod creation_id;
 mod yrs_create;
 mod yrs_doc;
+mod yrs_edit;
+mod yrs_text;
 
 use serde_json::Value;
 
@@ -25,8 +27,8 @@ pub use crate::path::{Path, Segment};
 pub enum CrdtDoc {
     Automerge(Box<automerge::AutoCommit>),
     /// The document, and which of its texts are known to hold characters outside the Basic
-    /// Multilingual Plane (see [`yrs_doc::AstralTexts`]).
-    Yrs(yrs::Doc, yrs_doc::AstralTexts),
+    /// Multilingual Plane (see [`yrs_text::AstralTexts`]).
+    Yrs(yrs::Doc, yrs_text::AstralTexts),
 }
 
 impl CrdtDoc {
@@ -230,7 +232,7 @@ pub struct DocTxn<'a> {
 
 enum TxnInner<'a> {
     Automerge(&'a mut automerge::AutoCommit),
-    Yrs(Box<yrs::TransactionMut<'a>>, &'a mut yrs_doc::AstralTexts),
+    Yrs(Box<yrs::TransactionMut<'a>>, &'a mut yrs_text::AstralTexts),
 }
 
 impl DocTxn<'_> {
@@ -241,7 +243,7 @@ impl DocTxn<'_> {
         let value = value.into();
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::put(doc, &path, &value),
-            TxnInner::Yrs(txn, _) => yrs_doc::put(txn, &path, &value),
+            TxnInner::Yrs(txn, _) => yrs_edit::put(txn, &path, &value),
         }
     }
 
@@ -251,7 +253,7 @@ impl DocTxn<'_> {
         let value = value.into();
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::insert(doc, &path, &value),
-            TxnInner::Yrs(txn, _) => yrs_doc::insert(txn, &path, &value),
+            TxnInner::Yrs(txn, _) => yrs_edit::insert(txn, &path, &value),
         }
     }
 
@@ -261,7 +263,7 @@ impl DocTxn<'_> {
         let value = value.into();
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::push(doc, &path, &value),
-            TxnInner::Yrs(txn, _) => yrs_doc::push(txn, &path, &value),
+            TxnInner::Yrs(txn, _) => yrs_edit::push(txn, &path, &value),
         }
     }
 
@@ -270,7 +272,7 @@ impl DocTxn<'_> {
         let path = Path::parse(path)?;
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::delete(doc, &path),
-            TxnInner::Yrs(txn, _) => yrs_doc::delete(txn, &path),
+            TxnInner::Yrs(txn, _) => yrs_edit::delete(txn, &path),
         }
     }
 
@@ -297,7 +299,7 @@ impl DocTxn<'_> {
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::splice_text(doc, &path, index, delete, text),
             TxnInner::Yrs(txn, astral) => {
-                yrs_doc::splice_text(txn, astral, &path, index, delete, text)
+                yrs_edit::splice_text(txn, astral, &path, index, delete, text)
             }
         }
     }
