@@ -14,5 +14,8 @@ cargo build --workspace --bins
 echo "== core compiles for the browser (wasm32)"
 cargo build -p concord-core --target wasm32-unknown-unknown
 
+echo "== dependency rules (ARCHITECTURE.md)"
+./scripts/check-architecture.sh
+
 echo "== tests"
 cargo test --workspace --no-fail-fast
