@@ -289,7 +289,7 @@ fn apply_concord(job: &Job, kind: DocKind, trace: &Trace, expected: &str) -> Res
     )?;
     let disk_open = SqliteFiles::of(&db);
     let peak = measure::peak_rss_kib();
-    let snapshot_bytes = store.export_snapshot(DOC)?.len() as u64;
+    let snapshot_bytes = store.saved_state(DOC)?.len() as u64;
     drop(store);
     Ok(ApplyReport {
         commits: latencies.len(),

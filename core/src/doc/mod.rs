@@ -44,7 +44,7 @@ impl CrdtDoc {
             DocKind::Automerge => Ok(CrdtDoc::Automerge(Box::new(automerge_doc::load(snapshot)?))),
             DocKind::Yrs => {
                 let mut doc = CrdtDoc::new(kind);
-                doc.apply_snapshot(snapshot)?;
+                doc.merge_saved_state(snapshot)?;
                 Ok(doc)
             }
         }
@@ -115,13 +115,14 @@ impl CrdtDoc {
         Ok(())
     }
 
-    /// Merges a full snapshot of the same document into this one. Idempotent.
-    pub fn apply_snapshot(&mut self, snapshot: &[u8]) -> Result<()> {
+    /// Merges a saved state ([`CrdtDoc::save`]) of the same document into this one.
+    /// Idempotent.
+    pub fn merge_saved_state(&mut self, saved: &[u8]) -> Result<()> {
         match self {
-            CrdtDoc::Automerge(doc) => automerge_doc::apply_snapshot(doc, snapshot),
+            CrdtDoc::Automerge(doc) => automerge_doc::merge_saved_state(doc, saved),
             CrdtDoc::Yrs(doc, astral) => {
                 astral.forget();
-                yrs_doc::apply_update(doc, snapshot)
+                yrs_doc::apply_update(doc, saved)
             }
         }
     }
