@@ -38,13 +38,13 @@ impl CrdtDoc {
         }
     }
 
-    /// Loads a document from a full snapshot (as written by [`CrdtDoc::save`]).
-    pub fn load(kind: DocKind, snapshot: &[u8]) -> Result<CrdtDoc> {
+    /// Loads a document from a saved state (as written by [`CrdtDoc::save`]).
+    pub fn load(kind: DocKind, saved: &[u8]) -> Result<CrdtDoc> {
         match kind {
-            DocKind::Automerge => Ok(CrdtDoc::Automerge(Box::new(automerge_doc::load(snapshot)?))),
+            DocKind::Automerge => Ok(CrdtDoc::Automerge(Box::new(automerge_doc::load(saved)?))),
             DocKind::Yrs => {
                 let mut doc = CrdtDoc::new(kind);
-                doc.merge_saved_state(snapshot)?;
+                doc.merge_saved_state(saved)?;
                 Ok(doc)
             }
         }
@@ -136,7 +136,7 @@ impl CrdtDoc {
     }
 
     /// True when the document holds updates it cannot integrate yet (missing causal
-    /// dependencies). A snapshot taken now would not contain them.
+    /// dependencies). A saved state taken now would not contain them.
     pub fn has_pending(&mut self) -> bool {
         match self {
             CrdtDoc::Automerge(doc) => !doc.get_missing_deps(&[]).is_empty(),

@@ -81,11 +81,11 @@ impl Store {
     pub fn apply_catchup_snapshot(
         &self,
         id: &str,
-        snapshot: &[u8],
+        saved: &[u8],
         covers: &VersionVector,
     ) -> Result<()> {
         let event = self.write_doc(id, |tx, doc, _, _| {
-            doc.crdt.merge_saved_state(snapshot)?;
+            doc.crdt.merge_saved_state(saved)?;
             doc.version.merge(covers);
             sql::take_checkpoint(tx, id, doc)?;
             Ok(change_event(id, ChangeSource::Remote, doc))

@@ -1,4 +1,5 @@
-//! Tests of the relay storage: snapshots in catch-up, reopening, refused batches.
+//! Tests of the relay storage: catch-up snapshots, reopening, refused batches, databases
+//! written by earlier versions, corrupt stored data.
 
 use super::*;
 use concord_core::Store;
@@ -27,7 +28,7 @@ fn append_all(storage: &mut Storage, kind: DocKind, updates: &[UpdateRecord]) {
         doc_id: "d".into(),
         update: u.clone(),
     }));
-    // One entry per batch (snapshots are considered after each batch), then the second
+    // One entry per batch (checkpoints are considered after each batch), then the second
     // half again in one batch: re-applying held updates is a no-op.
     for entry in &entries {
         storage.apply_batch(std::slice::from_ref(entry)).unwrap();
@@ -50,7 +51,7 @@ fn new_clients_get_a_snapshot_plus_tail_that_rebuilds_the_document() {
         assert_eq!(
             snapshot.covers.get(&device.device_id()),
             90,
-            "snapshots every 30"
+            "checkpoints every 30"
         );
         assert_eq!(
             fresh.updates.iter().map(|u| u.seq).collect::<Vec<_>>(),
