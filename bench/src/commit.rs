@@ -146,7 +146,7 @@ pub fn run(args: &CommitArgs) -> Result<()> {
     }
     let data = json!({
         "benchmark": "commit",
-        "store_options": "default (snapshot every 256 updates)",
+        "store_options": "default (checkpoint every 256 updates)",
         "runs": outcomes,
     });
     report::emit(&[table(&outcomes)], &data, args.json);
@@ -282,7 +282,7 @@ fn table(outcomes: &[Outcome]) -> Table {
     );
     t.note(
         "text insert types one character at the end of the text; map put sets one of 1,000 \
-         keys to a number. Default StoreOptions: a snapshot every 256 updates (its cost \
+         keys to a number. Default StoreOptions: a checkpoint every 256 updates (its cost \
          shows in the max column).",
     );
     t.note("db size: database + WAL + shared-memory files after the store is closed.");

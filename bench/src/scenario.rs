@@ -74,7 +74,8 @@ pub struct ApplyReport {
     /// Raw engines: length of the full saved state and the time to produce it.
     pub saved_bytes: Option<u64>,
     pub save_secs: Option<f64>,
-    /// Concord: the document's CRDT snapshot size (as stored in the `docs` row).
+    /// Concord: the size of the document's saved state (`Store::saved_state`, what a
+    /// checkpoint stores).
     pub snapshot_bytes: Option<u64>,
     /// Concord: database files while the store is still open.
     pub disk_open: Option<SqliteFiles>,
@@ -289,7 +290,7 @@ fn apply_concord(job: &Job, kind: DocKind, trace: &Trace, expected: &str) -> Res
     )?;
     let disk_open = SqliteFiles::of(&db);
     let peak = measure::peak_rss_kib();
-    let snapshot_bytes = store.export_snapshot(DOC)?.len() as u64;
+    let snapshot_bytes = store.saved_state(DOC)?.len() as u64;
     drop(store);
     Ok(ApplyReport {
         commits: latencies.len(),

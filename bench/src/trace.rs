@@ -365,7 +365,7 @@ fn tables(outcomes: &[Outcome], path: &Path, trace: &Trace) -> Vec<Table> {
     }
     size.note(
         "saved state: raw rows, `AutoCommit::save()` / `encode_state_as_update_v1` of the \
-         whole document. CRDT snapshot: Concord rows, `Store::export_snapshot` at the end.",
+         whole document. CRDT snapshot: Concord rows, `Store::saved_state` at the end.",
     );
     size.note(
         "cold load: a fresh process. Raw rows time decoding the saved bytes and reading the \

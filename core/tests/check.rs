@@ -8,11 +8,11 @@ use concord_core::store::ProblemKind;
 use concord_core::{DocKind, Store, StoreOptions};
 use rusqlite::{params, Connection};
 
-fn open(path: &Path, snapshot_every: u64) -> Store {
+fn open(path: &Path, checkpoint_every: u64) -> Store {
     Store::open_with(
         path,
         StoreOptions {
-            checkpoint_every: snapshot_every,
+            checkpoint_every,
             ..Default::default()
         },
     )

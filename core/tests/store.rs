@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 use concord_core::{ChangeSource, DocKind, Error, Store, StoreOptions, UpdateRecord};
 use serde_json::json;
 
-fn open(dir: &tempfile::TempDir, name: &str, snapshot_every: u64) -> Store {
+fn open(dir: &tempfile::TempDir, name: &str, checkpoint_every: u64) -> Store {
     Store::open_with(
         dir.path().join(name),
         StoreOptions {
-            checkpoint_every: snapshot_every,
+            checkpoint_every,
             ..Default::default()
         },
     )

@@ -16,7 +16,7 @@ pub struct ServerConfig {
     pub auth_secret: Option<String>,
     pub max_frame_bytes: usize,
     pub max_queue: usize,
-    pub snapshot_every: u64,
+    pub checkpoint_every: u64,
     pub server_id: Option<String>,
 }
 
@@ -28,7 +28,7 @@ impl Default for ServerConfig {
             auth_secret: None,
             max_frame_bytes: 4 << 20,
             max_queue: 4096,
-            snapshot_every: 256,
+            checkpoint_every: 256,
             server_id: None,
         }
     }

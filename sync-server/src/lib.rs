@@ -21,7 +21,7 @@ pub fn build_relay(config: &ServerConfig) -> Result<Arc<state::Relay>, ServerErr
         source,
     })?;
     let db = config.data_dir.join("concord.db");
-    let storage = storage::Storage::open(&db, config.snapshot_every)
+    let storage = storage::Storage::open(&db, config.checkpoint_every)
         .map_err(|source| ServerError::OpenStorage { path: db, source })?;
     let auth = match &config.auth_secret {
         Some(secret) if !secret.is_empty() => auth::Auth::Secret(secret.as_bytes().to_vec()),

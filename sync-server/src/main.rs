@@ -38,9 +38,10 @@ struct ServeArgs {
     /// Frames queued for one connection before it is closed as too slow [default: 4096].
     #[arg(long)]
     max_queue: Option<usize>,
-    /// Snapshot a document after this many updates [default: 256].
-    #[arg(long)]
-    snapshot_every: Option<u64>,
+    /// Take a document's checkpoint (its saved state, which loading starts from and
+    /// catch-up snapshots are) after this many updates [default: 256].
+    #[arg(long, alias = "snapshot-every")]
+    checkpoint_every: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -97,8 +98,8 @@ fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     if let Some(v) = args.max_queue {
         config.max_queue = v;
     }
-    if let Some(v) = args.snapshot_every {
-        config.snapshot_every = v;
+    if let Some(v) = args.checkpoint_every {
+        config.checkpoint_every = v;
     }
     Ok(config)
 }

@@ -116,7 +116,7 @@ async fn once(
     config: ClientConfig,
     timeout: Duration,
 ) -> anyhow::Result<()> {
-    let before = snapshot(store)?;
+    let before = versions(store)?;
     let refused = match sync_once(store, url, config, timeout).await {
         Ok(()) => Vec::new(),
         // Partial success: report what synced, then fail with the refusals (exit code 3).
@@ -128,7 +128,7 @@ async fn once(
         ),
         Err(other) => return Err(anyhow::Error::new(other).context("sync failed")),
     };
-    let after = snapshot(store)?;
+    let after = versions(store)?;
 
     let is_refused = |id: &str| refused.iter().any(|e| e.doc_id.as_deref() == Some(id));
     let synced: Vec<&str> = after
@@ -195,7 +195,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Each document's version vector and pending count.
-fn snapshot(store: &Store) -> anyhow::Result<BTreeMap<String, (VersionVector, usize)>> {
+fn versions(store: &Store) -> anyhow::Result<BTreeMap<String, (VersionVector, usize)>> {
     Ok(store
         .status()?
         .into_iter()

@@ -98,8 +98,8 @@ pub(super) fn load(bytes: &[u8]) -> Result<AutoCommit> {
     .map_err(invalid)
 }
 
-pub(super) fn apply_snapshot(doc: &mut AutoCommit, bytes: &[u8]) -> Result<()> {
-    // Check the whole snapshot decodes before merging (load_incremental skips bad chunks).
+pub(super) fn merge_saved_state(doc: &mut AutoCommit, bytes: &[u8]) -> Result<()> {
+    // Check the whole saved state decodes before merging (load_incremental skips bad chunks).
     automerge::Automerge::load_with_options(
         bytes,
         automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error),

@@ -40,13 +40,13 @@ impl CrdtDoc {
         }
     }
 
-    /// Loads a document from a full snapshot (as written by [`CrdtDoc::save`]).
-    pub fn load(kind: DocKind, snapshot: &[u8]) -> Result<CrdtDoc> {
+    /// Loads a document from a saved state (as written by [`CrdtDoc::save`]).
+    pub fn load(kind: DocKind, saved: &[u8]) -> Result<CrdtDoc> {
         match kind {
-            DocKind::Automerge => Ok(CrdtDoc::Automerge(Box::new(automerge_doc::load(snapshot)?))),
+            DocKind::Automerge => Ok(CrdtDoc::Automerge(Box::new(automerge_doc::load(saved)?))),
             DocKind::Yrs => {
                 let mut doc = CrdtDoc::new(kind);
-                doc.apply_snapshot(snapshot)?;
+                doc.merge_saved_state(saved)?;
                 Ok(doc)
             }
         }
@@ -117,13 +117,14 @@ impl CrdtDoc {
         Ok(())
     }
 
-    /// Merges a full snapshot of the same document into this one. Idempotent.
-    pub fn apply_snapshot(&mut self, snapshot: &[u8]) -> Result<()> {
+    /// Merges a saved state ([`CrdtDoc::save`]) of the same document into this one.
+    /// Idempotent.
+    pub fn merge_saved_state(&mut self, saved: &[u8]) -> Result<()> {
         match self {
-            CrdtDoc::Automerge(doc) => automerge_doc::apply_snapshot(doc, snapshot),
+            CrdtDoc::Automerge(doc) => automerge_doc::merge_saved_state(doc, saved),
             CrdtDoc::Yrs(doc, astral) => {
                 astral.forget();
-                yrs_doc::apply_update(doc, snapshot)
+                yrs_doc::apply_update(doc, saved)
             }
         }
     }
@@ -137,7 +138,7 @@ impl CrdtDoc {
     }
 
     /// True when the document holds updates it cannot integrate yet (missing causal
-    /// dependencies). A snapshot taken now would not contain them.
+    /// dependencies). A saved state taken now would not contain them.
     pub fn has_pending(&mut self) -> bool {
         match self {
             CrdtDoc::Automerge(doc) => !doc.get_missing_deps(&[]).is_empty(),

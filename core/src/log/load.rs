@@ -1,7 +1,7 @@
 //! A document as committed: its checkpoint (saved state) plus the updates logged after it,
 //! applied in one batch.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, Row};
 
 use super::codec::decode_version;
 use crate::doc::CrdtDoc;
@@ -14,7 +14,8 @@ use crate::vv::VersionVector;
 pub struct LogHead {
     pub kind: DocKind,
     pub version: VersionVector,
-    /// The saved state loading starts from, if a checkpoint was taken.
+    /// The saved state loading starts from, if a checkpoint was taken (and was read:
+    /// [`read_heads`] leaves it out).
     pub checkpoint: Option<Vec<u8>>,
     /// The log index the checkpoint covers up to (0 when none).
     pub checkpoint_upto: i64,
@@ -29,33 +30,45 @@ pub struct LoadedLog {
     pub last_index: i64,
 }
 
+/// The columns [`head_from_row`] reads, in its order.
+const HEAD_COLUMNS: &str = "kind, vv, snapshot_upto, tail";
+
+/// A [`LogHead`] (without its checkpoint bytes) from a row selected as [`HEAD_COLUMNS`].
+fn head_from_row(r: &Row<'_>) -> Result<LogHead> {
+    Ok(LogHead {
+        kind: r.get::<_, String>(0)?.parse()?,
+        version: decode_version(&r.get::<_, Vec<u8>>(1)?)?,
+        checkpoint: None,
+        checkpoint_upto: r.get(2)?,
+        tail: r.get::<_, i64>(3)? as u64,
+    })
+}
+
 /// The document's row, or `None` when there is no such document.
 pub fn read_head(conn: &Connection, doc_id: &str) -> Result<Option<LogHead>> {
-    let row = conn
-        .query_row(
-            "SELECT kind, vv, snapshot, snapshot_upto, tail FROM docs WHERE id = ?1",
-            [doc_id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, Option<Vec<u8>>>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((kind, vv, checkpoint, checkpoint_upto, tail)) = row else {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {HEAD_COLUMNS}, snapshot FROM docs WHERE id = ?1"
+    ))?;
+    let mut rows = stmt.query([doc_id])?;
+    let Some(row) = rows.next()? else {
         return Ok(None);
     };
     Ok(Some(LogHead {
-        kind: kind.parse()?,
-        version: decode_version(&vv)?,
-        checkpoint,
-        checkpoint_upto,
-        tail: tail as u64,
+        checkpoint: row.get(4)?,
+        ..head_from_row(row)?
     }))
+}
+
+/// Every document's id and head, in id order, without reading the checkpoints (their
+/// `checkpoint` is `None`): for an owner that keeps all heads in memory, such as the relay.
+pub fn read_heads(conn: &Connection) -> Result<Vec<(String, LogHead)>> {
+    let mut stmt = conn.prepare(&format!("SELECT {HEAD_COLUMNS}, id FROM docs ORDER BY id"))?;
+    let mut rows = stmt.query([])?;
+    let mut heads = Vec::new();
+    while let Some(row) = rows.next()? {
+        heads.push((row.get(4)?, head_from_row(row)?));
+    }
+    Ok(heads)
 }
 
 /// The document as committed, or `None` when there is no such document. Call it inside

@@ -18,7 +18,7 @@
 //! Words, one meaning each: the **saved state** is the CRDT's compact full state
 //! (`CrdtDoc::save`); a **checkpoint** is a saved state stored in the `docs` row (column
 //! `snapshot`) that loading starts from; a **catch-up snapshot** is a saved state the relay
-//! sends to a client that lacks much (`protocol::Snapshot`).
+//! sends to a client that lacks much (`protocol::CatchupSnapshot`).
 
 pub mod checkpoint;
 pub mod codec;
@@ -30,7 +30,7 @@ pub mod schema;
 pub use checkpoint::{checkpoint_due, prune, write_checkpoint, Keep, LogSpan};
 pub use codec::{decode_version, encode_version};
 pub use contiguity::{admit, Admitted};
-pub use load::{load, read_head, replay, LoadedLog, LogHead};
+pub use load::{load, read_head, read_heads, replay, LoadedLog, LogHead};
 pub use rows::{
     append, create_doc, last_index, missing_from, record_from_row, stored_update, write_head,
 };

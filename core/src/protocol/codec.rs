@@ -121,7 +121,7 @@ mod tests {
                 doc_id: "x".into(),
                 kind: DocKind::Automerge,
                 server_version: vv.clone(),
-                snapshot: Some(Snapshot {
+                snapshot: Some(CatchupSnapshot {
                     data: vec![1, 2, 3],
                     covers: vv.clone(),
                 }),

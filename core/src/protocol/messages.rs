@@ -36,22 +36,24 @@ pub struct Subscribe {
     pub version: VersionVector,
 }
 
-/// A full document state and the updates it covers.
+/// A catch-up snapshot: a saved state the relay sends a client that lacks a lot (its
+/// latest checkpoint), and the version vector it covers. The type's name is not on the
+/// wire (postcard encodes fields in order, no names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
+pub struct CatchupSnapshot {
     #[serde(with = "crate::update::bytes")]
     pub data: Vec<u8>,
     pub covers: VersionVector,
 }
 
 /// Server → client: the answer to [`Subscribe`]. `server_version` is what the server holds;
-/// what the client lacks follows as an optional snapshot here and [`Updates`] after it.
+/// what the client lacks follows as an optional catch-up snapshot here and [`Updates`] after it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Catchup {
     pub doc_id: String,
     pub kind: DocKind,
     pub server_version: VersionVector,
-    pub snapshot: Option<Snapshot>,
+    pub snapshot: Option<CatchupSnapshot>,
 }
 
 /// Either direction: updates of one document, in order. Client → server updates are

@@ -51,7 +51,7 @@ impl Store {
 
     /// The document's saved state: its full state as the CRDT saves it (Automerge save /
     /// Yrs v1 state update).
-    pub fn export_snapshot(&self, id: &str) -> Result<Vec<u8>> {
+    pub fn saved_state(&self, id: &str) -> Result<Vec<u8>> {
         let mut guard = self.lock();
         let Inner { conn, docs, .. } = &mut *guard;
         Ok(sql::loaded(conn, docs, id)?.crdt.save())

@@ -78,14 +78,14 @@ impl Store {
     /// Merges a catch-up snapshot from the relay (a saved state) that covers `covers`;
     /// afterwards this device holds every update in `covers`. Stored at once as this
     /// device's checkpoint.
-    pub fn apply_remote_snapshot(
+    pub fn apply_catchup_snapshot(
         &self,
         id: &str,
-        snapshot: &[u8],
+        saved: &[u8],
         covers: &VersionVector,
     ) -> Result<()> {
         let event = self.write_doc(id, |tx, doc, _, _| {
-            doc.crdt.apply_snapshot(snapshot)?;
+            doc.crdt.merge_saved_state(saved)?;
             doc.version.merge(covers);
             sql::take_checkpoint(tx, id, doc)?;
             Ok(change_event(id, ChangeSource::Remote, doc))

@@ -13,7 +13,7 @@ use crate::ids::{DocKind, Origin};
 use crate::protocol::ErrorCode;
 use crate::sync::relay_request::RelayRefusal;
 use crate::update::UpdateRecord;
-use crate::vv::VersionVector;
+use crate::vv::{SeqPosition, VersionVector};
 
 /// What the rules need of a stored document.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,8 @@ fn check_one(
     update: &UpdateRecord,
     stored: &mut impl FnMut(&Origin, u64) -> Result<Option<Vec<u8>>, RelayRefusal>,
 ) -> Result<bool, RelayRefusal> {
-    if version.contains(&update.origin, update.seq) {
+    let position = version.position(&update.origin, update.seq);
+    if position == SeqPosition::Held {
         let held = match plan
             .accepted
             .iter()
@@ -96,8 +97,7 @@ fn check_one(
         }
         return Ok(true);
     }
-    let expected = version.get(&update.origin) + 1;
-    if update.seq != expected {
+    if let SeqPosition::Gap { expected } = position {
         return Err(RelayRefusal::new(
             ErrorCode::SeqGap,
             format!(

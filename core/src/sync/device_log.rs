@@ -38,8 +38,8 @@ pub trait DeviceLog {
         doc_id: &str,
         updates: &[UpdateRecord],
     ) -> Result<Option<(Origin, u64)>>;
-    /// Replaces what the device lacks of a document with a full state covering `covers`.
-    fn apply_remote_snapshot(
+    /// Merges a catch-up snapshot (a saved state covering `covers`) into a document.
+    fn apply_catchup_snapshot(
         &mut self,
         doc_id: &str,
         data: &[u8],
@@ -101,13 +101,13 @@ impl DeviceLog for Store {
         Ok(Store::apply_remote(self, doc_id, updates)?.gap)
     }
 
-    fn apply_remote_snapshot(
+    fn apply_catchup_snapshot(
         &mut self,
         doc_id: &str,
         data: &[u8],
         covers: &VersionVector,
     ) -> Result<()> {
-        Store::apply_remote_snapshot(self, doc_id, data, covers)
+        Store::apply_catchup_snapshot(self, doc_id, data, covers)
     }
 
     fn acknowledge(&mut self, doc_id: &str, origin: &Origin, upto: u64) -> Result<()> {

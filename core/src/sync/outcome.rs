@@ -72,7 +72,7 @@ impl From<Disconnect> for ClientError {
     }
 }
 
-/// A snapshot of the client's state.
+/// The client's state at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClientStatus {
     pub connected: bool,

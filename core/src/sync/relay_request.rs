@@ -6,7 +6,7 @@
 //! back with [`crate::sync::RelaySession::handle_completion`].
 
 use crate::ids::{DocKind, Origin};
-use crate::protocol::{ErrorCode, Message, Snapshot};
+use crate::protocol::{CatchupSnapshot, ErrorCode, Message};
 use crate::sync::rights::Rights;
 use crate::update::UpdateRecord;
 use crate::vv::VersionVector;
@@ -65,7 +65,7 @@ pub enum RelayRequest {
 pub struct CatchupData {
     pub kind: DocKind,
     pub server_version: VersionVector,
-    pub snapshot: Option<Snapshot>,
+    pub snapshot: Option<CatchupSnapshot>,
     pub updates: Vec<UpdateRecord>,
 }
 

@@ -313,7 +313,7 @@ impl<L: DeviceLog> ClientSession<L> {
         }
         if let Some(snapshot) = &c.snapshot {
             self.log
-                .apply_remote_snapshot(&c.doc_id, &snapshot.data, &snapshot.covers)?;
+                .apply_catchup_snapshot(&c.doc_id, &snapshot.data, &snapshot.covers)?;
         }
         // Outbox entries the relay claims to hold are resent, not assumed acknowledged: the
         // relay acknowledges identical bytes (an ack lost in a crash) and refuses different

@@ -165,7 +165,7 @@ impl DeviceLog for MemLog {
         Ok(None)
     }
 
-    fn apply_remote_snapshot(
+    fn apply_catchup_snapshot(
         &mut self,
         doc_id: &str,
         _data: &[u8],

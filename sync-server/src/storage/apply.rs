@@ -1,11 +1,14 @@
 //! The state machine: applies ordered log entries in one transaction each batch, records
-//! the last applied position with them, and takes snapshots when a tail grows long.
+//! the last applied position with them, and takes checkpoints when a tail grows long.
+
+use concord_core::log;
+use concord_core::vv::SeqPosition;
+use std::collections::HashMap;
 
 use concord_core::{CrdtDoc, VersionVector};
-use rusqlite::params;
+use rusqlite::{params, Transaction};
 
-use super::docs::rebuild;
-use super::{encode_vv, ApplyOutcome, DocState, Entry, LogEntry, Result, Storage, StorageError};
+use super::{ApplyOutcome, DocState, Entry, LogEntry, Result, Storage, StorageError};
 
 impl Storage {
     /// The single-node path: gives `entries` the next log positions and applies them.
@@ -64,10 +67,7 @@ impl Storage {
                         outcomes.push(ApplyOutcome::Unchanged);
                         continue;
                     }
-                    tx.execute(
-                        "INSERT INTO docs (id, kind, vv) VALUES (?1, ?2, ?3)",
-                        params![doc_id, kind.as_str(), encode_vv(&VersionVector::new())],
-                    )?;
+                    log::create_doc(&tx, doc_id, *kind)?;
                     heads.insert(
                         doc_id.clone(),
                         DocState {
@@ -85,25 +85,22 @@ impl Storage {
                     let head = heads.get_mut(doc_id).ok_or_else(|| {
                         StorageError::Corrupt(format!("append to unknown doc {doc_id}"))
                     })?;
-                    if head.version.contains(&update.origin, update.seq) {
-                        outcomes.push(ApplyOutcome::Unchanged);
-                        continue;
+                    match head.version.position(&update.origin, update.seq) {
+                        SeqPosition::Held => {
+                            outcomes.push(ApplyOutcome::Unchanged);
+                            continue;
+                        }
+                        SeqPosition::Next => {
+                            head.version.advance(&update.origin, update.seq);
+                        }
+                        SeqPosition::Gap { .. } => {
+                            return Err(StorageError::Corrupt(format!(
+                                "batch has a gap at {}:{}",
+                                update.origin, update.seq
+                            )));
+                        }
                     }
-                    if !head.version.advance(&update.origin, update.seq) {
-                        return Err(StorageError::Corrupt(format!(
-                            "batch has a gap at {}:{}",
-                            update.origin, update.seq
-                        )));
-                    }
-                    tx.execute(
-                        "INSERT INTO updates (doc_id, origin, seq, data) VALUES (?1, ?2, ?3, ?4)",
-                        params![
-                            doc_id,
-                            update.origin.as_str(),
-                            update.seq as i64,
-                            update.data
-                        ],
-                    )?;
+                    log::append(&tx, doc_id, update)?;
                     head.tail += 1;
                     if let Some(doc) = self.loaded.get_mut(doc_id) {
                         // Already applied by `integrate` on the leader's path: a no-op then.
@@ -124,13 +121,9 @@ impl Storage {
         }
         for doc_id in &touched {
             let head = heads.get_mut(doc_id).expect("touched docs exist");
-            if head.tail >= self.snapshot_every {
-                snapshot(&tx, doc_id, head, self.loaded.get_mut(doc_id))?;
-            } else {
-                tx.execute(
-                    "UPDATE docs SET vv = ?1, tail = ?2 WHERE id = ?3",
-                    params![encode_vv(&head.version), head.tail as i64, doc_id],
-                )?;
+            let every = self.checkpoint_every;
+            if head.tail < every || !checkpoint(&tx, doc_id, head, every, &mut self.loaded)? {
+                log::write_head(&tx, doc_id, &head.version, head.tail)?;
             }
         }
         tx.execute(
@@ -144,39 +137,37 @@ impl Storage {
     }
 }
 
-/// Stores a new snapshot of the document (from its in-memory copy when there is one).
-/// The individual updates are kept so clients that lack a few still get exactly those.
-fn snapshot(
-    tx: &rusqlite::Transaction<'_>,
+/// Takes the document's checkpoint, from its in-memory copy when there is one, unless it
+/// holds updates it cannot integrate yet (then its tail is kept until they fill); returns
+/// whether it took one. The relay also records the version the checkpoint covers
+/// (`snapshot_vv`), for catch-up snapshots, and prunes nothing: clients that lack a few
+/// updates still get exactly those.
+fn checkpoint(
+    tx: &Transaction<'_>,
     doc_id: &str,
     head: &mut DocState,
-    loaded: Option<&mut CrdtDoc>,
-) -> Result<()> {
-    let mut rebuilt;
-    let doc = match loaded {
+    every: u64,
+    loaded: &mut HashMap<String, CrdtDoc>,
+) -> Result<bool> {
+    let mut reloaded;
+    let doc = match loaded.get_mut(doc_id) {
         Some(doc) => doc,
         None => {
-            rebuilt = rebuild(tx, doc_id, head.kind)?;
-            &mut rebuilt
+            reloaded = log::load(tx, doc_id)
+                .map_err(StorageError::stored)?
+                .ok_or_else(|| StorageError::Corrupt(format!("no row for doc {doc_id}")))?
+                .crdt;
+            &mut reloaded
         }
     };
-    let upto: i64 = tx.query_row(
-        "SELECT COALESCE(MAX(idx), 0) FROM updates WHERE doc_id = ?1",
-        [doc_id],
-        |r| r.get(0),
-    )?;
-    if doc.has_pending() {
-        // Causal gaps across origins: keep the tail until they fill.
-        tx.execute(
-            "UPDATE docs SET vv = ?1, tail = ?2 WHERE id = ?3",
-            params![encode_vv(&head.version), head.tail as i64, doc_id],
-        )?;
-        return Ok(());
+    if !log::checkpoint_due(head.tail, every, doc) {
+        return Ok(false);
     }
+    log::write_checkpoint(tx, doc_id, &head.version, &doc.save())?;
     tx.execute(
-        "UPDATE docs SET vv = ?1, snapshot = ?2, snapshot_vv = ?1, snapshot_upto = ?3, tail = 0 WHERE id = ?4",
-        params![encode_vv(&head.version), doc.save(), upto, doc_id],
+        "UPDATE docs SET snapshot_vv = ?1 WHERE id = ?2",
+        params![log::encode_version(&head.version), doc_id],
     )?;
     head.tail = 0;
-    Ok(())
+    Ok(true)
 }

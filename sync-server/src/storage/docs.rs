@@ -1,12 +1,12 @@
-//! Documents kept in memory (bounded): rebuilt from the last snapshot plus the tail, used
-//! to prove that a new update integrates and to take snapshots.
+//! Documents kept in memory (bounded): loaded from the shared update log (checkpoint plus
+//! the updates after it), used to prove that a new update integrates and to take
+//! checkpoints.
 
-use concord_core::{CrdtDoc, DocKind, UpdateRecord};
-use rusqlite::{params, Connection};
+use concord_core::{log, CrdtDoc, UpdateRecord};
 
 use super::{Result, Storage, StorageError};
 
-/// How many documents are kept loaded in memory (for checking updates and snapshots).
+/// How many documents are kept loaded in memory (for checking updates and checkpoints).
 const MAX_LOADED_DOCS: usize = 256;
 
 impl Storage {
@@ -17,7 +17,7 @@ impl Storage {
         let doc = self.loaded_doc(doc_id)?;
         if let Err(e) = doc.integrate(&update.data) {
             self.loaded.remove(doc_id);
-            return Err(e.into());
+            return Err(StorageError::Doc(e));
         }
         Ok(())
     }
@@ -29,39 +29,19 @@ impl Storage {
 
     fn loaded_doc(&mut self, doc_id: &str) -> Result<&mut CrdtDoc> {
         if !self.loaded.contains_key(doc_id) {
-            let kind = self
-                .heads
-                .get(doc_id)
-                .ok_or_else(|| StorageError::Corrupt(format!("unknown doc {doc_id}")))?
-                .kind;
+            if !self.heads.contains_key(doc_id) {
+                return Err(StorageError::Corrupt(format!("unknown doc {doc_id}")));
+            }
             if self.loaded.len() >= MAX_LOADED_DOCS {
                 if let Some(victim) = self.loaded.keys().next().cloned() {
                     self.loaded.remove(&victim);
                 }
             }
-            let doc = rebuild(&self.conn, doc_id, kind)?;
-            self.loaded.insert(doc_id.to_string(), doc);
+            let doc = log::load(&self.conn, doc_id)
+                .map_err(StorageError::stored)?
+                .ok_or_else(|| StorageError::Corrupt(format!("no row for doc {doc_id}")))?;
+            self.loaded.insert(doc_id.to_string(), doc.crdt);
         }
         Ok(self.loaded.get_mut(doc_id).expect("inserted above"))
     }
-}
-
-/// The document as committed: its last snapshot plus the updates after it.
-pub(super) fn rebuild(conn: &Connection, doc_id: &str, kind: DocKind) -> Result<CrdtDoc> {
-    let (snapshot, upto): (Option<Vec<u8>>, i64) = conn.query_row(
-        "SELECT snapshot, snapshot_upto FROM docs WHERE id = ?1",
-        [doc_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let mut doc = match snapshot {
-        Some(bytes) => CrdtDoc::load(kind, &bytes)?,
-        None => CrdtDoc::new(kind),
-    };
-    let mut stmt =
-        conn.prepare("SELECT data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx")?;
-    let tail: Vec<Vec<u8>> = stmt
-        .query_map(params![doc_id, upto], |r| r.get(0))?
-        .collect::<std::result::Result<_, _>>()?;
-    doc.apply_updates(&tail.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
-    Ok(doc)
 }

@@ -10,11 +10,37 @@ pub enum StorageError {
     Sqlite(#[from] rusqlite::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// SQLite failed under the shared update log ([`concord_core::log`]).
+    #[error("SQLite failed")]
+    Log(#[source] concord_core::StorageError),
+    /// An update was refused by its document (does not decode or integrate): the only
+    /// variant that is the client's fault.
     #[error("document error")]
-    Doc(#[from] concord_core::Error),
+    Doc(#[source] concord_core::Error),
+}
+
+/// Core's errors by meaning: its SQLite failures and corrupt stored data (a version vector
+/// that does not decode) are the relay's own failures, never a refused update.
+impl From<concord_core::Error> for StorageError {
+    fn from(e: concord_core::Error) -> StorageError {
+        match e {
+            concord_core::Error::Storage(e) => StorageError::Log(e),
+            concord_core::Error::Corrupt(detail) => StorageError::Corrupt(detail),
+            e => StorageError::Doc(e),
+        }
+    }
 }
 
 impl StorageError {
+    /// For data read back from the file: whatever it fails with (a checkpoint or logged
+    /// update that no longer loads included) is the relay's failure, not the client's.
+    pub fn stored(e: concord_core::Error) -> StorageError {
+        match StorageError::from(e) {
+            StorageError::Doc(e) => StorageError::Corrupt(e.to_string()),
+            e => e,
+        }
+    }
+
     /// The message with its causes, `": "`-separated (for refusals and logs).
     pub fn chain(&self) -> String {
         let mut text = self.to_string();

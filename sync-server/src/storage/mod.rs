@@ -6,24 +6,29 @@
 //! A leader and a follower applying the same entries reach the same state. Reads answer
 //! "what does a client at this version vector lack" ([`Storage::catchup`]).
 //!
-//! Files: `schema` (migrations), `log` (entries and outcomes), `apply` (the state machine
-//! and snapshots), `catchup` (reads for clients), `docs` (documents kept in memory).
+//! Each document's update log is core's shared one ([`concord_core::log`]: schema,
+//! version-vector codec, appending, loading, checkpoints, contiguity); the relay keeps
+//! every update (a checkpoint prunes nothing), so a client that lacks a few gets exactly
+//! those, and one that lacks many gets a catch-up snapshot (the latest checkpoint).
+//!
+//! Files: `schema` (migrations), `entry` (log entries and outcomes), `apply` (the state
+//! machine and checkpoints), `catchup` (reads for clients), `docs` (documents in memory).
 
 mod apply;
 mod catchup;
 mod docs;
+mod entry;
 mod error;
-mod log;
 mod schema;
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use concord_core::{CrdtDoc, DocKind, VersionVector};
+use concord_core::{log, CrdtDoc, DocKind, VersionVector};
 use rusqlite::Connection;
 
+pub use entry::{ApplyOutcome, Entry, LogEntry};
 pub use error::{Result, StorageError};
-pub use log::{ApplyOutcome, Entry, LogEntry};
 pub use schema::SCHEMA_VERSION;
 
 /// What the relay keeps in memory about each document.
@@ -47,45 +52,30 @@ impl DocState {
 pub struct Storage {
     conn: Connection,
     heads: HashMap<String, DocState>,
-    snapshot_every: u64,
+    checkpoint_every: u64,
     last_applied: u64,
     /// Documents in memory, always equal to what is committed (plus, while a batch is
     /// being validated, the updates checked for it; dropped if it is refused).
     loaded: HashMap<String, CrdtDoc>,
 }
 
-fn encode_vv(vv: &VersionVector) -> Vec<u8> {
-    postcard::to_allocvec(vv).expect("version vectors encode")
-}
-
-fn decode_vv(bytes: &[u8]) -> Result<VersionVector> {
-    postcard::from_bytes(bytes).map_err(|e| StorageError::Corrupt(format!("version vector: {e}")))
-}
-
 impl Storage {
-    /// Opens (or creates, or migrates) the database file `path`.
-    pub fn open(path: &Path, snapshot_every: u64) -> Result<Storage> {
+    /// Opens (or creates, or migrates) the database file `path`. A document's checkpoint
+    /// is taken once `checkpoint_every` updates were logged since the last one.
+    pub fn open(path: &Path, checkpoint_every: u64) -> Result<Storage> {
         let mut conn = Connection::open(path)?;
         schema::prepare(&mut conn)?;
-        let mut heads = HashMap::new();
-        {
-            let mut stmt = conn.prepare("SELECT id, kind, vv, tail FROM docs")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let id: String = row.get(0)?;
-                let kind: String = row.get(1)?;
-                let vv: Vec<u8> = row.get(2)?;
-                let tail: i64 = row.get(3)?;
-                heads.insert(
-                    id,
-                    DocState {
-                        kind: kind.parse()?,
-                        version: decode_vv(&vv)?,
-                        tail: tail as u64,
-                    },
-                );
-            }
-        }
+        let heads = log::read_heads(&conn)?
+            .into_iter()
+            .map(|(id, head)| {
+                let state = DocState {
+                    kind: head.kind,
+                    version: head.version,
+                    tail: head.tail,
+                };
+                (id, state)
+            })
+            .collect();
         let last_applied: i64 =
             conn.query_row("SELECT last_index FROM applied WHERE id = 0", [], |r| {
                 r.get(0)
@@ -93,7 +83,7 @@ impl Storage {
         Ok(Storage {
             conn,
             heads,
-            snapshot_every,
+            checkpoint_every,
             last_applied: last_applied as u64,
             loaded: HashMap::new(),
         })

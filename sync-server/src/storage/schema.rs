@@ -1,37 +1,34 @@
 //! The relay database's schema and its versioned migrations (`PRAGMA user_version`).
+//!
+//! The documents' update log is core's shared one ([`concord_core::log::schema`]); the
+//! relay adds `snapshot_vv` to `docs`: the version vector its checkpoint covers, sent with
+//! a catch-up snapshot. Column names are the file format and stay as written (`snapshot`
+//! is the checkpoint, `snapshot_vv` the version it covers).
 
+use concord_core::log::schema::{DOC_LOG_COLUMNS, UPDATES_TABLE};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::error::Result;
 
-/// Each entry migrates from version `index` to `index + 1`. Version 1 is the schema that
-/// databases written before migrations were numbered already have (hence `IF NOT EXISTS`).
-const MIGRATIONS: &[&str] = &[
+/// Each entry migrates from version `index` to `index + 1`: its SQL pieces, run in order
+/// as one batch.
+const MIGRATIONS: &[&[&str]] = &[
     // 0 -> 1: documents and their update log.
-    "CREATE TABLE IF NOT EXISTS docs (
-        id            TEXT PRIMARY KEY,
-        kind          TEXT NOT NULL,
-        vv            BLOB NOT NULL,
-        snapshot      BLOB,
-        snapshot_vv   BLOB,
-        snapshot_upto INTEGER NOT NULL DEFAULT 0,
-        tail          INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE IF NOT EXISTS updates (
-        idx    INTEGER PRIMARY KEY AUTOINCREMENT,
-        doc_id TEXT NOT NULL,
-        origin TEXT NOT NULL,
-        seq    INTEGER NOT NULL,
-        data   BLOB NOT NULL,
-        UNIQUE (doc_id, origin, seq)
-    );
-    CREATE INDEX IF NOT EXISTS updates_by_doc ON updates (doc_id, idx);",
+    &[
+        "CREATE TABLE docs (
+        id            TEXT PRIMARY KEY,",
+        DOC_LOG_COLUMNS,
+        ",
+        snapshot_vv   BLOB
+    );",
+        UPDATES_TABLE,
+    ],
     // 1 -> 2: the log position of the last applied entry, written with each batch.
-    "CREATE TABLE applied (
+    &["CREATE TABLE applied (
         id         INTEGER PRIMARY KEY CHECK (id = 0),
         last_index INTEGER NOT NULL
     );
-    INSERT INTO applied (id, last_index) VALUES (0, 0);",
+    INSERT INTO applied (id, last_index) VALUES (0, 0);"],
 ];
 
 /// The schema version this build writes.
@@ -42,13 +39,25 @@ pub fn prepare(conn: &mut Connection) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let mut version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version == 0 && has_docs_table(&tx)? {
+        // Written before migrations were numbered: it already has version 1's tables.
+        version = 1;
+    }
     if version < SCHEMA_VERSION {
         for migration in &MIGRATIONS[version as usize..] {
-            tx.execute_batch(migration)?;
+            tx.execute_batch(&migration.concat())?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     tx.commit()?;
     Ok(())
+}
+
+fn has_docs_table(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'docs'",
+        [],
+        |r| r.get(0),
+    )?)
 }

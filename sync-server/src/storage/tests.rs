@@ -1,8 +1,10 @@
-//! Tests of the relay storage: snapshots in catch-up, reopening, refused batches.
+//! Tests of the relay storage: catch-up snapshots, reopening, refused batches, databases
+//! written by earlier versions, corrupt stored data.
 
 use super::*;
 use concord_core::Store;
 use concord_core::{CrdtDoc, UpdateRecord};
+use std::path::Path;
 
 /// `n` updates of one document made by a real device store.
 fn device_updates(kind: DocKind, n: usize) -> (Store, Vec<UpdateRecord>) {
@@ -26,7 +28,7 @@ fn append_all(storage: &mut Storage, kind: DocKind, updates: &[UpdateRecord]) {
         doc_id: "d".into(),
         update: u.clone(),
     }));
-    // One entry per batch (snapshots are considered after each batch), then the second
+    // One entry per batch (checkpoints are considered after each batch), then the second
     // half again in one batch: re-applying held updates is a no-op.
     for entry in &entries {
         storage.apply_batch(std::slice::from_ref(entry)).unwrap();
@@ -49,7 +51,7 @@ fn new_clients_get_a_snapshot_plus_tail_that_rebuilds_the_document() {
         assert_eq!(
             snapshot.covers.get(&device.device_id()),
             90,
-            "snapshots every 30"
+            "checkpoints every 30"
         );
         assert_eq!(
             fresh.updates.iter().map(|u| u.seq).collect::<Vec<_>>(),
@@ -163,6 +165,17 @@ fn apply_is_deterministic_records_the_last_position_and_skips_replays() {
     assert_eq!(gap.last_applied(), 0);
 }
 
+/// The relay's tables as written before migrations were numbered (schema version 1), with
+/// its own column order (`snapshot_vv` before `snapshot_upto`).
+const OLD_LOG_TABLES: &str = "
+    CREATE TABLE docs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, vv BLOB NOT NULL,
+        snapshot BLOB, snapshot_vv BLOB, snapshot_upto INTEGER NOT NULL DEFAULT 0,
+        tail INTEGER NOT NULL DEFAULT 0);
+    CREATE TABLE updates (idx INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL,
+        origin TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
+        UNIQUE (doc_id, origin, seq));
+    CREATE INDEX updates_by_doc ON updates (doc_id, idx);";
+
 #[test]
 fn a_database_of_schema_version_1_is_migrated() {
     let dir = tempfile::tempdir().unwrap();
@@ -170,17 +183,8 @@ fn a_database_of_schema_version_1_is_migrated() {
     {
         // The schema as written before migrations were numbered.
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE docs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, vv BLOB NOT NULL,
-                snapshot BLOB, snapshot_vv BLOB, snapshot_upto INTEGER NOT NULL DEFAULT 0,
-                tail INTEGER NOT NULL DEFAULT 0);
-             CREATE TABLE updates (idx INTEGER PRIMARY KEY AUTOINCREMENT, doc_id TEXT NOT NULL,
-                origin TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,
-                UNIQUE (doc_id, origin, seq));
-             CREATE INDEX updates_by_doc ON updates (doc_id, idx);
-             PRAGMA user_version = 1;",
-        )
-        .unwrap();
+        conn.execute_batch(&format!("{OLD_LOG_TABLES} PRAGMA user_version = 1;"))
+            .unwrap();
         conn.execute(
             "INSERT INTO docs (id, kind, vv) VALUES ('old', 'yrs', ?1)",
             [postcard::to_allocvec(&VersionVector::new()).unwrap()],
@@ -203,4 +207,140 @@ fn a_database_of_schema_version_1_is_migrated() {
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
     assert_eq!(Storage::open(&path, 30).unwrap().last_applied(), 1);
+}
+
+/// Creates `path` as the relay wrote it before it used core's update log (schema version
+/// `user_version`: 0 before migrations were numbered, or 2 with the `applied` table;
+/// `snapshot_vv` between `snapshot` and `snapshot_upto`, version vectors as postcard
+/// bytes), holding document "d" with `updates` and a checkpoint after the first
+/// `checkpointed` of them.
+fn write_old_database(
+    path: &Path,
+    user_version: i64,
+    kind: DocKind,
+    updates: &[UpdateRecord],
+    checkpointed: usize,
+) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let applied = match user_version {
+        0 => String::new(),
+        _ => format!(
+            "CREATE TABLE applied (id INTEGER PRIMARY KEY CHECK (id = 0),
+                last_index INTEGER NOT NULL);
+             INSERT INTO applied (id, last_index) VALUES (0, {});",
+            updates.len() + 1
+        ),
+    };
+    conn.execute_batch(&format!(
+        "{OLD_LOG_TABLES} {applied} PRAGMA user_version = {user_version};"
+    ))
+    .unwrap();
+    let version_after = |n: usize| {
+        let mut vv = VersionVector::new();
+        for u in &updates[..n] {
+            vv.advance(&u.origin, u.seq);
+        }
+        postcard::to_allocvec(&vv).unwrap()
+    };
+    let mut saved = CrdtDoc::new(kind);
+    for u in &updates[..checkpointed] {
+        saved.apply_update(&u.data).unwrap();
+    }
+    conn.execute(
+        "INSERT INTO docs (id, kind, vv, snapshot, snapshot_vv, snapshot_upto, tail)
+         VALUES ('d', ?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            kind.as_str(),
+            version_after(updates.len()),
+            saved.save(),
+            version_after(checkpointed),
+            checkpointed as i64,
+            (updates.len() - checkpointed) as i64
+        ],
+    )
+    .unwrap();
+    for u in updates {
+        conn.execute(
+            "INSERT INTO updates (doc_id, origin, seq, data) VALUES ('d', ?1, ?2, ?3)",
+            rusqlite::params![u.origin.as_str(), u.seq as i64, u.data],
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_database_written_by_the_previous_relay_opens_and_serves() {
+    // Version 2 as numbered, and version 0: written before migrations were numbered.
+    for user_version in [2, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let (device, updates) = device_updates(DocKind::Yrs, 100);
+        write_old_database(&path, user_version, DocKind::Yrs, &updates[..80], 70);
+        let mut storage = Storage::open(&path, 30).unwrap();
+        let last_applied = if user_version == 0 { 0 } else { 81 };
+        assert_eq!(storage.last_applied(), last_applied);
+        assert_eq!(
+            storage.head("d").unwrap().version.get(&device.device_id()),
+            80
+        );
+
+        let fresh = storage.catchup("d", &VersionVector::new()).unwrap();
+        let snapshot = fresh
+            .snapshot
+            .expect("a new client gets the old checkpoint");
+        assert_eq!(snapshot.covers.get(&device.device_id()), 70);
+        assert_eq!(
+            fresh.updates.iter().map(|u| u.seq).collect::<Vec<_>>(),
+            (71..=80).collect::<Vec<_>>()
+        );
+
+        // Appending to it works, and takes the next checkpoint (tail 10 + 20 reaches 30).
+        for u in &updates[80..] {
+            storage.integrate("d", u).unwrap();
+        }
+        storage
+            .apply_batch(
+                &updates[80..]
+                    .iter()
+                    .map(|u| LogEntry::Append {
+                        doc_id: "d".into(),
+                        update: u.clone(),
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap();
+        drop(storage);
+        let reopened = Storage::open(&path, 30).unwrap();
+        let fresh = reopened.catchup("d", &VersionVector::new()).unwrap();
+        let snapshot = fresh.snapshot.expect("a checkpoint covers everything");
+        assert_eq!(snapshot.covers.get(&device.device_id()), 100);
+        assert!(fresh.updates.is_empty());
+        let rebuilt = CrdtDoc::load(DocKind::Yrs, &snapshot.data).unwrap();
+        assert_eq!(rebuilt.to_json(), device.to_json("d").unwrap());
+    }
+}
+
+#[test]
+fn corrupt_stored_data_is_a_storage_failure_not_a_refused_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let (_device, updates) = device_updates(DocKind::Yrs, 40);
+    let mut storage = Storage::open(&path, 30).unwrap();
+    append_all(&mut storage, DocKind::Yrs, &updates[..35]);
+    drop(storage);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE docs SET snapshot = x'00ff00ff' WHERE id = 'd'", [])
+        .unwrap();
+    // A checkpoint that no longer loads: the update is not the client's fault.
+    let mut storage = Storage::open(&path, 30).unwrap();
+    let e = storage.integrate("d", &updates[35]).unwrap_err();
+    assert!(matches!(e, StorageError::Corrupt(_)), "{e:?}");
+    drop(storage);
+    // A version vector that does not decode.
+    conn.execute("UPDATE docs SET vv = x'ff' WHERE id = 'd'", [])
+        .unwrap();
+    let e = Storage::open(&path, 30)
+        .err()
+        .expect("the head does not decode");
+    assert!(matches!(e, StorageError::Corrupt(_)), "{e:?}");
 }
