@@ -67,8 +67,15 @@ impl Relay {
         })
     }
 
+    /// The storage. After a panic while it was held, in-memory documents may be half
+    /// changed: they are dropped (the file holds only committed state) before going on.
     fn storage(&self) -> MutexGuard<'_, Storage> {
-        self.storage.lock().unwrap_or_else(|p| p.into_inner())
+        self.storage.lock().unwrap_or_else(|poisoned| {
+            self.storage.clear_poison();
+            let mut storage = poisoned.into_inner();
+            storage.unload_all();
+            storage
+        })
     }
 
     pub fn hub(&self) -> MutexGuard<'_, Hub> {

@@ -86,8 +86,11 @@ pub(super) fn create_at_key(
         let change = fork.get_last_local_change().ok_or_else(|| {
             Error::InvalidEdit("creating a shared container made no change".into())
         })?;
-        if doc.get_change_by_hash(&change.hash()).is_none() {
-            doc.apply_changes([change]).map_err(edit_error)?;
+        if doc.get_change_by_hash(&change.hash()).is_none() && doc.apply_changes([change]).is_err()
+        {
+            // This generation's actor already made a different first change here (only a
+            // hostile or incompatible writer does that): take the next generation.
+            continue;
         }
         let created = doc
             .get_all(parent, key)
@@ -135,6 +138,34 @@ mod tests {
         let ia = create_at_key(&mut a, &ObjId::Root, "cc", Shape::Counter).unwrap();
         let ib = create_at_key(&mut b, &ObjId::Root, "cc", Shape::Counter).unwrap();
         assert_eq!(ia, ib);
+        assert_eq!(a.get_heads(), b.get_heads());
+    }
+
+    /// A writer that took generation 0's actor for other content does not block creation:
+    /// devices that have its change move on to generation 1, and still meet there.
+    #[test]
+    fn a_taken_generation_is_skipped_and_devices_still_meet() {
+        let key = CreationKey {
+            parent: "_root",
+            key: "items",
+            kind: "list",
+            generation: "0",
+        };
+        let mut hostile = AutoCommit::new();
+        hostile.set_actor(ActorId::from(key.id128().to_vec()));
+        hostile.put(ObjId::Root, "junk", 1).unwrap();
+        hostile.commit();
+        let junk = hostile.get_last_local_change().unwrap();
+
+        let mut a = AutoCommit::new();
+        let mut b = AutoCommit::new();
+        a.apply_changes([junk.clone()]).unwrap();
+        b.apply_changes([junk]).unwrap();
+        let shape = Shape::Object(ObjType::List);
+        let ia = create_at_key(&mut a, &ObjId::Root, "items", shape).unwrap();
+        let ib = create_at_key(&mut b, &ObjId::Root, "items", shape).unwrap();
+        assert_eq!(ia, ib);
+        assert_ne!(a.get_heads(), hostile.get_heads());
         assert_eq!(a.get_heads(), b.get_heads());
     }
 }

@@ -38,7 +38,14 @@ pub struct RelaySession {
     next_request: u64,
     in_flight: Option<(RequestId, Waiting)>,
     /// Frames received while a request was in flight, in arrival order.
-    queued: VecDeque<Vec<u8>>,
+    queued: VecDeque<Queued>,
+}
+
+/// A frame that arrived while a request was in flight, waiting for its turn.
+enum Queued {
+    Frame(Vec<u8>),
+    /// Above the frame limit: only its size is kept.
+    TooLarge(usize),
 }
 
 impl RelaySession {
@@ -95,7 +102,13 @@ impl RelaySession {
         auth: &dyn Authenticator,
     ) -> Vec<RelayOutput> {
         if self.in_flight.is_some() {
-            self.queued.push_back(frame.to_vec());
+            // An oversized frame is not kept: only its size, to refuse it in its turn.
+            self.queued
+                .push_back(if frame.len() > self.max_frame_bytes {
+                    Queued::TooLarge(frame.len())
+                } else {
+                    Queued::Frame(frame.to_vec())
+                });
             return vec![];
         }
         let mut out = Vec::new();
@@ -175,13 +188,25 @@ impl RelaySession {
         out
     }
 
+    fn too_large(&self, len: usize) -> RelayOutput {
+        RelayOutput::Send(Message::error(
+            ErrorCode::FrameTooLarge,
+            format!(
+                "frame of {len} bytes exceeds the limit of {} bytes",
+                self.max_frame_bytes
+            ),
+            None,
+        ))
+    }
+
     /// Handles queued frames until one of them makes a request.
     fn drain_queue(&mut self, now_secs: u64, auth: &dyn Authenticator, out: &mut Vec<RelayOutput>) {
         while self.in_flight.is_none() {
-            let Some(frame) = self.queued.pop_front() else {
-                break;
-            };
-            self.frame(&frame, now_secs, auth, out);
+            match self.queued.pop_front() {
+                None => break,
+                Some(Queued::Frame(frame)) => self.frame(&frame, now_secs, auth, out),
+                Some(Queued::TooLarge(len)) => out.push(self.too_large(len)),
+            }
         }
     }
 
@@ -193,15 +218,7 @@ impl RelaySession {
         out: &mut Vec<RelayOutput>,
     ) {
         if frame.len() > self.max_frame_bytes {
-            out.push(RelayOutput::Send(Message::error(
-                ErrorCode::FrameTooLarge,
-                format!(
-                    "frame of {} bytes exceeds the limit of {} bytes",
-                    frame.len(),
-                    self.max_frame_bytes
-                ),
-                None,
-            )));
+            out.push(self.too_large(frame.len()));
             return;
         }
         match protocol::decode(frame) {

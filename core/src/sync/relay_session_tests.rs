@@ -125,10 +125,13 @@ struct Pair {
     now: u64,
 }
 
+/// The frame limit of the session under test.
+const MAX_FRAME: usize = 1 << 20;
+
 impl Pair {
     fn new() -> Pair {
         Pair {
-            session: RelaySession::new("test-relay", 1 << 20),
+            session: RelaySession::new("test-relay", MAX_FRAME),
             host: FakeHost::default(),
             now: 10,
         }
@@ -368,5 +371,43 @@ fn a_token_that_expires_mid_connection_stops_requests() {
     assert_eq!(
         error_code(&late.hello("rw")[0]),
         Some(ErrorCode::TokenExpired)
+    );
+}
+
+#[test]
+fn an_oversized_frame_arriving_during_a_request_is_refused_in_its_turn() {
+    let mut p = Pair::new();
+    p.hello("rw");
+    p.send(subscribe("d", VersionVector::new()));
+    let first = p.deliver(&updates_msg("d", yrs_updates(1)));
+    let [RelayOutput::Request(id, request)] = &first[..] else {
+        panic!("expected one append request, got {first:?}");
+    };
+    let limit = MAX_FRAME;
+    assert!(p
+        .session
+        .handle_frame(&vec![0u8; limit + 1], p.now, &FakeAuth)
+        .is_empty());
+    assert!(p.deliver(&Message::Ping(7)).is_empty());
+    let completion = p.host.execute(request.clone());
+    let after = p
+        .session
+        .handle_completion(*id, completion, p.now, &FakeAuth);
+    let sent = p.run(after);
+    let kinds: Vec<String> = sent
+        .iter()
+        .map(|m| match m {
+            Message::Ack(_) => "ack".to_string(),
+            Message::Pong(n) => format!("pong {n}"),
+            m => format!("{:?}", error_code(m)),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "ack".to_string(),
+            format!("{:?}", Some(ErrorCode::FrameTooLarge)),
+            "pong 7".to_string()
+        ]
     );
 }

@@ -15,11 +15,34 @@ impl Storage {
     /// in-memory copy, which may hold part of it, is dropped and reloaded on next use.
     pub fn integrate(&mut self, doc_id: &str, update: &UpdateRecord) -> Result<()> {
         let doc = self.loaded_doc(doc_id)?;
-        if let Err(e) = doc.integrate(&update.data) {
-            self.loaded.remove(doc_id);
-            return Err(StorageError::Doc(e));
+        // A crafted update can make a CRDT library panic: that is a refused update, and the
+        // copy it may have half changed is dropped.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.integrate(&update.data)));
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.loaded.remove(doc_id);
+                Err(StorageError::Doc(e))
+            }
+            Err(panic) => {
+                self.loaded.remove(doc_id);
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "the CRDT library panicked".to_string());
+                Err(StorageError::Doc(concord_core::Error::InvalidUpdate {
+                    kind: self.heads[doc_id].kind,
+                    reason,
+                }))
+            }
         }
-        Ok(())
+    }
+
+    /// Forgets every in-memory copy (after a panic while one was being changed).
+    pub fn unload_all(&mut self) {
+        self.loaded.clear();
     }
 
     /// Forgets the in-memory copy of a document (after a refused batch).
