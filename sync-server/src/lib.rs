@@ -2,6 +2,7 @@
 //! used by the `concord-server` binary and by tests that run the relay in-process.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod http;

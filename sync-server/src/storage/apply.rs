@@ -1,5 +1,8 @@
 //! The state machine: applies ordered log entries in one transaction each batch, records
 //! the last applied position with them, and takes checkpoints when a tail grows long.
+//!
+//! Two paths: the single node's (`apply_batch`/`apply`: one position per entry, gap-free)
+//! and the consensus log's (`apply_through`: a position may hold several entries or none).
 
 use concord_core::log;
 use concord_core::vv::SeqPosition;
@@ -31,7 +34,30 @@ impl Storage {
     /// must have been validated (contiguous sequence numbers, decodable updates): a gap
     /// or an unknown document fails the whole batch, which then changes nothing.
     pub fn apply(&mut self, entries: &[Entry]) -> Result<Vec<ApplyOutcome>> {
-        let result = self.write(entries);
+        self.apply_checked(entries, Positions::Contiguous)
+    }
+
+    /// The consensus log's path: applies `entries` taken from the log positions up to
+    /// `through` in one durable transaction, and records `through` as the last applied
+    /// position together with `consensus` (the consensus layer's state, opaque here).
+    /// One position may hold several entries (one consensus entry carries a batch) or
+    /// none (positions of the consensus layer's own entries), so positions must only be
+    /// ascending. Entries at or below the last applied position are skipped (`Unchanged`).
+    pub fn apply_through(
+        &mut self,
+        entries: &[Entry],
+        through: u64,
+        consensus: &[u8],
+    ) -> Result<Vec<ApplyOutcome>> {
+        self.apply_checked(entries, Positions::Through { through, consensus })
+    }
+
+    fn apply_checked(
+        &mut self,
+        entries: &[Entry],
+        positions: Positions<'_>,
+    ) -> Result<Vec<ApplyOutcome>> {
+        let result = self.write(entries, &positions);
         if result.is_err() {
             // Nothing was committed: in-memory copies may be ahead of the file.
             for entry in entries {
@@ -43,18 +69,28 @@ impl Storage {
         result
     }
 
-    fn write(&mut self, entries: &[Entry]) -> Result<Vec<ApplyOutcome>> {
+    fn write(&mut self, entries: &[Entry], positions: &Positions<'_>) -> Result<Vec<ApplyOutcome>> {
         let mut heads = self.heads.clone();
+        let applied_before = self.last_applied;
         let mut last_applied = self.last_applied;
         let tx = self.conn.transaction()?;
         let mut touched: Vec<String> = Vec::new();
         let mut outcomes = Vec::with_capacity(entries.len());
         for entry in entries {
-            if entry.index <= last_applied {
+            let (skip, in_order) = match positions {
+                Positions::Contiguous => {
+                    (entry.index <= last_applied, entry.index == last_applied + 1)
+                }
+                Positions::Through { through, .. } => (
+                    entry.index <= applied_before,
+                    entry.index >= last_applied && entry.index <= *through,
+                ),
+            };
+            if skip {
                 outcomes.push(ApplyOutcome::Unchanged);
                 continue;
             }
-            if entry.index != last_applied + 1 {
+            if !in_order {
                 return Err(StorageError::Corrupt(format!(
                     "log entry {} follows {last_applied}",
                     entry.index
@@ -126,15 +162,37 @@ impl Storage {
                 log::write_head(&tx, doc_id, &head.version, head.tail)?;
             }
         }
-        tx.execute(
-            "UPDATE applied SET last_index = ?1 WHERE id = 0",
-            [last_applied as i64],
-        )?;
+        match positions {
+            Positions::Contiguous => {
+                tx.execute(
+                    "UPDATE applied SET last_index = ?1 WHERE id = 0",
+                    [last_applied as i64],
+                )?;
+            }
+            Positions::Through { through, consensus } => {
+                last_applied = last_applied.max(*through);
+                tx.execute(
+                    "UPDATE applied SET last_index = ?1, consensus = ?2 WHERE id = 0",
+                    params![last_applied as i64, consensus],
+                )?;
+            }
+        }
         tx.commit()?;
         self.heads = heads;
         self.last_applied = last_applied;
+        if let Positions::Through { consensus, .. } = positions {
+            self.consensus = Some(consensus.to_vec());
+        }
         Ok(outcomes)
     }
+}
+
+/// How a batch's log positions are checked.
+enum Positions<'a> {
+    /// One entry per position, each the next one.
+    Contiguous,
+    /// Ascending positions up to `through`, which becomes the last applied one.
+    Through { through: u64, consensus: &'a [u8] },
 }
 
 /// Takes the document's checkpoint, from its in-memory copy when there is one, unless it

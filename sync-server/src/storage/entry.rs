@@ -2,10 +2,12 @@
 //! applying each one did.
 
 use concord_core::{DocKind, UpdateRecord};
+use serde::{Deserialize, Serialize};
 
 /// One command of the ordered write log. Entries are validated (append rules and
 /// integration) before they are proposed; applying a validated entry only fails on I/O.
-#[derive(Debug, Clone, PartialEq)]
+/// Serialisable: a batch of them is the payload of one entry of the cluster's consensus log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LogEntry {
     CreateDoc {
         doc_id: String,
@@ -24,8 +26,9 @@ pub struct Entry {
     pub payload: LogEntry,
 }
 
-/// What applying one entry did; fan-out is driven from these.
-#[derive(Debug, Clone, PartialEq)]
+/// What applying one entry did; fan-out is driven from these (and, in a cluster, the reply
+/// to the node that proposed the entry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ApplyOutcome {
     /// The document now exists.
     Created { doc_id: String, kind: DocKind },

@@ -12,10 +12,12 @@
 //! those, and one that lacks many gets a catch-up snapshot (the latest checkpoint).
 //!
 //! Files: `schema` (migrations), `entry` (log entries and outcomes), `apply` (the state
-//! machine and checkpoints), `catchup` (reads for clients), `docs` (documents in memory).
+//! machine and checkpoints), `catchup` (reads for clients), `docs` (documents in memory),
+//! `copy` (consistent copies of the whole database out and in: consensus snapshots).
 
 mod apply;
 mod catchup;
+mod copy;
 mod docs;
 mod entry;
 mod error;
@@ -54,6 +56,8 @@ pub struct Storage {
     heads: HashMap<String, DocState>,
     checkpoint_every: u64,
     last_applied: u64,
+    /// The consensus layer's state at `last_applied` (opaque here; `None` on a single node).
+    consensus: Option<Vec<u8>>,
     /// Documents in memory, always equal to what is committed (plus, while a batch is
     /// being validated, the updates checked for it; dropped if it is refused).
     loaded: HashMap<String, CrdtDoc>,
@@ -65,7 +69,22 @@ impl Storage {
     pub fn open(path: &Path, checkpoint_every: u64) -> Result<Storage> {
         let mut conn = Connection::open(path)?;
         schema::prepare(&mut conn)?;
-        let heads = log::read_heads(&conn)?
+        let mut storage = Storage {
+            conn,
+            heads: HashMap::new(),
+            checkpoint_every,
+            last_applied: 0,
+            consensus: None,
+            loaded: HashMap::new(),
+        };
+        storage.reload()?;
+        Ok(storage)
+    }
+
+    /// Reads the documents' heads and the applied position from the file, and forgets the
+    /// documents held in memory (after the file's content was replaced).
+    fn reload(&mut self) -> Result<()> {
+        self.heads = log::read_heads(&self.conn)?
             .into_iter()
             .map(|(id, head)| {
                 let state = DocState {
@@ -76,17 +95,15 @@ impl Storage {
                 (id, state)
             })
             .collect();
-        let last_applied: i64 =
-            conn.query_row("SELECT last_index FROM applied WHERE id = 0", [], |r| {
-                r.get(0)
-            })?;
-        Ok(Storage {
-            conn,
-            heads,
-            checkpoint_every,
-            last_applied: last_applied as u64,
-            loaded: HashMap::new(),
-        })
+        let (last_applied, consensus): (i64, Option<Vec<u8>>) = self.conn.query_row(
+            "SELECT last_index, consensus FROM applied WHERE id = 0",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        self.last_applied = last_applied as u64;
+        self.consensus = consensus;
+        self.loaded.clear();
+        Ok(())
     }
 
     pub fn head(&self, doc_id: &str) -> Option<&DocState> {
@@ -100,6 +117,11 @@ impl Storage {
     /// The log position of the last applied entry (0 for none).
     pub fn last_applied(&self) -> u64 {
         self.last_applied
+    }
+
+    /// The consensus layer's state recorded with the last applied position, if any.
+    pub fn consensus(&self) -> Option<&[u8]> {
+        self.consensus.as_deref()
     }
 
     /// Documents whose id starts with `prefix`, sorted.

@@ -29,6 +29,9 @@ const MIGRATIONS: &[&[&str]] = &[
         last_index INTEGER NOT NULL
     );
     INSERT INTO applied (id, last_index) VALUES (0, 0);"],
+    // 2 -> 3: the consensus layer's state at the last applied position (opaque to the
+    // relay; a cluster node's last applied log id and membership), written with it.
+    &["ALTER TABLE applied ADD COLUMN consensus BLOB;"],
 ];
 
 /// The schema version this build writes.

@@ -1,0 +1,290 @@
+//! The consensus state machine: the relay's own [`Storage`], driven by the committed
+//! consensus log.
+//!
+//! A consensus entry at log index `n` carrying a batch applies each relay entry at log
+//! position `n` (so a document's state, and the position a device is acknowledged with,
+//! is the consensus log index: the LSN); blank and membership entries apply nothing but
+//! advance the position. The last applied log id and the last membership are written in
+//! the same transaction as the entries (the relay storage's opaque `consensus` state), so
+//! they are exactly as durable as the documents.
+//!
+//! A snapshot is a consistent copy of the relay database (`VACUUM INTO`), whose consensus
+//! state is the snapshot's metadata; installing one replaces the database's content in one
+//! transaction (SQLite's backup API). The current snapshot is kept in the snapshot
+//! directory ([`snapshot_file`](super::snapshot_file)).
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
+use serde::{Deserialize, Serialize};
+
+use super::error::{blocking, ClusterStoreError};
+use super::snapshot_file;
+use super::type_config::{
+    Applied, LogId, RaftEntry, RaftStorageError, SnapshotMeta, StoredMembership, TypeConfig,
+};
+use crate::storage::{Entry, Storage};
+
+/// The relay database's file name in a node's data directory.
+pub const RELAY_DB: &str = "concord.db";
+
+/// What the state machine records with the relay state: the consensus layer's view of it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct AppliedState {
+    last_applied: Option<LogId>,
+    membership: StoredMembership,
+}
+
+impl AppliedState {
+    fn of(storage: &Storage) -> Result<AppliedState, ClusterStoreError> {
+        Ok(match storage.consensus() {
+            Some(bytes) => serde_json::from_slice(bytes)?,
+            None => AppliedState::default(),
+        })
+    }
+}
+
+/// The state machine of one node; clones share the storage (the snapshot builder is one).
+#[derive(Clone)]
+pub struct StateMachine {
+    storage: Arc<Mutex<Storage>>,
+    snapshot_dir: Arc<PathBuf>,
+}
+
+impl StateMachine {
+    /// Opens the relay database in `data_dir` (checkpoint every `checkpoint_every`
+    /// updates) and keeps snapshots in `data_dir/snapshots`.
+    pub fn open(data_dir: &Path, checkpoint_every: u64) -> Result<StateMachine, ClusterStoreError> {
+        let storage = Storage::open(&data_dir.join(RELAY_DB), checkpoint_every)?;
+        StateMachine::new(Arc::new(Mutex::new(storage)), &data_dir.join("snapshots"))
+    }
+
+    /// A state machine over `storage` (shared with whoever serves reads from it), keeping
+    /// snapshots in `snapshot_dir` (created if missing).
+    pub fn new(
+        storage: Arc<Mutex<Storage>>,
+        snapshot_dir: &Path,
+    ) -> Result<StateMachine, ClusterStoreError> {
+        std::fs::create_dir_all(snapshot_dir)?;
+        Ok(StateMachine {
+            storage,
+            snapshot_dir: Arc::new(snapshot_dir.to_path_buf()),
+        })
+    }
+
+    /// The relay storage this state machine applies to.
+    pub fn storage(&self) -> &Arc<Mutex<Storage>> {
+        &self.storage
+    }
+}
+
+fn lock(storage: &Mutex<Storage>) -> MutexGuard<'_, Storage> {
+    storage.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Applies consensus entries (ascending) in one relay transaction; one reply per entry.
+fn apply_entries(
+    storage: &mut Storage,
+    entries: Vec<RaftEntry>,
+) -> Result<Vec<Applied>, ClusterStoreError> {
+    let mut state = AppliedState::of(storage)?;
+    let mut relay_entries = Vec::new();
+    // Per consensus entry: its index and how many relay entries it carried.
+    let mut spans = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let index = entry.log_id.index;
+        let before = relay_entries.len();
+        match entry.payload {
+            EntryPayload::Blank => {}
+            EntryPayload::Normal(batch) => relay_entries.extend(
+                batch
+                    .entries
+                    .into_iter()
+                    .map(|payload| Entry { index, payload }),
+            ),
+            EntryPayload::Membership(membership) => {
+                state.membership = StoredMembership::new(Some(entry.log_id), membership);
+            }
+        }
+        spans.push((index, relay_entries.len() - before));
+        state.last_applied = Some(entry.log_id);
+    }
+    let Some(last) = state.last_applied else {
+        return Ok(Vec::new());
+    };
+    let consensus = serde_json::to_vec(&state)?;
+    let mut outcomes = storage
+        .apply_through(&relay_entries, last.index, &consensus)?
+        .into_iter();
+    Ok(spans
+        .into_iter()
+        .map(|(lsn, count)| Applied {
+            lsn,
+            outcomes: outcomes.by_ref().take(count).collect(),
+        })
+        .collect())
+}
+
+/// A file name in the snapshot directory no other snapshot operation uses.
+fn scratch_name(what: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{what}-{nanos}.db")
+}
+
+/// Removes a scratch database and the WAL files SQLite may have left beside it.
+fn remove_scratch(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
+    }
+}
+
+/// Builds a snapshot of the relay database as of its last committed batch and makes it the
+/// current one.
+fn build(
+    storage: &Mutex<Storage>,
+    dir: &Path,
+) -> Result<(SnapshotMeta, Vec<u8>), ClusterStoreError> {
+    let scratch = dir.join(scratch_name("build"));
+    remove_scratch(&scratch);
+    let copied = {
+        let storage = lock(storage);
+        storage
+            .copy_to(&scratch)
+            .map_err(ClusterStoreError::from)
+            .and_then(|()| AppliedState::of(&storage))
+    };
+    let data = copied.and_then(|state| Ok((state, std::fs::read(&scratch)?)));
+    remove_scratch(&scratch);
+    let (state, data) = data?;
+    let snapshot_id = match state.last_applied {
+        Some(id) => format!("{}-{}-{}", id.leader_id, id.index, scratch_name("snapshot")),
+        None => format!("none-{}", scratch_name("snapshot")),
+    };
+    let meta = SnapshotMeta {
+        last_log_id: state.last_applied,
+        last_membership: state.membership,
+        snapshot_id,
+    };
+    snapshot_file::save(dir, &meta, &data)?;
+    Ok((meta, data))
+}
+
+/// Replaces the relay database's content with the snapshot `data` described by `meta`,
+/// then makes it the current snapshot.
+fn install(
+    storage: &Mutex<Storage>,
+    dir: &Path,
+    meta: &SnapshotMeta,
+    data: &[u8],
+) -> Result<(), ClusterStoreError> {
+    let scratch = dir.join(scratch_name("install"));
+    remove_scratch(&scratch);
+    let restored = std::fs::write(&scratch, data)
+        .map_err(ClusterStoreError::from)
+        .and_then(|()| {
+            let mut storage = lock(storage);
+            storage.restore_from(&scratch)?;
+            AppliedState::of(&storage)
+        });
+    remove_scratch(&scratch);
+    let state = restored?;
+    if state.last_applied != meta.last_log_id {
+        return Err(ClusterStoreError::Corrupt(format!(
+            "snapshot {} holds state at {:?}, not {:?}",
+            meta.snapshot_id, state.last_applied, meta.last_log_id
+        )));
+    }
+    snapshot_file::save(dir, meta, data)
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, RaftStorageError> {
+        let storage = self.storage.clone();
+        let dir = self.snapshot_dir.clone();
+        let (meta, data) = blocking(StorageIOError::read_state_machine, move || {
+            build(&storage, &dir)
+        })
+        .await?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId>, StoredMembership), RaftStorageError> {
+        let storage = self.storage.clone();
+        let state = blocking(StorageIOError::read_state_machine, move || {
+            AppliedState::of(&lock(&storage))
+        })
+        .await?;
+        Ok((state.last_applied, state.membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Applied>, RaftStorageError>
+    where
+        I: IntoIterator<Item = RaftEntry> + openraft::OptionalSend,
+        I::IntoIter: openraft::OptionalSend,
+    {
+        let entries: Vec<RaftEntry> = entries.into_iter().collect();
+        let storage = self.storage.clone();
+        blocking(StorageIOError::write_state_machine, move || {
+            apply_entries(&mut lock(&storage), entries)
+        })
+        .await
+    }
+
+    async fn get_snapshot_builder(&mut self) -> StateMachine {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, RaftStorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), RaftStorageError> {
+        let storage = self.storage.clone();
+        let dir = self.snapshot_dir.clone();
+        let meta = meta.clone();
+        let signature = meta.signature();
+        let data = snapshot.into_inner();
+        blocking(
+            |e| StorageIOError::write_snapshot(Some(signature.clone()), e),
+            move || install(&storage, &dir, &meta, &data),
+        )
+        .await
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, RaftStorageError> {
+        let dir = self.snapshot_dir.clone();
+        let current = blocking(
+            |e| StorageIOError::read_snapshot(None, e),
+            move || snapshot_file::load(&dir),
+        )
+        .await?;
+        Ok(current.map(|(meta, data)| Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        }))
+    }
+}

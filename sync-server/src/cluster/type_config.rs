@@ -1,0 +1,71 @@
+//! The cluster's openraft type configuration: who the nodes are, what one entry of the
+//! consensus log carries (a batch of the relay's validated log entries) and what applying
+//! it answers (each entry's outcome, and the log index that is the batch's LSN).
+
+use std::fmt;
+// `declare_raft_types!` names the default snapshot data `Cursor<Vec<u8>>` unqualified.
+#[allow(unused_imports)]
+use std::io::Cursor;
+
+use serde::{Deserialize, Serialize};
+
+use crate::storage::{ApplyOutcome, LogEntry};
+
+/// A node's id in the cluster.
+pub type NodeId = u64;
+
+/// Where a node listens: devices connect to `client_addr`, other nodes to `cluster_addr`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterNode {
+    pub client_addr: String,
+    pub cluster_addr: String,
+}
+
+impl fmt::Display for ClusterNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "client {} cluster {}",
+            self.client_addr, self.cluster_addr
+        )
+    }
+}
+
+/// What a leader proposes: relay log entries validated by it (append rules, then
+/// integration), applied in order and in one transaction by every node. An empty batch
+/// changes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub entries: Vec<LogEntry>,
+}
+
+/// What applying one consensus entry did: the entry's log index (the LSN a device is
+/// acknowledged with) and one outcome per relay entry of its batch (none for the consensus
+/// layer's own entries: blank and membership).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Applied {
+    pub lsn: u64,
+    pub outcomes: Vec<ApplyOutcome>,
+}
+
+openraft::declare_raft_types!(
+    /// The relay cluster's types: node ids and addresses, batches in, outcomes out; log
+    /// entries, snapshots (a copy of the relay database, in memory) and the tokio runtime
+    /// are openraft's defaults.
+    pub TypeConfig:
+        D = Batch,
+        R = Applied,
+        NodeId = NodeId,
+        Node = ClusterNode,
+);
+
+/// One entry of the consensus log.
+pub type RaftEntry = openraft::Entry<TypeConfig>;
+/// A log id (leader term and node, index).
+pub type LogId = openraft::LogId<NodeId>;
+/// The membership last applied, with the id of the entry that set it.
+pub type StoredMembership = openraft::StoredMembership<NodeId, ClusterNode>;
+/// What openraft's storage traits fail with.
+pub type RaftStorageError = openraft::StorageError<NodeId>;
+/// A snapshot's metadata.
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, ClusterNode>;
