@@ -5,12 +5,12 @@
 
 mod support;
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{Device, KillOnDrop, Lines, Server};
+use support::{Device, Server};
 
 /// How many times each edit stream runs its command.
 const ROUNDS: usize = 8;
@@ -49,14 +49,7 @@ fn concurrent_processes_on_one_store_all_succeed_and_keep_every_edit() {
     device.sync(&server);
 
     // The README's scenario: a watcher keeps the store connected while other processes edit.
-    let mut watcher = device.command();
-    watcher
-        .args(["--json", "sync", "--watch", "--server", &server.url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut watcher = KillOnDrop(watcher.spawn().expect("start sync --watch"));
-    let lines = Lines::new(watcher.0.stdout.take().expect("piped stdout"));
+    let (watcher, lines) = device.watch(&server.url, &[]);
     lines
         .until(Duration::from_secs(30), |l| {
             serde_json::from_str::<Value>(l).is_ok_and(|e| e["event"] == "connected")

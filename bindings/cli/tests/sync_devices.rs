@@ -3,11 +3,10 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{server_cmd, Device, KillOnDrop, Lines, Server};
+use support::{server_cmd, Device, Server};
 
 /// Every document of `device` has nothing pending.
 fn assert_nothing_pending(name: &str, device: &Device) {
@@ -173,14 +172,7 @@ fn watch_prints_remote_changes_and_stops_on_sigterm() {
     a.ok(&["put", "notes", "title", "v1"]);
     a.sync(&server);
 
-    let mut watcher = b.command();
-    watcher
-        .args(["--json", "sync", "--watch", "--server", &server.url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut watcher = KillOnDrop(watcher.spawn().expect("start sync --watch"));
-    let lines = Lines::new(watcher.0.stdout.take().expect("piped stdout"));
+    let (mut watcher, lines) = b.watch(&server.url, &[]);
     let event = |line: &str| -> Value { serde_json::from_str(line).expect("a JSON line") };
     let wait = Duration::from_secs(30);
 
@@ -346,22 +338,7 @@ fn watch_reports_an_expired_token_and_exits_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let a = Device::new(dir.path(), "a");
     a.ok(&["create", "notes"]);
-    let mut watcher = a.command();
-    watcher
-        .args([
-            "--json",
-            "sync",
-            "--watch",
-            "--server",
-            &server.url,
-            "--token",
-            &token,
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut watcher = KillOnDrop(watcher.spawn().expect("start sync --watch"));
-    let lines = Lines::new(watcher.0.stdout.take().expect("piped stdout"));
+    let (mut watcher, lines) = a.watch(&server.url, &["--token", &token]);
     let event = |line: &str| -> Value { serde_json::from_str(line).expect("a JSON line") };
     let refused = lines
         .until(Duration::from_secs(30), |l| event(l)["event"] == "refused")

@@ -63,7 +63,8 @@ pub(super) fn create_at_key(
         ObjId::Root => Vec::new(),
         id => match doc.hash_for_opid(id) {
             Some(hash) => vec![hash],
-            None => return create_plain(doc, parent, key, shape),
+            // The parent's change is unknown: an ordinary (device-specific) creation.
+            None => return put_shape(doc, parent, key, shape),
         },
     };
     let parent_name = object_name(parent);
@@ -104,7 +105,7 @@ pub(super) fn create_at_key(
             return Ok(id);
         }
     }
-    create_plain(doc, parent, key, shape)
+    put_shape(doc, parent, key, shape)
 }
 
 fn put_shape(doc: &mut AutoCommit, parent: &ObjId, key: &str, shape: Shape) -> Result<ObjId> {
@@ -120,11 +121,6 @@ fn put_shape(doc: &mut AutoCommit, parent: &ObjId, key: &str, shape: Shape) -> R
                 .unwrap_or(ObjId::Root))
         }
     }
-}
-
-/// An ordinary creation, for a parent made in this very edit (no other device can have it).
-fn create_plain(doc: &mut AutoCommit, parent: &ObjId, key: &str, shape: Shape) -> Result<ObjId> {
-    put_shape(doc, parent, key, shape)
 }
 
 #[cfg(test)]

@@ -187,6 +187,20 @@ impl Device {
         cmd
     }
 
+    /// Starts `concord --json sync --watch --server <url> extra...` (stdout and stderr
+    /// piped); returns the process, killed on drop, and its stdout lines.
+    pub fn watch(&self, url: &str, extra: &[&str]) -> (KillOnDrop, Lines) {
+        let mut cmd = self.command();
+        cmd.args(["--json", "sync", "--watch", "--server", url])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut watcher = KillOnDrop(cmd.spawn().expect("start sync --watch"));
+        let lines = Lines::new(watcher.0.stdout.take().expect("piped stdout"));
+        (watcher, lines)
+    }
+
     /// Runs `concord --db <db> args...` to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command()
