@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::cluster::ClusterSettings;
 use crate::error::ServerError;
 
 /// Settings of `concord-server serve`. Flags override the config file.
@@ -18,6 +19,8 @@ pub struct ServerConfig {
     pub max_queue: usize,
     pub checkpoint_every: u64,
     pub server_id: Option<String>,
+    /// Present when this node is one of a cluster; absent: a single relay.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +33,7 @@ impl Default for ServerConfig {
             max_queue: 4096,
             checkpoint_every: 256,
             server_id: None,
+            cluster: None,
         }
     }
 }

@@ -42,4 +42,6 @@ pub enum ServerError {
     },
     #[error("the server failed")]
     Serve(#[source] std::io::Error),
+    #[error("cannot start the cluster node")]
+    Cluster(#[source] Box<crate::cluster::node::StartError>),
 }

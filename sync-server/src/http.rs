@@ -1,8 +1,9 @@
-//! The network shell: one port serving `GET /healthz` and the WebSocket sync endpoint
+//! The network shell: the client port serving `GET /healthz`, `GET /cluster` (this node's
+//! view of the cluster), `GET /metrics` (Prometheus) and the WebSocket sync endpoint
 //! (`/sync`, also `/`). Each socket gets a [`RelaySession`] fed with its frames; the
-//! session's requests run on tokio's blocking pool ([`Relay::execute`]) while the
-//! connection task awaits their completion before it reads the next frame, so replies
-//! leave in request order. Replies and fanned-out updates leave through the connection's
+//! session's requests run on tokio's blocking pool ([`Relay::execute`]) — or, on a cluster
+//! node, through the cluster's write and read paths — while the connection task awaits
+//! their completion before it reads the next frame, so replies leave in request order. Replies and fanned-out updates leave through the connection's
 //! queue. This file never touches storage itself.
 //!
 //! Frame sizes: the WebSocket layer takes frames up to [`transport_limit`] (64 MiB, or
@@ -26,19 +27,59 @@ use concord_core::sync::{RelayOutput, RelaySession};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::oneshot;
 
+use crate::cluster::reads::SubscribeRequest;
+use crate::cluster::writes::Write;
+use crate::cluster::{Cluster, ClusterStatus};
 use crate::hub::ConnQueue;
 use crate::hub::{conn_queue, ConnReceiver};
 use crate::state::{now_secs, Connection, Relay};
+use concord_core::sync::{AppendOutcome, Completion, RelayRequest};
 
-pub fn router(relay: Arc<Relay>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/sync", get(upgrade))
-        .route("/", get(upgrade))
-        .with_state(relay)
+/// What the client port's handlers share: the relay, and the cluster node when it is one.
+#[derive(Clone)]
+pub struct Node {
+    pub relay: Arc<Relay>,
+    pub cluster: Option<Arc<Cluster>>,
 }
 
-async fn healthz(State(relay): State<Arc<Relay>>) -> impl IntoResponse {
+pub fn router(relay: Arc<Relay>, cluster: Option<Arc<Cluster>>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/cluster", get(cluster_status))
+        .route("/metrics", get(metrics_page))
+        .route("/sync", get(upgrade))
+        .route("/", get(upgrade))
+        .with_state(Node { relay, cluster })
+}
+
+async fn cluster_status(State(node): State<Node>) -> Json<ClusterStatus> {
+    Json(match &node.cluster {
+        Some(cluster) => cluster.status().await,
+        None => {
+            let relay = node.relay.clone();
+            let applied = tokio::task::spawn_blocking(move || relay.applied_lsn())
+                .await
+                .unwrap_or(0);
+            ClusterStatus::standalone(applied)
+        }
+    })
+}
+
+async fn metrics_page(State(node): State<Node>) -> impl IntoResponse {
+    {
+        let hub = node.relay.hub();
+        crate::metrics::connections(hub.connection_count(), hub.queued_frames());
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::metrics::render(),
+    )
+}
+
+async fn healthz(State(Node { relay, .. }): State<Node>) -> impl IntoResponse {
     Json(serde_json::json!({
         "status": "ok",
         "server_id": relay.config.server_id,
@@ -64,18 +105,20 @@ fn is_too_big(e: &axum::Error) -> bool {
 
 async fn upgrade(
     ws: WebSocketUpgrade,
-    State(relay): State<Arc<Relay>>,
+    State(node): State<Node>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
 ) -> impl IntoResponse {
+    let relay = node.relay.clone();
     // The transport accepts frames well past the protocol limit so that an oversized
     // frame gets a `frame_too_large` error frame instead of a dropped connection.
     let limit = transport_limit(relay.config.max_frame_bytes);
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| serve_socket(relay, socket, peer))
+        .on_upgrade(move |socket| serve_socket(node, socket, peer))
 }
 
-async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
+async fn serve_socket(node: Node, socket: WebSocket, peer: SocketAddr) {
+    let relay = node.relay.clone();
     let (queue, receiver) = conn_queue();
     let conn = relay.connection(queue.clone());
     let mut session =
@@ -133,7 +176,7 @@ async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
             }
         };
         let outputs = session.handle_frame(&frame, now_secs(), &*relay);
-        if !run_outputs(&conn, &mut session, &queue, outputs, peer).await {
+        if !run_outputs(&node, &conn, &mut session, &queue, outputs, peer).await {
             break;
         }
         if writer.is_finished() {
@@ -157,6 +200,7 @@ async fn serve_socket(relay: Arc<Relay>, socket: WebSocket, peer: SocketAddr) {
 /// request on the blocking pool, feeding its completion back. False when a request could
 /// not complete (its task panicked): the connection is then closed.
 async fn run_outputs(
+    node: &Node,
     conn: &Connection,
     session: &mut RelaySession,
     queue: &ConnQueue,
@@ -174,10 +218,7 @@ async fn run_outputs(
             }
             RelayOutput::Unfollow(doc_id) => conn.unfollow(&doc_id),
             RelayOutput::Request(id, request) => {
-                let relay = conn.relay().clone();
-                let conn_id = conn.id();
-                let done =
-                    tokio::task::spawn_blocking(move || relay.execute(conn_id, request)).await;
+                let done = execute(node, conn.id(), request).await;
                 let completion = match done {
                     Ok(completion) => completion,
                     Err(e) => {
@@ -191,6 +232,56 @@ async fn run_outputs(
         }
     }
     true
+}
+
+/// Carries out one session request: on the blocking pool for a single relay, through the
+/// cluster's write and read paths on a cluster node.
+async fn execute(
+    node: &Node,
+    conn: crate::hub::ConnId,
+    request: RelayRequest,
+) -> Result<Completion, tokio::task::JoinError> {
+    let Some(cluster) = &node.cluster else {
+        let relay = node.relay.clone();
+        return tokio::task::spawn_blocking(move || relay.execute(conn, request)).await;
+    };
+    Ok(match request {
+        RelayRequest::Subscribe {
+            doc_id,
+            kind,
+            client_version,
+            may_create,
+            min_lsn,
+            linearizable,
+        } => Completion::Subscribed(
+            cluster
+                .subscribe(
+                    conn,
+                    SubscribeRequest {
+                        doc_id,
+                        kind,
+                        client_version,
+                        may_create,
+                        min_lsn,
+                        linearizable,
+                    },
+                )
+                .await,
+        ),
+        RelayRequest::Append { doc_id, updates } => {
+            let reply = cluster.write(Write::Append { doc_id, updates }, conn).await;
+            crate::metrics::acked(reply.acked.len() as u64);
+            Completion::Appended(AppendOutcome {
+                refusal: reply.refusal(),
+                acked: reply.acked,
+                lsn: reply.lsn,
+            })
+        }
+        list @ RelayRequest::ListDocs { .. } => {
+            let relay = node.relay.clone();
+            tokio::task::spawn_blocking(move || relay.execute(conn, list)).await?
+        }
+    })
 }
 
 /// Resolves when a token that expires at `expires_at` (Unix seconds) runs out; never

@@ -79,6 +79,12 @@ impl ConnQueue {
         }
         self.send(frame);
     }
+
+    /// Marks the connection lagging: it is closed with `slow_consumer` and resyncs.
+    fn resync(&self) {
+        self.lagging.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
 }
 
 impl LagWatch {
@@ -148,5 +154,21 @@ impl Hub {
 
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Frames queued for all connections (the fan-out queue depth).
+    pub fn queued_frames(&self) -> usize {
+        self.conns
+            .values()
+            .map(|q| q.queued.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Closes every connection with `slow_consumer`, so each resyncs from its version
+    /// vector (after the storage's content was replaced by a snapshot).
+    pub fn disconnect_all(&self) {
+        for queue in self.conns.values() {
+            queue.resync();
+        }
     }
 }

@@ -7,6 +7,8 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod metrics;
+pub mod operator;
 pub mod state;
 pub mod storage;
 
@@ -43,27 +45,53 @@ pub fn build_relay(config: &ServerConfig) -> Result<Arc<state::Relay>, ServerErr
     ))
 }
 
-/// Serves until `shutdown` resolves.
+async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Listen { addr, source })
+}
+
+/// Serves until `shutdown` resolves: the client port, and with a `[cluster]` section the
+/// node's consensus and the cluster port too.
 pub async fn serve(
     config: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    metrics::install();
     let relay = build_relay(&config)?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServerError::Listen {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = bind(config.listen).await?;
     let addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let cluster = match &config.cluster {
+        None => None,
+        Some(settings) => {
+            let cluster_listener = bind(settings.listen).await?;
+            let cluster =
+                cluster::Cluster::start(settings.clone(), &config.data_dir, relay.clone())
+                    .await
+                    .map_err(|e| ServerError::Cluster(Box::new(e)))?;
+            let router = cluster::rpc::router(cluster.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(cluster_listener, router).await {
+                    tracing::error!(error = %e, "cluster port failed");
+                }
+            });
+            tracing::info!(node = settings.node_id, cluster_addr = %settings.listen,
+                write_concern = settings.write_concern.name(), "cluster node started");
+            Some(cluster)
+        }
+    };
     tracing::info!(addr = %addr, data_dir = %config.data_dir.display(),
         auth = config.auth_secret.is_some(), "concord-server listening");
     axum::serve(
         listener,
-        http::router(relay).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        http::router(relay, cluster.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await
     .map_err(ServerError::Serve)?;
+    if let Some(cluster) = cluster {
+        let _ = cluster.raft.shutdown().await;
+    }
     Ok(())
 }

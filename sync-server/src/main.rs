@@ -1,4 +1,5 @@
-//! `concord-server`: run the relay, or issue access tokens.
+//! `concord-server`: run the relay (alone or as a cluster node), operate a cluster, or issue
+//! access tokens.
 
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -46,8 +47,19 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the relay (the default).
+    /// Run the relay (the default). With a `[cluster]` section in --config, as a cluster node.
     Serve,
+    /// Operate a cluster through a node's cluster port.
+    Cluster {
+        /// A node's cluster address, e.g. http://127.0.0.1:9801.
+        #[arg(long, env = "CONCORD_CLUSTER_NODE")]
+        node: String,
+        /// The cluster's shared secret.
+        #[arg(long, env = "CONCORD_CLUSTER_SECRET")]
+        secret: String,
+        #[command(subcommand)]
+        op: ClusterOp,
+    },
     /// Print a signed access token.
     Token {
         /// The secret the server runs with.
@@ -66,6 +78,71 @@ enum Command {
         #[arg(long, default_value = "")]
         sub: String,
     },
+}
+
+#[derive(Subcommand)]
+enum ClusterOp {
+    /// Initialise a new cluster with the peers in that node's config.
+    Init,
+    /// Add a node: a learner until it has caught up, then a voter.
+    Add {
+        #[arg(long)]
+        id: u64,
+        /// Its client address (host:port).
+        #[arg(long)]
+        client: String,
+        /// Its cluster address (host:port).
+        #[arg(long)]
+        cluster: String,
+    },
+    /// Remove a node from the voters.
+    Remove {
+        #[arg(long)]
+        id: u64,
+    },
+    /// The node's view: role, term, leader, positions, followers' lag.
+    Status,
+    /// Ask node `id` to take over leadership.
+    TransferLeader {
+        #[arg(long)]
+        id: u64,
+    },
+}
+
+async fn operate(node: &str, secret: &str, op: ClusterOp) -> anyhow::Result<()> {
+    use concord_server::cluster::{AddNode, NodeRef};
+    use concord_server::operator::call;
+    let none: Option<&()> = None;
+    let answer = match op {
+        ClusterOp::Init => call(node, secret, "/admin/init", Some(&())).await?,
+        ClusterOp::Add {
+            id,
+            client,
+            cluster,
+        } => {
+            let add = AddNode {
+                id,
+                client,
+                cluster,
+            };
+            call(node, secret, "/admin/add", Some(&add)).await?
+        }
+        ClusterOp::Remove { id } => {
+            call(node, secret, "/admin/remove", Some(&NodeRef { id })).await?
+        }
+        ClusterOp::Status => call(node, secret, "/cluster", none).await?,
+        ClusterOp::TransferLeader { id } => {
+            call(
+                node,
+                secret,
+                "/admin/transfer-leader",
+                Some(&NodeRef { id }),
+            )
+            .await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
 }
 
 /// `--ttl`: a whole number of seconds, at least 1 (a token with no lifetime is expired
@@ -123,12 +200,13 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::fmt()
                 .with_env_filter(
                     tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "info".into()),
+                        .unwrap_or_else(|_| concord_server::cluster::DEFAULT_LOG_FILTER.into()),
                 )
                 .init();
             let config = server_config(&cli.serve)?;
             Ok(concord_server::serve(config, shutdown_signal()).await?)
         }
+        Command::Cluster { node, secret, op } => operate(&node, &secret, op).await,
         Command::Token {
             secret,
             docs,

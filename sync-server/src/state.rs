@@ -5,10 +5,13 @@
 //!
 //! Appends follow the state machine's path: validate (core's append rules, then
 //! integration into the in-memory document), apply the entries, and fan out from the
-//! apply outcomes ([`Relay::apply`]) — the path a follower applying replicated entries
-//! would take too.
+//! apply outcomes ([`Relay::fan_out`]). A single relay applies what it validated itself; in
+//! a cluster the leader validates ([`Relay::validate_append`]), consensus commits, and
+//! every node's state machine applies and calls [`Relay::fan_out`].
 
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use concord_core::Origin;
 
 use concord_core::protocol::{self, ErrorCode, Message, Updates};
 use concord_core::sync::{
@@ -33,8 +36,17 @@ pub struct RelayConfig {
 pub struct Relay {
     pub config: RelayConfig,
     pub auth: Auth,
-    storage: Mutex<Storage>,
+    storage: Arc<Mutex<Storage>>,
     hub: Mutex<Hub>,
+}
+
+/// A write checked by the leader: the entries to propose, what to acknowledge once they
+/// are durable, and why the batch stopped early (if it did).
+#[derive(Debug, Default)]
+pub struct Validated {
+    pub entries: Vec<LogEntry>,
+    pub acked: Vec<(Origin, u64)>,
+    pub refusal: Option<RelayRefusal>,
 }
 
 fn internal(e: StorageError) -> RelayRefusal {
@@ -62,7 +74,7 @@ impl Relay {
         Arc::new(Relay {
             config,
             auth,
-            storage: Mutex::new(storage),
+            storage: Arc::new(Mutex::new(storage)),
             hub: Mutex::new(Hub::default()),
         })
     }
@@ -76,6 +88,30 @@ impl Relay {
             storage.unload_all();
             storage
         })
+    }
+
+    /// The storage, shared with a cluster's state machine.
+    pub fn shared_storage(&self) -> Arc<Mutex<Storage>> {
+        self.storage.clone()
+    }
+
+    /// The kind of `doc_id`, if the relay holds it.
+    pub fn doc_kind(&self, doc_id: &str) -> Option<DocKind> {
+        self.storage().head(doc_id).map(|h| h.kind)
+    }
+
+    /// The log position of the state this relay serves.
+    pub fn applied_lsn(&self) -> u64 {
+        self.storage().last_applied()
+    }
+
+    /// Drops in-memory copies of `docs` (they may hold validated updates that were not
+    /// committed); they reload from the file when next needed.
+    pub fn forget_docs<'a>(&self, docs: impl Iterator<Item = &'a String>) {
+        let mut storage = self.storage();
+        for doc_id in docs {
+            storage.unload(doc_id);
+        }
     }
 
     pub fn hub(&self) -> MutexGuard<'_, Hub> {
@@ -103,6 +139,7 @@ impl Relay {
                 kind,
                 client_version,
                 may_create,
+                ..
             } => Completion::Subscribed(self.subscribe(
                 conn,
                 &doc_id,
@@ -119,26 +156,23 @@ impl Relay {
         }
     }
 
-    /// The follower's path: applies entries replicated from a leader (validated there) and
-    /// fans out what they changed to every follower of their documents.
+    /// Applies `entries` and fans out what they changed (see [`Relay::fan_out`]); the
+    /// single relay's path for validated entries and entries replicated to it.
     pub fn apply_replicated(&self, entries: &[Entry]) -> Result<Vec<ApplyOutcome>, StorageError> {
         let mut storage = self.storage();
-        self.apply(&mut storage, entries, None)
+        let outcomes = storage.apply(entries)?;
+        self.fan_out(&outcomes, None, storage.last_applied());
+        Ok(outcomes)
     }
 
-    /// Applies `entries` and fans out what they changed to the followers of each document
-    /// (except `writer`, the connection whose request produced them, if any). Called with
-    /// the storage lock held, so a subscriber's catch-up read and its following are never
-    /// split by an apply.
-    fn apply(
-        &self,
-        storage: &mut Storage,
-        entries: &[Entry],
-        writer: Option<ConnId>,
-    ) -> Result<Vec<ApplyOutcome>, StorageError> {
-        let outcomes = storage.apply(entries)?;
+    /// Sends what `outcomes` stored to the followers of each document (except `writer`,
+    /// the connection whose request produced them, if any), as committed at `lsn`. Called
+    /// with the storage lock held, so a subscriber's catch-up read and its following are
+    /// never split by an apply.
+    pub fn fan_out(&self, outcomes: &[ApplyOutcome], writer: Option<ConnId>, lsn: u64) {
+        let _ = lsn;
         let mut runs: Vec<(&str, Vec<UpdateRecord>)> = Vec::new();
-        for outcome in &outcomes {
+        for outcome in outcomes {
             if let ApplyOutcome::Appended { doc_id, update } = outcome {
                 match runs.last_mut() {
                     Some((doc, updates)) if doc == doc_id => updates.push(update.clone()),
@@ -154,76 +188,107 @@ impl Relay {
             })));
             hub.fan_out(doc_id, writer, frame, self.config.max_queue);
         }
-        Ok(outcomes)
     }
 
-    /// The leader's path for new entries: the next log positions, then [`Relay::apply`].
+    /// The single relay's path for new entries: the next log positions, apply, fan out.
     fn propose(
         &self,
         storage: &mut Storage,
         payloads: Vec<LogEntry>,
         writer: ConnId,
     ) -> Result<Vec<ApplyOutcome>, StorageError> {
-        let entries: Vec<Entry> = payloads
-            .into_iter()
-            .zip(storage.last_applied() + 1..)
-            .map(|(payload, index)| Entry { index, payload })
-            .collect();
-        self.apply(storage, &entries, Some(writer))
+        let outcomes = storage.apply_batch(&payloads)?;
+        self.fan_out(&outcomes, Some(writer), storage.last_applied());
+        Ok(outcomes)
     }
 
-    fn subscribe(
+    /// Registers `conn` for live updates of `doc_id` and reads what a client at
+    /// `client_version` lacks (nothing, and following it, when the relay does not hold it).
+    pub fn subscribe_local(
         &self,
         conn: ConnId,
         doc_id: &str,
         kind: DocKind,
         client_version: &VersionVector,
-        may_create: bool,
     ) -> Result<CatchupData, RelayRefusal> {
-        let mut storage = self.storage();
+        let storage = self.storage();
+        Self::subscribe_locked(&storage, &self.hub, conn, doc_id, kind, client_version)
+    }
+
+    fn subscribe_locked(
+        storage: &Storage,
+        hub: &Mutex<Hub>,
+        conn: ConnId,
+        doc_id: &str,
+        kind: DocKind,
+        client_version: &VersionVector,
+    ) -> Result<CatchupData, RelayRefusal> {
+        let mut hub = hub.lock().unwrap_or_else(|p| p.into_inner());
         match storage.head(doc_id).map(|h| h.kind) {
-            Some(actual) if actual != kind => {
-                return Err(RelayRefusal::new(
-                    ErrorCode::KindMismatch,
-                    format!("{doc_id:?} is a {actual} document, not {kind}"),
-                ))
-            }
-            Some(_) => {}
-            None if may_create => {
-                let create = LogEntry::CreateDoc {
-                    doc_id: doc_id.to_string(),
-                    kind,
-                };
-                self.propose(&mut storage, vec![create], conn)
-                    .map_err(internal)?;
+            Some(actual) if actual != kind => Err(RelayRefusal::new(
+                ErrorCode::KindMismatch,
+                format!("{doc_id:?} is a {actual} document, not {kind}"),
+            )),
+            Some(_) => {
+                // Following and reading under the storage lock: no append slips between.
+                hub.follow(conn, doc_id);
+                storage.catchup(doc_id, client_version).map_err(internal)
             }
             None => {
-                // Read-only and absent: nothing to send yet, but follow it.
-                self.hub().follow(conn, doc_id);
-                return Ok(CatchupData {
+                // Absent: nothing to send yet, but follow it.
+                hub.follow(conn, doc_id);
+                Ok(CatchupData {
                     kind,
+                    lsn: storage.last_applied(),
                     server_version: VersionVector::new(),
                     snapshot: None,
                     updates: vec![],
-                });
+                })
             }
         }
-        // Following and reading under the storage lock: no append can slip between them.
-        self.hub().follow(conn, doc_id);
-        storage.catchup(doc_id, client_version).map_err(internal)
     }
 
-    /// Validates a batch (append rules, then integration), applies what was accepted, and
-    /// acknowledges only once that is durable.
-    fn append(&self, conn: ConnId, doc_id: &str, updates: Vec<UpdateRecord>) -> AppendOutcome {
+    /// The leader's check of a document creation: an entry unless it exists (of another
+    /// kind: refused).
+    pub fn validate_create(&self, doc_id: &str, kind: DocKind) -> Validated {
+        match self.doc_kind(doc_id) {
+            None => Validated {
+                entries: vec![LogEntry::CreateDoc {
+                    doc_id: doc_id.to_string(),
+                    kind,
+                }],
+                ..Validated::default()
+            },
+            Some(actual) if actual != kind => Validated {
+                refusal: Some(RelayRefusal::new(
+                    ErrorCode::KindMismatch,
+                    format!("{doc_id:?} is a {actual} document, not {kind}"),
+                )),
+                ..Validated::default()
+            },
+            Some(_) => Validated::default(),
+        }
+    }
+
+    /// The leader's check of a batch of updates (append rules, then integration into the
+    /// in-memory document): the entries to propose and what to acknowledge.
+    pub fn validate_append(&self, doc_id: &str, updates: Vec<UpdateRecord>) -> Validated {
         let mut storage = self.storage();
+        Self::validate_locked(&mut storage, doc_id, updates)
+    }
+
+    fn validate_locked(
+        storage: &mut Storage,
+        doc_id: &str,
+        updates: Vec<UpdateRecord>,
+    ) -> Validated {
         let Some(head) = storage.head(doc_id).map(|h| h.rules_head()) else {
-            return AppendOutcome {
-                acked: vec![],
+            return Validated {
                 refusal: Some(RelayRefusal::new(
                     ErrorCode::NotSubscribed,
                     "no such document",
                 )),
+                ..Validated::default()
             };
         };
         // The rules read stored bytes and integrate through the same storage: a cell
@@ -247,25 +312,58 @@ impl Relay {
             // The in-memory copy may hold the refused update (or part of it): reload it.
             storage.unload(doc_id);
         }
-        if !plan.accepted.is_empty() {
-            let entries = plan
+        Validated {
+            entries: plan
                 .accepted
                 .into_iter()
                 .map(|update| LogEntry::Append {
                     doc_id: doc_id.to_string(),
                     update,
                 })
-                .collect();
-            if let Err(e) = self.propose(&mut storage, entries, conn) {
+                .collect(),
+            acked: plan.acked,
+            refusal: plan.refusal,
+        }
+    }
+
+    fn subscribe(
+        &self,
+        conn: ConnId,
+        doc_id: &str,
+        kind: DocKind,
+        client_version: &VersionVector,
+        may_create: bool,
+    ) -> Result<CatchupData, RelayRefusal> {
+        let mut storage = self.storage();
+        if may_create && storage.head(doc_id).is_none() {
+            let create = LogEntry::CreateDoc {
+                doc_id: doc_id.to_string(),
+                kind,
+            };
+            self.propose(&mut storage, vec![create], conn)
+                .map_err(internal)?;
+        }
+        Self::subscribe_locked(&storage, &self.hub, conn, doc_id, kind, client_version)
+    }
+
+    /// Validates a batch, applies what was accepted, and acknowledges only once that is
+    /// durable (the single relay's path).
+    fn append(&self, conn: ConnId, doc_id: &str, updates: Vec<UpdateRecord>) -> AppendOutcome {
+        let mut storage = self.storage();
+        let validated = Self::validate_locked(&mut storage, doc_id, updates);
+        if !validated.entries.is_empty() {
+            if let Err(e) = self.propose(&mut storage, validated.entries, conn) {
                 return AppendOutcome {
                     acked: vec![],
+                    lsn: storage.last_applied(),
                     refusal: Some(internal(e)),
                 };
             }
         }
         AppendOutcome {
-            acked: plan.acked,
-            refusal: plan.refusal,
+            acked: validated.acked,
+            lsn: storage.last_applied(),
+            refusal: validated.refusal,
         }
     }
 }

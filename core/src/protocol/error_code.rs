@@ -55,7 +55,9 @@ error_codes! {
     SeqConflict = 32, "seq_conflict";
     MissingDependencies = 33, "missing_dependencies";
     SlowConsumer = 40, "slow_consumer";
+    ReplicaBehind = 41, "replica_behind";
     Internal = 50, "internal";
+    Unavailable = 51, "unavailable";
 }
 
 impl ErrorCode {
@@ -64,7 +66,13 @@ impl ErrorCode {
     /// reconnects and resyncs). Any other error refuses its request for good: retrying the
     /// same request cannot succeed until something changes (the token, the data).
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorCode::SeqConflict | ErrorCode::SlowConsumer)
+        matches!(
+            self,
+            ErrorCode::SeqConflict
+                | ErrorCode::SlowConsumer
+                | ErrorCode::ReplicaBehind
+                | ErrorCode::Unavailable
+        )
     }
 
     /// True when the error refuses the connection as a whole and reconnecting with the

@@ -49,6 +49,10 @@ pub enum RelayRequest {
         kind: DocKind,
         client_version: VersionVector,
         may_create: bool,
+        /// Serve only state at least this new (a log position; 0: any).
+        min_lsn: u64,
+        /// Confirm the leader's read index first.
+        linearizable: bool,
     },
     /// Check `updates` (append rules and integration), durably store those accepted, and
     /// fan them out. Completes with [`Completion::Appended`] only once they are durable.
@@ -64,6 +68,8 @@ pub enum RelayRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatchupData {
     pub kind: DocKind,
+    /// The log position (LSN) of the state served.
+    pub lsn: u64,
     pub server_version: VersionVector,
     pub snapshot: Option<CatchupSnapshot>,
     pub updates: Vec<UpdateRecord>,
@@ -74,6 +80,8 @@ pub struct CatchupData {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AppendOutcome {
     pub acked: Vec<(Origin, u64)>,
+    /// The log position that holds the acknowledged updates.
+    pub lsn: u64,
     pub refusal: Option<RelayRefusal>,
 }
 

@@ -336,6 +336,8 @@ impl RelaySession {
                         kind: sub.kind,
                         client_version: sub.version,
                         may_create,
+                        min_lsn: 0,
+                        linearizable: false,
                     },
                     Waiting::Subscribe(sub.doc_id),
                 )))

@@ -55,6 +55,7 @@ impl FakeHost {
                 kind,
                 client_version,
                 may_create,
+                ..
             } => {
                 if !self.docs.contains_key(&doc_id) && may_create {
                     self.docs.insert(doc_id.clone(), (kind, vec![]));
@@ -65,6 +66,7 @@ impl FakeHost {
                     }
                     Some((actual, updates)) => Ok(CatchupData {
                         kind: *actual,
+                        lsn: 0,
                         server_version: self.version(&doc_id),
                         snapshot: None,
                         updates: updates
@@ -75,6 +77,7 @@ impl FakeHost {
                     }),
                     None => Ok(CatchupData {
                         kind,
+                        lsn: 0,
                         server_version: VersionVector::new(),
                         snapshot: None,
                         updates: vec![],
@@ -101,6 +104,7 @@ impl FakeHost {
                 self.docs.get_mut(&doc_id).unwrap().1.extend(plan.accepted);
                 Completion::Appended(AppendOutcome {
                     acked: plan.acked,
+                    lsn: 0,
                     refusal: plan.refusal,
                 })
             }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{OptionalSend, RaftLogReader, StorageIOError, Vote};
+use openraft::{EntryPayload, OptionalSend, RaftLogReader, StorageIOError, Vote};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -35,10 +35,15 @@ const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";
 const LAST_PURGED: &str = "last_purged";
 
+/// Told, after each durable append, which of the appended entries this node proposed
+/// (`(request, log index)` of batches whose writer's leader is `node`).
+pub type FlushObserver = Arc<dyn Fn(&[(u64, u64)]) + Send + Sync>;
+
 /// The node's consensus log store; clones share one connection (the log reader is one).
 #[derive(Clone)]
 pub struct LogStore {
     conn: Arc<Mutex<Connection>>,
+    observer: Option<(NodeId, FlushObserver)>,
 }
 
 type Result<T> = std::result::Result<T, ClusterStoreError>;
@@ -52,7 +57,14 @@ impl LogStore {
         conn.execute_batch(SCHEMA)?;
         Ok(LogStore {
             conn: Arc::new(Mutex::new(conn)),
+            observer: None,
         })
+    }
+
+    /// Reports durable appends of entries proposed by leader `node` to `observer`.
+    pub fn observe_flushes(mut self, node: NodeId, observer: FlushObserver) -> LogStore {
+        self.observer = Some((node, observer));
+        self
     }
 
     /// Runs `work` on the connection, on the blocking pool.
@@ -204,11 +216,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = RaftEntry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let mut own = Vec::new();
         let rows = entries
             .into_iter()
-            .map(|e| Ok((e.log_id.index as i64, serde_json::to_vec(&e)?)))
+            .map(|e| {
+                if let (Some((node, _)), EntryPayload::Normal(batch)) = (&self.observer, &e.payload)
+                {
+                    if let Some(w) = batch.writer.filter(|w| w.leader == *node) {
+                        own.push((w.request, e.log_id.index));
+                    }
+                }
+                Ok((e.log_id.index as i64, serde_json::to_vec(&e)?))
+            })
             .collect::<Result<Vec<_>>>()
             .map_err(|e| e.into_raft(StorageIOError::write_logs))?;
+        let observer = self.observer.as_ref().map(|(_, o)| o.clone());
         self.with_conn(StorageIOError::write_logs, move |conn| {
             let tx = conn.transaction()?;
             {
@@ -223,6 +245,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // openraft told. On failure the callback is dropped, which reports it.
             tx.commit()?;
             callback.log_io_completed(Ok(()));
+            if let (Some(observer), false) = (observer, own.is_empty()) {
+                observer(&own);
+            }
             Ok(())
         })
         .await

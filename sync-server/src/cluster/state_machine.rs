@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{blocking, ClusterStoreError};
 use super::snapshot_file;
 use super::type_config::{
-    Applied, LogId, RaftEntry, RaftStorageError, SnapshotMeta, StoredMembership, TypeConfig,
+    Applied, LogId, RaftEntry, RaftStorageError, SnapshotMeta, StoredMembership, TypeConfig, Writer,
 };
 use crate::storage::{Entry, Storage};
 
@@ -48,11 +48,22 @@ impl AppliedState {
     }
 }
 
+/// Told what the state machine did, while it still holds the storage lock (so a reader
+/// that takes the lock sees the state and its notices in one order): fan-out hangs here.
+pub trait ApplyListener: Send + Sync {
+    /// `applied` consensus entries, each with its LSN, proposer and relay outcomes.
+    fn applied(&self, applied: &[(Applied, Option<Writer>)]);
+    /// The storage's content was replaced by a snapshot (followers of documents may have
+    /// missed updates between their state and the snapshot's).
+    fn installed(&self);
+}
+
 /// The state machine of one node; clones share the storage (the snapshot builder is one).
 #[derive(Clone)]
 pub struct StateMachine {
     storage: Arc<Mutex<Storage>>,
     snapshot_dir: Arc<PathBuf>,
+    listener: Option<Arc<dyn ApplyListener>>,
 }
 
 impl StateMachine {
@@ -73,7 +84,14 @@ impl StateMachine {
         Ok(StateMachine {
             storage,
             snapshot_dir: Arc::new(snapshot_dir.to_path_buf()),
+            listener: None,
         })
+    }
+
+    /// Tells `listener` what each apply and snapshot install did.
+    pub fn with_listener(mut self, listener: Arc<dyn ApplyListener>) -> StateMachine {
+        self.listener = Some(listener);
+        self
     }
 
     /// The relay storage this state machine applies to.
@@ -90,27 +108,32 @@ fn lock(storage: &Mutex<Storage>) -> MutexGuard<'_, Storage> {
 fn apply_entries(
     storage: &mut Storage,
     entries: Vec<RaftEntry>,
+    listener: Option<&dyn ApplyListener>,
 ) -> Result<Vec<Applied>, ClusterStoreError> {
     let mut state = AppliedState::of(storage)?;
     let mut relay_entries = Vec::new();
     // Per consensus entry: its index and how many relay entries it carried.
     let mut spans = Vec::with_capacity(entries.len());
+    let mut writers = Vec::with_capacity(entries.len());
     for entry in entries {
         let index = entry.log_id.index;
         let before = relay_entries.len();
+        let mut writer = None;
         match entry.payload {
             EntryPayload::Blank => {}
-            EntryPayload::Normal(batch) => relay_entries.extend(
+            EntryPayload::Normal(batch) => relay_entries.extend({
+                writer = batch.writer;
                 batch
                     .entries
                     .into_iter()
-                    .map(|payload| Entry { index, payload }),
-            ),
+                    .map(|payload| Entry { index, payload })
+            }),
             EntryPayload::Membership(membership) => {
                 state.membership = StoredMembership::new(Some(entry.log_id), membership);
             }
         }
         spans.push((index, relay_entries.len() - before));
+        writers.push(writer);
         state.last_applied = Some(entry.log_id);
     }
     let Some(last) = state.last_applied else {
@@ -120,13 +143,19 @@ fn apply_entries(
     let mut outcomes = storage
         .apply_through(&relay_entries, last.index, &consensus)?
         .into_iter();
-    Ok(spans
+    let applied: Vec<Applied> = spans
         .into_iter()
         .map(|(lsn, count)| Applied {
             lsn,
             outcomes: outcomes.by_ref().take(count).collect(),
         })
-        .collect())
+        .collect();
+    if let Some(listener) = listener {
+        let notices: Vec<(Applied, Option<Writer>)> =
+            applied.iter().cloned().zip(writers).collect();
+        listener.applied(&notices);
+    }
+    Ok(applied)
 }
 
 /// A file name in the snapshot directory no other snapshot operation uses.
@@ -185,6 +214,7 @@ fn install(
     dir: &Path,
     meta: &SnapshotMeta,
     data: &[u8],
+    listener: Option<&dyn ApplyListener>,
 ) -> Result<(), ClusterStoreError> {
     let scratch = dir.join(scratch_name("install"));
     remove_scratch(&scratch);
@@ -193,6 +223,9 @@ fn install(
         .and_then(|()| {
             let mut storage = lock(storage);
             storage.restore_from(&scratch)?;
+            if let Some(listener) = listener {
+                listener.installed();
+            }
             AppliedState::of(&storage)
         });
     remove_scratch(&scratch);
@@ -242,8 +275,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let entries: Vec<RaftEntry> = entries.into_iter().collect();
         let storage = self.storage.clone();
+        let listener = self.listener.clone();
         blocking(StorageIOError::write_state_machine, move || {
-            apply_entries(&mut lock(&storage), entries)
+            apply_entries(&mut lock(&storage), entries, listener.as_deref())
         })
         .await
     }
@@ -266,9 +300,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let meta = meta.clone();
         let signature = meta.signature();
         let data = snapshot.into_inner();
+        let listener = self.listener.clone();
         blocking(
             |e| StorageIOError::write_snapshot(Some(signature.clone()), e),
-            move || install(&storage, &dir, &meta, &data),
+            move || install(&storage, &dir, &meta, &data, listener.as_deref()),
         )
         .await
     }

@@ -46,7 +46,10 @@ fn log_id(term: u64, index: u64) -> LogId {
 fn batch(term: u64, index: u64, entries: Vec<LogEntry>) -> Entry<TypeConfig> {
     Entry {
         log_id: log_id(term, index),
-        payload: EntryPayload::Normal(Batch { entries }),
+        payload: EntryPayload::Normal(Batch {
+            entries,
+            writer: None,
+        }),
     }
 }
 
@@ -172,7 +175,8 @@ fn the_log_and_the_vote_survive_reopening_and_truncation_drops_the_suffix() {
         assert_eq!(
             entries[1].payload,
             EntryPayload::Normal(Batch {
-                entries: appends(&updates)
+                entries: appends(&updates),
+                writer: None,
             })
         );
     });

@@ -37,6 +37,23 @@ impl fmt::Display for ClusterNode {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub entries: Vec<LogEntry>,
+    /// Who proposed it: the writing connection is not sent its own updates back, and the
+    /// proposer learns when its own log holds the entry (write concern `leader`).
+    #[serde(default)]
+    pub writer: Option<Writer>,
+}
+
+/// The connection and request a batch came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Writer {
+    /// The node the device is connected to.
+    pub node: NodeId,
+    /// The connection on that node (0: none, e.g. an operator's write).
+    pub conn: u64,
+    /// Unique per proposing leader process: names the proposal in flush notices.
+    pub request: u64,
+    /// The leader that proposed it.
+    pub leader: NodeId,
 }
 
 /// What applying one consensus entry did: the entry's log index (the LSN a device is

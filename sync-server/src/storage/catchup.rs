@@ -32,6 +32,7 @@ impl Storage {
             .ok_or_else(|| StorageError::Corrupt(format!("catch-up of unknown doc {doc_id}")))?;
         let mut data = CatchupData {
             kind: head.kind,
+            lsn: self.last_applied,
             server_version: head.version.clone(),
             snapshot: None,
             updates: Vec::new(),

@@ -19,6 +19,15 @@ pub enum LogEntry {
     },
 }
 
+impl LogEntry {
+    /// The document the entry concerns.
+    pub fn doc_id(&self) -> &str {
+        match self {
+            LogEntry::CreateDoc { doc_id, .. } | LogEntry::Append { doc_id, .. } => doc_id,
+        }
+    }
+}
+
 /// A log entry at its position (1-based, gap-free) in the log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {

@@ -1,0 +1,315 @@
+//! The cluster's write path. A write (append updates, create a document) from a device on
+//! any node goes to the leader — forwarded over the cluster port when this node follows —
+//! which validates it against its applied state (the relay's append rules and
+//! integration), proposes the accepted entries as one consensus entry, and answers once
+//! the write concern holds, with the entry's log index (the LSN). During an election a
+//! write waits (bounded by `write_timeout_ms`) and then gets the retryable `unavailable`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use concord_core::protocol::ErrorCode;
+use concord_core::sync::RelayRefusal;
+use concord_core::{DocKind, Origin, UpdateRecord};
+use serde::{Deserialize, Serialize};
+use tokio::time::timeout_at;
+
+use super::node::Cluster;
+use super::settings::WriteConcern;
+use super::type_config::{Batch, NodeId, Writer};
+use crate::state::Validated;
+
+/// A write as it travels to the leader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Write {
+    Append {
+        doc_id: String,
+        updates: Vec<UpdateRecord>,
+    },
+    Create {
+        doc_id: String,
+        kind: DocKind,
+    },
+}
+
+/// A write forwarded by a follower to the leader.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Forwarded {
+    pub write: Write,
+    /// The node the device is connected to, and its connection there.
+    pub node: NodeId,
+    pub conn: u64,
+    /// The follower's applied position: the device may have seen everything up to it, so
+    /// the leader validates against at least that state.
+    pub min_lsn: u64,
+    /// How long the follower waits, in ms.
+    pub budget_ms: u64,
+}
+
+/// The answer to a write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriteReply {
+    /// Per origin, the highest sequence number durably held (as the write concern says).
+    pub acked: Vec<(Origin, u64)>,
+    /// Why the batch stopped early: (error code number, message).
+    pub refusal: Option<(u16, String)>,
+    /// The log position that holds the acknowledged updates.
+    pub lsn: u64,
+}
+
+impl WriteReply {
+    pub fn refusal(&self) -> Option<RelayRefusal> {
+        self.refusal
+            .as_ref()
+            .map(|(code, message)| RelayRefusal::new(ErrorCode::from_number(*code), message))
+    }
+
+    fn refused(refusal: RelayRefusal, lsn: u64) -> WriteReply {
+        WriteReply {
+            acked: Vec::new(),
+            refusal: Some((refusal.code.number(), refusal.message)),
+            lsn,
+        }
+    }
+
+    fn unavailable(why: &str, lsn: u64) -> WriteReply {
+        WriteReply::refused(
+            RelayRefusal::new(
+                ErrorCode::Unavailable,
+                format!("the cluster cannot take writes now ({why}); resend later"),
+            ),
+            lsn,
+        )
+    }
+}
+
+/// How one attempt at a write ended.
+pub enum Attempt {
+    /// Answered (accepted, refused, or given up on: do not propose again).
+    Done(WriteReply),
+    /// Nothing was proposed or it was lost with a leadership change: try again (elsewhere).
+    Retry(String),
+}
+
+impl Cluster {
+    /// Carries out `write` for connection `conn` of this node, wherever the leader is.
+    pub async fn write(self: &Arc<Self>, write: Write, conn: u64) -> WriteReply {
+        let deadline = Instant::now() + Duration::from_millis(self.settings.write_timeout_ms);
+        loop {
+            let attempt = match self.leader() {
+                Some(leader) if leader == self.id => {
+                    self.lead(write.clone(), self.id, conn, 0, deadline).await
+                }
+                Some(leader) => self.forward(leader, &write, conn, deadline).await,
+                None => Attempt::Retry("no leader".into()),
+            };
+            match attempt {
+                Attempt::Done(reply) => return reply,
+                Attempt::Retry(why) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return WriteReply::unavailable(&why, self.applied());
+                    }
+                    tracing::debug!(why, "write waits for a leader");
+                    tokio::time::sleep((deadline - now).min(Duration::from_millis(50))).await;
+                }
+            }
+        }
+    }
+
+    async fn forward(
+        &self,
+        leader: NodeId,
+        write: &Write,
+        conn: u64,
+        deadline: Instant,
+    ) -> Attempt {
+        let Some(addr) = self.cluster_addr(leader) else {
+            return Attempt::Retry(format!("leader {leader} has no address"));
+        };
+        let budget = deadline.saturating_duration_since(Instant::now());
+        let forwarded = Forwarded {
+            write: write.clone(),
+            node: self.id,
+            conn,
+            min_lsn: self.applied(),
+            budget_ms: budget.as_millis() as u64,
+        };
+        let call = self
+            .peers
+            .call::<_, Result<WriteReply, String>>(
+                &addr,
+                "/cluster/write",
+                &forwarded,
+                Some(budget),
+            )
+            .await;
+        match call {
+            Ok(Ok(reply)) => Attempt::Done(reply),
+            Ok(Err(why)) => Attempt::Retry(why),
+            Err(e) => Attempt::Retry(e.to_string()),
+        }
+    }
+
+    /// Makes sure everything committed before this leader's term is applied here (once
+    /// per term), so validation sees every update any device may depend on.
+    async fn barrier(&self) -> Result<(), String> {
+        let term = self.metrics().current_term;
+        if self.barrier_term.load(std::sync::atomic::Ordering::Relaxed) == term {
+            return Ok(());
+        }
+        self.raft
+            .ensure_linearizable()
+            .await
+            .map_err(|e| e.to_string())?;
+        self.barrier_term
+            .store(term, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The leader's part: validate, propose, wait for the write concern.
+    pub async fn lead(
+        self: &Arc<Self>,
+        write: Write,
+        node: NodeId,
+        conn: u64,
+        min_lsn: u64,
+        deadline: Instant,
+    ) -> Attempt {
+        if !self.is_leader() {
+            return Attempt::Retry("not the leader".into());
+        }
+        if let Err(why) = self.barrier().await {
+            return Attempt::Retry(why);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !self.wait_applied(min_lsn, left).await {
+            return Attempt::Retry(format!("leader has not applied {min_lsn} yet"));
+        }
+        let relay = self.relay.clone();
+        let validated = tokio::task::spawn_blocking(move || match write {
+            Write::Append { doc_id, updates } => relay.validate_append(&doc_id, updates),
+            Write::Create { doc_id, kind } => relay.validate_create(&doc_id, kind),
+        })
+        .await;
+        let Validated {
+            entries,
+            acked,
+            refusal,
+        } = match validated {
+            Ok(v) => v,
+            Err(e) => {
+                return Attempt::Done(WriteReply::refused(
+                    RelayRefusal::new(ErrorCode::Internal, format!("validation failed: {e}")),
+                    self.applied(),
+                ))
+            }
+        };
+        let reply = |lsn| WriteReply {
+            acked: acked.clone(),
+            refusal: refusal
+                .as_ref()
+                .map(|r| (r.code.number(), r.message.clone())),
+            lsn,
+        };
+        if entries.is_empty() {
+            return Attempt::Done(reply(self.applied()));
+        }
+        let docs: BTreeSet<String> = entries.iter().map(|e| e.doc_id().to_string()).collect();
+        let request = self.next_request();
+        let writer = Writer {
+            node,
+            conn,
+            request,
+            leader: self.id,
+        };
+        let concern = self.settings.write_concern;
+        let flushed = (concern == WriteConcern::Leader).then(|| self.flushes.register(request));
+        let started = Instant::now();
+        let count = entries.len();
+        let outcome = match self
+            .raft
+            .client_write_ff(Batch {
+                entries,
+                writer: Some(writer),
+            })
+            .await
+        {
+            Err(e) => Err(Attempt::Retry(e.to_string())),
+            Ok(committed) => match flushed {
+                Some(flushed) => {
+                    // Acknowledged once this node's log holds it durably; the commit goes on.
+                    let me = self.clone();
+                    let docs = docs.clone();
+                    tokio::spawn(async move {
+                        if !matches!(committed.await, Ok(Ok(_))) {
+                            me.relay.forget_docs(docs.iter());
+                        }
+                    });
+                    match timeout_at(deadline.into(), flushed).await {
+                        Ok(Ok(index)) => Ok(index),
+                        _ => {
+                            self.flushes.forget(request);
+                            Err(Attempt::Done(WriteReply::unavailable(
+                                "the leader's log did not take the write in time",
+                                self.applied(),
+                            )))
+                        }
+                    }
+                }
+                None => match timeout_at(deadline.into(), committed).await {
+                    Ok(Ok(Ok(response))) => Ok(response.log_id.index),
+                    Ok(Ok(Err(e))) => Err(Attempt::Retry(e.to_string())),
+                    Ok(Err(_)) => Err(Attempt::Retry("the proposal was dropped".into())),
+                    Err(_) => Err(Attempt::Done(WriteReply::unavailable(
+                        "no majority took the write in time",
+                        self.applied(),
+                    ))),
+                },
+            },
+        };
+        let lsn = match outcome {
+            Ok(lsn) => lsn,
+            Err(attempt) => {
+                // The in-memory documents may hold what was validated but not committed.
+                self.relay.forget_docs(docs.iter());
+                return attempt;
+            }
+        };
+        if concern == WriteConcern::All && !self.wait_all_voters(lsn, deadline).await {
+            return Attempt::Done(WriteReply::unavailable(
+                "not every voter took the write in time",
+                self.applied(),
+            ));
+        }
+        crate::metrics::committed(count, started.elapsed());
+        Attempt::Done(reply(lsn))
+    }
+
+    /// Waits until every voter's log holds `lsn` (write concern `all`).
+    async fn wait_all_voters(&self, lsn: u64, deadline: Instant) -> bool {
+        let mut watch = self.raft.metrics();
+        loop {
+            {
+                let m = watch.borrow_and_update();
+                let voters: Vec<NodeId> = m.membership_config.membership().voter_ids().collect();
+                let held = |id: &NodeId| {
+                    if *id == self.id {
+                        return m.last_log_index.unwrap_or(0) >= lsn;
+                    }
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(id).cloned().flatten())
+                        .is_some_and(|l| l.index >= lsn)
+                };
+                if voters.iter().all(held) {
+                    return true;
+                }
+            }
+            if timeout_at(deadline.into(), watch.changed()).await.is_err() {
+                return false;
+            }
+        }
+    }
+}
