@@ -222,8 +222,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map(|e| {
                 if let (Some((node, _)), EntryPayload::Normal(batch)) = (&self.observer, &e.payload)
                 {
-                    if let Some(w) = batch.writer.filter(|w| w.leader == *node) {
-                        own.push((w.request, e.log_id.index));
+                    for span in batch.writers.iter().filter(|s| s.writer.leader == *node) {
+                        own.push((span.writer.request, e.log_id.index));
                     }
                 }
                 Ok((e.log_id.index as i64, serde_json::to_vec(&e)?))

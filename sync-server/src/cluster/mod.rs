@@ -10,7 +10,7 @@
 //! the blocking pool).
 //!
 //! Running a node: `settings` (the `[cluster]` config), `node` (the openraft instance and
-//! what the relay needs from it), `writes` (leader validation, proposal, write concern,
+//! what the relay needs from it), `proposer` (group commit), `writes` (leader validation, proposal, write concern,
 //! forwarding), `reads` (subscriptions with `min_lsn`, read index, lag bound), `network` and
 //! `rpc` (node-to-node HTTP, client and server), `admin` (operator endpoints), `status`
 //! (`/cluster`), `background` (metrics and leader probes).
@@ -21,6 +21,7 @@ mod error;
 pub mod log_store;
 pub mod network;
 pub mod node;
+mod proposer;
 pub mod reads;
 pub mod rpc;
 pub mod settings;

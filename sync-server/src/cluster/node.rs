@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 use super::log_store::LogStore;
 use super::network::Peers;
+use super::proposer::Proposer;
 use super::settings::ClusterSettings;
 use super::state_machine::{ApplyListener, StateMachine};
 use super::type_config::{Applied, ClusterNode, NodeId, TypeConfig, Writer};
@@ -72,13 +73,24 @@ struct RelayListener {
 }
 
 impl ApplyListener for RelayListener {
-    fn applied(&self, applied: &[(Applied, Option<Writer>)]) {
+    fn applied(&self, applied: &[(Applied, Vec<Option<Writer>>)]) {
         let Some(relay) = self.relay.upgrade() else {
             return;
         };
-        for (applied, writer) in applied {
-            let except = writer.filter(|w| w.node == self.node).map(|w| w.conn);
-            relay.fan_out(&applied.outcomes, except, applied.lsn);
+        for (applied, writers) in applied {
+            // Runs of outcomes from one write: its own connection is not sent them back.
+            let mut start = 0;
+            while start < applied.outcomes.len() {
+                let writer = writers.get(start).copied().flatten();
+                let mut end = start + 1;
+                while end < applied.outcomes.len() && writers.get(end).copied().flatten() == writer
+                {
+                    end += 1;
+                }
+                let except = writer.filter(|w| w.node == self.node).map(|w| w.conn);
+                relay.fan_out(&applied.outcomes[start..end], except, applied.lsn);
+                start = end;
+            }
         }
     }
 
@@ -98,6 +110,7 @@ pub struct Cluster {
     pub peers: Peers,
     pub relay: Arc<Relay>,
     pub flushes: Arc<FlushWaiters>,
+    pub proposer: Proposer,
     next_request: AtomicU64,
     /// On a follower: the leader's last log index as last probed (lag bound).
     pub leader_index: AtomicU64,
@@ -161,6 +174,7 @@ impl Cluster {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
             .unwrap_or(1);
+        let proposer = Proposer::start(raft.clone());
         let cluster = Arc::new(Cluster {
             id,
             raft,
@@ -168,6 +182,7 @@ impl Cluster {
             peers,
             relay,
             flushes,
+            proposer,
             next_request: AtomicU64::new(start << 8),
             leader_index: AtomicU64::new(0),
             barrier_term: AtomicU64::new(0),

@@ -51,8 +51,9 @@ impl AppliedState {
 /// Told what the state machine did, while it still holds the storage lock (so a reader
 /// that takes the lock sees the state and its notices in one order): fan-out hangs here.
 pub trait ApplyListener: Send + Sync {
-    /// `applied` consensus entries, each with its LSN, proposer and relay outcomes.
-    fn applied(&self, applied: &[(Applied, Option<Writer>)]);
+    /// `applied` consensus entries: each one's LSN and relay outcomes, with the write each
+    /// outcome came from.
+    fn applied(&self, applied: &[(Applied, Vec<Option<Writer>>)]);
     /// The storage's content was replaced by a snapshot (followers of documents may have
     /// missed updates between their state and the snapshot's).
     fn installed(&self);
@@ -118,11 +119,11 @@ fn apply_entries(
     for entry in entries {
         let index = entry.log_id.index;
         let before = relay_entries.len();
-        let mut writer = None;
+        let mut writer = Vec::new();
         match entry.payload {
             EntryPayload::Blank => {}
             EntryPayload::Normal(batch) => relay_entries.extend({
-                writer = batch.writer;
+                writer = batch.writer_of_each();
                 batch
                     .entries
                     .into_iter()
@@ -151,7 +152,7 @@ fn apply_entries(
         })
         .collect();
     if let Some(listener) = listener {
-        let notices: Vec<(Applied, Option<Writer>)> =
+        let notices: Vec<(Applied, Vec<Option<Writer>>)> =
             applied.iter().cloned().zip(writers).collect();
         listener.applied(&notices);
     }

@@ -48,7 +48,7 @@ fn batch(term: u64, index: u64, entries: Vec<LogEntry>) -> Entry<TypeConfig> {
         log_id: log_id(term, index),
         payload: EntryPayload::Normal(Batch {
             entries,
-            writer: None,
+            writers: vec![],
         }),
     }
 }
@@ -176,7 +176,7 @@ fn the_log_and_the_vote_survive_reopening_and_truncation_drops_the_suffix() {
             entries[1].payload,
             EntryPayload::Normal(Batch {
                 entries: appends(&updates),
-                writer: None,
+                writers: vec![],
             })
         );
     });

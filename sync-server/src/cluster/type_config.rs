@@ -33,17 +33,40 @@ impl fmt::Display for ClusterNode {
 
 /// What a leader proposes: relay log entries validated by it (append rules, then
 /// integration), applied in order and in one transaction by every node. An empty batch
-/// changes nothing.
+/// changes nothing. Concurrent writes share one batch (group commit): `writers` says, in
+/// order, how many of the entries each write contributed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub entries: Vec<LogEntry>,
-    /// Who proposed it: the writing connection is not sent its own updates back, and the
-    /// proposer learns when its own log holds the entry (write concern `leader`).
     #[serde(default)]
-    pub writer: Option<Writer>,
+    pub writers: Vec<WriterSpan>,
 }
 
-/// The connection and request a batch came from.
+/// One write's share of a batch: the next `entries` entries came from `writer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriterSpan {
+    pub writer: Writer,
+    pub entries: u32,
+}
+
+impl Batch {
+    /// The batch's entries, each with the write it came from (if it is known).
+    pub fn writer_of_each(&self) -> Vec<Option<Writer>> {
+        let mut each = Vec::with_capacity(self.entries.len());
+        for span in &self.writers {
+            each.extend(std::iter::repeat_n(
+                Some(span.writer),
+                span.entries as usize,
+            ));
+        }
+        each.resize(self.entries.len(), None);
+        each
+    }
+}
+
+/// The connection and request a write came from: the writing connection is not sent its
+/// own updates back, and the proposing leader learns when its own log holds the write
+/// (write concern `leader`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Writer {
     /// The node the device is connected to.

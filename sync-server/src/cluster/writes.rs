@@ -17,7 +17,7 @@ use tokio::time::timeout_at;
 
 use super::node::Cluster;
 use super::settings::WriteConcern;
-use super::type_config::{Batch, NodeId, Writer};
+use super::type_config::{NodeId, Writer};
 use crate::state::Validated;
 
 /// A write as it travels to the leader.
@@ -228,45 +228,36 @@ impl Cluster {
         let flushed = (concern == WriteConcern::Leader).then(|| self.flushes.register(request));
         let started = Instant::now();
         let count = entries.len();
-        let outcome = match self
-            .raft
-            .client_write_ff(Batch {
-                entries,
-                writer: Some(writer),
-            })
-            .await
-        {
-            Err(e) => Err(Attempt::Retry(e.to_string())),
-            Ok(committed) => match flushed {
-                Some(flushed) => {
-                    // Acknowledged once this node's log holds it durably; the commit goes on.
-                    let me = self.clone();
-                    let docs = docs.clone();
-                    tokio::spawn(async move {
-                        if !matches!(committed.await, Ok(Ok(_))) {
-                            me.relay.forget_docs(docs.iter());
-                        }
-                    });
-                    match timeout_at(deadline.into(), flushed).await {
-                        Ok(Ok(index)) => Ok(index),
-                        _ => {
-                            self.flushes.forget(request);
-                            Err(Attempt::Done(WriteReply::unavailable(
-                                "the leader's log did not take the write in time",
-                                self.applied(),
-                            )))
-                        }
+        let committed = self.proposer.propose(entries, writer);
+        let outcome = match flushed {
+            Some(flushed) => {
+                // Acknowledged once this node's log holds it durably; the commit goes on.
+                let me = self.clone();
+                let docs = docs.clone();
+                tokio::spawn(async move {
+                    if !matches!(committed.await, Ok(Ok(_))) {
+                        me.relay.forget_docs(docs.iter());
+                    }
+                });
+                match timeout_at(deadline.into(), flushed).await {
+                    Ok(Ok(index)) => Ok(index),
+                    _ => {
+                        self.flushes.forget(request);
+                        Err(Attempt::Done(WriteReply::unavailable(
+                            "the leader's log did not take the write in time",
+                            self.applied(),
+                        )))
                     }
                 }
-                None => match timeout_at(deadline.into(), committed).await {
-                    Ok(Ok(Ok(response))) => Ok(response.log_id.index),
-                    Ok(Ok(Err(e))) => Err(Attempt::Retry(e.to_string())),
-                    Ok(Err(_)) => Err(Attempt::Retry("the proposal was dropped".into())),
-                    Err(_) => Err(Attempt::Done(WriteReply::unavailable(
-                        "no majority took the write in time",
-                        self.applied(),
-                    ))),
-                },
+            }
+            None => match timeout_at(deadline.into(), committed).await {
+                Ok(Ok(Ok(index))) => Ok(index),
+                Ok(Ok(Err(e))) => Err(Attempt::Retry(e)),
+                Ok(Err(_)) => Err(Attempt::Retry("the proposal was dropped".into())),
+                Err(_) => Err(Attempt::Done(WriteReply::unavailable(
+                    "no majority took the write in time",
+                    self.applied(),
+                ))),
             },
         };
         let lsn = match outcome {
