@@ -219,6 +219,9 @@ async fn run_outputs(
             RelayOutput::Unfollow(doc_id) => conn.unfollow(&doc_id),
             RelayOutput::Request(id, request) => {
                 let done = execute(node, conn.id(), request).await;
+                if let Ok(Completion::Appended(outcome)) = &done {
+                    crate::metrics::acked(outcome.acked.len() as u64);
+                }
                 let completion = match done {
                     Ok(completion) => completion,
                     Err(e) => {
@@ -270,7 +273,6 @@ async fn execute(
         ),
         RelayRequest::Append { doc_id, updates } => {
             let reply = cluster.write(Write::Append { doc_id, updates }, conn).await;
-            crate::metrics::acked(reply.acked.len() as u64);
             Completion::Appended(AppendOutcome {
                 refusal: reply.refusal(),
                 acked: reply.acked,

@@ -352,7 +352,13 @@ impl Relay {
         let mut storage = self.storage();
         let validated = Self::validate_locked(&mut storage, doc_id, updates);
         if !validated.entries.is_empty() {
-            if let Err(e) = self.propose(&mut storage, validated.entries, conn) {
+            let started = std::time::Instant::now();
+            let count = validated.entries.len();
+            let proposed = self.propose(&mut storage, validated.entries, conn);
+            if proposed.is_ok() {
+                crate::metrics::committed(count, started.elapsed());
+            }
+            if let Err(e) = proposed {
                 return AppendOutcome {
                     acked: vec![],
                     lsn: storage.last_applied(),
