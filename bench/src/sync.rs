@@ -151,7 +151,7 @@ fn seed(url: &str, dir: &Path) -> Result<()> {
     store.transact(DOC, |tx| tx.increment(COUNTER, 0))?;
     runtime()?.block_on(sync_once(
         &store,
-        url,
+        [url],
         ClientConfig::default(),
         Duration::from_secs(30),
     ))?;
@@ -180,16 +180,17 @@ fn client(args: &SyncArgs) -> Result<()> {
     let config = ClientConfig {
         token: None,
         scope: SyncScope::Prefix(String::new()),
+        linearizable: false,
     };
     rt.block_on(sync_once(
         &store,
-        &url,
+        [&url],
         config.clone(),
         Duration::from_secs(60),
     ))?;
     let expected = read_counter(&store)?;
     let _guard = rt.enter();
-    let syncing = SyncClient::spawn(store.clone(), url, config, Backoff::default());
+    let syncing = SyncClient::spawn(store.clone(), [url], config, Backoff::default());
     println!("ready");
     std::io::stdout().flush()?;
     let mut line = String::new();

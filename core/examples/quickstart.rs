@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Sync with the relay, then a second device gets everything.
     sync_once(
         &phone,
-        &url,
+        [&url],
         ClientConfig::default(),
         Duration::from_secs(10),
     )
@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let laptop = Store::open(dir.path().join("laptop.db"))?;
     sync_once(
         &laptop,
-        &url,
+        [&url],
         ClientConfig::default(),
         Duration::from_secs(10),
     )

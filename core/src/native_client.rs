@@ -5,7 +5,9 @@
 //! which errors end the run, when a one-shot sync is done — is the driver's.
 //!
 //! [`sync_once`] connects, syncs until caught up and returns; [`SyncClient::spawn`] keeps
-//! syncing in the background, reconnecting after failures, and reports its status.
+//! syncing in the background, reconnecting after failures, and reports its status and
+//! every acknowledgement ([`Acked`], with its log position). Both take the URLs of the
+//! relay's nodes and rotate through them with backoff.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,7 +26,11 @@ use crate::notify::ChangeSource;
 use crate::store::Store;
 use crate::sync::{ClientConfig, ClientDriver, Disconnect, DriverEvent, DriverMode, OsRandom};
 
-pub use crate::sync::{Backoff, ClientError, ClientStatus};
+pub use crate::sync::{Acked, Backoff, ClientError, ClientStatus};
+
+/// Where a background client reports acknowledgements: every registered receiver gets
+/// every [`Acked`] (receivers that were dropped are forgotten).
+type AckListeners = Arc<Mutex<Vec<mpsc::UnboundedSender<Acked>>>>;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type Connecting = Pin<Box<dyn Future<Output = Result<Socket, tungstenite::Error>> + Send>>;
@@ -42,6 +48,7 @@ async fn drive(
     origin: Instant,
     local: &mut mpsc::UnboundedReceiver<String>,
     status: Option<&Mutex<ClientStatus>>,
+    acks: Option<&AckListeners>,
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
     let now = || origin.elapsed();
@@ -78,6 +85,12 @@ async fn drive(
                     }
                     if let Some(status) = status {
                         *status.lock().expect("status lock") = s;
+                    }
+                }
+                DriverEvent::Acked(ack) => {
+                    if let Some(acks) = acks {
+                        let mut listeners = acks.lock().expect("ack listeners lock");
+                        listeners.retain(|l| l.send(ack.clone()).is_ok());
                     }
                 }
                 DriverEvent::Refused(e) => {
@@ -200,49 +213,98 @@ fn local_changes(store: &Store) -> (crate::Subscription, mpsc::UnboundedReceiver
     (sub, rx)
 }
 
-/// Connects to `url`, syncs every document in scope until this device and the relay hold
-/// the same updates and the outbox is empty, then disconnects. A document the relay
-/// refuses (outside the token's scope, say) does not stop the others: they finish, then
-/// every refused document is returned in [`ClientError::DocumentsRefused`] (one error
-/// each) and their updates stay in the outbox. A refused connection (token missing,
-/// invalid or expired) is [`ClientError::Refused`].
+/// The URLs as the driver takes them; none is a connection error.
+fn url_list(urls: impl IntoIterator<Item = impl Into<String>>) -> Result<Vec<String>, ClientError> {
+    let urls: Vec<String> = urls.into_iter().map(Into::into).collect();
+    if urls.is_empty() {
+        return Err(ClientError::Connect {
+            url: String::new(),
+            reason: "no relay URL given".into(),
+        });
+    }
+    Ok(urls)
+}
+
+/// Connects to the first of `urls` (the relay's nodes), syncs every document in scope
+/// until this device and the relay hold the same updates and the outbox is empty, then
+/// disconnects. A node that cannot serve (unreachable, `replica_behind`, `unavailable`) is
+/// left for the next URL, with backoff; the sync fails when every URL in a row could not
+/// be reached, or at `timeout`. A document the relay refuses (outside the token's scope,
+/// say) does not stop the others: they finish, then every refused document is returned in
+/// [`ClientError::DocumentsRefused`] (one error each) and their updates stay in the outbox.
+/// A refused connection (token missing, invalid or expired) is [`ClientError::Refused`].
 pub async fn sync_once(
     store: &Store,
-    url: &str,
+    urls: impl IntoIterator<Item = impl Into<String>>,
     config: ClientConfig,
     timeout: Duration,
 ) -> Result<(), ClientError> {
+    let urls = url_list(urls)?;
     let (_sub, mut local) = local_changes(store);
     let (_cancel_tx, mut cancel) = watch::channel(false);
     let origin = Instant::now();
     let driver = ClientDriver::new(
         store.clone(),
         config,
-        vec![url.to_string()],
+        urls,
         DriverMode::Once { timeout },
         OsRandom,
         Duration::ZERO,
     );
-    drive(driver, origin, &mut local, None, &mut cancel).await
+    drive(driver, origin, &mut local, None, None, &mut cancel).await
 }
 
 /// A background sync task. Dropping the handle (or [`SyncClient::stop`]) ends it.
 pub struct SyncClient {
     store: Store,
     status: Arc<Mutex<ClientStatus>>,
+    acks: AckListeners,
     cancel: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SyncClient {
-    /// Starts syncing `store` with the relay at `url` and keeps at it, reconnecting after
-    /// failures with `backoff`. Local commits are sent as they happen. When the relay
-    /// refuses the connection for good (e.g. an expired token), the client stops and says
-    /// so in [`ClientStatus::stopped`].
-    pub fn spawn(store: Store, url: String, config: ClientConfig, backoff: Backoff) -> SyncClient {
+    /// Starts syncing `store` with the relay whose nodes are at `urls` and keeps at it,
+    /// reconnecting after failures with `backoff`, each attempt to the next URL (a node
+    /// answering `replica_behind` or `unavailable` counts as a failure). Local commits are
+    /// sent as they happen. When the relay refuses the connection for good (e.g. an expired
+    /// token), the client stops and says so in [`ClientStatus::stopped`].
+    ///
+    /// # Panics
+    /// If `urls` is empty.
+    pub fn spawn(
+        store: Store,
+        urls: impl IntoIterator<Item = impl Into<String>>,
+        config: ClientConfig,
+        backoff: Backoff,
+    ) -> SyncClient {
+        Self::start(store, urls, config, backoff, Vec::new())
+    }
+
+    /// [`SyncClient::spawn`], with a receiver of every acknowledgement from the start.
+    pub fn spawn_with_acks(
+        store: Store,
+        urls: impl IntoIterator<Item = impl Into<String>>,
+        config: ClientConfig,
+        backoff: Backoff,
+    ) -> (SyncClient, mpsc::UnboundedReceiver<Acked>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self::start(store, urls, config, backoff, vec![tx]), rx)
+    }
+
+    fn start(
+        store: Store,
+        urls: impl IntoIterator<Item = impl Into<String>>,
+        config: ClientConfig,
+        backoff: Backoff,
+        listeners: Vec<mpsc::UnboundedSender<Acked>>,
+    ) -> SyncClient {
+        let urls = url_list(urls).expect("a sync client needs a relay URL");
         let status = Arc::new(Mutex::new(ClientStatus::default()));
+        let acks: AckListeners = Arc::new(Mutex::new(listeners));
         let (cancel_tx, mut cancel) = watch::channel(false);
         let task_status = status.clone();
+        let task_acks = acks.clone();
         let task_store = store.clone();
         let task = tokio::spawn(async move {
             let (_sub, mut local) = local_changes(&store);
@@ -250,16 +312,18 @@ impl SyncClient {
             let driver = ClientDriver::new(
                 store,
                 config,
-                vec![url],
+                urls,
                 DriverMode::Background { backoff },
                 OsRandom,
                 Duration::ZERO,
             );
-            let _ = drive(driver, origin, &mut local, Some(&task_status), &mut cancel).await;
+            let (status, acks) = (Some(&*task_status), Some(&task_acks));
+            let _ = drive(driver, origin, &mut local, status, acks, &mut cancel).await;
         });
         SyncClient {
             store: task_store,
             status,
+            acks,
             cancel: cancel_tx,
             task: Some(task),
         }
@@ -273,6 +337,14 @@ impl SyncClient {
             status.pending = docs.into_iter().map(|d| (d.id, d.pending)).collect();
         }
         status
+    }
+
+    /// Every acknowledgement from now on: (document, origin, up to which seq, at which log
+    /// position). To see every one from the start, use [`SyncClient::spawn_with_acks`].
+    pub fn acks(&self) -> mpsc::UnboundedReceiver<Acked> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.acks.lock().expect("ack listeners lock").push(tx);
+        rx
     }
 
     /// Stops syncing and waits for the task to end.

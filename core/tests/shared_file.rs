@@ -123,6 +123,7 @@ fn a_session_is_synced_when_another_process_had_the_update_acknowledged() {
     replies(Message::DocList(DocList { docs: vec![] }));
     replies(Message::Catchup(Catchup {
         doc_id: "d".into(),
+        lsn: 0,
         kind: DocKind::Automerge,
         server_version: VersionVector::new(),
         snapshot: None,

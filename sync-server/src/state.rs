@@ -170,7 +170,6 @@ impl Relay {
     /// with the storage lock held, so a subscriber's catch-up read and its following are
     /// never split by an apply.
     pub fn fan_out(&self, outcomes: &[ApplyOutcome], writer: Option<ConnId>, lsn: u64) {
-        let _ = lsn;
         let mut runs: Vec<(&str, Vec<UpdateRecord>)> = Vec::new();
         for outcome in outcomes {
             if let ApplyOutcome::Appended { doc_id, update } = outcome {
@@ -185,6 +184,7 @@ impl Relay {
             let frame = Arc::new(protocol::encode(&Message::Updates(Updates {
                 doc_id: doc_id.to_string(),
                 updates,
+                lsn,
             })));
             hub.fan_out(doc_id, writer, frame, self.config.max_queue);
         }

@@ -82,6 +82,8 @@ async fn missing_and_invalid_tokens_are_unauthorized() {
     // A refused Hello opens no session.
     c.send(&Message::Subscribe(Subscribe {
         doc_id: "a".into(),
+        min_lsn: 0,
+        linearizable: false,
         kind: DocKind::Automerge,
         version: VersionVector::new(),
     }))
@@ -157,6 +159,7 @@ async fn a_token_that_expires_during_a_connection_stops_working() {
     let _ = c
         .try_send(&Message::Updates(concord_core::protocol::Updates {
             doc_id: "a".into(),
+            lsn: 0,
             updates: vec![update],
         }))
         .await;
@@ -292,8 +295,9 @@ async fn a_prefix_token_covers_exactly_its_prefix() {
     let config = ClientConfig {
         token: team.clone(),
         scope: SyncScope::Prefix(String::new()),
+        linearizable: false,
     };
-    sync_once(&device, &url, config, WAIT).await.unwrap();
+    sync_once(&device, [&url], config, WAIT).await.unwrap();
     let ids: Vec<String> = device
         .list_docs()
         .unwrap()
@@ -309,8 +313,9 @@ async fn a_prefix_token_covers_exactly_its_prefix() {
     let config = ClientConfig {
         token: team,
         scope: SyncScope::LocalDocs,
+        linearizable: false,
     };
-    match sync_once(&device, &url, config, WAIT).await {
+    match sync_once(&device, [&url], config, WAIT).await {
         Err(ClientError::DocumentsRefused(refused)) => {
             assert_eq!(refused.len(), 1, "{refused:?}");
             assert_eq!(refused[0].code, ErrorCode::Forbidden);
@@ -474,9 +479,10 @@ async fn a_refused_document_does_not_stop_the_others_from_syncing() {
     let config = ClientConfig {
         token: token(&["team/*"], "write"),
         scope: SyncScope::LocalDocs,
+        linearizable: false,
     };
     // Every refused document is reported, once each (not only the first).
-    match sync_once(&device, &url, config, WAIT).await {
+    match sync_once(&device, [&url], config, WAIT).await {
         Err(ClientError::DocumentsRefused(refused)) => {
             let mut ids: Vec<_> = refused.iter().map(|e| e.doc_id.as_deref()).collect();
             ids.sort();
@@ -494,8 +500,9 @@ async fn a_refused_document_does_not_stop_the_others_from_syncing() {
     let config = ClientConfig {
         token: token(&["team/*"], "read"),
         scope: SyncScope::Prefix("team/".into()),
+        linearizable: false,
     };
-    sync_once(&reader, &url, config, WAIT).await.unwrap();
+    sync_once(&reader, [&url], config, WAIT).await.unwrap();
     assert_eq!(reader.get("team/b", "k").unwrap(), Some("team/b".into()));
     assert_eq!(reader.doc_kind("private").unwrap(), None);
 }

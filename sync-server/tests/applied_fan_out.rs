@@ -39,6 +39,8 @@ fn hello_and_subscribe() -> Vec<Message> {
         }),
         Message::Subscribe(concord_core::protocol::Subscribe {
             doc_id: "d".into(),
+            min_lsn: 0,
+            linearizable: false,
             kind: DocKind::Yrs,
             version: Default::default(),
         }),
@@ -76,6 +78,7 @@ fn applied_entries_fan_out_to_followers_but_not_to_their_writer() {
         &mut sa,
         &protocol::encode(&Message::Updates(concord_core::protocol::Updates {
             doc_id: "d".into(),
+            lsn: 0,
             updates: ups[..1].to_vec(),
         })),
     );

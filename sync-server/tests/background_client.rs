@@ -43,7 +43,7 @@ async fn status_tracks_the_connection_and_the_outbox_across_a_relay_outage() {
     };
     let client = SyncClient::spawn(
         store.clone(),
-        server.url(),
+        [server.url()],
         ClientConfig::default(),
         backoff,
     );
@@ -89,7 +89,7 @@ async fn status_tracks_the_connection_and_the_outbox_across_a_relay_outage() {
     let other = Store::open(dir.path().join("other.db")).unwrap();
     concord_core::native_client::sync_once(
         &other,
-        &server.url(),
+        [server.url()],
         ClientConfig::default(),
         Duration::from_secs(20),
     )

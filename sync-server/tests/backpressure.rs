@@ -30,7 +30,7 @@ async fn a_slow_subscriber_is_disconnected_and_catches_up_after_resync() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while sync_once(
         &writer,
-        &url,
+        [&url],
         ClientConfig::default(),
         Duration::from_secs(5),
     )
@@ -52,6 +52,8 @@ async fn a_slow_subscriber_is_disconnected_and_catches_up_after_resync() {
         }),
         Message::Subscribe(Subscribe {
             doc_id: "big".into(),
+            min_lsn: 0,
+            linearizable: false,
             kind: DocKind::Yrs,
             version: VersionVector::new(),
         }),
@@ -71,7 +73,7 @@ async fn a_slow_subscriber_is_disconnected_and_catches_up_after_resync() {
     }
     sync_once(
         &writer,
-        &url,
+        [&url],
         ClientConfig::default(),
         Duration::from_secs(60),
     )
@@ -119,7 +121,7 @@ async fn a_slow_subscriber_is_disconnected_and_catches_up_after_resync() {
     // Resync from its vector: nothing is missing.
     sync_once(
         &lagging,
-        &url,
+        [&url],
         ClientConfig::default(),
         Duration::from_secs(60),
     )

@@ -148,6 +148,7 @@ async fn malformed_frames_are_refused_with_malformed_frame() {
 
     let valid = encode(&Message::Updates(Updates {
         doc_id: AM.into(),
+        lsn: 0,
         updates: vec![edit(&f.author, AM, 3)],
     }));
     let mut with_trailing_byte = valid.clone();
@@ -292,6 +293,7 @@ async fn an_oversized_frame_is_frame_too_large() {
     bad.subscribe_all(AM, DocKind::Automerge).await;
     let frame = encode(&Message::Updates(Updates {
         doc_id: AM.into(),
+        lsn: 0,
         updates: vec![UpdateRecord {
             origin: bad.device.clone(),
             seq: 1,
@@ -314,6 +316,7 @@ async fn a_20_mb_frame_is_frame_too_large_and_the_connection_stays_usable() {
     let mut bad = f.subscribed_client().await;
     let frame = encode(&Message::Updates(Updates {
         doc_id: AM.into(),
+        lsn: 0,
         updates: vec![UpdateRecord {
             origin: bad.device.clone(),
             seq: 1,
@@ -378,7 +381,7 @@ async fn the_native_client_reports_a_1009_close_with_its_reason() {
     drop(text);
     match sync_once(
         &device,
-        &server.url(),
+        [server.url()],
         ClientConfig::default(),
         common::WAIT,
     )
@@ -417,6 +420,7 @@ async fn an_unknown_message_tag_is_unknown_message() {
         }),
         Message::Ack(Ack {
             doc_id: AM.into(),
+            lsn: 0,
             origin: bad.device.clone(),
             upto: 9,
         }),
@@ -457,6 +461,7 @@ async fn a_wrong_protocol_version_is_unsupported_version() {
     bad.expect_error(ErrorCode::UnsupportedVersion).await;
     let mut updates = encode(&Message::Updates(Updates {
         doc_id: AM.into(),
+        lsn: 0,
         updates: vec![edit(&f.author, AM, 3)],
     }));
     updates[0] = 0xff;
@@ -486,6 +491,8 @@ async fn requests_before_hello_are_hello_required() {
     bad.expect_error(ErrorCode::HelloRequired).await;
     bad.send(&Message::Subscribe(Subscribe {
         doc_id: AM.into(),
+        min_lsn: 0,
+        linearizable: false,
         kind: DocKind::Automerge,
         version: VersionVector::new(),
     }))
@@ -675,7 +682,7 @@ async fn a_yrs_update_that_decodes_but_cannot_be_applied_is_invalid_update() {
     let fresh = Store::open_in_memory().unwrap();
     concord_core::native_client::sync_once(
         &fresh,
-        &f.url(),
+        [f.url()],
         concord_core::sync::ClientConfig::default(),
         common::WAIT,
     )

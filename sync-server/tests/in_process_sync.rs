@@ -25,10 +25,10 @@ async fn offline_edits_on_two_devices_converge_and_a_new_device_gets_everything(
     a.transact("notes", |tx| tx.put("title", "shared")).unwrap();
     a.transact("todo", |tx| tx.insert_text("body", 0, "hello"))
         .unwrap();
-    sync_once(&a, &url, ClientConfig::default(), t)
+    sync_once(&a, [&url], ClientConfig::default(), t)
         .await
         .unwrap();
-    sync_once(&b, &url, ClientConfig::default(), t)
+    sync_once(&b, [&url], ClientConfig::default(), t)
         .await
         .unwrap();
     assert_eq!(b.to_json("notes").unwrap(), a.to_json("notes").unwrap());
@@ -42,13 +42,13 @@ async fn offline_edits_on_two_devices_converge_and_a_new_device_gets_everything(
         .unwrap();
     assert_eq!(a.pending("notes").unwrap(), 1);
 
-    sync_once(&a, &url, ClientConfig::default(), t)
+    sync_once(&a, [&url], ClientConfig::default(), t)
         .await
         .unwrap();
-    sync_once(&b, &url, ClientConfig::default(), t)
+    sync_once(&b, [&url], ClientConfig::default(), t)
         .await
         .unwrap();
-    sync_once(&a, &url, ClientConfig::default(), t)
+    sync_once(&a, [&url], ClientConfig::default(), t)
         .await
         .unwrap();
 
@@ -65,7 +65,7 @@ async fn offline_edits_on_two_devices_converge_and_a_new_device_gets_everything(
     );
 
     let c = Store::open(dir.path().join("c.db")).unwrap();
-    sync_once(&c, &url, ClientConfig::default(), t)
+    sync_once(&c, [&url], ClientConfig::default(), t)
         .await
         .unwrap();
     assert_eq!(c.to_json("notes").unwrap(), a.to_json("notes").unwrap());

@@ -46,8 +46,9 @@ async fn documents_sync_over_one_connection_each_way(count: usize) {
     let upload = ClientConfig {
         token: None,
         scope: SyncScope::LocalDocs,
+        linearizable: false,
     };
-    sync_once(&a, &url, upload, timeout).await.unwrap();
+    sync_once(&a, [&url], upload, timeout).await.unwrap();
     for info in a.list_docs().unwrap() {
         assert_eq!(a.pending(&info.id).unwrap(), 0, "{} acknowledged", info.id);
     }
@@ -58,8 +59,9 @@ async fn documents_sync_over_one_connection_each_way(count: usize) {
     let download = ClientConfig {
         token: None,
         scope: SyncScope::Prefix(String::new()),
+        linearizable: false,
     };
-    sync_once(&b, &url, download, timeout).await.unwrap();
+    sync_once(&b, [&url], download, timeout).await.unwrap();
 
     let a_docs = a.list_docs().unwrap();
     let b_docs = b.list_docs().unwrap();

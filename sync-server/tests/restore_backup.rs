@@ -15,9 +15,14 @@ async fn start_server(dir: &std::path::Path) -> String {
 }
 
 async fn sync(store: &Store, url: &str) {
-    sync_once(store, url, ClientConfig::default(), Duration::from_secs(20))
-        .await
-        .unwrap();
+    sync_once(
+        store,
+        [url],
+        ClientConfig::default(),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
 }
 
 /// Writes `n` lines "<tag><i>" into list "log", one commit each.

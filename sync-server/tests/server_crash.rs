@@ -33,6 +33,7 @@ fn everything() -> ClientConfig {
     ClientConfig {
         token: None,
         scope: SyncScope::Prefix(String::new()),
+        linearizable: false,
     }
 }
 
@@ -106,16 +107,16 @@ async fn sigkill_mid_run_loses_no_acknowledged_update_and_applies_each_once() {
     a.create_doc(DOC, DocKind::Automerge).unwrap();
     a.transact(DOC, |tx| tx.increment("n", 0)).unwrap();
     assert_eq!(a.get(DOC, "n").unwrap(), Some(json!(0)));
-    sync_once(&a, &url, everything(), t).await.unwrap();
-    sync_once(&b, &url, everything(), t).await.unwrap();
-    sync_once(&c, &url, everything(), t).await.unwrap();
+    sync_once(&a, [&url], everything(), t).await.unwrap();
+    sync_once(&b, [&url], everything(), t).await.unwrap();
+    sync_once(&c, [&url], everything(), t).await.unwrap();
     assert_eq!(b.get(DOC, "n").unwrap(), Some(json!(0)));
     assert_eq!(c.get(DOC, "n").unwrap(), Some(json!(0)));
 
     let devices = [a.clone(), b.clone(), c.clone()];
     let clients: Vec<SyncClient> = devices
         .iter()
-        .map(|d| SyncClient::spawn(d.clone(), url.clone(), everything(), backoff()))
+        .map(|d| SyncClient::spawn(d.clone(), [url.clone()], everything(), backoff()))
         .collect();
 
     // Each device commits K increments, at its own pace, whether or not the server is up.
@@ -198,7 +199,7 @@ async fn sigkill_mid_run_loses_no_acknowledged_update_and_applies_each_once() {
     server.kill();
     server.restart().await;
     let d = Store::open(dir.path().join("d.db")).unwrap();
-    sync_once(&d, &url, everything(), t).await.unwrap();
+    sync_once(&d, [&url], everything(), t).await.unwrap();
     assert_eq!(d.get(DOC, "n").unwrap(), Some(json!(total)));
     assert_eq!(d.to_json(DOC).unwrap(), a.to_json(DOC).unwrap());
     assert_eq!(d.version_vector(DOC).unwrap(), expected);
@@ -229,7 +230,7 @@ async fn an_upload_cut_by_sigkill_completes_after_restart() {
         let a = a.clone();
         let url = url.clone();
         tokio::spawn(
-            async move { sync_once(&a, &url, everything(), Duration::from_secs(30)).await },
+            async move { sync_once(&a, [&url], everything(), Duration::from_secs(30)).await },
         )
     };
     // Kill once part of the backlog is acknowledged (or the upload is over, if it was
@@ -249,13 +250,13 @@ async fn an_upload_cut_by_sigkill_completes_after_restart() {
     server.restart().await;
     let stored = read_doc(&url, None, "log", DocKind::Yrs).await;
     assert!(stored.server_version().get(&a.device_id()) >= acked);
-    sync_once(&a, &url, everything(), Duration::from_secs(30))
+    sync_once(&a, [&url], everything(), Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(a.pending("log").unwrap(), 0);
 
     let b = Store::open(dir.path().join("b.db")).unwrap();
-    sync_once(&b, &url, everything(), Duration::from_secs(30))
+    sync_once(&b, [&url], everything(), Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(b.version_vector("log").unwrap().get(&a.device_id()), N);

@@ -45,14 +45,16 @@ pub fn exit_code(e: &anyhow::Error) -> Option<u8> {
 #[derive(clap::Args)]
 pub struct SyncArgs {
     /// The relay's address: ws://host:port[/sync] (http://, https:// and a bare host:port
-    /// work too).
+    /// work too). For a relay cluster, give every node: repeat the option or separate the
+    /// URLs with commas (`--server A,B,C`); the client rotates through them with backoff.
     #[arg(
         long,
         env = "CONCORD_SERVER",
         default_value = "ws://127.0.0.1:8787",
-        value_name = "URL"
+        value_name = "URL",
+        value_delimiter = ','
     )]
-    server: String,
+    server: Vec<String>,
     /// Access token, when the relay requires one (`concord-server token ...`).
     #[arg(long, env = "CONCORD_TOKEN", hide_env_values = true, value_name = "T")]
     token: Option<String>,
@@ -75,20 +77,28 @@ pub struct SyncArgs {
 }
 
 pub fn run(store: &Store, out: &Output, args: SyncArgs) -> anyhow::Result<()> {
-    let url = relay_url(&args.server);
+    let urls: Vec<String> = args
+        .server
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(relay_url)
+        .collect();
+    anyhow::ensure!(!urls.is_empty(), "--server needs at least one relay URL");
     let config = ClientConfig {
         token: args.token.clone(),
         scope: SyncScope::Prefix(args.prefix.clone()),
+        ..ClientConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     if args.watch {
-        runtime.block_on(watch(store, out, url, config))
+        runtime.block_on(watch(store, out, urls, config))
     } else {
         let timeout = Duration::from_secs(args.timeout);
-        runtime.block_on(once(store, out, &url, config, timeout))
+        runtime.block_on(once(store, out, &urls, config, timeout))
     }
 }
 
@@ -112,12 +122,13 @@ fn relay_url(raw: &str) -> String {
 async fn once(
     store: &Store,
     out: &Output,
-    url: &str,
+    urls: &[String],
     config: ClientConfig,
     timeout: Duration,
 ) -> anyhow::Result<()> {
+    let url = urls.join(",");
     let before = versions(store)?;
-    let refused = match sync_once(store, url, config, timeout).await {
+    let refused = match sync_once(store, urls, config, timeout).await {
         Ok(()) => Vec::new(),
         // Partial success: report what synced, then fail with the refusals (exit code 3).
         Err(ClientError::DocumentsRefused(refused)) => refused,
@@ -206,14 +217,15 @@ fn versions(store: &Store) -> anyhow::Result<BTreeMap<String, (VersionVector, us
 async fn watch(
     store: &Store,
     out: &Output,
-    url: String,
+    urls: Vec<String>,
     config: ClientConfig,
 ) -> anyhow::Result<()> {
+    let url = urls.join(",");
     let (tx, mut changes) = mpsc::unbounded_channel::<ChangeEvent>();
     let _subscription = store.subscribe(None, move |event| {
         let _ = tx.send(event.clone());
     });
-    let client = SyncClient::spawn(store.clone(), url.clone(), config, Backoff::default());
+    let client = SyncClient::spawn(store.clone(), urls, config, Backoff::default());
     let mut stop = Box::pin(shutdown_signal());
     let mut poll = tokio::time::interval(Duration::from_millis(100));
     // (connected, last error) as last printed.

@@ -63,8 +63,10 @@ error_codes! {
 impl ErrorCode {
     /// True when the client recovers from this error by itself, by resyncing or
     /// reconnecting (`seq_conflict`: the device takes a new origin; `slow_consumer`: it
-    /// reconnects and resyncs). Any other error refuses its request for good: retrying the
-    /// same request cannot succeed until something changes (the token, the data).
+    /// reconnects and resyncs; `replica_behind`, `unavailable`: see
+    /// [`ErrorCode::switches_node`]). Any other error refuses its request for good:
+    /// retrying the same request cannot succeed until something changes (the token, the
+    /// data).
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
@@ -73,6 +75,15 @@ impl ErrorCode {
                 | ErrorCode::ReplicaBehind
                 | ErrorCode::Unavailable
         )
+    }
+
+    /// True when the node cannot serve the request now but another node (or this one,
+    /// later) can: `replica_behind` (its state is older than the client's `min_lsn`, or it
+    /// lags too far) and `unavailable` (no leader, or the write concern was not met in
+    /// time). The client disconnects, backs off, and tries the next node URL; its outbox
+    /// is resent there.
+    pub fn switches_node(self) -> bool {
+        matches!(self, ErrorCode::ReplicaBehind | ErrorCode::Unavailable)
     }
 
     /// True when the error refuses the connection as a whole and reconnecting with the
@@ -119,7 +130,12 @@ mod tests {
             assert!(code.ends_session(), "{code}");
             assert!(!code.is_retryable(), "{code}");
         }
-        for code in [ErrorCode::SeqConflict, ErrorCode::SlowConsumer] {
+        for code in [
+            ErrorCode::SeqConflict,
+            ErrorCode::SlowConsumer,
+            ErrorCode::ReplicaBehind,
+            ErrorCode::Unavailable,
+        ] {
             assert!(code.is_retryable(), "{code}");
             assert!(!code.ends_session(), "{code}");
         }
@@ -130,6 +146,28 @@ mod tests {
             ErrorCode::Other(999),
         ] {
             assert!(!code.ends_session() && !code.is_retryable(), "{code}");
+        }
+    }
+
+    #[test]
+    fn only_cluster_refusals_send_the_client_to_another_node() {
+        assert_eq!(ErrorCode::ReplicaBehind.number(), 41);
+        assert_eq!(ErrorCode::Unavailable.number(), 51);
+        assert_eq!(ErrorCode::from_number(41), ErrorCode::ReplicaBehind);
+        assert_eq!(ErrorCode::from_number(51), ErrorCode::Unavailable);
+        assert_eq!(ErrorCode::ReplicaBehind.name(), "replica_behind");
+        assert_eq!(ErrorCode::Unavailable.name(), "unavailable");
+        for code in [ErrorCode::ReplicaBehind, ErrorCode::Unavailable] {
+            assert!(code.switches_node(), "{code}");
+        }
+        for code in [
+            ErrorCode::SeqConflict,
+            ErrorCode::SlowConsumer,
+            ErrorCode::Internal,
+            ErrorCode::Unauthorized,
+            ErrorCode::Other(999),
+        ] {
+            assert!(!code.switches_node(), "{code}");
         }
     }
 }

@@ -29,11 +29,18 @@ pub struct Welcome {
 /// Client → server: start syncing a document. `version` says what the client holds; the
 /// server answers with a [`Catchup`] and then streams live [`Updates`]. The server creates
 /// the document with `kind` if it does not exist (write access needed).
+///
+/// `min_lsn` is the highest log position (LSN) the client has been acknowledged or served:
+/// a relay node whose state is older answers `replica_behind` rather than older state (0 =
+/// no requirement). `linearizable` asks the node to confirm with the cluster that it holds
+/// every committed entry (a read index) before answering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Subscribe {
     pub doc_id: String,
     pub kind: DocKind,
     pub version: VersionVector,
+    pub min_lsn: u64,
+    pub linearizable: bool,
 }
 
 /// A catch-up snapshot: a saved state the relay sends a client that lacks a lot (its
@@ -48,28 +55,34 @@ pub struct CatchupSnapshot {
 
 /// Server → client: the answer to [`Subscribe`]. `server_version` is what the server holds;
 /// what the client lacks follows as an optional catch-up snapshot here and [`Updates`] after it.
+/// `lsn` is the log position of the state served.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Catchup {
     pub doc_id: String,
     pub kind: DocKind,
     pub server_version: VersionVector,
     pub snapshot: Option<CatchupSnapshot>,
+    pub lsn: u64,
 }
 
 /// Either direction: updates of one document, in order. Client → server updates are
-/// acknowledged with [`Ack`] once durable.
+/// acknowledged with [`Ack`] once durable. Server → client, `lsn` is the log position of
+/// the commit that held them; client → server it is 0 (the server ignores it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Updates {
     pub doc_id: String,
     pub updates: Vec<UpdateRecord>,
+    pub lsn: u64,
 }
 
-/// Server → client: every update of `origin` up to `upto` is durably stored.
+/// Server → client: every update of `origin` up to `upto` is durably stored, as of the
+/// commit at log position `lsn`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ack {
     pub doc_id: String,
     pub origin: Origin,
     pub upto: u64,
+    pub lsn: u64,
 }
 
 /// Either direction: a request was refused. The connection stays open unless said otherwise.

@@ -12,4 +12,4 @@ pub use error_code::ErrorCode;
 pub use messages::*;
 
 /// The protocol version this build speaks (the first byte of every frame).
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;

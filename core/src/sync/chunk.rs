@@ -4,8 +4,14 @@ use crate::protocol::{Message, Updates};
 use crate::update::UpdateRecord;
 
 /// Groups `updates` (in order) into messages of at most `max_bytes` of update data each
-/// (a single larger update still gets a message of its own).
-pub fn chunk_updates(doc_id: &str, updates: Vec<UpdateRecord>, max_bytes: usize) -> Vec<Message> {
+/// (a single larger update still gets a message of its own). Every message carries `lsn`
+/// (the relay: the log position of the state they come from; a client: 0).
+pub fn chunk_updates(
+    doc_id: &str,
+    updates: Vec<UpdateRecord>,
+    max_bytes: usize,
+    lsn: u64,
+) -> Vec<Message> {
     let mut out = Vec::new();
     let mut current: Vec<UpdateRecord> = Vec::new();
     let mut size = 0;
@@ -26,6 +32,7 @@ pub fn chunk_updates(doc_id: &str, updates: Vec<UpdateRecord>, max_bytes: usize)
             Message::Updates(Updates {
                 doc_id: doc_id.to_string(),
                 updates,
+                lsn,
             })
         })
         .collect()

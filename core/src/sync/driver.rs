@@ -8,6 +8,12 @@
 //! frame, a local commit or [`ClientDriver::poll_timeout`]; feed the driver
 //! (`handle_*`); drain [`ClientDriver::poll_event`]. Time is a [`Duration`] since any
 //! fixed origin the shell picks (so the driver also runs where `Instant` does not).
+//!
+//! Several relay URLs are the nodes of one cluster: every attempt takes the next one. A
+//! node that answers `replica_behind` or `unavailable` is left the same way as a broken
+//! connection (back off, next URL, subscribe again, resend the outbox). A one-shot sync
+//! retries those until its timeout, and gives up on unreachable nodes only once every URL
+//! in a row has failed to connect.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -16,7 +22,7 @@ use crate::error::Result;
 use crate::protocol::{self, ErrorFrame, Message};
 use crate::sync::backoff::{Backoff, RandomSource};
 use crate::sync::device_log::DeviceLog;
-use crate::sync::outcome::{ClientError, ClientStatus, Disconnect};
+use crate::sync::outcome::{Acked, ClientError, ClientStatus, Disconnect};
 use crate::sync::session::{ClientConfig, ClientSession};
 
 /// A ping is sent after this long without sending anything.
@@ -24,11 +30,16 @@ pub const KEEPALIVE_AFTER: Duration = Duration::from_secs(20);
 /// How often a connected driver looks for commits made by other processes on its log.
 pub const EXTERNAL_POLL_EVERY: Duration = Duration::from_millis(250);
 
+/// The longest pause between a one-shot sync's attempts (it has a timeout of its own).
+const ONCE_MAX_BACKOFF: Duration = Duration::from_secs(2);
+
 /// How long a driver runs.
 #[derive(Debug, Clone)]
 pub enum DriverMode {
-    /// Sync until this device and the relay hold the same updates, then close. Any
-    /// connection failure ends the run, and so does `timeout`.
+    /// Sync until this device and the relay hold the same updates, then close. It ends at
+    /// `timeout`, or when every URL has failed to connect in a row (with one URL: at the
+    /// first connection failure); a node's `replica_behind`/`unavailable` is retried on the
+    /// next URL.
     Once { timeout: Duration },
     /// Keep syncing, reconnecting after failures with `backoff`, until the relay refuses
     /// the connection for good or the shell stops.
@@ -50,6 +61,8 @@ pub enum DriverEvent {
     Status(ClientStatus),
     /// The relay refused this document for good on this connection; the others go on.
     Refused(ErrorFrame),
+    /// The relay acknowledged updates (one event per `Ack`, with its log position).
+    Acked(Acked),
     /// The driver is done; no further events follow.
     Ended(std::result::Result<(), ClientError>),
 }
@@ -81,6 +94,9 @@ pub struct ClientDriver<L: DeviceLog, R: RandomSource> {
     deadline: Option<Duration>,
     /// Failed attempts since the last handshake that succeeded.
     attempt: u32,
+    /// Connections that failed in a row (transport failures) since the last handshake that
+    /// succeeded: a one-shot sync gives up when every URL has failed.
+    unreachable: usize,
     refusals: Vec<ErrorFrame>,
     status: ClientStatus,
     events: VecDeque<DriverEvent>,
@@ -114,6 +130,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             link: Link::Waiting { at: now },
             deadline,
             attempt: 0,
+            unreachable: 0,
             refusals: Vec::new(),
             status: ClientStatus::default(),
             events: VecDeque::new(),
@@ -146,6 +163,12 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
     /// The session over the device's log.
     pub fn session(&self) -> &ClientSession<L> {
         &self.session
+    }
+
+    /// The highest log position (LSN) acknowledged or served so far (see
+    /// [`ClientSession::max_lsn`]); it lives as long as the driver.
+    pub fn max_lsn(&self) -> u64 {
+        self.session.max_lsn()
     }
 
     /// The current status (`pending` is left for the shell to fill in).
@@ -273,6 +296,12 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
     /// After the session handled something: send its answer, act on the relay's errors,
     /// and finish a one-shot sync that is done.
     fn after_step(&mut self, now: Duration, result: Result<Vec<Message>>) {
+        let acks = self.session.take_acks();
+        self.events.extend(acks.into_iter().map(DriverEvent::Acked));
+        if self.session.max_lsn() != self.status.max_lsn {
+            self.status.max_lsn = self.session.max_lsn();
+            self.emit_status();
+        }
         match result {
             Ok(messages) => self.transmit(now, messages),
             Err(e) => {
@@ -283,8 +312,9 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         }
         if self.session.is_ready() {
             self.attempt = 0;
+            self.unreachable = 0;
         }
-        self.act_on_errors();
+        self.act_on_errors(now);
         if matches!(self.mode, DriverMode::Once { .. })
             && !self.is_ended()
             && self.session.is_synced()
@@ -301,7 +331,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
     }
 
     /// Decides on the error frames the relay sent.
-    fn act_on_errors(&mut self) {
+    fn act_on_errors(&mut self, now: Duration) {
         let errors = self.session.take_errors();
         if errors.is_empty() {
             return;
@@ -316,6 +346,14 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
                     self.status.stopped = Some(error.clone());
                 }
                 self.end(Err(ClientError::Refused(error)));
+                return;
+            }
+            if error.code.switches_node() {
+                // This node cannot serve us now (behind our `min_lsn`, no leader, write
+                // concern not met): leave it, back off, try the next URL. The outbox stays
+                // and is resent there.
+                self.events.push_back(DriverEvent::Close);
+                self.connection_lost(now, ClientError::Refused(error));
                 return;
             }
             if error.code.is_retryable() {
@@ -337,19 +375,38 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         self.emit_status();
     }
 
-    /// The connection is gone: a one-shot sync ends; a background one schedules a retry.
+    /// The connection is gone: a background driver schedules a retry (on the next URL). A
+    /// one-shot sync does too after a node's `replica_behind`/`unavailable`, or after a
+    /// transport failure while some URL has not yet failed in a row; otherwise it ends.
     fn connection_lost(&mut self, now: Duration, error: ClientError) {
         self.session.disconnected();
         self.events
             .retain(|e| !matches!(e, DriverEvent::Transmit(_)));
         self.status.connected = false;
+        let transport = matches!(
+            error,
+            ClientError::Connect { .. } | ClientError::Disconnected(_) | ClientError::Closed { .. }
+        );
+        if transport {
+            self.unreachable = self.unreachable.saturating_add(1);
+        }
         let backoff = match &self.mode {
+            DriverMode::Background { backoff } => backoff.clone(),
             DriverMode::Once { .. } => {
-                self.link = Link::Ended;
-                self.events.push_back(DriverEvent::Ended(Err(error)));
-                return;
+                let retry = match &error {
+                    ClientError::Refused(e) => e.code.switches_node(),
+                    _ => transport && self.unreachable < self.urls.len(),
+                };
+                if !retry {
+                    self.link = Link::Ended;
+                    self.events.push_back(DriverEvent::Ended(Err(error)));
+                    return;
+                }
+                Backoff {
+                    max: ONCE_MAX_BACKOFF,
+                    ..Backoff::default()
+                }
             }
-            DriverMode::Background { backoff } => backoff,
         };
         let delay = backoff.delay(self.attempt, &mut self.random);
         self.status.last_error = Some(error.to_string());

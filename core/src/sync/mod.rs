@@ -25,7 +25,7 @@ pub use backoff::{Backoff, OsRandom, RandomSource, SeededRandom};
 pub use chunk::chunk_updates;
 pub use device_log::DeviceLog;
 pub use driver::{ClientDriver, DriverEvent, DriverMode, EXTERNAL_POLL_EVERY, KEEPALIVE_AFTER};
-pub use outcome::{ClientError, ClientStatus, Disconnect};
+pub use outcome::{Acked, ClientError, ClientStatus, Disconnect};
 pub use relay_request::{
     AppendOutcome, Authenticator, CatchupData, Completion, RelayOutput, RelayRefusal, RelayRequest,
     RequestId,

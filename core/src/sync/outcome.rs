@@ -1,13 +1,24 @@
 //! What a device's sync reports to its application: [`ClientStatus`] while it runs,
-//! [`ClientError`] when it ends, and [`Disconnect`], the transport failures a shell
-//! reports to the driver.
+//! [`Acked`] for every acknowledgement, [`ClientError`] when it ends, and [`Disconnect`],
+//! the transport failures a shell reports to the driver.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::ids::Origin;
 use crate::protocol::ErrorFrame;
+
+/// The relay acknowledged every update of `origin` up to `upto` in `doc_id`, durably, as of
+/// the commit at log position `lsn` (the cluster's log index, the same on every node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acked {
+    pub doc_id: String,
+    pub origin: Origin,
+    pub upto: u64,
+    pub lsn: u64,
+}
 
 /// Why syncing failed.
 #[derive(Debug, Error)]
@@ -85,4 +96,7 @@ pub struct ClientStatus {
     /// [`ends_session`](crate::protocol::ErrorCode::ends_session), e.g. `token_expired`):
     /// the client has stopped and does not reconnect. Start a new one with a new token.
     pub stopped: Option<ErrorFrame>,
+    /// The highest log position (LSN) the client has been acknowledged or served, over
+    /// every connection and node so far; sent as `min_lsn` on every subscribe.
+    pub max_lsn: u64,
 }

@@ -44,14 +44,18 @@ pub enum RelayRequest {
     /// `client_version` lacks, atomically with respect to appends. Create the document
     /// with `kind` when absent and `may_create`; refuse with `kind_mismatch` on another
     /// kind. Completes with [`Completion::Subscribed`].
+    ///
+    /// `min_lsn`: the client has been acknowledged or served state up to this log position;
+    /// a host whose state is older waits (bounded) for it, then refuses with
+    /// `replica_behind` — it never serves older state (0 = no requirement).
+    /// `linearizable`: confirm with the cluster that this node holds every committed entry
+    /// (a read index) before reading.
     Subscribe {
         doc_id: String,
         kind: DocKind,
         client_version: VersionVector,
         may_create: bool,
-        /// Serve only state at least this new (a log position; 0: any).
         min_lsn: u64,
-        /// Confirm the leader's read index first.
         linearizable: bool,
     },
     /// Check `updates` (append rules and integration), durably store those accepted, and
@@ -64,25 +68,25 @@ pub enum RelayRequest {
     ListDocs { prefix: String },
 }
 
-/// What a client lacks of a document, as read by the host.
+/// What a client lacks of a document, as read by the host, at log position `lsn`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatchupData {
     pub kind: DocKind,
-    /// The log position (LSN) of the state served.
-    pub lsn: u64,
     pub server_version: VersionVector,
     pub snapshot: Option<CatchupSnapshot>,
     pub updates: Vec<UpdateRecord>,
+    pub lsn: u64,
 }
 
 /// The result of appending a batch: the updates durably stored (or already held) are
 /// acknowledged per origin up to `acked`; a refusal stops the batch at the first bad update.
+/// `lsn` is the log position of the commit that holds them (when all were already held,
+/// the host's current applied position); every `Ack` carries it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AppendOutcome {
     pub acked: Vec<(Origin, u64)>,
-    /// The log position that holds the acknowledged updates.
-    pub lsn: u64,
     pub refusal: Option<RelayRefusal>,
+    pub lsn: u64,
 }
 
 /// The result of a [`RelayRequest`].

@@ -143,9 +143,10 @@ impl RelaySession {
                     kind: data.kind,
                     server_version: data.server_version,
                     snapshot: data.snapshot,
+                    lsn: data.lsn,
                 })));
                 out.extend(
-                    chunk_updates(&doc_id, data.updates, self.max_frame_bytes / 2)
+                    chunk_updates(&doc_id, data.updates, self.max_frame_bytes / 2, data.lsn)
                         .into_iter()
                         .map(send),
                 );
@@ -154,11 +155,13 @@ impl RelaySession {
                 out.push(send(Message::error(r.code, r.message, Some(&doc_id))));
             }
             (Waiting::Append(doc_id), Completion::Appended(outcome)) => {
+                let lsn = outcome.lsn;
                 out.extend(outcome.acked.into_iter().map(|(origin, upto)| {
                     send(Message::Ack(Ack {
                         doc_id: doc_id.clone(),
                         origin,
                         upto,
+                        lsn,
                     }))
                 }));
                 if let Some(r) = outcome.refusal {
@@ -336,8 +339,8 @@ impl RelaySession {
                         kind: sub.kind,
                         client_version: sub.version,
                         may_create,
-                        min_lsn: 0,
-                        linearizable: false,
+                        min_lsn: sub.min_lsn,
+                        linearizable: sub.linearizable,
                     },
                     Waiting::Subscribe(sub.doc_id),
                 )))

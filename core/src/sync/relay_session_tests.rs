@@ -33,10 +33,14 @@ impl Authenticator for FakeAuth {
     }
 }
 
-/// The fake host: documents as kind + updates in arrival order.
+/// The fake host: documents as kind + updates in arrival order; its log position is the
+/// number of appends that stored something; it records every subscribe's session
+/// requirements (`min_lsn`, `linearizable`).
 #[derive(Default)]
 struct FakeHost {
     docs: HashMap<String, (DocKind, Vec<UpdateRecord>)>,
+    lsn: u64,
+    subscribes: Vec<(u64, bool)>,
 }
 
 impl FakeHost {
@@ -55,8 +59,10 @@ impl FakeHost {
                 kind,
                 client_version,
                 may_create,
-                ..
+                min_lsn,
+                linearizable,
             } => {
+                self.subscribes.push((min_lsn, linearizable));
                 if !self.docs.contains_key(&doc_id) && may_create {
                     self.docs.insert(doc_id.clone(), (kind, vec![]));
                 }
@@ -66,7 +72,6 @@ impl FakeHost {
                     }
                     Some((actual, updates)) => Ok(CatchupData {
                         kind: *actual,
-                        lsn: 0,
                         server_version: self.version(&doc_id),
                         snapshot: None,
                         updates: updates
@@ -74,13 +79,14 @@ impl FakeHost {
                             .filter(|u| !client_version.contains(&u.origin, u.seq))
                             .cloned()
                             .collect(),
+                        lsn: self.lsn,
                     }),
                     None => Ok(CatchupData {
                         kind,
-                        lsn: 0,
                         server_version: VersionVector::new(),
                         snapshot: None,
                         updates: vec![],
+                        lsn: self.lsn,
                     }),
                 })
             }
@@ -101,11 +107,14 @@ impl FakeHost {
                     },
                     |_| Ok(()),
                 );
+                if !plan.accepted.is_empty() {
+                    self.lsn += 1;
+                }
                 self.docs.get_mut(&doc_id).unwrap().1.extend(plan.accepted);
                 Completion::Appended(AppendOutcome {
                     acked: plan.acked,
-                    lsn: 0,
                     refusal: plan.refusal,
+                    lsn: self.lsn,
                 })
             }
             RelayRequest::ListDocs { prefix } => {
@@ -186,6 +195,8 @@ fn subscribe(doc: &str, version: VersionVector) -> Message {
         doc_id: doc.into(),
         kind: DocKind::Yrs,
         version,
+        min_lsn: 0,
+        linearizable: false,
     })
 }
 
@@ -193,6 +204,7 @@ fn updates_msg(doc: &str, updates: Vec<UpdateRecord>) -> Message {
     Message::Updates(Updates {
         doc_id: doc.into(),
         updates,
+        lsn: 0,
     })
 }
 
@@ -312,6 +324,56 @@ fn acks_come_only_from_completed_appends_and_replies_keep_request_order() {
             &FakeAuth
         )
         .is_empty());
+}
+
+#[test]
+fn log_positions_flow_from_the_host_to_the_client_and_back() {
+    let mut p = Pair::new();
+    p.hello("rw");
+    p.host.lsn = 40;
+    // The subscribe's requirements reach the host; the catch-up names the host's position.
+    let out = p.send(Message::Subscribe(Subscribe {
+        doc_id: "d".into(),
+        kind: DocKind::Yrs,
+        version: VersionVector::new(),
+        min_lsn: 39,
+        linearizable: true,
+    }));
+    assert_eq!(p.host.subscribes, vec![(39, true)]);
+    assert!(
+        matches!(&out[..], [Message::Catchup(c)] if c.lsn == 40),
+        "{out:?}"
+    );
+    // Every ack carries the position of the commit that stored its updates; a resend of
+    // what is held is acked at the host's current position.
+    let ups = yrs_updates(2);
+    let out = p.send(updates_msg("d", ups.clone()));
+    assert!(
+        matches!(&out[..], [Message::Ack(a)] if a.upto == 2 && a.lsn == 41),
+        "{out:?}"
+    );
+    p.host.lsn = 45;
+    let out = p.send(updates_msg("d", ups.clone()));
+    assert!(
+        matches!(&out[..], [Message::Ack(a)] if a.upto == 2 && a.lsn == 45),
+        "{out:?}"
+    );
+    // A catch-up's updates carry the position they were read at.
+    let out = p.send(Message::Subscribe(Subscribe {
+        doc_id: "d".into(),
+        kind: DocKind::Yrs,
+        version: VersionVector::new(),
+        min_lsn: 45,
+        linearizable: false,
+    }));
+    assert_eq!(p.host.subscribes.last(), Some(&(45, false)));
+    match &out[..] {
+        [Message::Catchup(c), Message::Updates(u)] => {
+            assert_eq!((c.lsn, u.lsn), (45, 45));
+            assert_eq!(u.updates, ups);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
 }
 
 #[test]

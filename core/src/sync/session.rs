@@ -5,6 +5,12 @@
 //! subscribes every document of its [`DeviceLog`] (and, with [`SyncScope::Prefix`], every matching
 //! document the relay has), sends the relay exactly what it lacks, applies what arrives,
 //! drops acknowledged updates from the outbox, and resends the rest after a reconnect.
+//!
+//! Session guarantees across relay nodes: the session keeps `max_lsn`, the highest log
+//! position (LSN) it has been acknowledged (`Ack.lsn`) or served (`Catchup.lsn`,
+//! `Updates.lsn`), for its whole life (across reconnects and node switches), and sends it as
+//! `min_lsn` on every subscribe, so no node serves it older state (read-your-writes,
+//! monotonic reads).
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,6 +21,7 @@ use crate::protocol::{
 };
 use crate::sync::chunk::chunk_updates;
 use crate::sync::device_log::DeviceLog;
+use crate::sync::outcome::Acked;
 use crate::vv::{Causality, VersionVector};
 
 /// Which documents a session syncs.
@@ -32,6 +39,9 @@ pub enum SyncScope {
 pub struct ClientConfig {
     pub token: Option<String>,
     pub scope: SyncScope,
+    /// Ask for linearizable subscriptions: the relay node confirms with its cluster that it
+    /// holds every committed entry before answering (slower; default false).
+    pub linearizable: bool,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +49,7 @@ impl Default for ClientConfig {
         ClientConfig {
             token: None,
             scope: SyncScope::Prefix(String::new()),
+            linearizable: false,
         }
     }
 }
@@ -74,6 +85,10 @@ pub struct ClientSession<L: DeviceLog> {
     listed: bool,
     max_frame_bytes: usize,
     errors: Vec<ErrorFrame>,
+    /// The highest log position acknowledged or served; never reset (see the module docs).
+    max_lsn: u64,
+    /// Acks received since the last [`ClientSession::take_acks`].
+    acks: Vec<Acked>,
 }
 
 impl<L: DeviceLog> ClientSession<L> {
@@ -88,7 +103,24 @@ impl<L: DeviceLog> ClientSession<L> {
             listed: false,
             max_frame_bytes: 1 << 20,
             errors: Vec::new(),
+            max_lsn: 0,
+            acks: Vec::new(),
         }
+    }
+
+    /// The highest log position (LSN) this session has been acknowledged or served. It is
+    /// sent as `min_lsn` on every subscribe.
+    pub fn max_lsn(&self) -> u64 {
+        self.max_lsn
+    }
+
+    /// Acks received since the last call, in order, with the log position of each.
+    pub fn take_acks(&mut self) -> Vec<Acked> {
+        std::mem::take(&mut self.acks)
+    }
+
+    fn seen_lsn(&mut self, lsn: u64) {
+        self.max_lsn = self.max_lsn.max(lsn);
     }
 
     /// The device's update log.
@@ -227,8 +259,12 @@ impl<L: DeviceLog> ClientSession<L> {
                 }
                 Ok(out)
             }
-            Message::Catchup(c) => self.catchup(c),
+            Message::Catchup(c) => {
+                self.seen_lsn(c.lsn);
+                self.catchup(c)
+            }
             Message::Updates(u) => {
+                self.seen_lsn(u.lsn);
                 if !self.docs.contains_key(&u.doc_id) || self.log.doc_kind(&u.doc_id)?.is_none() {
                     return Ok(vec![]);
                 }
@@ -241,7 +277,14 @@ impl<L: DeviceLog> ClientSession<L> {
                 Ok(vec![])
             }
             Message::Ack(ack) => {
+                self.seen_lsn(ack.lsn);
                 self.log.acknowledge(&ack.doc_id, &ack.origin, ack.upto)?;
+                self.acks.push(Acked {
+                    doc_id: ack.doc_id.clone(),
+                    origin: ack.origin.clone(),
+                    upto: ack.upto,
+                    lsn: ack.lsn,
+                });
                 if let Some(server) = self
                     .docs
                     .get_mut(&ack.doc_id)
@@ -259,6 +302,8 @@ impl<L: DeviceLog> ClientSession<L> {
             Message::Error(e) => {
                 let out = if e.code == ErrorCode::SeqConflict {
                     self.restart_under_new_origin()?
+                } else if e.code.switches_node() {
+                    vec![] // the driver moves to another node; nothing is refused for good
                 } else {
                     if let Some(doc) = e.doc_id.as_ref().filter(|d| self.docs.contains_key(*d)) {
                         // This document cannot sync on this connection; the rest go on.
@@ -297,6 +342,8 @@ impl<L: DeviceLog> ClientSession<L> {
             doc_id: doc_id.to_string(),
             kind,
             version: self.log.version_vector(doc_id)?,
+            min_lsn: self.max_lsn,
+            linearizable: self.config.linearizable,
         })])
     }
 
@@ -338,7 +385,12 @@ impl<L: DeviceLog> ClientSession<L> {
             .unwrap_or(0)
             .max(c.server_version.get(&device));
         self.recheck(&c.doc_id)?;
-        Ok(chunk_updates(&c.doc_id, to_send, self.max_frame_bytes / 2))
+        Ok(chunk_updates(
+            &c.doc_id,
+            to_send,
+            self.max_frame_bytes / 2,
+            0,
+        ))
     }
 
     fn send_unsent(&mut self, doc_id: &str) -> Result<Vec<Message>> {
@@ -357,7 +409,7 @@ impl<L: DeviceLog> ClientSession<L> {
         if let Some(last) = unsent.last() {
             state.sent_upto = last.seq;
         }
-        Ok(chunk_updates(doc_id, unsent, self.max_frame_bytes / 2))
+        Ok(chunk_updates(doc_id, unsent, self.max_frame_bytes / 2, 0))
     }
 
     fn restart_under_new_origin(&mut self) -> Result<Vec<Message>> {

@@ -1,7 +1,10 @@
 //! A small scripted relay for driver tests: answers `Hello`, `ListDocs`, `Subscribe` and
 //! `Updates` with `Welcome`, `DocList`, `Catchup` + `Updates` and `Ack`, holds updates in
 //! memory, and can be told to be down, to refuse the handshake, to refuse documents or to
-//! lose what it is sent. It records every message it received.
+//! lose what it is sent. It records every message it received. Its log position (LSN)
+//! grows by one per batch that stored something; as a cluster, the node behind some URLs
+//! can be made to lag (`replica_behind` for any `min_lsn` above 0) or to have no leader
+//! (`unavailable` for writes).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +23,8 @@ pub struct RelayDoc {
 pub struct FakeRelay {
     /// Connections fail while false.
     pub up: bool,
+    /// Connections to these URLs fail.
+    pub down: BTreeSet<String>,
     /// The handshake is refused with this code.
     pub refuse_hello: Option<ErrorCode>,
     /// Documents refused with `forbidden`.
@@ -28,17 +33,31 @@ pub struct FakeRelay {
     pub black_hole: bool,
     pub docs: BTreeMap<String, RelayDoc>,
     pub received: Vec<Message>,
+    /// The relay's log position: batches that stored something.
+    pub lsn: u64,
+    /// The URL the device is connected through (set by the `Pair`).
+    pub url: String,
+    /// Nodes (by URL) that hold nothing: a subscribe with `min_lsn` above 0 gets
+    /// `replica_behind`.
+    pub lagging: BTreeSet<String>,
+    /// Nodes (by URL) without a leader: `Updates` get `unavailable`.
+    pub leaderless: BTreeSet<String>,
 }
 
 impl Default for FakeRelay {
     fn default() -> Self {
         FakeRelay {
             up: true,
+            down: BTreeSet::new(),
             refuse_hello: None,
             forbidden: BTreeSet::new(),
             black_hole: false,
             docs: BTreeMap::new(),
             received: Vec::new(),
+            lsn: 0,
+            url: String::new(),
+            lagging: BTreeSet::new(),
+            leaderless: BTreeSet::new(),
         }
     }
 }
@@ -96,6 +115,14 @@ impl FakeRelay {
                 if self.forbidden.contains(&s.doc_id) {
                     return vec![forbidden(&s.doc_id)];
                 }
+                if self.lagging.contains(&self.url) && s.min_lsn > 0 {
+                    return vec![Message::error(
+                        ErrorCode::ReplicaBehind,
+                        format!("this node is at LSN 0, behind {}", s.min_lsn),
+                        Some(&s.doc_id),
+                    )];
+                }
+                let lsn = self.lsn;
                 let doc = self.docs.entry(s.doc_id.clone()).or_default();
                 doc.kind.get_or_insert(s.kind);
                 let missing: Vec<UpdateRecord> = doc
@@ -106,6 +133,7 @@ impl FakeRelay {
                     .collect();
                 let mut out = vec![Message::Catchup(Catchup {
                     doc_id: s.doc_id.clone(),
+                    lsn,
                     kind: s.kind,
                     server_version: doc.version.clone(),
                     snapshot: None,
@@ -113,6 +141,7 @@ impl FakeRelay {
                 if !missing.is_empty() {
                     out.push(Message::Updates(Updates {
                         doc_id: s.doc_id,
+                        lsn,
                         updates: missing,
                     }));
                 }
@@ -122,20 +151,34 @@ impl FakeRelay {
                 if self.forbidden.contains(&u.doc_id) {
                     return vec![forbidden(&u.doc_id)];
                 }
+                if self.leaderless.contains(&self.url) {
+                    return vec![Message::error(
+                        ErrorCode::Unavailable,
+                        "no leader",
+                        Some(&u.doc_id),
+                    )];
+                }
                 let doc = self.docs.entry(u.doc_id.clone()).or_default();
                 let mut acked = BTreeSet::new();
+                let mut stored = false;
                 for update in u.updates {
                     if update.seq == doc.version.get(&update.origin) + 1 {
                         doc.version.set(update.origin.clone(), update.seq);
                         doc.updates.push(update.clone());
+                        stored = true;
                     }
                     acked.insert(update.origin);
                 }
+                if stored {
+                    self.lsn += 1;
+                }
+                let lsn = self.lsn;
                 acked
                     .into_iter()
                     .map(|origin| {
                         Message::Ack(Ack {
                             doc_id: u.doc_id.clone(),
+                            lsn,
                             upto: doc.version.get(&origin),
                             origin,
                         })

@@ -1,7 +1,9 @@
 //! The sans-IO client driver (`concord_core::sync::ClientDriver`) against a scripted relay
 //! on a simulated clock, with an in-memory device log: syncing, keepalive, reconnect
-//! backoff, fatal and per-document refusals, the outbox across reconnects.
+//! backoff, fatal and per-document refusals, the outbox across reconnects; against a
+//! cluster (`cluster.rs`): LSNs, `min_lsn`, moving to another node.
 
+mod cluster;
 mod fake_relay;
 mod mem_log;
 mod pair;

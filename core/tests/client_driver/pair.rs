@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use concord_core::protocol::{self, ErrorFrame};
 use concord_core::sync::{
-    ClientConfig, ClientDriver, ClientError, ClientStatus, Disconnect, DriverEvent, DriverMode,
-    SeededRandom,
+    Acked, ClientConfig, ClientDriver, ClientError, ClientStatus, Disconnect, DriverEvent,
+    DriverMode, SeededRandom,
 };
 
 use crate::fake_relay::FakeRelay;
@@ -24,16 +24,29 @@ pub struct Pair {
     pub connects: Vec<(Duration, String)>,
     pub closes: usize,
     pub refused: Vec<ErrorFrame>,
+    /// Every acknowledgement the driver reported.
+    pub acked: Vec<Acked>,
     pub status: ClientStatus,
     pub ended: Option<Result<(), ClientError>>,
 }
 
 impl Pair {
     pub fn new(log: MemLog, relay: FakeRelay, mode: DriverMode, urls: &[&str], seed: u64) -> Pair {
+        Pair::with_config(log, relay, mode, urls, seed, ClientConfig::default())
+    }
+
+    pub fn with_config(
+        log: MemLog,
+        relay: FakeRelay,
+        mode: DriverMode,
+        urls: &[&str],
+        seed: u64,
+        config: ClientConfig,
+    ) -> Pair {
         let now = Duration::from_secs(1000);
         let driver = ClientDriver::new(
             log.clone(),
-            ClientConfig::default(),
+            config,
             urls.iter().map(|u| u.to_string()).collect(),
             mode,
             SeededRandom::new(seed),
@@ -48,6 +61,7 @@ impl Pair {
             connects: Vec::new(),
             closes: 0,
             refused: Vec::new(),
+            acked: Vec::new(),
             status: ClientStatus::default(),
             ended: None,
         };
@@ -62,7 +76,8 @@ impl Pair {
             match event {
                 DriverEvent::Connect(url) => {
                     self.connects.push((self.now, url.clone()));
-                    if self.relay.up {
+                    self.relay.url = url.clone();
+                    if self.relay.up && !self.relay.down.contains(&url) {
                         self.connected = true;
                         self.driver.handle_connected(self.now);
                     } else {
@@ -87,6 +102,7 @@ impl Pair {
                 }
                 DriverEvent::Status(status) => self.status = status,
                 DriverEvent::Refused(error) => self.refused.push(error),
+                DriverEvent::Acked(ack) => self.acked.push(ack),
                 DriverEvent::Ended(result) => {
                     assert!(self.ended.is_none(), "ended twice");
                     self.ended = Some(result);

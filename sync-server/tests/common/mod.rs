@@ -375,6 +375,8 @@ impl RawClient {
     ) -> Result<DocDump, ErrorFrame> {
         self.send(&Message::Subscribe(Subscribe {
             doc_id: doc_id.into(),
+            min_lsn: 0,
+            linearizable: false,
             kind,
             version,
         }))
@@ -413,6 +415,7 @@ impl RawClient {
     pub async fn send_updates(&mut self, doc_id: &str, updates: Vec<UpdateRecord>) {
         self.send(&Message::Updates(Updates {
             doc_id: doc_id.into(),
+            lsn: 0,
             updates,
         }))
         .await;
