@@ -97,6 +97,9 @@ pub struct ClientDriver<L: DeviceLog, R: RandomSource> {
     /// Connections that failed in a row (transport failures) since the last handshake that
     /// succeeded: a one-shot sync gives up when every URL has failed.
     unreachable: usize,
+    /// Nodes in a row that answered `replica_behind`/`unavailable` after a handshake, since
+    /// the last ack or full sync: the backoff keeps growing across them.
+    node_refusals: u32,
     refusals: Vec<ErrorFrame>,
     status: ClientStatus,
     events: VecDeque<DriverEvent>,
@@ -131,6 +134,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             deadline,
             attempt: 0,
             unreachable: 0,
+            node_refusals: 0,
             refusals: Vec::new(),
             status: ClientStatus::default(),
             events: VecDeque::new(),
@@ -297,6 +301,9 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
     /// and finish a one-shot sync that is done.
     fn after_step(&mut self, now: Duration, result: Result<Vec<Message>>) {
         let acks = self.session.take_acks();
+        if !acks.is_empty() {
+            self.node_refusals = 0;
+        }
         self.events.extend(acks.into_iter().map(DriverEvent::Acked));
         if self.session.max_lsn() != self.status.max_lsn {
             self.status.max_lsn = self.session.max_lsn();
@@ -313,6 +320,9 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         if self.session.is_ready() {
             self.attempt = 0;
             self.unreachable = 0;
+        }
+        if self.session.is_synced() {
+            self.node_refusals = 0;
         }
         self.act_on_errors(now);
         if matches!(self.mode, DriverMode::Once { .. })
@@ -390,6 +400,9 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         if transport {
             self.unreachable = self.unreachable.saturating_add(1);
         }
+        if matches!(&error, ClientError::Refused(e) if e.code.switches_node()) {
+            self.node_refusals = self.node_refusals.saturating_add(1);
+        }
         let backoff = match &self.mode {
             DriverMode::Background { backoff } => backoff.clone(),
             DriverMode::Once { .. } => {
@@ -408,10 +421,13 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
                 }
             }
         };
-        let delay = backoff.delay(self.attempt, &mut self.random);
+        // A node refusal comes after a handshake (which resets `attempt`): count those in a
+        // row too, so that a cluster with no node able to serve is not hammered.
+        let attempt = self.attempt.max(self.node_refusals.saturating_sub(1));
+        let delay = backoff.delay(attempt, &mut self.random);
         self.status.last_error = Some(error.to_string());
-        self.status.retries = self.attempt.saturating_add(1);
-        self.attempt = self.attempt.saturating_add(1);
+        self.status.retries = attempt.saturating_add(1);
+        self.attempt = attempt.saturating_add(1);
         self.link = Link::Waiting { at: now + delay };
         self.emit_status();
     }

@@ -231,3 +231,48 @@ fn a_one_shot_sync_moves_past_unreachable_and_leaderless_nodes() {
     );
     assert_eq!(urls(&pair), ["ws://a", "ws://b"]);
 }
+
+#[test]
+fn the_backoff_grows_while_every_node_refuses() {
+    let backoff = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(10),
+    };
+    let log = device_with_doc();
+    let mut relay = FakeRelay::default();
+    relay.leaderless.insert("ws://a".into());
+    relay.leaderless.insert("ws://b".into());
+    let mut pair = Pair::new(
+        log.clone(),
+        relay,
+        DriverMode::Background {
+            backoff: backoff.clone(),
+        },
+        &["ws://a", "ws://b"],
+        3,
+    );
+    pair.commit("d", b"edit");
+    // Each node answers the handshake, then refuses the write: the pauses still grow.
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let refused_at = pair.now;
+        assert!(pair.step_timeout());
+        waits.push(pair.connects.last().unwrap().0 - refused_at);
+    }
+    for (attempt, wait) in waits.iter().enumerate() {
+        let ceiling = backoff.ceiling(attempt as u32);
+        assert!(
+            *wait >= ceiling / 2 && *wait <= ceiling,
+            "{waits:?}: attempt {attempt} waited {wait:?}, not within {ceiling:?}"
+        );
+    }
+    assert_eq!(log.pending_of("d"), 1);
+
+    // A node that can take the write again: acked, and the backoff starts from the bottom.
+    pair.relay.leaderless.clear();
+    assert!(pair.step_timeout());
+    assert_eq!(log.pending_of("d"), 0);
+    pair.break_connection();
+    let next = pair.driver.poll_timeout().unwrap() - pair.now;
+    assert!(next <= backoff.ceiling(0), "{next:?}");
+}
