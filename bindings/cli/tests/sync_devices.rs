@@ -1,5 +1,5 @@
 //! Devices that are separate `concord` processes on separate SQLite files converge through
-//! a real `concord-server` process: offline edits, tokens, and `sync --watch`.
+//! a real `concord-server` process: offline edits, tokens, `sync --watch`, several `--server` URLs.
 
 mod support;
 
@@ -364,4 +364,42 @@ fn watch_reports_an_expired_token_and_exits_non_zero() {
         stderr.starts_with("error: ") && stderr.contains("token_expired"),
         "{stderr}"
     );
+}
+
+#[test]
+fn sync_takes_several_server_urls_and_moves_past_a_node_that_is_down() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = Device::new(dir.path(), "a");
+    let b = Device::new(dir.path(), "b");
+    a.ok(&["create", "notes"]);
+    a.ok(&["put", "notes", "k", "1"]);
+    let dead = format!("ws://127.0.0.1:{}", support::free_port());
+
+    // Comma-separated: the first node is down, the second serves.
+    let both = format!("{dead},{}", server.url);
+    let summary = a.json(&["sync", "--server", &both, "--timeout", "60"]);
+    assert_eq!(summary["pending"], json!(0), "{summary}");
+    // Repeated.
+    let summary = b.json(&[
+        "sync",
+        "--server",
+        &dead,
+        "--server",
+        &server.url,
+        "--timeout",
+        "60",
+    ]);
+    assert_eq!(summary["new"], json!(["notes"]), "{summary}");
+    assert_eq!(b.show("notes"), a.show("notes"));
+    // No node answers: a connection error once each was tried (not a timeout).
+    let (code, stderr) = b.fails(&[
+        "sync",
+        "--server",
+        &format!("{dead},{dead}"),
+        "--timeout",
+        "60",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
 }
