@@ -180,7 +180,7 @@ fn client(args: &SyncArgs) -> Result<()> {
     let config = ClientConfig {
         token: None,
         scope: SyncScope::Prefix(String::new()),
-        linearizable: false,
+        ..ClientConfig::default()
     };
     rt.block_on(sync_once(
         &store,

@@ -295,7 +295,7 @@ async fn a_prefix_token_covers_exactly_its_prefix() {
     let config = ClientConfig {
         token: team.clone(),
         scope: SyncScope::Prefix(String::new()),
-        linearizable: false,
+        ..ClientConfig::default()
     };
     sync_once(&device, [&url], config, WAIT).await.unwrap();
     let ids: Vec<String> = device
@@ -313,7 +313,7 @@ async fn a_prefix_token_covers_exactly_its_prefix() {
     let config = ClientConfig {
         token: team,
         scope: SyncScope::LocalDocs,
-        linearizable: false,
+        ..ClientConfig::default()
     };
     match sync_once(&device, [&url], config, WAIT).await {
         Err(ClientError::DocumentsRefused(refused)) => {
@@ -479,7 +479,7 @@ async fn a_refused_document_does_not_stop_the_others_from_syncing() {
     let config = ClientConfig {
         token: token(&["team/*"], "write"),
         scope: SyncScope::LocalDocs,
-        linearizable: false,
+        ..ClientConfig::default()
     };
     // Every refused document is reported, once each (not only the first).
     match sync_once(&device, [&url], config, WAIT).await {
@@ -500,7 +500,7 @@ async fn a_refused_document_does_not_stop_the_others_from_syncing() {
     let config = ClientConfig {
         token: token(&["team/*"], "read"),
         scope: SyncScope::Prefix("team/".into()),
-        linearizable: false,
+        ..ClientConfig::default()
     };
     sync_once(&reader, [&url], config, WAIT).await.unwrap();
     assert_eq!(reader.get("team/b", "k").unwrap(), Some("team/b".into()));

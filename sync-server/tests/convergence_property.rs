@@ -97,7 +97,7 @@ impl World {
                 ClientConfig {
                     token: None,
                     scope: SyncScope::Prefix(String::new()),
-                    linearizable: false,
+                    ..ClientConfig::default()
                 },
             );
             let (queue, from_relay) = conn_queue();

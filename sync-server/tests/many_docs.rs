@@ -46,7 +46,7 @@ async fn documents_sync_over_one_connection_each_way(count: usize) {
     let upload = ClientConfig {
         token: None,
         scope: SyncScope::LocalDocs,
-        linearizable: false,
+        ..ClientConfig::default()
     };
     sync_once(&a, [&url], upload, timeout).await.unwrap();
     for info in a.list_docs().unwrap() {
@@ -59,7 +59,7 @@ async fn documents_sync_over_one_connection_each_way(count: usize) {
     let download = ClientConfig {
         token: None,
         scope: SyncScope::Prefix(String::new()),
-        linearizable: false,
+        ..ClientConfig::default()
     };
     sync_once(&b, [&url], download, timeout).await.unwrap();
 

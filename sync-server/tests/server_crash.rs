@@ -33,7 +33,7 @@ fn everything() -> ClientConfig {
     ClientConfig {
         token: None,
         scope: SyncScope::Prefix(String::new()),
-        linearizable: false,
+        ..ClientConfig::default()
     }
 }
 

@@ -42,6 +42,10 @@ pub struct ClientConfig {
     /// Ask for linearizable subscriptions: the relay node confirms with its cluster that it
     /// holds every committed entry before answering (slower; default false).
     pub linearizable: bool,
+    /// The LSN the session starts from, as if it had already seen it (e.g. an earlier
+    /// client's `ClientStatus::max_lsn`, so a new client never reads older state than it
+    /// did); default 0.
+    pub min_lsn: u64,
 }
 
 impl Default for ClientConfig {
@@ -50,6 +54,7 @@ impl Default for ClientConfig {
             token: None,
             scope: SyncScope::Prefix(String::new()),
             linearizable: false,
+            min_lsn: 0,
         }
     }
 }
@@ -93,6 +98,7 @@ pub struct ClientSession<L: DeviceLog> {
 
 impl<L: DeviceLog> ClientSession<L> {
     pub fn new(log: L, config: ClientConfig) -> ClientSession<L> {
+        let max_lsn = config.min_lsn;
         ClientSession {
             log,
             config,
@@ -103,7 +109,7 @@ impl<L: DeviceLog> ClientSession<L> {
             listed: false,
             max_frame_bytes: 1 << 20,
             errors: Vec::new(),
-            max_lsn: 0,
+            max_lsn,
             acks: Vec::new(),
         }
     }

@@ -103,9 +103,10 @@ fn acks_reach_the_app_with_their_lsn_and_the_highest_lsn_is_sent_on_every_resubs
 }
 
 #[test]
-fn the_linearizable_option_is_sent_on_subscribe() {
+fn the_configured_linearizable_option_and_starting_lsn_are_sent_on_subscribe() {
     let config = ClientConfig {
         linearizable: true,
+        min_lsn: 7,
         ..ClientConfig::default()
     };
     let pair = Pair::with_config(
@@ -116,7 +117,12 @@ fn the_linearizable_option_is_sent_on_subscribe() {
         1,
         config,
     );
-    assert_eq!(subscribes(&pair.relay), vec![(0, true)]);
+    assert_eq!(subscribes(&pair.relay), vec![(7, true)]);
+    assert_eq!(
+        pair.driver.max_lsn(),
+        7,
+        "a lower catch-up LSN does not lower it"
+    );
 }
 
 #[test]
