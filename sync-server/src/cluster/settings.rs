@@ -55,6 +55,7 @@ pub struct ClusterSettings {
     /// Initialise the cluster with `peers` when this node starts pristine (one node only).
     pub bootstrap: bool,
     pub write_concern: WriteConcern,
+    /// Leader heartbeats; openraft 0.9 also bounds each AppendEntries call by it.
     pub heartbeat_ms: u64,
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
@@ -87,9 +88,9 @@ impl Default for ClusterSettings {
             secret: String::new(),
             bootstrap: false,
             write_concern: WriteConcern::Majority,
-            heartbeat_ms: 100,
-            election_timeout_min_ms: 500,
-            election_timeout_max_ms: 1000,
+            heartbeat_ms: 200,
+            election_timeout_min_ms: 800,
+            election_timeout_max_ms: 1600,
             rpc_timeout_ms: 1000,
             write_timeout_ms: 5000,
             min_lsn_wait_ms: 2000,
