@@ -60,7 +60,7 @@ async fn on_leader<T: Serialize>(cluster: &Cluster, path: &str, body: &T) -> Opt
         None => Err("no leader now; try again".to_string()),
         Some(addr) => cluster
             .peers
-            .call::<_, serde_json::Value>(&addr, path, body, Some(long()))
+            .call_json::<_, serde_json::Value>(&addr, path, body, Some(long()))
             .await
             .map_err(|e| e.to_string()),
     };
@@ -154,7 +154,7 @@ async fn transfer_leader(
             None => Err(format!("node {} is not a member", node.id)),
             Some(addr) => cluster
                 .peers
-                .call::<_, serde_json::Value>(&addr, "/admin/elect", &(), None)
+                .call_json::<_, serde_json::Value>(&addr, "/admin/elect", &(), None)
                 .await
                 .map_err(|e| e.to_string()),
         }

@@ -18,6 +18,8 @@ pub enum ClusterStoreError {
     Io(#[from] std::io::Error),
     #[error("stored value does not decode")]
     Json(#[from] serde_json::Error),
+    #[error("stored value does not encode or decode")]
+    Encoding(#[from] postcard::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
     #[error("storage task failed")]

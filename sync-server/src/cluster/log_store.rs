@@ -3,8 +3,8 @@
 //!
 //! The file is in WAL mode with `synchronous = FULL`, so each transaction is fsynced
 //! when its commit returns: openraft is told an append is durable (`LogFlushed`), and a
-//! vote is saved, only after that. Entries are stored as JSON (the whole openraft entry,
-//! log id included) by index.
+//! vote is saved, only after that. Entries are stored in the cluster's binary encoding
+//! (the whole openraft entry, log id included) by index.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -17,6 +17,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::codec;
 use super::error::{blocking, ClusterStoreError};
 use super::type_config::{LogId, NodeId, RaftEntry, RaftStorageError, TypeConfig};
 
@@ -93,7 +94,7 @@ fn read_meta<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option
         })
         .optional()?;
     Ok(match value {
-        Some(bytes) => Some(serde_json::from_slice(&bytes)?),
+        Some(bytes) => Some(codec::decode(&bytes)?),
         None => None,
     })
 }
@@ -101,7 +102,7 @@ fn read_meta<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option
 fn write_meta<T: Serialize>(conn: &Connection, key: &str, value: &T) -> Result<()> {
     conn.execute(
         "INSERT OR REPLACE INTO raft_meta (key, value) VALUES (?1, ?2)",
-        params![key, serde_json::to_vec(value)?],
+        params![key, codec::encode(value)?],
     )?;
     Ok(())
 }
@@ -135,7 +136,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             let rows = stmt.query_map([start, end], |r| r.get::<_, Vec<u8>>(0))?;
             let mut entries = Vec::new();
             for row in rows {
-                entries.push(serde_json::from_slice(&row?)?);
+                entries.push(codec::decode(&row?)?);
             }
             Ok(entries)
         })
@@ -159,7 +160,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 )
                 .optional()?;
             let last_log_id = match last {
-                Some(bytes) => Some(serde_json::from_slice::<RaftEntry>(&bytes)?.log_id),
+                Some(bytes) => Some(codec::decode::<RaftEntry>(&bytes)?.log_id),
                 None => last_purged_log_id,
             };
             Ok(LogState {
@@ -226,7 +227,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                         own.push((span.writer.request, e.log_id.index));
                     }
                 }
-                Ok((e.log_id.index as i64, serde_json::to_vec(&e)?))
+                Ok((e.log_id.index as i64, codec::encode(&e)?))
             })
             .collect::<Result<Vec<_>>>()
             .map_err(|e| e.into_raft(StorageIOError::write_logs))?;

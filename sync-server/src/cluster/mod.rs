@@ -12,11 +12,12 @@
 //! Running a node: `settings` (the `[cluster]` config), `node` (the openraft instance and
 //! what the relay needs from it), `proposer` (group commit), `writes` (leader validation, proposal, write concern,
 //! forwarding), `reads` (subscriptions with `min_lsn`, read index, lag bound), `network` and
-//! `rpc` (node-to-node HTTP, client and server), `admin` (operator endpoints), `status`
+//! `rpc` (node-to-node HTTP, client and server; `codec` their binary encoding), `admin` (operator endpoints), `status`
 //! (`/cluster`), `background` (metrics and leader probes).
 
 mod admin;
 mod background;
+pub mod codec;
 mod error;
 pub mod log_store;
 pub mod network;

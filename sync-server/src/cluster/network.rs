@@ -1,6 +1,7 @@
 //! Node-to-node RPC, client side: openraft's network (append entries, vote, snapshot
 //! chunks) and the relay's own calls (forwarded writes, read index, status) as HTTP POSTs
-//! of JSON to a peer's cluster port, with the shared secret and a timeout on every call.
+//! to a peer's cluster port in the cluster's binary encoding, with the shared secret and a
+//! timeout on every call.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use openraft::raft::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::codec;
 use super::type_config::{ClusterNode, NodeId, TypeConfig};
 
 /// Why a call to a peer failed.
@@ -34,12 +36,10 @@ pub enum CallError {
         status: u16,
         body: String,
     },
-    #[error("peer {addr} sent an answer that does not decode: {source}")]
-    Decode {
-        addr: String,
-        #[source]
-        source: reqwest::Error,
-    },
+    #[error("peer {addr} sent an answer that does not decode: {0}", .detail)]
+    Decode { addr: String, detail: String },
+    #[error("a request to {addr} does not encode: {detail}")]
+    Encode { addr: String, detail: String },
 }
 
 /// Calls to peers: one HTTP client (connection pool) for all, the secret and the dial map.
@@ -75,7 +75,8 @@ impl Peers {
             .unwrap_or_else(|| addr.to_string())
     }
 
-    /// POSTs `body` as JSON to `http://{addr}{path}` and decodes the JSON answer.
+    /// POSTs `body` in the cluster's encoding to `http://{addr}{path}` and decodes the
+    /// answer.
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         addr: &str,
@@ -83,31 +84,75 @@ impl Peers {
         body: &Req,
         timeout: Option<Duration>,
     ) -> Result<Resp, CallError> {
-        let url = format!("http://{addr}{path}");
-        let response = self
-            .http
-            .post(&url)
+        let body = codec::encode(body).map_err(|e| CallError::Encode {
+            addr: addr.to_string(),
+            detail: e.to_string(),
+        })?;
+        let bytes = self
+            .post(addr, path, timeout)
+            .header(reqwest::header::CONTENT_TYPE, codec::CONTENT_TYPE)
+            .body(body)
+            .send_ok(addr)
+            .await?
+            .bytes()
+            .await
+            .map_err(|e| CallError::Decode {
+                addr: addr.to_string(),
+                detail: e.to_string(),
+            })?;
+        codec::decode(&bytes).map_err(|e| CallError::Decode {
+            addr: addr.to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// POSTs `body` as JSON (an operator's request passed on to the leader).
+    pub async fn call_json<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        timeout: Option<Duration>,
+    ) -> Result<Resp, CallError> {
+        self.post(addr, path, timeout)
+            .json(body)
+            .send_ok(addr)
+            .await?
+            .json()
+            .await
+            .map_err(|e| CallError::Decode {
+                addr: addr.to_string(),
+                detail: e.to_string(),
+            })
+    }
+
+    fn post(&self, addr: &str, path: &str, timeout: Option<Duration>) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("http://{addr}{path}"))
             .bearer_auth(&*self.secret)
             .timeout(timeout.unwrap_or(self.timeout))
-            .json(body)
-            .send()
-            .await
-            .map_err(|source| CallError::Unreachable {
-                addr: addr.to_string(),
-                source,
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(CallError::Status {
-                addr: addr.to_string(),
-                status: status.as_u16(),
-                body,
-            });
-        }
-        response.json().await.map_err(|source| CallError::Decode {
+    }
+}
+
+/// Sends a request; a non-success status is an error carrying the body.
+trait SendOk {
+    async fn send_ok(self, addr: &str) -> Result<reqwest::Response, CallError>;
+}
+
+impl SendOk for reqwest::RequestBuilder {
+    async fn send_ok(self, addr: &str) -> Result<reqwest::Response, CallError> {
+        let response = self.send().await.map_err(|source| CallError::Unreachable {
             addr: addr.to_string(),
             source,
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        Err(CallError::Status {
+            addr: addr.to_string(),
+            status: status.as_u16(),
+            body: response.text().await.unwrap_or_default(),
         })
     }
 }

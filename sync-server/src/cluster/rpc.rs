@@ -1,8 +1,8 @@
 //! Node-to-node RPC, server side: the cluster port's routes. openraft's messages
 //! (`/raft/append`, `/raft/vote`, `/raft/snapshot`), the relay's own calls (`/cluster/write`
-//! forwarded writes, `/cluster/read-index`, `/cluster/status`) and the operator's
-//! (`/admin/*`, see [`super::admin`]). Every route requires the shared secret as a bearer
-//! token.
+//! forwarded writes, `/cluster/read-index`, `/cluster/status`), in the cluster's binary
+//! encoding ([`super::codec`]), and the operator's (`GET /cluster`, `/admin/*`, see
+//! [`super::admin`]) in JSON. Every route requires the shared secret as a bearer token.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 
+use super::codec::Binary;
 use super::node::Cluster;
 use super::status::ClusterStatus;
 use super::type_config::{NodeId, TypeConfig};
@@ -32,7 +33,7 @@ pub fn router(cluster: Arc<Cluster>) -> Router {
         .route("/raft/snapshot", post(snapshot))
         .route("/cluster/write", post(write))
         .route("/cluster/read-index", post(read_index))
-        .route("/cluster/status", post(status).get(status))
+        .route("/cluster/status", post(peer_status))
         .route("/cluster", get(status))
         .merge(super::admin::routes())
         .layer(middleware::from_fn_with_state(cluster.clone(), authorize))
@@ -64,29 +65,29 @@ async fn authorize(State(cluster): State<Arc<Cluster>>, request: Request, next: 
 
 async fn append(
     State(cluster): State<Arc<Cluster>>,
-    Json(rpc): Json<AppendEntriesRequest<TypeConfig>>,
-) -> Json<Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>> {
-    Json(cluster.raft.append_entries(rpc).await)
+    Binary(rpc): Binary<AppendEntriesRequest<TypeConfig>>,
+) -> Binary<Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>> {
+    Binary(cluster.raft.append_entries(rpc).await)
 }
 
 async fn vote(
     State(cluster): State<Arc<Cluster>>,
-    Json(rpc): Json<VoteRequest<NodeId>>,
-) -> Json<Result<VoteResponse<NodeId>, RaftError<NodeId>>> {
-    Json(cluster.raft.vote(rpc).await)
+    Binary(rpc): Binary<VoteRequest<NodeId>>,
+) -> Binary<Result<VoteResponse<NodeId>, RaftError<NodeId>>> {
+    Binary(cluster.raft.vote(rpc).await)
 }
 
 async fn snapshot(
     State(cluster): State<Arc<Cluster>>,
-    Json(rpc): Json<InstallSnapshotRequest<TypeConfig>>,
-) -> Json<Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>> {
-    Json(cluster.raft.install_snapshot(rpc).await)
+    Binary(rpc): Binary<InstallSnapshotRequest<TypeConfig>>,
+) -> Binary<Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>> {
+    Binary(cluster.raft.install_snapshot(rpc).await)
 }
 
 async fn write(
     State(cluster): State<Arc<Cluster>>,
-    Json(forwarded): Json<Forwarded>,
-) -> Json<Result<WriteReply, String>> {
+    Binary(forwarded): Binary<Forwarded>,
+) -> Binary<Result<WriteReply, String>> {
     let budget = Duration::from_millis(forwarded.budget_ms.min(cluster.settings.write_timeout_ms));
     let deadline = Instant::now() + budget;
     let attempt = cluster
@@ -98,16 +99,22 @@ async fn write(
             deadline,
         )
         .await;
-    Json(match attempt {
+    Binary(match attempt {
         Attempt::Done(reply) => Ok(reply),
         Attempt::Retry(why) => Err(why),
     })
 }
 
-async fn read_index(State(cluster): State<Arc<Cluster>>) -> Json<Result<u64, String>> {
-    Json(cluster.read_index().await)
+async fn read_index(State(cluster): State<Arc<Cluster>>) -> Binary<Result<u64, String>> {
+    Binary(cluster.read_index().await)
 }
 
+/// The node's status for another node (binary).
+async fn peer_status(State(cluster): State<Arc<Cluster>>) -> Binary<ClusterStatus> {
+    Binary(cluster.status().await)
+}
+
+/// The node's status for an operator (JSON).
 async fn status(State(cluster): State<Arc<Cluster>>) -> Json<ClusterStatus> {
     Json(cluster.status().await)
 }
