@@ -10,7 +10,9 @@ pub mod ids;
 pub mod kind;
 pub mod log;
 pub mod path;
+pub mod policy;
 pub mod read;
+mod read_policies;
 pub mod vv;
 
 pub use doc::{CrdtDoc, DocTxn};
@@ -22,7 +24,9 @@ pub mod store;
 pub mod update;
 
 pub use notify::{ChangeEvent, ChangeSource, Subscription};
+pub use policy::{ConcurrentValue, Hlc, MergeFunction, PlainValue, Policy, WallClock};
 pub use read::{Candidate, ConflictPolicy, Reader};
+pub use read_policies::ValueVersion;
 pub use store::{DocInfo, DocStatus, RemoteApplied, Store, StoreOptions};
 pub use update::UpdateRecord;
 #[cfg(feature = "native-client")]

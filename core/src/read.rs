@@ -2,15 +2,18 @@
 //!
 //! Every read of a document value — `Store::get`, `Store::to_json`, reads inside an edit —
 //! goes through a [`Reader`], the store's ([`crate::StoreOptions::reader`]) or the default.
-//! Every step of a path goes through [`Reader::resolve`], which decides what the app sees
-//! when a key holds concurrent values: a [`ConflictPolicy`] (last-writer-wins, app merge,
-//! keep-all) plugs in there; without one the CRDT's own deterministic winner is shown.
-//! Automerge keeps every concurrent value of a key, so a policy chooses among them; Yrs
-//! keeps one (it settles concurrent writes itself), so a policy is never asked there.
+//! A document's own policy table ([`crate::policy`]) comes first: at a map key governed by
+//! last-writer-wins, a merge function or keep-all, the key's stamped writes decide what is
+//! shown (`read_policies.rs`); a shared container stays what is at the key, so edits
+//! inside it always show. Elsewhere every step goes through [`Reader::resolve`]: an app's
+//! [`ConflictPolicy`] may choose among Automerge's concurrent values there; without one the
+//! CRDT's own deterministic winner is shown. Yrs keeps one value per key, so a
+//! `ConflictPolicy` is never asked there.
 //!
 //! This module reads the CRDT libraries' own types and knows nothing of [`crate::doc`]
 //! (which calls it), nor of storage.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -21,6 +24,10 @@ use yrs::{Any, Array, Map, Out, ReadTxn};
 
 use crate::error::{Error, Result};
 use crate::path::{Path, Segment};
+use crate::policy::merge::{self, MergeFunction};
+use crate::policy::register::{Shown, RESERVED_PREFIX};
+use crate::policy::{automerge_meta, yrs_meta};
+use crate::read_policies::Policies;
 
 /// One of the values concurrently written at a key, as a [`ConflictPolicy`] sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,10 +55,15 @@ pub trait ConflictPolicy: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Reader {
     policy: Option<Arc<dyn ConflictPolicy>>,
+    /// The app's merge functions by name (the built-in ones need no registering).
+    merges: Option<Arc<BTreeMap<String, Arc<dyn MergeFunction>>>>,
 }
 
 /// The reader used where none is configured: the CRDT's own winner.
-pub(crate) static DEFAULT_READER: Reader = Reader { policy: None };
+pub(crate) static DEFAULT_READER: Reader = Reader {
+    policy: None,
+    merges: None,
+};
 
 impl fmt::Debug for Reader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -64,6 +76,14 @@ impl fmt::Debug for Reader {
                     "crdt winner"
                 },
             )
+            .field(
+                "merge_functions",
+                &self
+                    .merges
+                    .iter()
+                    .flat_map(|m| m.keys())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -73,7 +93,26 @@ impl Reader {
     pub fn with_policy(policy: impl ConflictPolicy + 'static) -> Reader {
         Reader {
             policy: Some(Arc::new(policy)),
+            merges: None,
         }
+    }
+
+    /// This reader, with `f` as the merge function named `name` (for paths whose policy is
+    /// `merge:<name>`; it replaces a built-in of that name). Every device must register
+    /// the same functions to show the same values.
+    pub fn with_merge_function(mut self, name: &str, f: Arc<dyn MergeFunction>) -> Reader {
+        let mut merges = self.merges.as_deref().cloned().unwrap_or_default();
+        merges.insert(name.to_string(), f);
+        self.merges = Some(Arc::new(merges));
+        self
+    }
+
+    /// The merge function named `name`: the app's, else a built-in one.
+    pub(crate) fn merge_fn(&self, name: &str) -> Option<Arc<dyn MergeFunction>> {
+        self.merges
+            .as_ref()
+            .and_then(|m| m.get(name).cloned())
+            .or_else(|| merge::builtin(name))
     }
 
     /// Picks the value shown for `key`, which holds `candidates` (in the CRDT's order,
@@ -105,8 +144,24 @@ impl Reader {
 
     /// Reads `path` in an Automerge document.
     pub fn automerge(&self, doc: &impl ReadDoc, path: &Path) -> Result<Option<Value>> {
+        let table = automerge_meta::table(doc);
+        let policies = (!table.is_empty()).then(|| Policies {
+            table,
+            registers: Box::new(|keys: &[String]| automerge_meta::register(doc, keys)),
+        });
+        self.automerge_in(doc, path, policies.as_ref())
+    }
+
+    /// [`Reader::automerge`] with the document's policies already read.
+    pub(crate) fn automerge_in(
+        &self,
+        doc: &impl ReadDoc,
+        path: &Path,
+        policies: Option<&Policies<'_>>,
+    ) -> Result<Option<Value>> {
         let mut obj = ROOT;
         let mut ty = ObjType::Map;
+        let mut keys = Vec::new();
         for (depth, seg) in path.segments.iter().enumerate() {
             let prop: automerge::Prop = match (ty, seg) {
                 (ObjType::Map | ObjType::Table, s) => s.as_key().into(),
@@ -124,12 +179,25 @@ impl Reader {
                     .map(|c| Value::String(c.to_string()))
                     .filter(|_| depth + 1 == path.segments.len()));
             }
+            let is_map = matches!(ty, ObjType::Map | ObjType::Table);
+            keys.push(seg.as_key());
             let winner = self.resolve(
                 || seg.as_key(),
                 doc.get_all(&obj, prop)
                     .map_err(|e| Error::Corrupt(e.to_string()))?,
                 automerge_candidate,
             );
+            if let Some(p) = policies.filter(|_| is_map) {
+                let at_path =
+                    || Some(self.automerge_value(doc, winner.clone(), &mut keys.clone(), Some(p)));
+                match p.shown(self, &keys, at_path) {
+                    Some(Shown::Value(v)) => {
+                        return Ok(lookup_json(v, &path.segments[depth + 1..]))
+                    }
+                    Some(Shown::Absent) => return Ok(None),
+                    Some(Shown::AtPath) | None => {}
+                }
+            }
             match winner {
                 None => return Ok(None),
                 Some((AmValue::Object(t), id)) => {
@@ -141,10 +209,20 @@ impl Reader {
                 }
             }
         }
-        Ok(Some(self.automerge_object(doc, &obj, ty)))
+        Ok(Some(
+            self.automerge_object(doc, &obj, ty, &mut keys, policies),
+        ))
     }
 
-    fn automerge_object(&self, doc: &impl ReadDoc, obj: &ObjId, ty: ObjType) -> Value {
+    /// The object `obj` (at the path `keys`) as JSON.
+    fn automerge_object(
+        &self,
+        doc: &impl ReadDoc,
+        obj: &ObjId,
+        ty: ObjType,
+        keys: &mut Vec<String>,
+        policies: Option<&Policies<'_>>,
+    ) -> Value {
         match ty {
             ObjType::Text => Value::String(doc.text(obj).unwrap_or_default()),
             ObjType::List => Value::Array(
@@ -155,29 +233,63 @@ impl Reader {
                             doc.get_all(obj, i).unwrap_or_default(),
                             automerge_candidate,
                         );
-                        self.automerge_value(doc, winner)
+                        keys.push(i.to_string());
+                        let v = self.automerge_value(doc, winner, keys, policies);
+                        keys.pop();
+                        v
                     })
                     .collect(),
             ),
-            ObjType::Map | ObjType::Table => Value::Object(
-                doc.keys(obj)
-                    .map(|k| {
-                        let winner = self.resolve(
-                            || k.clone(),
-                            doc.get_all(obj, k.as_str()).unwrap_or_default(),
-                            automerge_candidate,
-                        );
-                        (k, self.automerge_value(doc, winner))
-                    })
-                    .collect(),
-            ),
+            ObjType::Map | ObjType::Table => {
+                let mut out = serde_json::Map::new();
+                for k in doc.keys(obj) {
+                    if keys.is_empty() && k.starts_with(RESERVED_PREFIX) {
+                        continue;
+                    }
+                    let winner = self.resolve(
+                        || k.clone(),
+                        doc.get_all(obj, k.as_str()).unwrap_or_default(),
+                        automerge_candidate,
+                    );
+                    keys.push(k.clone());
+                    let shown = policies.and_then(|p| {
+                        let at_path = || {
+                            Some(self.automerge_value(
+                                doc,
+                                winner.clone(),
+                                &mut keys.clone(),
+                                Some(p),
+                            ))
+                        };
+                        p.shown(self, keys, at_path)
+                    });
+                    let v = match shown {
+                        Some(Shown::Value(v)) => Some(v),
+                        Some(Shown::Absent) => None,
+                        Some(Shown::AtPath) | None => {
+                            Some(self.automerge_value(doc, winner, keys, policies))
+                        }
+                    };
+                    keys.pop();
+                    if let Some(v) = v {
+                        out.insert(k, v);
+                    }
+                }
+                Value::Object(out)
+            }
         }
     }
 
-    fn automerge_value(&self, doc: &impl ReadDoc, v: Option<(AmValue<'_>, ObjId)>) -> Value {
+    fn automerge_value(
+        &self,
+        doc: &impl ReadDoc,
+        v: Option<(AmValue<'_>, ObjId)>,
+        keys: &mut Vec<String>,
+        policies: Option<&Policies<'_>>,
+    ) -> Value {
         match v {
             None => Value::Null,
-            Some((AmValue::Object(t), id)) => self.automerge_object(doc, &id, t),
+            Some((AmValue::Object(t), id)) => self.automerge_object(doc, &id, t, keys, policies),
             Some((AmValue::Scalar(s), _)) => scalar_json(&s),
         }
     }
@@ -185,10 +297,32 @@ impl Reader {
     /// Reads `path` in a Yrs document (first segment = root type name; the empty path is
     /// the whole document, each root by name).
     pub fn yrs(&self, txn: &impl ReadTxn, path: &Path) -> Result<Option<Value>> {
+        let table = yrs_meta::table(txn);
+        let policies = (!table.is_empty()).then(|| Policies {
+            table,
+            registers: Box::new(|keys: &[String]| yrs_meta::register(txn, keys)),
+        });
+        self.yrs_in(txn, path, policies.as_ref())
+    }
+
+    /// [`Reader::yrs`] with the document's policies already read.
+    pub(crate) fn yrs_in(
+        &self,
+        txn: &impl ReadTxn,
+        path: &Path,
+        policies: Option<&Policies<'_>>,
+    ) -> Result<Option<Value>> {
         let Some(first) = path.segments.first() else {
             let mut out = serde_json::Map::new();
             for (name, root) in txn.root_refs() {
-                out.insert(name.to_string(), out_to_json(txn, &root));
+                if name.starts_with(RESERVED_PREFIX) {
+                    continue;
+                }
+                let mut keys = vec![name.to_string()];
+                out.insert(
+                    name.to_string(),
+                    self.yrs_json(txn, &root, &mut keys, policies),
+                );
             }
             return Ok(Some(Value::Object(out)));
         };
@@ -199,7 +333,9 @@ impl Reader {
         else {
             return Ok(None);
         };
+        let mut keys = vec![name];
         for (depth, seg) in path.segments.iter().enumerate().skip(1) {
+            let is_map = matches!(current, Out::YMap(_));
             let next = match &current {
                 Out::YMap(m) => m.get(txn, &seg.as_key()),
                 Out::YArray(a) => match seg {
@@ -209,12 +345,74 @@ impl Reader {
                 Out::Any(any) => return Ok(lookup_any(any, &path.segments[depth..])),
                 _ => None,
             };
+            keys.push(seg.as_key());
+            if let Some(p) = policies.filter(|_| is_map) {
+                let at_path = || {
+                    next.as_ref()
+                        .map(|n| self.yrs_json(txn, n, &mut keys.clone(), Some(p)))
+                };
+                match p.shown(self, &keys, at_path) {
+                    Some(Shown::Value(v)) => {
+                        return Ok(lookup_json(v, &path.segments[depth + 1..]))
+                    }
+                    Some(Shown::Absent) => return Ok(None),
+                    Some(Shown::AtPath) | None => {}
+                }
+            }
             match self.resolve(|| seg.as_key(), next.into_iter().collect(), yrs_candidate) {
                 Some(n) => current = n,
                 None => return Ok(None),
             }
         }
-        Ok(Some(out_to_json(txn, &current)))
+        Ok(Some(self.yrs_json(txn, &current, &mut keys, policies)))
+    }
+
+    /// A Yrs value (at the path `keys`) and everything below it as JSON, showing what the
+    /// document's policies decide at map keys.
+    fn yrs_json(
+        &self,
+        txn: &impl ReadTxn,
+        out: &Out,
+        keys: &mut Vec<String>,
+        policies: Option<&Policies<'_>>,
+    ) -> Value {
+        let Some(p) = policies else {
+            return out_to_json(txn, out);
+        };
+        match out {
+            Out::YMap(m) => {
+                let mut entries: Vec<(String, Out)> =
+                    m.iter(txn).map(|(k, v)| (k.to_string(), v)).collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut obj = serde_json::Map::new();
+                for (k, v) in entries {
+                    keys.push(k.clone());
+                    let at_path = || Some(self.yrs_json(txn, &v, &mut keys.clone(), Some(p)));
+                    let shown = match p.shown(self, keys, at_path) {
+                        Some(Shown::Value(v)) => Some(v),
+                        Some(Shown::Absent) => None,
+                        Some(Shown::AtPath) | None => Some(self.yrs_json(txn, &v, keys, Some(p))),
+                    };
+                    keys.pop();
+                    if let Some(value) = shown {
+                        obj.insert(k, value);
+                    }
+                }
+                Value::Object(obj)
+            }
+            Out::YArray(a) => Value::Array(
+                a.iter(txn)
+                    .enumerate()
+                    .map(|(i, v)| {
+                        keys.push(i.to_string());
+                        let value = self.yrs_json(txn, &v, keys, Some(p));
+                        keys.pop();
+                        value
+                    })
+                    .collect(),
+            ),
+            other => out_to_json(txn, other),
+        }
     }
 }
 
@@ -265,7 +463,11 @@ fn any_to_json(any: &Any) -> Value {
 
 /// Follows `segments` inside a plain (non-shared) Yrs value.
 fn lookup_any(any: &Any, segments: &[Segment]) -> Option<Value> {
-    let mut v = any_to_json(any);
+    lookup_json(any_to_json(any), segments)
+}
+
+/// Follows `segments` inside a JSON value.
+fn lookup_json(mut v: Value, segments: &[Segment]) -> Option<Value> {
     for seg in segments {
         v = match (v, seg) {
             (Value::Object(mut m), s) => m.remove(&s.as_key())?,

@@ -313,3 +313,26 @@ pub(super) fn splice_text(
     }
     Ok(())
 }
+
+/// True when `path` names a key of a map (not an array index or a root).
+pub(super) fn parent_is_map(txn: &TransactionMut<'_>, path: &Path) -> bool {
+    let n = path.segments.len();
+    let Some(mut current) = root_name(path)
+        .ok()
+        .filter(|_| n >= 2)
+        .and_then(|name| existing_root(txn, name))
+    else {
+        return false;
+    };
+    for seg in &path.segments[1..n - 1] {
+        match child(txn, path, &current, seg)
+            .ok()
+            .flatten()
+            .and_then(as_container)
+        {
+            Some(c) => current = c,
+            None => return false,
+        }
+    }
+    matches!(current, Container::Map(_))
+}
