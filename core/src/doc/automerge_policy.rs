@@ -11,7 +11,7 @@ use super::automerge_create::{create_at_key, Shape};
 use crate::error::{Error, Result};
 use crate::policy::automerge_meta::{newest_stamp, text_pairs, top_map};
 use crate::policy::register::{self, Payload, CLOCK, POLICIES};
-use crate::policy::{ClockState, HlcClock, Policy};
+use crate::policy::{ClockState, Hlc, HlcClock, Policy};
 
 fn edit_error(e: automerge::AutomergeError) -> Error {
     Error::InvalidEdit(e.to_string())
@@ -38,7 +38,7 @@ pub(super) fn stamp(
     clock: &mut HlcClock,
     keys: &[String],
     payload: &Payload,
-) -> Result<()> {
+) -> Result<Hlc> {
     let reg = reserved_map(doc, &register::register_name(keys))?;
     let pairs = text_pairs(doc, &reg);
     let seen = register::entries(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -57,5 +57,6 @@ pub(super) fn stamp(
         counter: hlc.counter,
     };
     doc.put(&stamps, hlc.origin.as_str(), time.encode())
-        .map_err(edit_error)
+        .map_err(edit_error)?;
+    Ok(hlc)
 }

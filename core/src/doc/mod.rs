@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::ids::DocKind;
 use crate::policy::register::Payload;
 use crate::policy::{
-    automerge_meta, yrs_meta, ClockState, HlcClock, Policy, PolicyTable, WallClock,
+    automerge_meta, yrs_meta, ClockState, Hlc, HlcClock, Policy, PolicyTable, WallClock,
     DEFAULT_MAX_DRIFT_MS,
 };
 use crate::read::{Reader, DEFAULT_READER};
@@ -197,6 +197,7 @@ impl CrdtDoc {
                     inner: TxnInner::Automerge(doc),
                     reader,
                     clock,
+                    last_stamp: None,
                 };
                 let out = f(&mut txn);
                 let TxnInner::Automerge(doc) = txn.inner else {
@@ -215,6 +216,7 @@ impl CrdtDoc {
                     inner: TxnInner::Yrs(Box::new(yrs_doc::transact(doc)), astral),
                     reader,
                     clock,
+                    last_stamp: None,
                 };
                 let r = f(&mut txn)?;
                 let TxnInner::Yrs(txn, _) = txn.inner else {
@@ -312,6 +314,7 @@ pub struct DocTxn<'a> {
     inner: TxnInner<'a>,
     reader: &'a Reader,
     clock: &'a mut HlcClock,
+    last_stamp: Option<Hlc>,
 }
 
 enum TxnInner<'a> {
@@ -352,6 +355,12 @@ impl DocTxn<'_> {
         }
     }
 
+    /// The hybrid logical clock time of the latest write in this edit that a policy
+    /// governs (`None` if there was none).
+    pub fn last_stamp(&self) -> Option<Hlc> {
+        self.last_stamp.clone()
+    }
+
     /// Stamps a write at `path` when a policy other than the CRDT's governs it (and it is a
     /// map key): its register then records it with its hybrid logical clock time.
     fn stamp_if_governed(&mut self, path: &Path, payload: &Payload) -> Result<()> {
@@ -364,14 +373,15 @@ impl DocTxn<'_> {
                 {
                     return Ok(());
                 }
-                automerge_policy::stamp(doc, self.clock, &keys, payload)
+                self.last_stamp = Some(automerge_policy::stamp(doc, self.clock, &keys, payload)?);
+                Ok(())
             }
             TxnInner::Yrs(txn, _) => {
                 let table = yrs_meta::table(txn.as_ref());
                 if *table.policy_for(&keys) == Policy::Crdt || !yrs_edit::parent_is_map(txn, path) {
                     return Ok(());
                 }
-                yrs_policy::stamp(txn, self.clock, &keys, payload);
+                self.last_stamp = Some(yrs_policy::stamp(txn, self.clock, &keys, payload));
                 Ok(())
             }
         }

@@ -8,7 +8,7 @@ use yrs::{Map, TransactionMut, WriteTxn};
 
 use crate::policy::register::{self, Payload, CLOCK, POLICIES};
 use crate::policy::yrs_meta::{newest_stamp, pairs_of};
-use crate::policy::{ClockState, HlcClock, Policy};
+use crate::policy::{ClockState, Hlc, HlcClock, Policy};
 
 pub(super) fn set_policy(txn: &mut TransactionMut<'_>, pattern: &str, policy: &Policy) {
     let table = txn.get_or_insert_map(POLICIES);
@@ -22,7 +22,7 @@ pub(super) fn stamp(
     clock: &mut HlcClock,
     keys: &[String],
     payload: &Payload,
-) {
+) -> Hlc {
     let reg = txn.get_or_insert_map(register::register_name(keys));
     let pairs = pairs_of(txn, &reg);
     let seen = register::entries(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -40,4 +40,5 @@ pub(super) fn stamp(
         counter: hlc.counter,
     };
     stamps.insert(txn, hlc.origin.as_str(), time.encode());
+    hlc
 }
