@@ -189,7 +189,7 @@ fn an_app_merge_function_resolves_identically_on_every_replica() {
 #[test]
 fn keep_all_shows_every_value_until_resolved_and_a_concurrent_write_is_a_new_conflict() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
-        let (_dir, a, b) = setup(kind, "color", "keep-all", Reader::default());
+        let (_dir, a, b) = setup(kind, "*", "keep-all", Reader::default());
         let k = key(kind, "color");
         a.store.transact("d", |tx| tx.put(&k, "red")).unwrap();
         b.store.transact("d", |tx| tx.put(&k, "blue")).unwrap();
