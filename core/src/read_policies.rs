@@ -11,11 +11,13 @@ use crate::policy::register::{self, Entry, Payload, Shown};
 use crate::policy::table::{Policy, PolicyTable};
 use crate::read::Reader;
 
+/// Reads the stamped writes at a path (its keys), oldest first.
+pub(crate) type RegisterReader<'a> = Box<dyn Fn(&[String]) -> Vec<Entry> + 'a>;
+
 /// A document's policy table and access to its registers, for one read.
 pub(crate) struct Policies<'a> {
     pub table: PolicyTable,
-    /// The stamped writes at a path (its keys), oldest first.
-    pub registers: Box<dyn Fn(&[String]) -> Vec<Entry> + 'a>,
+    pub registers: RegisterReader<'a>,
 }
 
 impl Policies<'_> {

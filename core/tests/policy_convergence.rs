@@ -90,7 +90,7 @@ fn deliver(devices: &mut [Device], from: usize, to: usize, count: usize, shuffle
     let vv = devices[to].store.version_vector("d").unwrap();
     let mut batch = devices[from].store.updates_missing_from("d", &vv).unwrap();
     batch.truncate(count);
-    if shuffle % 3 == 0 && batch.len() > 1 {
+    if shuffle.is_multiple_of(3) && batch.len() > 1 {
         let k = (shuffle as usize / 3) % batch.len();
         batch.swap(0, k);
     }
