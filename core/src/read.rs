@@ -327,7 +327,7 @@ impl Reader {
             return Ok(Some(Value::Object(out)));
         };
         let name = first.as_key();
-        let root = txn.root_refs().find(|(n, _)| *n == name).map(|(_, o)| o);
+        let root = ReadTxn::get(txn, &name);
         let Some(mut current) =
             self.resolve(|| name.clone(), root.into_iter().collect(), yrs_candidate)
         else {

@@ -1,16 +1,17 @@
 //! Automerge: writing what policies need into the document — the policy table, and the
 //! stamped-write register of a path governed by a policy (`policy/register.rs`).
 //!
-//! The reserved maps are top-level keys created as shared containers
-//! (`automerge_create.rs`), so devices that create one concurrently create one map.
+//! The reserved maps (policies, clock, registers: three in all, whatever the number of
+//! paths) are top-level keys created as shared containers (`automerge_create.rs`), so
+//! devices that create one concurrently create one map.
 
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ROOT};
 
 use super::automerge_create::{create_at_key, Shape};
 use crate::error::{Error, Result};
-use crate::policy::automerge_meta::{newest_stamp, text_pairs, top_map};
-use crate::policy::register::{self, Payload, CLOCK, POLICIES};
+use crate::policy::automerge_meta::{newest_stamp, register_keyed, top_map};
+use crate::policy::register::{self, Payload, CLOCK, ENTRY_SEPARATOR, POLICIES, REGISTERS};
 use crate::policy::{ClockState, Hlc, HlcClock, Policy};
 
 fn edit_error(e: automerge::AutomergeError) -> Error {
@@ -39,18 +40,21 @@ pub(super) fn stamp(
     keys: &[String],
     payload: &Payload,
 ) -> Result<Hlc> {
-    let reg = reserved_map(doc, &register::register_name(keys))?;
-    let pairs = text_pairs(doc, &reg);
-    let seen = register::entries(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let reg = reserved_map(doc, REGISTERS)?;
+    let seen = register_keyed(doc, keys);
     if let Some(newest) = newest_stamp(doc) {
         clock.observe(newest);
     }
-    let hlc = clock.stamp(seen.iter().map(|e| &e.hlc));
-    for (key, _) in &pairs {
+    let hlc = clock.stamp(seen.iter().map(|(_, e)| &e.hlc));
+    for (key, _) in &seen {
         doc.delete(&reg, key.as_str()).map_err(edit_error)?;
     }
-    doc.put(&reg, hlc.encode(), payload.encode())
-        .map_err(edit_error)?;
+    let key = format!(
+        "{}{ENTRY_SEPARATOR}{}",
+        register::path_text(keys),
+        hlc.encode()
+    );
+    doc.put(&reg, key, payload.encode()).map_err(edit_error)?;
     let stamps = reserved_map(doc, CLOCK)?;
     let time = ClockState {
         ms: hlc.ms,

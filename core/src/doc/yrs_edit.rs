@@ -101,14 +101,7 @@ fn root_name(path: &Path) -> Result<&str> {
 }
 
 fn existing_root(txn: &impl ReadTxn, name: &str) -> Option<Container> {
-    txn.root_refs()
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, out)| match out {
-            Out::YMap(m) => Some(Container::Map(m)),
-            Out::YArray(a) => Some(Container::Array(a)),
-            Out::YText(t) => Some(Container::Text(t)),
-            _ => None,
-        })
+    ReadTxn::get(txn, name).and_then(as_container)
 }
 
 /// The root named by `path`'s first segment, created with `create`'s type if absent.

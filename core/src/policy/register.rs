@@ -3,10 +3,12 @@
 //!
 //! Reserved names (top-level keys in Automerge, root types in Yrs), all starting with
 //! `_concord`: `_concord_policies` (pattern → policy), `_concord_clock` (origin → the
-//! latest `ms.counter` it stamped) and, per path written under a policy,
-//! `_concord_reg:<path>`: a map from the HLC of each write not yet superseded to its
-//! payload. A write removes the entries it saw and adds its own, so after merging, the
-//! entries left are exactly the concurrent writes (on both CRDTs alike).
+//! latest `ms.counter` it stamped) and the registers of paths written under a policy: the
+//! HLC of each write not yet superseded → its payload. In Yrs each path has its own root
+//! map `_concord_reg:<path>`; in Automerge all share one map `_concord_reg` keyed
+//! `<path>\u{1}<hlc>` (a path's entries are one key range; no map is created per path).
+//! A write removes the entries it saw and adds its own, so after merging, the entries left
+//! are exactly the concurrent writes (on both CRDTs alike).
 
 use serde_json::Value;
 
@@ -21,21 +23,26 @@ pub const RESERVED_PREFIX: &str = "_concord";
 pub const POLICIES: &str = "_concord_policies";
 /// Each device's latest stamp.
 pub const CLOCK: &str = "_concord_clock";
+/// Automerge: the one map holding every path's entries.
+pub const REGISTERS: &str = "_concord_reg";
 const REGISTER_PREFIX: &str = "_concord_reg:";
+/// Automerge: separates the path from the HLC in a [`REGISTERS`] key.
+pub const ENTRY_SEPARATOR: char = '\u{1}';
 
-/// The register's name for a path (its keys joined by `/`, escaped like a path).
-pub fn register_name(keys: &[String]) -> String {
-    let mut name = String::from(REGISTER_PREFIX);
-    for (i, key) in keys.iter().enumerate() {
-        if i > 0 {
-            name.push('/');
-        }
-        name.push_str(&key.replace('~', "~0").replace('/', "~1"));
-    }
-    name
+/// A path as written: its keys joined by `/`, escaped like a path.
+pub fn path_text(keys: &[String]) -> String {
+    keys.iter()
+        .map(|key| key.replace('~', "~0").replace('/', "~1"))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
-/// The path a register name stands for, as written (`a/b`).
+/// Yrs: the register's root name for a path.
+pub fn register_name(keys: &[String]) -> String {
+    format!("{REGISTER_PREFIX}{}", path_text(keys))
+}
+
+/// Yrs: the path a register's root name stands for, as written (`a/b`).
 pub fn register_path(name: &str) -> Option<&str> {
     name.strip_prefix(REGISTER_PREFIX)
 }
