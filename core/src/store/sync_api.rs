@@ -85,8 +85,9 @@ impl Store {
         saved: &[u8],
         covers: &VersionVector,
     ) -> Result<()> {
-        let event = self.write_doc(id, |tx, doc, _, _| {
+        let event = self.write_doc(id, |tx, doc, device, options| {
             doc.crdt.merge_saved_state(saved)?;
+            clock::observe_doc(tx, &doc.crdt, device, options)?;
             doc.version.merge(covers);
             sql::take_checkpoint(tx, id, doc)?;
             Ok(change_event(id, ChangeSource::Remote, doc))
