@@ -321,3 +321,49 @@ fn the_clock_is_persisted_and_an_old_store_opens() {
     );
     assert!(j.ms < BASE + 1000);
 }
+
+#[test]
+fn a_clock_far_ahead_is_clamped_at_the_drift_bound_yet_a_later_write_still_supersedes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The drift bound is 1 hour; `fast` runs 5 hours ahead of `b`.
+    let fast = device(&dir, "fast.db", BASE + 5 * HOUR, Reader::default());
+    let b = device(&dir, "b.db", BASE, Reader::default());
+    for d in [&fast, &b] {
+        d.store.create_doc("d", DocKind::Automerge).unwrap();
+        d.store.create_doc("other", DocKind::Automerge).unwrap();
+    }
+    fast.store.set_policy("d", "*", &Policy::Lww).unwrap();
+    fast.store
+        .transact("d", |tx| tx.put("title", "from the future"))
+        .unwrap();
+    sync(&[&fast, &b], "d");
+
+    // b's clock moved only to now + 1 hour: a write in another document is stamped there.
+    b.store.set_policy("other", "*", &Policy::Lww).unwrap();
+    let elsewhere = b
+        .store
+        .transact("other", |tx| {
+            tx.put("x", 1)?;
+            Ok(tx.last_stamp().unwrap())
+        })
+        .unwrap();
+    assert!(elsewhere.ms <= BASE + HOUR, "clamped: {elsewhere}");
+    assert!(
+        elsewhere.ms >= BASE + HOUR - 1000,
+        "advanced to the bound: {elsewhere}"
+    );
+
+    // Overwriting the far-future value still wins: a write orders after what it supersedes.
+    let over = b
+        .store
+        .transact("d", |tx| {
+            tx.put("title", "fixed")?;
+            Ok(tx.last_stamp().unwrap())
+        })
+        .unwrap();
+    assert!(over.ms >= BASE + 5 * HOUR);
+    sync(&[&fast, &b], "d");
+    for d in [&fast, &b] {
+        assert_eq!(d.store.get("d", "title").unwrap(), Some(json!("fixed")));
+    }
+}
