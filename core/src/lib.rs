@@ -12,7 +12,6 @@ pub mod log;
 pub mod path;
 pub mod policy;
 pub mod read;
-mod read_policies;
 pub mod vv;
 
 pub use doc::{CrdtDoc, DocTxn};
@@ -25,8 +24,8 @@ pub mod update;
 
 pub use notify::{ChangeEvent, ChangeSource, Subscription};
 pub use policy::{ConcurrentValue, Hlc, MergeFunction, PlainValue, Policy, WallClock};
+pub use read::policies::ValueVersion;
 pub use read::{Candidate, ConflictPolicy, Reader};
-pub use read_policies::ValueVersion;
 pub use store::{DocInfo, DocStatus, RemoteApplied, Store, StoreOptions};
 pub use update::UpdateRecord;
 #[cfg(feature = "native-client")]

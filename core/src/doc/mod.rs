@@ -4,11 +4,14 @@
 //! [`CrdtDoc::edit`], which hands out a [`DocTxn`] and returns the encoded update of the
 //! edit (one Automerge change, or one Yrs v1 update). Remote updates go through
 //! [`CrdtDoc::apply_update`]; [`validate_update`] checks an update decodes without applying it.
+//! What conflict policies add (the policy table, stamped writes, every concurrent value)
+//! is in `policies.rs`.
 
 mod automerge_create;
 mod automerge_doc;
 mod automerge_policy;
 mod creation_id;
+mod policies;
 mod yrs_create;
 mod yrs_doc;
 mod yrs_edit;
@@ -20,12 +23,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
 use crate::policy::register::Payload;
-use crate::policy::{
-    automerge_meta, yrs_meta, ClockState, Hlc, HlcClock, Policy, PolicyTable, WallClock,
-    DEFAULT_MAX_DRIFT_MS,
-};
+use crate::policy::{ClockState, Hlc, HlcClock, WallClock, DEFAULT_MAX_DRIFT_MS};
 use crate::read::{Reader, DEFAULT_READER};
-use crate::read_policies::{self, ValueVersion};
 
 /// Paths live in [`crate::path`] (the reader uses them too); kept reachable here.
 pub use crate::path;
@@ -246,59 +245,6 @@ impl CrdtDoc {
     pub fn to_json(&self) -> Value {
         self.get("").ok().flatten().unwrap_or(Value::Null)
     }
-
-    /// The document's policy table (replicated with it).
-    pub fn policies(&self) -> PolicyTable {
-        match self {
-            CrdtDoc::Automerge(doc) => automerge_meta::table(doc.as_ref()),
-            CrdtDoc::Yrs(doc, _) => yrs_meta::table(&yrs_doc::read_txn(doc)),
-        }
-    }
-
-    /// Every value concurrently at `path` with who wrote it when (for a path governed by a
-    /// policy other than the CRDT's; otherwise the one value shown), oldest first.
-    pub fn get_all_with(&self, reader: &Reader, path: &str) -> Result<Vec<ValueVersion>> {
-        let parsed = Path::parse(path)?;
-        let table = self.policies();
-        match self {
-            CrdtDoc::Automerge(doc) => read_policies::versions(
-                &table,
-                &parsed,
-                |keys| automerge_meta::register(doc.as_ref(), keys),
-                || reader.automerge(doc.as_ref(), &parsed),
-            ),
-            CrdtDoc::Yrs(doc, _) => {
-                let txn = yrs_doc::read_txn(doc);
-                read_policies::versions(
-                    &table,
-                    &parsed,
-                    |keys| yrs_meta::register(&txn, keys),
-                    || reader.yrs(&txn, &parsed),
-                )
-            }
-        }
-    }
-
-    /// The keep-all paths that hold several concurrent values (unresolved conflicts).
-    pub fn conflicts(&self) -> Vec<String> {
-        let table = self.policies();
-        if table.is_empty() {
-            return Vec::new();
-        }
-        let registers = match self {
-            CrdtDoc::Automerge(doc) => automerge_meta::registers(doc.as_ref()),
-            CrdtDoc::Yrs(doc, _) => yrs_meta::registers(&yrs_doc::read_txn(doc)),
-        };
-        read_policies::conflicts(&table, registers)
-    }
-
-    /// The newest stamp any device recorded in the document (a store's clock observes it).
-    pub fn newest_stamp(&self) -> Option<ClockState> {
-        match self {
-            CrdtDoc::Automerge(doc) => automerge_meta::newest_stamp(doc.as_ref()),
-            CrdtDoc::Yrs(doc, _) => yrs_meta::newest_stamp(&yrs_doc::read_txn(doc)),
-        }
-    }
 }
 
 /// Checks that `update` decodes as an update of the given kind, without applying it.
@@ -333,58 +279,6 @@ impl DocTxn<'_> {
             TxnInner::Yrs(txn, _) => yrs_edit::put(txn, &path, &value)?,
         }
         self.stamp_if_governed(&path, &Payload::of(&value))
-    }
-
-    /// Writes `value` at `path`, superseding exactly the concurrent values this device
-    /// holds there now (a keep-all conflict's resolution; under any policy it is a put).
-    /// A write made concurrently elsewhere is not superseded: it shows up as a new conflict.
-    pub fn resolve(&mut self, path: &str, value: impl Into<Value>) -> Result<()> {
-        self.put(path, value)
-    }
-
-    /// Sets the policy of the paths matching `pattern` (see [`crate::policy::table`]): an
-    /// ordinary edit of the document's policy table, so every device resolves alike.
-    pub fn set_policy(&mut self, pattern: &str, policy: &Policy) -> Result<()> {
-        crate::policy::Pattern::parse(pattern).map_err(Error::InvalidEdit)?;
-        match &mut self.inner {
-            TxnInner::Automerge(doc) => automerge_policy::set_policy(doc, pattern, policy),
-            TxnInner::Yrs(txn, _) => {
-                yrs_policy::set_policy(txn, pattern, policy);
-                Ok(())
-            }
-        }
-    }
-
-    /// The hybrid logical clock time of the latest write in this edit that a policy
-    /// governs (`None` if there was none).
-    pub fn last_stamp(&self) -> Option<Hlc> {
-        self.last_stamp.clone()
-    }
-
-    /// Stamps a write at `path` when a policy other than the CRDT's governs it (and it is a
-    /// map key): its register then records it with its hybrid logical clock time.
-    fn stamp_if_governed(&mut self, path: &Path, payload: &Payload) -> Result<()> {
-        let keys = read_policies::keys_of(path);
-        match &mut self.inner {
-            TxnInner::Automerge(doc) => {
-                let table = automerge_meta::table(&**doc);
-                if *table.policy_for(&keys) == Policy::Crdt
-                    || !automerge_doc::parent_is_map(doc, path)
-                {
-                    return Ok(());
-                }
-                self.last_stamp = Some(automerge_policy::stamp(doc, self.clock, &keys, payload)?);
-                Ok(())
-            }
-            TxnInner::Yrs(txn, _) => {
-                let table = yrs_meta::table(txn.as_ref());
-                if *table.policy_for(&keys) == Policy::Crdt || !yrs_edit::parent_is_map(txn, path) {
-                    return Ok(());
-                }
-                self.last_stamp = Some(yrs_policy::stamp(txn, self.clock, &keys, payload));
-                Ok(())
-            }
-        }
     }
 
     /// Inserts `value` into the list at `path`'s parent, before index `path`'s last segment.

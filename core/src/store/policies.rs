@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{sql, Inner, Store};
 use crate::error::{Error, Result};
 use crate::policy::{Policy, PolicyTable};
-use crate::read_policies::ValueVersion;
+use crate::read::policies::ValueVersion;
 
 impl Store {
     /// Sets the policy of the paths of `id` matching `pattern`. Committed and synced like

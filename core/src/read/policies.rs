@@ -1,15 +1,15 @@
 //! What a document's policies show: the stamped writes at a map key, resolved under the
-//! key's policy (used by [`crate::read::Reader`]), every concurrent value at a path
+//! key's policy (used by [`super::Reader`]), every concurrent value at a path
 //! (`get --all`), and the keep-all paths that still hold several values.
 
 use serde_json::Value;
 
+use super::Reader;
 use crate::error::Result;
 use crate::path::Path;
 use crate::policy::hlc::Hlc;
 use crate::policy::register::{self, Entry, Payload, Shown};
 use crate::policy::table::{Policy, PolicyTable};
-use crate::read::Reader;
 
 /// Reads the stamped writes at a path (its keys), oldest first.
 pub(crate) type RegisterReader<'a> = Box<dyn Fn(&[String]) -> Vec<Entry> + 'a>;
