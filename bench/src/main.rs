@@ -1,11 +1,12 @@
 //! `concord-bench`: measures Concord — durable local commits (`commit`), the automerge-paper
 //! editing trace against raw Automerge and Yrs (`trace`), and N client processes syncing
-//! through one relay process (`sync`). Results are printed as tables, or as JSON with
+//! through one relay process (`sync`), and what conflict policies cost (`policies`). Results are printed as tables, or as JSON with
 //! `--json`. See BENCHMARKS.md at the repository root for recorded results.
 
 mod child;
 mod commit;
 mod measure;
+mod policies;
 mod report;
 mod scenario;
 mod sync;
@@ -38,6 +39,8 @@ enum Command {
     Trace(trace::TraceArgs),
     /// N client processes x M edits on one document through one relay process
     Sync(sync::SyncArgs),
+    /// Conflict policies: resolved reads (lww, merge) and LWW writes against plain ones
+    Policies(policies::PoliciesArgs),
     /// Internal: one measured step of `trace`, run in a child process
     #[command(subcommand, hide = true)]
     Child(ChildCommand),
@@ -86,6 +89,7 @@ fn run(command: Command) -> Result<()> {
         Command::Commit(args) => commit::run(&args),
         Command::Trace(args) => trace::run(&args),
         Command::Sync(args) => sync::run(&args),
+        Command::Policies(args) => policies::run(&args),
         Command::Child(ChildCommand::Apply {
             engine,
             compact,

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod kind;
 pub mod log;
 pub mod path;
+pub mod policy;
 pub mod read;
 pub mod vv;
 
@@ -22,6 +23,8 @@ pub mod store;
 pub mod update;
 
 pub use notify::{ChangeEvent, ChangeSource, Subscription};
+pub use policy::{ConcurrentValue, Hlc, MergeFunction, PlainValue, Policy, WallClock};
+pub use read::policies::ValueVersion;
 pub use read::{Candidate, ConflictPolicy, Reader};
 pub use store::{DocInfo, DocStatus, RemoteApplied, Store, StoreOptions};
 pub use update::UpdateRecord;

@@ -112,9 +112,21 @@ pub fn get(store: &Store, out: &Output, doc: &str, path: Option<&str>) -> anyhow
     Ok(())
 }
 
+/// The document; then, if keep-all paths hold several values, a line naming them (with
+/// `--json`, a second line `{"conflicts": [...]}`).
 pub fn show(store: &Store, out: &Output, doc: &str) -> anyhow::Result<()> {
     kind_of(store, doc)?;
     out.document(&store.to_json(doc)?)?;
+    let conflicts = store.conflicts(doc)?;
+    if !conflicts.is_empty() {
+        out.result(
+            Some(&format!(
+                "unresolved conflicts: {} (see `concord get --all {doc} PATH`; settle with `concord resolve {doc} PATH VALUE`)",
+                conflicts.join(", ")
+            )),
+            || json!({ "conflicts": conflicts }),
+        )?;
+    }
     Ok(())
 }
 

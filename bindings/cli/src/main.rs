@@ -5,13 +5,15 @@
 //! local file first and work offline; `sync` exchanges them with the relay later.
 //!
 //! This file holds the command line (clap) and the dispatch; the commands live in
-//! [`commands`] (local edits and reads), [`sync`] (talking to the relay) and [`check`]
+//! [`commands`] (local edits and reads), [`policy`] (conflict policies: `policy`, `get
+//! --all`, `resolve`), [`sync`] (talking to the relay) and [`check`]
 //! (finding damage in the store, which also explains errors caused by it), and printing
 //! goes through [`output`]. Several `concord` processes may use one store at once.
 
 mod check;
 mod commands;
 mod output;
+mod policy;
 mod sync;
 
 use std::path::{Path, PathBuf};
@@ -88,6 +90,23 @@ enum Command {
         doc: String,
         /// Where in the document, e.g. `todos/0/title`; the whole document when absent.
         path: Option<String>,
+        /// Every value concurrently at PATH, each with the device that wrote it and its
+        /// hybrid logical clock time (paths under lww, merge or keep-all policies).
+        #[arg(long, requires = "path")]
+        all: bool,
+    },
+    /// Conflict policies: how concurrent values at a path are resolved (docs/conflicts.md).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Write VALUE at PATH, superseding every concurrent value this device holds there
+    /// (settles a keep-all conflict; a write made elsewhere meanwhile is a new conflict).
+    Resolve {
+        /// The document id.
+        doc: String,
+        /// Where in the document, e.g. `todos/0/title` (yrs: `<root>/...`).
+        path: String,
+        #[arg(help = VALUE_HELP, allow_hyphen_values = true)]
+        value: String,
     },
     /// Remove a map key or a list element.
     Delete {
@@ -185,6 +204,26 @@ enum Command {
     Check,
 }
 
+/// `concord policy ...`
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Set the policy of the paths matching PATTERN: a key path (`title`, `meta/title`), a
+    /// key prefix (`draft_*`), any one key (`settings/*`) or everything below (`settings/**`).
+    Set {
+        /// The document id.
+        doc: String,
+        /// Which paths (the most specific matching pattern applies).
+        pattern: String,
+        /// crdt (the default), lww, keep-all, or merge:max|min|union|concat.
+        policy: String,
+    },
+    /// List the document's policies, most specific first.
+    List {
+        /// The document id.
+        doc: String,
+    },
+}
+
 impl Command {
     /// The document the command works on, if it names one.
     fn doc(&self) -> Option<&str> {
@@ -199,6 +238,8 @@ impl Command {
             | Command::InsertText { doc, .. }
             | Command::DeleteText { doc, .. }
             | Command::Show { doc }
+            | Command::Resolve { doc, .. }
+            | Command::Policy(PolicyCommand::Set { doc, .. } | PolicyCommand::List { doc })
             | Command::EditLoop { doc, .. } => Some(doc),
             Command::Status { doc } => doc.as_deref(),
             Command::List | Command::Sync(_) | Command::Check => None,
@@ -246,7 +287,19 @@ fn run_command(command: Command, out: Output, db: &Path) -> anyhow::Result<()> {
     match command {
         Command::Create { doc, kind } => commands::create(store, &out, &doc, kind.into()),
         Command::Put { doc, path, value } => commands::put(store, &out, &doc, &path, &value),
-        Command::Get { doc, path } => commands::get(store, &out, &doc, path.as_deref()),
+        Command::Get {
+            doc,
+            path: Some(path),
+            all: true,
+        } => policy::get_all(store, &out, &doc, &path),
+        Command::Get { doc, path, .. } => commands::get(store, &out, &doc, path.as_deref()),
+        Command::Policy(PolicyCommand::Set {
+            doc,
+            pattern,
+            policy,
+        }) => policy::set(store, &out, &doc, &pattern, &policy),
+        Command::Policy(PolicyCommand::List { doc }) => policy::list(store, &out, &doc),
+        Command::Resolve { doc, path, value } => policy::resolve(store, &out, &doc, &path, &value),
         Command::Delete { doc, path } => commands::delete(store, &out, &doc, &path),
         Command::Push { doc, path, value } => commands::push(store, &out, &doc, &path, &value),
         Command::Insert { doc, path, value } => commands::insert(store, &out, &doc, &path, &value),

@@ -336,3 +336,14 @@ pub(super) fn increment(doc: &mut AutoCommit, path: &Path, by: i64) -> Result<()
         }
     }
 }
+
+/// True when `path` names a key of a map (not a list index).
+pub(super) fn parent_is_map(doc: &AutoCommit, path: &Path) -> bool {
+    let Ok((parent, _)) = path.split_last() else {
+        return false;
+    };
+    matches!(
+        walk(doc, path, parent),
+        Ok((_, ObjType::Map | ObjType::Table))
+    )
+}

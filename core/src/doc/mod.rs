@@ -4,19 +4,26 @@
 //! [`CrdtDoc::edit`], which hands out a [`DocTxn`] and returns the encoded update of the
 //! edit (one Automerge change, or one Yrs v1 update). Remote updates go through
 //! [`CrdtDoc::apply_update`]; [`validate_update`] checks an update decodes without applying it.
+//! What conflict policies add (the policy table, stamped writes, every concurrent value)
+//! is in `policies.rs`.
 
 mod automerge_create;
 mod automerge_doc;
+mod automerge_policy;
 mod creation_id;
+mod policies;
 mod yrs_create;
 mod yrs_doc;
 mod yrs_edit;
+mod yrs_policy;
 mod yrs_text;
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
+use crate::policy::register::Payload;
+use crate::policy::{ClockState, Hlc, HlcClock, WallClock, DEFAULT_MAX_DRIFT_MS};
 use crate::read::{Reader, DEFAULT_READER};
 
 /// Paths live in [`crate::path`] (the reader uses them too); kept reachable here.
@@ -157,10 +164,29 @@ impl CrdtDoc {
     }
 
     /// [`CrdtDoc::edit`], with reads inside the edit ([`DocTxn::get`]) going through
-    /// `reader`.
+    /// `reader`. Writes under a policy are stamped by a clock of their own (origin
+    /// `local`, the system time); a store passes its device's clock instead
+    /// ([`CrdtDoc::edit_stamped`]).
     pub fn edit_with<R>(
         &mut self,
         reader: &Reader,
+        f: impl FnOnce(&mut DocTxn<'_>) -> Result<R>,
+    ) -> Result<(R, Option<Vec<u8>>)> {
+        let mut clock = HlcClock::new(
+            ClockState::default(),
+            WallClock::system().now_ms(),
+            DEFAULT_MAX_DRIFT_MS,
+            "local".into(),
+        );
+        self.edit_stamped(reader, &mut clock, f)
+    }
+
+    /// [`CrdtDoc::edit_with`], stamping writes under last-writer-wins, merge or keep-all
+    /// policies with `clock` (which observes every stamp it sees; persist it afterwards).
+    pub fn edit_stamped<R>(
+        &mut self,
+        reader: &Reader,
+        clock: &mut HlcClock,
         f: impl FnOnce(&mut DocTxn<'_>) -> Result<R>,
     ) -> Result<(R, Option<Vec<u8>>)> {
         match self {
@@ -169,6 +195,8 @@ impl CrdtDoc {
                 let mut txn = DocTxn {
                     inner: TxnInner::Automerge(doc),
                     reader,
+                    clock,
+                    last_stamp: None,
                 };
                 let out = f(&mut txn);
                 let TxnInner::Automerge(doc) = txn.inner else {
@@ -186,6 +214,8 @@ impl CrdtDoc {
                 let mut txn = DocTxn {
                     inner: TxnInner::Yrs(Box::new(yrs_doc::transact(doc)), astral),
                     reader,
+                    clock,
+                    last_stamp: None,
                 };
                 let r = f(&mut txn)?;
                 let TxnInner::Yrs(txn, _) = txn.inner else {
@@ -229,6 +259,8 @@ pub fn validate_update(kind: DocKind, update: &[u8]) -> Result<()> {
 pub struct DocTxn<'a> {
     inner: TxnInner<'a>,
     reader: &'a Reader,
+    clock: &'a mut HlcClock,
+    last_stamp: Option<Hlc>,
 }
 
 enum TxnInner<'a> {
@@ -243,9 +275,10 @@ impl DocTxn<'_> {
         let path = Path::parse(path)?;
         let value = value.into();
         match &mut self.inner {
-            TxnInner::Automerge(doc) => automerge_doc::put(doc, &path, &value),
-            TxnInner::Yrs(txn, _) => yrs_edit::put(txn, &path, &value),
+            TxnInner::Automerge(doc) => automerge_doc::put(doc, &path, &value)?,
+            TxnInner::Yrs(txn, _) => yrs_edit::put(txn, &path, &value)?,
         }
+        self.stamp_if_governed(&path, &Payload::of(&value))
     }
 
     /// Inserts `value` into the list at `path`'s parent, before index `path`'s last segment.
@@ -272,9 +305,10 @@ impl DocTxn<'_> {
     pub fn delete(&mut self, path: &str) -> Result<()> {
         let path = Path::parse(path)?;
         match &mut self.inner {
-            TxnInner::Automerge(doc) => automerge_doc::delete(doc, &path),
-            TxnInner::Yrs(txn, _) => yrs_edit::delete(txn, &path),
+            TxnInner::Automerge(doc) => automerge_doc::delete(doc, &path)?,
+            TxnInner::Yrs(txn, _) => yrs_edit::delete(txn, &path)?,
         }
+        self.stamp_if_governed(&path, &Payload::Deleted)
     }
 
     /// Inserts `text` into the collaborative text at `path` (created if absent).

@@ -101,14 +101,7 @@ fn root_name(path: &Path) -> Result<&str> {
 }
 
 fn existing_root(txn: &impl ReadTxn, name: &str) -> Option<Container> {
-    txn.root_refs()
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, out)| match out {
-            Out::YMap(m) => Some(Container::Map(m)),
-            Out::YArray(a) => Some(Container::Array(a)),
-            Out::YText(t) => Some(Container::Text(t)),
-            _ => None,
-        })
+    ReadTxn::get(txn, name).and_then(as_container)
 }
 
 /// The root named by `path`'s first segment, created with `create`'s type if absent.
@@ -312,4 +305,27 @@ pub(super) fn splice_text(
         t.insert(txn, index as u32, text);
     }
     Ok(())
+}
+
+/// True when `path` names a key of a map (not an array index or a root).
+pub(super) fn parent_is_map(txn: &TransactionMut<'_>, path: &Path) -> bool {
+    let n = path.segments.len();
+    let Some(mut current) = root_name(path)
+        .ok()
+        .filter(|_| n >= 2)
+        .and_then(|name| existing_root(txn, name))
+    else {
+        return false;
+    };
+    for seg in &path.segments[1..n - 1] {
+        match child(txn, path, &current, seg)
+            .ok()
+            .flatten()
+            .and_then(as_container)
+        {
+            Some(c) => current = c,
+            None => return false,
+        }
+    }
+    matches!(current, Container::Map(_))
 }

@@ -1,7 +1,7 @@
 //! Creating documents and editing them: each edit is committed durably, with its update
 //! logged and listed in the outbox, before [`Store::transact`] returns.
 
-use super::{change_event, sql, Store};
+use super::{change_event, clock, sql, Store};
 use crate::doc::DocTxn;
 use crate::error::{Error, Result};
 use crate::ids::{validate_doc_id, DocKind};
@@ -61,7 +61,9 @@ impl Store {
     /// ```
     pub fn transact<R>(&self, id: &str, f: impl FnOnce(&mut DocTxn<'_>) -> Result<R>) -> Result<R> {
         let (result, event) = self.write_doc(id, |tx, doc, device, options| {
-            let (result, update) = doc.crdt.edit_with(&options.reader, f)?;
+            let mut hlc = clock::load(tx, device, options)?;
+            let (result, update) = doc.crdt.edit_stamped(&options.reader, &mut hlc, f)?;
+            clock::save(tx, &hlc)?;
             let Some(data) = update else {
                 return Ok((result, None));
             };

@@ -10,12 +10,16 @@
 //!
 //! This file holds the handle, its options and its locking; the rest is by concern:
 //! [`coherence`] (other processes' commits), `edit` (creating and editing documents),
-//! `query` (reading them), `sync_api` (what sync needs: outbox, remote updates,
-//! acknowledgements) and `sql` (the device's SQL over the shared log).
+//! `query` (reading them), `policies` (conflict policies: setting them, every concurrent
+//! value, resolving), `clock` (the device's persisted hybrid logical clock), `sync_api`
+//! (what sync needs: outbox, remote updates, acknowledgements) and `sql` (the device's SQL
+//! over the shared log).
 
 mod check;
+mod clock;
 mod coherence;
 mod edit;
+mod policies;
 mod query;
 mod schema;
 mod sql;
@@ -31,6 +35,7 @@ use crate::doc::CrdtDoc;
 use crate::error::Result;
 use crate::ids::{DocKind, Origin};
 use crate::notify::{ChangeEvent, ChangeSource, Listeners, Subscription};
+use crate::policy::{WallClock, DEFAULT_MAX_DRIFT_MS};
 use crate::read::Reader;
 use crate::vv::VersionVector;
 use coherence::{Cache, DiskVersion};
@@ -45,8 +50,14 @@ pub struct StoreOptions {
     /// updates have been logged since the last one.
     pub checkpoint_every: u64,
     /// How document values are read, and which value is shown for a key that holds
-    /// concurrent ones (an app's conflict policy plugs in here, see [`Reader::with_policy`]).
+    /// concurrent ones (an app's conflict policy plugs in here, see [`Reader::with_policy`];
+    /// its merge functions, see [`Reader::with_merge_function`]).
     pub reader: Reader,
+    /// The wall clock that stamps writes under conflict policies (the system clock).
+    pub wall_clock: WallClock,
+    /// How far ahead of the wall clock a received timestamp may move this device's hybrid
+    /// logical clock; a timestamp further ahead is clamped (docs/conflicts.md).
+    pub max_drift_ms: u64,
 }
 
 impl Default for StoreOptions {
@@ -54,6 +65,8 @@ impl Default for StoreOptions {
         StoreOptions {
             checkpoint_every: 256,
             reader: Reader::default(),
+            wall_clock: WallClock::system(),
+            max_drift_ms: DEFAULT_MAX_DRIFT_MS,
         }
     }
 }

@@ -31,6 +31,12 @@ const MIGRATIONS: &[&[&str]] = &[
             PRIMARY KEY (doc_id, origin, seq)
         ) WITHOUT ROWID;",
     ],
+    // 1 -> 2: the device's hybrid logical clock (conflict policies), one row.
+    &["CREATE TABLE hlc (
+            id      INTEGER PRIMARY KEY CHECK (id = 0),
+            ms      INTEGER NOT NULL,
+            counter INTEGER NOT NULL
+        );"],
 ];
 
 /// The schema version this build writes.

@@ -4,7 +4,7 @@
 
 use rusqlite::params;
 
-use super::{change_event, sql, RemoteApplied, Store, Write};
+use super::{change_event, clock, sql, RemoteApplied, Store, Write};
 use crate::error::Result;
 use crate::ids::Origin;
 use crate::log;
@@ -49,7 +49,7 @@ impl Store {
     /// Updates already held are skipped; an update whose predecessor from the same origin
     /// is missing stops the batch (the caller should ask for a resync).
     pub fn apply_remote(&self, id: &str, updates: &[UpdateRecord]) -> Result<RemoteApplied> {
-        let (outcome, event) = self.write_doc(id, |tx, doc, _, options| {
+        let (outcome, event) = self.write_doc(id, |tx, doc, device, options| {
             let mut version = doc.version.clone();
             let admitted = log::admit(&mut version, updates);
             let mut outcome = RemoteApplied {
@@ -62,6 +62,7 @@ impl Store {
             }
             let data: Vec<&[u8]> = admitted.new.iter().map(|r| r.data.as_slice()).collect();
             doc.crdt.apply_updates(&data)?;
+            clock::observe_doc(tx, &doc.crdt, device, options)?;
             for record in &admitted.new {
                 sql::insert_update(tx, id, record, false)?;
             }
@@ -84,8 +85,9 @@ impl Store {
         saved: &[u8],
         covers: &VersionVector,
     ) -> Result<()> {
-        let event = self.write_doc(id, |tx, doc, _, _| {
+        let event = self.write_doc(id, |tx, doc, device, options| {
             doc.crdt.merge_saved_state(saved)?;
+            clock::observe_doc(tx, &doc.crdt, device, options)?;
             doc.version.merge(covers);
             sql::take_checkpoint(tx, id, doc)?;
             Ok(change_event(id, ChangeSource::Remote, doc))
