@@ -47,7 +47,12 @@ impl Cluster {
         }
         let mut need = req.min_lsn;
         if req.linearizable {
-            need = need.max(self.read_index().await.map_err(|why| {
+            let wait = Duration::from_millis(self.settings.min_lsn_wait_ms);
+            let index = match tokio::time::timeout(wait, self.read_index()).await {
+                Ok(index) => index,
+                Err(_) => Err("no answer in time".to_string()),
+            };
+            need = need.max(index.map_err(|why| {
                 RelayRefusal::new(
                     ErrorCode::Unavailable,
                     format!("cannot confirm the leader for a linearizable read: {why}"),

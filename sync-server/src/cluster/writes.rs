@@ -180,8 +180,10 @@ impl Cluster {
         if !self.is_leader() {
             return Attempt::Retry("not the leader".into());
         }
-        if let Err(why) = self.barrier().await {
-            return Attempt::Retry(why);
+        match timeout_at(deadline.into(), self.barrier()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => return Attempt::Retry(why),
+            Err(_) => return Attempt::Retry("leadership not confirmed in time".into()),
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if !self.wait_applied(min_lsn, left).await {
