@@ -1,0 +1,184 @@
+//! The checker run after healing, over what the run recorded: every node's digest (read
+//! offline), every device's record, the `/cluster` samples. It reports rather than panics,
+//! so a run under the `leader` write concern can measure the acknowledged writes it lost.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::cluster::Sample;
+use crate::digest::{Digest, DocDigest};
+use crate::writers::DeviceRecord;
+
+/// What the checker found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub nodes: usize,
+    pub devices: usize,
+    /// Updates the devices committed (their own, all documents).
+    pub committed: u64,
+    /// Updates seen acknowledged.
+    pub acked: u64,
+    /// Acknowledged updates missing on some node: (node, doc, origin, seq).
+    pub lost_acked: Vec<(u64, String, String, u64)>,
+    /// Committed updates missing on some node (includes the lost acknowledged ones).
+    pub missing_committed: u64,
+    /// Nodes whose documents, vectors or log differ from the most common digest.
+    pub divergent_nodes: Vec<u64>,
+    /// Devices with a non-empty outbox or content different from the cluster's.
+    pub unconverged_devices: Vec<String>,
+    /// Documents whose effect is not exactly once (a counter or text length that does not
+    /// equal the number of updates written to it).
+    pub effect_mismatches: Vec<String>,
+    /// Terms in which more than one node said it was the leader.
+    pub split_terms: Vec<(u64, BTreeSet<u64>)>,
+    /// Distinct terms seen with a leader.
+    pub terms_with_leader: usize,
+}
+
+impl Report {
+    /// Nothing lost, nothing divergent, everyone converged, one leader per term.
+    pub fn ok(&self) -> bool {
+        self.lost_acked.is_empty()
+            && self.missing_committed == 0
+            && self.divergent_nodes.is_empty()
+            && self.unconverged_devices.is_empty()
+            && self.effect_mismatches.is_empty()
+            && self.split_terms.is_empty()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "nodes {}, devices {}, committed {}, acked {}, lost acked {}, missing committed {}, \
+             divergent nodes {:?}, unconverged devices {:?}, effect mismatches {:?}, \
+             terms with a leader {}, split terms {:?}",
+            self.nodes,
+            self.devices,
+            self.committed,
+            self.acked,
+            self.lost_acked.len(),
+            self.missing_committed,
+            self.divergent_nodes,
+            self.unconverged_devices,
+            self.effect_mismatches,
+            self.terms_with_leader,
+            self.split_terms,
+        )?;
+        for (node, doc, origin, seq) in self.lost_acked.iter().take(10) {
+            write!(f, "\n  lost on node {node}: {doc} {origin}#{seq}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks a run. `digests` are the members' databases after the run.
+pub fn check(
+    digests: &BTreeMap<u64, Digest>,
+    devices: &[DeviceRecord],
+    samples: &[Sample],
+) -> Report {
+    let mut report = Report {
+        nodes: digests.len(),
+        devices: devices.len(),
+        ..Report::default()
+    };
+
+    // Durability: every acknowledged and every committed update is on every node.
+    let logged: BTreeMap<u64, BTreeMap<&String, BTreeSet<(String, u64)>>> = digests
+        .iter()
+        .map(|(n, d)| (*n, d.docs.keys().map(|doc| (doc, d.logged(doc))).collect()))
+        .collect();
+    let holds = |node: u64, doc: &str, origin: &str, seq: u64| {
+        logged[&node]
+            .get(&doc.to_string())
+            .is_some_and(|s| s.contains(&(origin.to_string(), seq)))
+    };
+    for dev in devices {
+        report.acked += dev.acked.len() as u64;
+        for a in &dev.acked {
+            for node in digests.keys() {
+                if !holds(*node, &a.doc, &dev.origin, a.seq) {
+                    report
+                        .lost_acked
+                        .push((*node, a.doc.clone(), dev.origin.clone(), a.seq));
+                }
+            }
+        }
+        for (doc, (vv, _, _)) in &dev.docs {
+            let own = vv.get(&dev.origin).copied().unwrap_or(0);
+            report.committed += own;
+            for node in digests.keys() {
+                for seq in 1..=own {
+                    if !holds(*node, doc, &dev.origin, seq) {
+                        report.missing_committed += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    // Identity: every node equal to the most common digest (documents, vectors, log).
+    let mut counts: Vec<(&BTreeMap<String, DocDigest>, usize)> = Vec::new();
+    for d in digests.values() {
+        match counts.iter_mut().find(|(docs, _)| **docs == d.docs) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&d.docs, 1)),
+        }
+    }
+    let reference = counts.iter().max_by_key(|(_, n)| *n).map(|(docs, _)| *docs);
+    if let Some(reference) = reference {
+        for (node, d) in digests {
+            if d.docs != *reference {
+                report.divergent_nodes.push(*node);
+            }
+        }
+        // Convergence: empty outbox, same vectors as the cluster, same content everywhere.
+        let first_json = devices.first().map(|d| &d.docs);
+        for dev in devices {
+            let mut ok = true;
+            for (doc, (vv, pending, json)) in &dev.docs {
+                let cluster_vv = reference.get(doc).map(|d| &d.version);
+                ok &= *pending == 0 && Some(vv) == cluster_vv;
+                ok &= first_json
+                    .and_then(|f| f.get(doc))
+                    .is_some_and(|(_, _, j)| j == json);
+            }
+            if !ok {
+                report.unconverged_devices.push(dev.origin.clone());
+            }
+        }
+        // Exactly once in effect: a counter equals its increments, a text its inserts.
+        if let Some(first) = devices.first() {
+            for (doc, (vv, _, json)) in &first.docs {
+                let updates: u64 = vv.values().sum();
+                let kind = reference.get(doc).map(|d| d.kind.as_str()).unwrap_or("");
+                let (effect, expected) = match kind {
+                    // The first update of an Automerge document made the counter (+0).
+                    "automerge" => (json.get("n").and_then(|v| v.as_u64()), updates.saturating_sub(1)),
+                    _ => (
+                        json.get("text").and_then(|v| v.as_str()).map(|t| t.len() as u64),
+                        updates,
+                    ),
+                };
+                if updates > 0 && effect != Some(expected) {
+                    report.effect_mismatches.push(format!(
+                        "{doc}: {effect:?} for {expected} updates"
+                    ));
+                }
+            }
+        }
+    }
+
+    // No split brain: at most one leader per term in the samples.
+    let mut leaders: BTreeMap<u64, BTreeSet<u64>> = BTreeMap::new();
+    for s in samples {
+        if s.status.role == "leader" {
+            leaders.entry(s.status.term).or_default().insert(s.node);
+        }
+    }
+    report.terms_with_leader = leaders.len();
+    report.split_terms = leaders.into_iter().filter(|(_, l)| l.len() > 1).collect();
+    report
+}
