@@ -239,3 +239,104 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An echo server on a free port; returns its address.
+    async fn echo() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    async fn roundtrip(s: &mut TcpStream, msg: &[u8], limit: Duration) -> Option<Vec<u8>> {
+        s.write_all(msg).await.ok()?;
+        let mut buf = vec![0u8; msg.len()];
+        match tokio::time::timeout(limit, s.read_exact(&mut buf)).await {
+            Ok(Ok(_)) => Some(buf),
+            _ => None,
+        }
+    }
+
+    async fn proxy() -> Proxy {
+        Proxy::start("127.0.0.1:0".parse().unwrap(), echo().await)
+            .await
+            .unwrap()
+    }
+
+    const LONG: Duration = Duration::from_secs(5);
+    const SHORT: Duration = Duration::from_millis(300);
+
+    #[tokio::test]
+    async fn passes_traffic_both_ways() {
+        let p = proxy().await;
+        let mut s = TcpStream::connect(p.addr()).await.unwrap();
+        assert_eq!(roundtrip(&mut s, b"hello", LONG).await.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(p.accepted(), 1);
+    }
+
+    #[tokio::test]
+    async fn drop_closes_current_connections_and_refuses_new_ones_until_healed() {
+        let p = proxy().await;
+        let mut s = TcpStream::connect(p.addr()).await.unwrap();
+        assert!(roundtrip(&mut s, b"a", LONG).await.is_some());
+        p.drop_all();
+        // The open connection is closed: a read sees EOF (or a reset).
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(LONG, s.read(&mut buf)).await.unwrap();
+        assert!(matches!(read, Ok(0) | Err(_)));
+        // A new one is accepted and closed at once.
+        let mut s2 = TcpStream::connect(p.addr()).await.unwrap();
+        assert!(roundtrip(&mut s2, b"b", LONG).await.is_none());
+        p.heal();
+        let mut s3 = TcpStream::connect(p.addr()).await.unwrap();
+        assert_eq!(roundtrip(&mut s3, b"c", LONG).await.as_deref(), Some(&b"c"[..]));
+    }
+
+    #[tokio::test]
+    async fn blackhole_hangs_the_link_and_healing_delivers_what_was_held() {
+        let p = proxy().await;
+        let mut s = TcpStream::connect(p.addr()).await.unwrap();
+        assert!(roundtrip(&mut s, b"a", LONG).await.is_some());
+        p.blackhole();
+        // Nothing comes back while blackholed, and the connection stays open.
+        assert!(roundtrip(&mut s, b"b", SHORT).await.is_none());
+        // A new connection is accepted but hangs too.
+        let mut s2 = TcpStream::connect(p.addr()).await.unwrap();
+        assert!(roundtrip(&mut s2, b"x", SHORT).await.is_none());
+        p.heal();
+        let mut buf = [0u8; 1];
+        tokio::time::timeout(LONG, s.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf, b"b");
+        tokio::time::timeout(LONG, s2.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf, b"x");
+    }
+
+    #[tokio::test]
+    async fn delay_holds_each_chunk() {
+        let p = proxy().await;
+        let mut s = TcpStream::connect(p.addr()).await.unwrap();
+        p.delay(Duration::from_millis(1000), Duration::from_millis(1000));
+        // Within a window shorter than the delay nothing arrives; then it does.
+        assert!(roundtrip(&mut s, b"slow", Duration::from_millis(200)).await.is_none());
+        let mut buf = [0u8; 4];
+        tokio::time::timeout(LONG, s.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf, b"slow");
+        p.heal();
+        assert!(roundtrip(&mut s, b"fast", LONG).await.is_some());
+    }
+}

@@ -84,7 +84,10 @@ pub struct Writers {
     devices: Vec<Arc<Device>>,
     stop: Arc<AtomicBool>,
     writes: Arc<AtomicU64>,
+    /// The writers' tasks first (one per device), then the ack tracker's.
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// How many of the writers' tasks were awaited already.
+    written_tasks: usize,
 }
 
 fn config() -> ClientConfig {
@@ -192,6 +195,7 @@ impl Writers {
             stop: Arc::new(AtomicBool::new(false)),
             writes: Arc::new(AtomicU64::new(0)),
             tasks: Vec::new(),
+            written_tasks: 0,
         };
         for (i, d) in writers.devices.iter().enumerate() {
             *d.client.lock().expect("client") = Some(spawn_client(d.store.clone(), &urls(i)));
@@ -280,8 +284,8 @@ impl Writers {
     /// Waits until every writer has done its writes (bounded by `limit`).
     pub async fn wait_written(&mut self, limit: Duration) -> Result<()> {
         let deadline = Instant::now() + limit;
-        let n = self.devices.len();
-        for task in self.tasks.iter_mut().take(n) {
+        while self.written_tasks < self.devices.len() {
+            let task = &mut self.tasks[self.written_tasks];
             let left = deadline.saturating_duration_since(Instant::now());
             if tokio::time::timeout(left, task).await.is_err() {
                 return Err(TestkitError::Timeout {
@@ -289,6 +293,7 @@ impl Writers {
                     limit,
                 });
             }
+            self.written_tasks += 1;
         }
         Ok(())
     }
@@ -350,7 +355,8 @@ impl Writers {
     /// Stops writers, tracker and clients, and returns every device's record.
     pub async fn finish(mut self) -> Result<Vec<DeviceRecord>> {
         self.stop.store(true, Ordering::SeqCst);
-        for task in self.tasks.drain(..) {
+        let done = self.written_tasks;
+        for task in self.tasks.drain(..).skip(done) {
             let _ = task.await;
         }
         for d in &self.devices {
