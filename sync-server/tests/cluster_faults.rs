@@ -8,7 +8,13 @@
 
 use std::time::Duration;
 
-use concord_testkit::{check, Cluster, ClusterSpec, Nemesis, Scheduler, Timing, WriterSpec, Writers};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use concord_testkit::{
+    check, Cluster, ClusterSpec, Nemesis, Scheduler, Timing, WriterSpec, Writers,
+};
+
 
 const BIN: &str = env!("CARGO_BIN_EXE_concord-server");
 const LIMIT: Duration = Duration::from_secs(60);
@@ -37,6 +43,7 @@ async fn run(spec: ClusterSpec, writers: WriterSpec, choices: &[Nemesis], faults
         .unwrap_or_else(|e| panic!("fault run failed: {e}\n{}", cluster.log_tail(1)));
     cluster.heal();
     cluster.revive_all().await.expect("every node runs again");
+    w.stop_writing();
     w.wait_written(LIMIT).await.expect("writers finish");
     w.wait_converged(LIMIT).await.expect("devices converge");
     cluster.wait_caught_up().await.expect("nodes catch up");
@@ -68,4 +75,188 @@ async fn standalone_relay_survives_restarts_and_link_faults() {
         6,
     )
     .await;
+}
+
+/// Waits (bounded) until `done` holds.
+async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn cluster_writers() -> WriterSpec {
+    WriterSpec {
+        devices: 4,
+        docs: 4,
+        writes_per_device: 3000,
+        pause: Duration::from_millis(25),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the relay cluster ([cluster] config) in concord-server"]
+async fn fault_suite_three_nodes_twenty_faults() {
+    run(
+        ClusterSpec::new(3).binary(BIN),
+        cluster_writers(),
+        Nemesis::CLUSTER,
+        20,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the relay cluster ([cluster] config) in concord-server"]
+async fn fault_suite_five_nodes() {
+    run(
+        ClusterSpec::new(5).binary(BIN),
+        cluster_writers(),
+        &[
+            Nemesis::KillLeader,
+            Nemesis::KillFollower,
+            Nemesis::PartitionLeader,
+            Nemesis::PauseLeader,
+            Nemesis::SlowLinks,
+        ],
+        6,
+    )
+    .await;
+}
+
+/// Checks the end of a focused scenario: heal, converge, digests, checker.
+async fn settle_and_check(mut cluster: Cluster, mut w: Writers, members: usize) {
+    cluster.heal();
+    cluster.revive_all().await.expect("every node runs again");
+    w.stop_writing();
+    w.wait_written(LIMIT).await.expect("writers finish");
+    w.wait_converged(LIMIT).await.expect("devices converge");
+    cluster.wait_caught_up().await.expect("nodes catch up");
+    let devices = w.finish().await.expect("device records");
+    let samples = cluster.samples();
+    let digests = cluster.stop_and_digest().await.expect("digests");
+    assert_eq!(digests.len(), members);
+    let report = check(&digests, &devices, &samples);
+    eprintln!("{report}");
+    assert!(report.acked > 0, "{report}");
+    assert!(report.ok(), "{report}");
+}
+
+/// Done-when 2: kill -9 of the leader under concurrent writers: a new leader within the
+/// election bound, 0 acknowledged updates lost, all nodes identical after the old leader
+/// restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the relay cluster ([cluster] config) in concord-server"]
+async fn kill_leader_under_concurrent_writers_loses_no_acknowledged_update() {
+    let spec = ClusterSpec::new(3).binary(BIN);
+    let election = Duration::from_millis(spec.election_timeout_max_ms);
+    let mut cluster = Cluster::start(spec).await.expect("cluster starts");
+    let urls: Vec<Vec<String>> = (0..4).map(|i| cluster.client_urls(i % 3)).collect();
+    let w = Writers::start(&cluster_writers(), |i| urls[i].clone(), LIMIT)
+        .await
+        .expect("writers start");
+    wait_until("updates are acknowledged", LIMIT, || w.acked() >= 40).await;
+
+    let old = cluster.wait_for_leader().await.expect("a leader");
+    let old_term = cluster.status(old).await.expect("status").term;
+    let acked_at_kill = w.acked();
+    cluster.kill9(old).expect("kill -9");
+    // A new leader, bounded by a few election timeouts.
+    let deadline = Instant::now() + election * 10;
+    let new = loop {
+        if let Some(l) = cluster.leader().await {
+            if l != old {
+                break l;
+            }
+        }
+        assert!(Instant::now() < deadline, "no new leader after killing {old}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(cluster.status(new).await.expect("status").term > old_term);
+    // Writes are acknowledged again, by the new leader.
+    wait_until("a write is acknowledged after the kill", LIMIT, || {
+        w.acked() > acked_at_kill
+    })
+    .await;
+    cluster.restart(old).await.expect("the old leader restarts on its data");
+    settle_and_check(cluster, w, 3).await;
+}
+
+/// Done-when 3: a leader partitioned from the majority with its devices attached
+/// acknowledges nothing; after healing it follows the new leader and converges, and its
+/// devices' updates land through their outboxes exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the relay cluster ([cluster] config) in concord-server"]
+async fn partitioned_old_leader_acknowledges_nothing_and_converges_after_healing() {
+    let spec = ClusterSpec::new(3).binary(BIN);
+    let hold = Duration::from_millis(spec.election_timeout_max_ms) * 4;
+    let cluster = Cluster::start(spec).await.expect("cluster starts");
+    let leader = cluster.wait_for_leader().await.expect("a leader");
+    let ids = cluster.ids();
+    let leader_pos = ids.iter().position(|i| *i == leader).expect("leader is a member");
+    // Devices 0 and 1 only know the leader; devices 2 and 3 start on a follower.
+    let only_leader = vec![cluster.client_urls(leader_pos)[0].clone()];
+    let others = cluster.client_urls(leader_pos + 1);
+    let w = Writers::start(
+        &cluster_writers(),
+        |i| if i < 2 { only_leader.clone() } else { others.clone() },
+        LIMIT,
+    )
+    .await
+    .expect("writers start");
+    wait_until("updates are acknowledged", LIMIT, || w.acked() >= 40).await;
+
+    // What the leader's devices had committed when the partition began: nothing written
+    // after it may be acknowledged until the partition heals.
+    cluster.partition(leader);
+    let at_partition: Vec<BTreeMap<String, (u64, u64)>> =
+        (0..2).map(|i| w.progress(i).expect("progress")).collect();
+    let new_leader = {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            if let Some(l) = cluster.leader().await {
+                if l != leader {
+                    break l;
+                }
+            }
+            assert!(Instant::now() < deadline, "no new leader on the majority side");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let partition_ends = Instant::now() + hold;
+    while Instant::now() < partition_ends {
+        for (i, before) in at_partition.iter().enumerate() {
+            for (doc, (committed, acked)) in w.progress(i).expect("progress") {
+                let (committed_then, _) = before[&doc];
+                assert!(
+                    acked <= committed_then,
+                    "device {i} of the partitioned leader got an ack for {doc} #{acked} \
+                     (committed {committed} now, {committed_then} when the partition began)"
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The leader's devices did write during the partition (so the check above meant
+    // something).
+    let grew = (0..2).any(|i| {
+        w.progress(i).expect("progress").iter().any(|(doc, (c, _))| *c > at_partition[i][doc].0)
+    });
+    assert!(grew, "the partitioned leader's devices kept writing");
+    cluster.heal();
+    // The old leader follows the new one.
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let s = cluster.status(leader).await;
+        if let Ok(s) = s {
+            if s.role == "follower" && s.leader.is_some() && s.leader != Some(leader) {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the old leader {leader} did not step down");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = new_leader;
+    settle_and_check(cluster, w, 3).await;
 }

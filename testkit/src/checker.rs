@@ -182,3 +182,108 @@ pub fn check(
     report.split_terms = leaders.into_iter().filter(|(_, l)| l.len() > 1).collect();
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ClusterStatus;
+    use crate::digest::LoggedUpdate;
+    use crate::writers::Acked;
+    use std::time::Duration;
+
+    fn digest(seqs: &[u64]) -> Digest {
+        let log: Vec<LoggedUpdate> = seqs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| LoggedUpdate {
+                index: i as i64 + 1,
+                origin: "a".into(),
+                seq: *s,
+                hash: *s,
+                len: 1,
+            })
+            .collect();
+        let mut docs = BTreeMap::new();
+        docs.insert(
+            "d".to_string(),
+            DocDigest {
+                kind: "yrs".into(),
+                version: [("a".to_string(), seqs.len() as u64)].into(),
+                log,
+            },
+        );
+        Digest {
+            last_applied: seqs.len() as u64,
+            docs,
+        }
+    }
+
+    fn device(acked: u64, committed: u64) -> DeviceRecord {
+        let mut docs = BTreeMap::new();
+        docs.insert(
+            "d".to_string(),
+            (
+                [("a".to_string(), committed)].into(),
+                0,
+                serde_json::json!({ "text": "x".repeat(committed as usize) }),
+            ),
+        );
+        DeviceRecord {
+            origin: "a".into(),
+            written: Vec::new(),
+            acked: (1..=acked)
+                .map(|seq| Acked {
+                    doc: "d".into(),
+                    seq,
+                    at: Duration::ZERO,
+                    lsn: None,
+                })
+                .collect(),
+            docs,
+        }
+    }
+
+    fn sample(node: u64, term: u64, role: &str) -> Sample {
+        Sample {
+            at: Duration::ZERO,
+            node,
+            status: ClusterStatus {
+                node_id: node,
+                role: role.into(),
+                term,
+                ..ClusterStatus::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_healthy_run_passes() {
+        let digests = [(1, digest(&[1, 2])), (2, digest(&[1, 2]))].into();
+        let samples = [sample(1, 1, "leader"), sample(2, 1, "follower"), sample(2, 2, "leader")];
+        let r = check(&digests, &[device(2, 2)], &samples);
+        assert!(r.ok(), "{r}");
+        assert_eq!((r.acked, r.committed, r.terms_with_leader), (2, 2, 2));
+    }
+
+    #[test]
+    fn finds_a_lost_ack_a_divergent_node_and_two_leaders_in_a_term() {
+        let digests = [(1, digest(&[1, 2])), (2, digest(&[1, 2])), (3, digest(&[1]))].into();
+        let samples = [sample(1, 4, "leader"), sample(3, 4, "leader")];
+        let r = check(&digests, &[device(2, 2)], &samples);
+        assert!(!r.ok());
+        assert_eq!(r.lost_acked, vec![(3, "d".into(), "a".into(), 2)]);
+        assert_eq!(r.divergent_nodes, vec![3]);
+        assert_eq!(r.split_terms, vec![(4, [1, 3].into())]);
+    }
+
+    #[test]
+    fn finds_an_unconverged_device_and_a_double_effect() {
+        let digests = [(1, digest(&[1, 2]))].into();
+        let mut d = device(1, 2);
+        d.docs.get_mut("d").unwrap().1 = 1; // one update still in the outbox
+        d.docs.get_mut("d").unwrap().2 = serde_json::json!({ "text": "xxx" });
+        let r = check(&digests, &[d], &[]);
+        assert_eq!(r.unconverged_devices, vec!["a".to_string()]);
+        assert_eq!(r.effect_mismatches.len(), 1);
+    }
+}

@@ -247,6 +247,22 @@ impl Writers {
         Ok(writers)
     }
 
+    /// Number of devices.
+    pub fn devices(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// Device `i`'s progress per document: (own updates committed, own updates acknowledged).
+    pub fn progress(&self, i: usize) -> Result<BTreeMap<String, (u64, u64)>> {
+        let d = &self.devices[i];
+        let mut out = BTreeMap::new();
+        for (doc, _) in &self.docs {
+            let committed = d.store.version_vector(doc)?.get(&d.origin);
+            out.insert(doc.clone(), (committed, acked_upto(&d.store, &d.origin, doc)?));
+        }
+        Ok(out)
+    }
+
     /// Time since the writers started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
