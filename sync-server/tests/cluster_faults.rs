@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use concord_testkit::{
-    check, Cluster, ClusterSpec, Nemesis, Scheduler, Timing, WriterSpec, Writers,
+    settle, Cluster, ClusterSpec, Nemesis, Scheduler, Timing, WriterSpec, Writers,
 };
 
 
@@ -32,7 +32,7 @@ async fn run(spec: ClusterSpec, writers: WriterSpec, choices: &[Nemesis], faults
     let n = cluster.ids().len();
     let urls = |i: usize| cluster.client_urls(i % n);
     let urls: Vec<Vec<String>> = (0..writers.devices).map(urls).collect();
-    let mut w = Writers::start(&writers, |i| urls[i].clone(), LIMIT)
+    let w = Writers::start(&writers, |i| urls[i].clone(), LIMIT)
         .await
         .expect("writers start");
     let timing = Timing::for_cluster(&cluster);
@@ -41,16 +41,9 @@ async fn run(spec: ClusterSpec, writers: WriterSpec, choices: &[Nemesis], faults
         .run(&mut cluster, faults, &timing, Duration::from_secs(240))
         .await
         .unwrap_or_else(|e| panic!("fault run failed: {e}\n{}", cluster.log_tail(1)));
-    cluster.heal();
-    cluster.revive_all().await.expect("every node runs again");
-    w.stop_writing();
-    w.wait_written(LIMIT).await.expect("writers finish");
-    w.wait_converged(LIMIT).await.expect("devices converge");
-    cluster.wait_caught_up().await.expect("nodes catch up");
-    let devices = w.finish().await.expect("device records");
-    let samples = cluster.samples();
-    let digests = cluster.stop_and_digest().await.expect("digests");
-    let report = check(&digests, &devices, &samples);
+    let report = settle(&mut cluster, w, LIMIT)
+        .await
+        .unwrap_or_else(|e| panic!("the run did not settle: {e}"));
     eprintln!(
         "{} faults ({:?}); {report}",
         injected.len(),
@@ -126,19 +119,12 @@ async fn fault_suite_five_nodes() {
 }
 
 /// Checks the end of a focused scenario: heal, converge, digests, checker.
-async fn settle_and_check(mut cluster: Cluster, mut w: Writers, members: usize) {
-    cluster.heal();
-    cluster.revive_all().await.expect("every node runs again");
-    w.stop_writing();
-    w.wait_written(LIMIT).await.expect("writers finish");
-    w.wait_converged(LIMIT).await.expect("devices converge");
-    cluster.wait_caught_up().await.expect("nodes catch up");
-    let devices = w.finish().await.expect("device records");
-    let samples = cluster.samples();
-    let digests = cluster.stop_and_digest().await.expect("digests");
-    assert_eq!(digests.len(), members);
-    let report = check(&digests, &devices, &samples);
+async fn settle_and_check(mut cluster: Cluster, w: Writers, members: usize) {
+    let report = settle(&mut cluster, w, LIMIT)
+        .await
+        .unwrap_or_else(|e| panic!("the run did not settle: {e}"));
     eprintln!("{report}");
+    assert_eq!(report.nodes, members);
     assert!(report.acked > 0, "{report}");
     assert!(report.ok(), "{report}");
 }

@@ -2,7 +2,8 @@
 //! ([`proxy`]), real `concord-server` processes ([`node`]) assembled into a cluster with a
 //! proxy on every node→node and client→node link ([`cluster`]), concurrent writing devices
 //! ([`writers`]), the nemeses and their seeded scheduler ([`nemesis`]), and the checker run
-//! after healing ([`checker`]) over each node's database digest ([`digest`]).
+//! after healing ([`checker`]) over each node's database digest ([`digest`]); [`run`] ends
+//! a run (heal, converge, check).
 
 pub mod checker;
 pub mod cluster;
@@ -12,6 +13,7 @@ pub mod http;
 pub mod nemesis;
 pub mod node;
 pub mod proxy;
+pub mod run;
 pub mod writers;
 
 pub use checker::{check, Report};
@@ -19,4 +21,5 @@ pub use cluster::{Cluster, ClusterSpec, ClusterStatus, Sample};
 pub use error::{Result, TestkitError};
 pub use nemesis::{inject, Fault, Nemesis, Scheduler, Timing};
 pub use proxy::{LinkMode, Proxy};
+pub use run::settle;
 pub use writers::{DeviceRecord, WriterSpec, Writers};

@@ -82,7 +82,10 @@ pub struct Writers {
     started: Instant,
     docs: Vec<(String, DocKind)>,
     devices: Vec<Arc<Device>>,
+    /// Stops the writers.
     stop: Arc<AtomicBool>,
+    /// Stops the ack tracker (after the writers, once the run has converged).
+    stop_tracking: Arc<AtomicBool>,
     writes: Arc<AtomicU64>,
     /// The writers' tasks first (one per device), then the ack tracker's.
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -193,6 +196,7 @@ impl Writers {
             docs,
             devices,
             stop: Arc::new(AtomicBool::new(false)),
+            stop_tracking: Arc::new(AtomicBool::new(false)),
             writes: Arc::new(AtomicU64::new(0)),
             tasks: Vec::new(),
             written_tasks: 0,
@@ -234,7 +238,7 @@ impl Writers {
         // The ack tracker: polls every device's outbox.
         let devices = writers.devices.clone();
         let docs = writers.docs.clone();
-        let stop = writers.stop.clone();
+        let stop = writers.stop_tracking.clone();
         let started = writers.started;
         writers.tasks.push(tokio::task::spawn_blocking(move || {
             // Bounded by the stop flag (set by `finish` or on drop).
@@ -371,6 +375,7 @@ impl Writers {
     /// Stops writers, tracker and clients, and returns every device's record.
     pub async fn finish(mut self) -> Result<Vec<DeviceRecord>> {
         self.stop.store(true, Ordering::SeqCst);
+        self.stop_tracking.store(true, Ordering::SeqCst);
         let done = self.written_tasks;
         for task in self.tasks.drain(..).skip(done) {
             let _ = task.await;
@@ -409,6 +414,7 @@ impl Writers {
 impl Drop for Writers {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.stop_tracking.store(true, Ordering::SeqCst);
     }
 }
 

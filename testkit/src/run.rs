@@ -1,0 +1,24 @@
+//! The end of every run, shared by the tests and the benchmark programs: heal every link,
+//! revive every node, stop the writers, wait (bounded) until devices and nodes have
+//! converged, stop the processes and check what they hold.
+
+use std::time::Duration;
+
+use crate::checker::{check, Report};
+use crate::cluster::Cluster;
+use crate::error::Result;
+use crate::writers::Writers;
+
+/// Heals, converges and checks; the cluster's processes are stopped afterwards.
+pub async fn settle(cluster: &mut Cluster, mut writers: Writers, limit: Duration) -> Result<Report> {
+    cluster.heal();
+    cluster.revive_all().await?;
+    writers.stop_writing();
+    writers.wait_written(limit).await?;
+    writers.wait_converged(limit).await?;
+    cluster.wait_caught_up().await?;
+    let devices = writers.finish().await?;
+    let samples = cluster.samples();
+    let digests = cluster.stop_and_digest().await?;
+    Ok(check(&digests, &devices, &samples))
+}
