@@ -75,7 +75,10 @@ async fn run_async(args: &FailoverArgs) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         let took = acked_at - killed_at;
-        eprintln!("trial {trial}: killed {leader}, first ack after {} ms", took.as_millis());
+        eprintln!(
+            "trial {trial}: killed {leader}, first ack after {} ms",
+            took.as_millis()
+        );
         samples.push(took);
         cluster
             .restart(leader)

@@ -7,7 +7,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use concord_testkit::{settle, Cluster, ClusterSpec, Nemesis, Scheduler, Timing, WriterSpec, Writers};
+use concord_testkit::{
+    settle, Cluster, ClusterSpec, Nemesis, Scheduler, Timing, WriterSpec, Writers,
+};
 use serde_json::json;
 
 use crate::report::{self, Table};
@@ -58,7 +60,9 @@ async fn run_async(args: &FaultsArgs) -> Result<()> {
     let started = Instant::now();
     let mut cluster = Cluster::start(spec).await?;
     let n = cluster.ids().len();
-    let urls: Vec<Vec<String>> = (0..args.devices).map(|i| cluster.client_urls(i % n)).collect();
+    let urls: Vec<Vec<String>> = (0..args.devices)
+        .map(|i| cluster.client_urls(i % n))
+        .collect();
     let writers = Writers::start(
         &WriterSpec {
             devices: args.devices,
@@ -79,7 +83,12 @@ async fn run_async(args: &FaultsArgs) -> Result<()> {
     let mut scheduler = Scheduler::new(args.seed, choices);
     // Bounded: at most ten seconds per fault on average.
     let faults = scheduler
-        .run(&mut cluster, args.faults, &timing, Duration::from_secs(10) * args.faults as u32)
+        .run(
+            &mut cluster,
+            args.faults,
+            &timing,
+            Duration::from_secs(10) * args.faults as u32,
+        )
         .await?;
     let report = settle(&mut cluster, writers, limit).await?;
     let secs = started.elapsed().as_secs_f64();
@@ -96,11 +105,23 @@ async fn run_async(args: &FaultsArgs) -> Result<()> {
         ("faults injected", faults.len().to_string()),
         ("updates committed", report.committed.to_string()),
         ("updates acknowledged", report.acked.to_string()),
-        ("acknowledged updates lost", report.lost_acked.len().to_string()),
-        ("committed updates missing", report.missing_committed.to_string()),
+        (
+            "acknowledged updates lost",
+            report.lost_acked.len().to_string(),
+        ),
+        (
+            "committed updates missing",
+            report.missing_committed.to_string(),
+        ),
         ("divergent nodes", report.divergent_nodes.len().to_string()),
-        ("unconverged devices", report.unconverged_devices.len().to_string()),
-        ("terms with two leaders", report.split_terms.len().to_string()),
+        (
+            "unconverged devices",
+            report.unconverged_devices.len().to_string(),
+        ),
+        (
+            "terms with two leaders",
+            report.split_terms.len().to_string(),
+        ),
         ("seconds", format!("{secs:.1}")),
     ];
     for (k, v) in &rows {

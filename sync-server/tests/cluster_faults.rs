@@ -15,7 +15,6 @@ use concord_testkit::{
     settle, Cluster, ClusterSpec, Nemesis, Scheduler, Timing, WriterSpec, Writers,
 };
 
-
 const BIN: &str = env!("CARGO_BIN_EXE_concord-server");
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -47,7 +46,10 @@ async fn run(spec: ClusterSpec, writers: WriterSpec, choices: &[Nemesis], faults
     eprintln!(
         "{} faults ({:?}); {report}",
         injected.len(),
-        injected.iter().map(|f| f.nemesis.name()).collect::<Vec<_>>()
+        injected
+            .iter()
+            .map(|f| f.nemesis.name())
+            .collect::<Vec<_>>()
     );
     assert_eq!(injected.len(), faults, "every fault was injected");
     assert!(report.acked > 0, "updates were acknowledged: {report}");
@@ -156,7 +158,10 @@ async fn kill_leader_under_concurrent_writers_loses_no_acknowledged_update() {
                 break l;
             }
         }
-        assert!(Instant::now() < deadline, "no new leader after killing {old}");
+        assert!(
+            Instant::now() < deadline,
+            "no new leader after killing {old}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(cluster.status(new).await.expect("status").term > old_term);
@@ -165,7 +170,10 @@ async fn kill_leader_under_concurrent_writers_loses_no_acknowledged_update() {
         w.acked() > acked_at_kill
     })
     .await;
-    cluster.restart(old).await.expect("the old leader restarts on its data");
+    cluster
+        .restart(old)
+        .await
+        .expect("the old leader restarts on its data");
     settle_and_check(cluster, w, 3).await;
 }
 
@@ -180,13 +188,22 @@ async fn partitioned_old_leader_acknowledges_nothing_and_converges_after_healing
     let cluster = Cluster::start(spec).await.expect("cluster starts");
     let leader = cluster.wait_for_leader().await.expect("a leader");
     let ids = cluster.ids();
-    let leader_pos = ids.iter().position(|i| *i == leader).expect("leader is a member");
+    let leader_pos = ids
+        .iter()
+        .position(|i| *i == leader)
+        .expect("leader is a member");
     // Devices 0 and 1 only know the leader; devices 2 and 3 start on a follower.
     let only_leader = vec![cluster.client_urls(leader_pos)[0].clone()];
     let others = cluster.client_urls(leader_pos + 1);
     let w = Writers::start(
         &cluster_writers(),
-        |i| if i < 2 { only_leader.clone() } else { others.clone() },
+        |i| {
+            if i < 2 {
+                only_leader.clone()
+            } else {
+                others.clone()
+            }
+        },
         LIMIT,
     )
     .await
@@ -206,7 +223,10 @@ async fn partitioned_old_leader_acknowledges_nothing_and_converges_after_healing
                     break l;
                 }
             }
-            assert!(Instant::now() < deadline, "no new leader on the majority side");
+            assert!(
+                Instant::now() < deadline,
+                "no new leader on the majority side"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
@@ -227,7 +247,10 @@ async fn partitioned_old_leader_acknowledges_nothing_and_converges_after_healing
     // The leader's devices did write during the partition (so the check above meant
     // something).
     let grew = (0..2).any(|i| {
-        w.progress(i).expect("progress").iter().any(|(doc, (c, _))| *c > at_partition[i][doc].0)
+        w.progress(i)
+            .expect("progress")
+            .iter()
+            .any(|(doc, (c, _))| *c > at_partition[i][doc].0)
     });
     assert!(grew, "the partitioned leader's devices kept writing");
     cluster.heal();
@@ -240,7 +263,10 @@ async fn partitioned_old_leader_acknowledges_nothing_and_converges_after_healing
                 break;
             }
         }
-        assert!(Instant::now() < deadline, "the old leader {leader} did not step down");
+        assert!(
+            Instant::now() < deadline,
+            "the old leader {leader} did not step down"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let _ = new_leader;

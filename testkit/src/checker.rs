@@ -9,6 +9,9 @@ use crate::cluster::Sample;
 use crate::digest::{Digest, DocDigest};
 use crate::writers::DeviceRecord;
 
+/// Per document, the (origin, seq) pairs one node logged.
+type Logged<'a> = BTreeMap<&'a String, BTreeSet<(String, u64)>>;
+
 /// What the checker found.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -86,7 +89,7 @@ pub fn check(
     };
 
     // Durability: every acknowledged and every committed update is on every node.
-    let logged: BTreeMap<u64, BTreeMap<&String, BTreeSet<(String, u64)>>> = digests
+    let logged: BTreeMap<u64, Logged<'_>> = digests
         .iter()
         .map(|(n, d)| (*n, d.docs.keys().map(|doc| (doc, d.logged(doc))).collect()))
         .collect();
@@ -156,16 +159,21 @@ pub fn check(
                 let kind = reference.get(doc).map(|d| d.kind.as_str()).unwrap_or("");
                 let (effect, expected) = match kind {
                     // The first update of an Automerge document made the counter (+0).
-                    "automerge" => (json.get("n").and_then(|v| v.as_u64()), updates.saturating_sub(1)),
+                    "automerge" => (
+                        json.get("n").and_then(|v| v.as_u64()),
+                        updates.saturating_sub(1),
+                    ),
                     _ => (
-                        json.get("text").and_then(|v| v.as_str()).map(|t| t.len() as u64),
+                        json.get("text")
+                            .and_then(|v| v.as_str())
+                            .map(|t| t.len() as u64),
                         updates,
                     ),
                 };
                 if updates > 0 && effect != Some(expected) {
-                    report.effect_mismatches.push(format!(
-                        "{doc}: {effect:?} for {expected} updates"
-                    ));
+                    report
+                        .effect_mismatches
+                        .push(format!("{doc}: {effect:?} for {expected} updates"));
                 }
             }
         }
@@ -259,7 +267,11 @@ mod tests {
     #[test]
     fn a_healthy_run_passes() {
         let digests = [(1, digest(&[1, 2])), (2, digest(&[1, 2]))].into();
-        let samples = [sample(1, 1, "leader"), sample(2, 1, "follower"), sample(2, 2, "leader")];
+        let samples = [
+            sample(1, 1, "leader"),
+            sample(2, 1, "follower"),
+            sample(2, 2, "leader"),
+        ];
         let r = check(&digests, &[device(2, 2)], &samples);
         assert!(r.ok(), "{r}");
         assert_eq!((r.acked, r.committed, r.terms_with_leader), (2, 2, 2));
@@ -267,7 +279,12 @@ mod tests {
 
     #[test]
     fn finds_a_lost_ack_a_divergent_node_and_two_leaders_in_a_term() {
-        let digests = [(1, digest(&[1, 2])), (2, digest(&[1, 2])), (3, digest(&[1]))].into();
+        let digests = [
+            (1, digest(&[1, 2])),
+            (2, digest(&[1, 2])),
+            (3, digest(&[1])),
+        ]
+        .into();
         let samples = [sample(1, 4, "leader"), sample(3, 4, "leader")];
         let r = check(&digests, &[device(2, 2)], &samples);
         assert!(!r.ok());

@@ -156,7 +156,9 @@ impl Cluster {
             Some(b) => b.clone(),
             None => server_binary()?,
         };
-        let dir = tempfile::Builder::new().prefix("concord-cluster").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("concord-cluster")
+            .tempdir()?;
         let ids: Vec<u64> = (1..=spec.nodes).collect();
         let mut addrs = BTreeMap::new();
         for id in &ids {
@@ -188,8 +190,10 @@ impl Cluster {
             sampler: None,
             observed: Arc::new(Mutex::new(BTreeMap::new())),
         };
-        let peers: Vec<(u64, SocketAddr, SocketAddr)> =
-            ids.iter().map(|id| (*id, addrs[id].0, addrs[id].1)).collect();
+        let peers: Vec<(u64, SocketAddr, SocketAddr)> = ids
+            .iter()
+            .map(|id| (*id, addrs[id].0, addrs[id].1))
+            .collect();
         for &id in &ids {
             let (client_addr, cluster_addr) = addrs[&id];
             let text = cluster.config_text(id, client_addr, cluster_addr, &peers, id == 1);
@@ -241,10 +245,7 @@ impl Cluster {
         bootstrap: bool,
     ) -> String {
         let data = self.dir.path().join(format!("n{id}")).join("data");
-        let mut t = format!(
-            "listen = \"{client}\"\ndata_dir = \"{}\"\n",
-            data.display()
-        );
+        let mut t = format!("listen = \"{client}\"\ndata_dir = \"{}\"\n", data.display());
         if self.spec.standalone {
             return t;
         }
@@ -417,7 +418,11 @@ impl Cluster {
     }
 
     pub fn pause(&mut self, id: u64) -> Result<()> {
-        self.nodes.get_mut(&id).ok_or_else(|| no_node(id))?.process.pause()
+        self.nodes
+            .get_mut(&id)
+            .ok_or_else(|| no_node(id))?
+            .process
+            .pause()
     }
 
     pub fn resume(&mut self, id: u64) -> Result<()> {
@@ -511,7 +516,8 @@ impl Cluster {
         let existing = self.ids();
         for &to in &existing {
             let target = self.nodes[&to].cluster_addr;
-            self.links.insert((id, to), Proxy::start(any, target).await?);
+            self.links
+                .insert((id, to), Proxy::start(any, target).await?);
         }
         let inbound = Proxy::start(any, cluster_addr).await?;
         let inbound_addr = inbound.addr();
@@ -546,9 +552,8 @@ impl Cluster {
             .expect("observed")
             .insert(id, client_addr);
         let leader = self.wait_for_leader().await?;
-        let body = format!(
-            "{{\"id\":{id},\"client\":\"{client_addr}\",\"cluster\":\"{inbound_addr}\"}}"
-        );
+        let body =
+            format!("{{\"id\":{id},\"client\":\"{client_addr}\",\"cluster\":\"{inbound_addr}\"}}");
         self.admin(leader, "POST", "/admin/add", &body).await?;
         Ok(id)
     }
@@ -627,7 +632,9 @@ async fn sample_loop(
             .map(|(k, v)| (*k, *v))
             .collect();
         let polls = targets.into_iter().map(|(node, addr)| async move {
-            let r = http::get(addr, "/cluster", Duration::from_millis(300)).await.ok()?;
+            let r = http::get(addr, "/cluster", Duration::from_millis(300))
+                .await
+                .ok()?;
             let status: ClusterStatus = serde_json::from_str(&r.body).ok()?;
             Some((node, status))
         });

@@ -104,7 +104,8 @@ mod tests {
         let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
         let r = parse(plain).unwrap();
         assert_eq!((r.status, r.body.as_str()), (200, "{}"));
-        let chunked = b"HTTP/1.1 503 X\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let chunked =
+            b"HTTP/1.1 503 X\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         let r = parse(chunked).unwrap();
         assert_eq!((r.status, r.body.as_str()), (503, "abcde"));
     }

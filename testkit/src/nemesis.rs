@@ -48,8 +48,11 @@ impl Nemesis {
     ];
 
     /// The nemeses that make sense for one standalone relay.
-    pub const STANDALONE: &'static [Nemesis] =
-        &[Nemesis::RestartNode, Nemesis::SlowLinks, Nemesis::DropClients];
+    pub const STANDALONE: &'static [Nemesis] = &[
+        Nemesis::RestartNode,
+        Nemesis::SlowLinks,
+        Nemesis::DropClients,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -206,7 +209,7 @@ impl Scheduler {
         }
     }
 
-    pub fn next(&mut self) -> Nemesis {
+    pub fn pick(&mut self) -> Nemesis {
         self.choices[self.rng.random_range(0..self.choices.len())]
     }
 
@@ -225,7 +228,7 @@ impl Scheduler {
             if tokio::time::Instant::now() > deadline {
                 break;
             }
-            let nemesis = self.next();
+            let nemesis = self.pick();
             let fault = inject(cluster, nemesis, timing, &mut self.rng).await?;
             tracing::info!(nemesis = fault.nemesis.name(), node = ?fault.node, "fault injected");
             faults.push(fault);

@@ -111,7 +111,11 @@ impl NodeProcess {
         self.paused = false;
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 return Err(self.fail(format!(
                     "exited during startup ({status}); log:\n{}",

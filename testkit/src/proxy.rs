@@ -285,7 +285,10 @@ mod tests {
     async fn passes_traffic_both_ways() {
         let p = proxy().await;
         let mut s = TcpStream::connect(p.addr()).await.unwrap();
-        assert_eq!(roundtrip(&mut s, b"hello", LONG).await.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            roundtrip(&mut s, b"hello", LONG).await.as_deref(),
+            Some(&b"hello"[..])
+        );
         assert_eq!(p.accepted(), 1);
     }
 
@@ -304,7 +307,10 @@ mod tests {
         assert!(roundtrip(&mut s2, b"b", LONG).await.is_none());
         p.heal();
         let mut s3 = TcpStream::connect(p.addr()).await.unwrap();
-        assert_eq!(roundtrip(&mut s3, b"c", LONG).await.as_deref(), Some(&b"c"[..]));
+        assert_eq!(
+            roundtrip(&mut s3, b"c", LONG).await.as_deref(),
+            Some(&b"c"[..])
+        );
     }
 
     #[tokio::test]
@@ -320,9 +326,15 @@ mod tests {
         assert!(roundtrip(&mut s2, b"x", SHORT).await.is_none());
         p.heal();
         let mut buf = [0u8; 1];
-        tokio::time::timeout(LONG, s.read_exact(&mut buf)).await.unwrap().unwrap();
+        tokio::time::timeout(LONG, s.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&buf, b"b");
-        tokio::time::timeout(LONG, s2.read_exact(&mut buf)).await.unwrap().unwrap();
+        tokio::time::timeout(LONG, s2.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&buf, b"x");
     }
 
@@ -332,9 +344,14 @@ mod tests {
         let mut s = TcpStream::connect(p.addr()).await.unwrap();
         p.delay(Duration::from_millis(1000), Duration::from_millis(1000));
         // Within a window shorter than the delay nothing arrives; then it does.
-        assert!(roundtrip(&mut s, b"slow", Duration::from_millis(200)).await.is_none());
+        assert!(roundtrip(&mut s, b"slow", Duration::from_millis(200))
+            .await
+            .is_none());
         let mut buf = [0u8; 4];
-        tokio::time::timeout(LONG, s.read_exact(&mut buf)).await.unwrap().unwrap();
+        tokio::time::timeout(LONG, s.read_exact(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&buf, b"slow");
         p.heal();
         assert!(roundtrip(&mut s, b"fast", LONG).await.is_some());

@@ -10,7 +10,11 @@ use crate::error::Result;
 use crate::writers::Writers;
 
 /// Heals, converges and checks; the cluster's processes are stopped afterwards.
-pub async fn settle(cluster: &mut Cluster, mut writers: Writers, limit: Duration) -> Result<Report> {
+pub async fn settle(
+    cluster: &mut Cluster,
+    mut writers: Writers,
+    limit: Duration,
+) -> Result<Report> {
     cluster.heal();
     cluster.revive_all().await?;
     writers.stop_writing();

@@ -135,7 +135,9 @@ impl Writers {
         urls: impl Fn(usize) -> Vec<String>,
         limit: Duration,
     ) -> Result<Writers> {
-        let dir = tempfile::Builder::new().prefix("concord-writers").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("concord-writers")
+            .tempdir()?;
         let docs: Vec<(String, DocKind)> = (0..spec.docs)
             .map(|i| {
                 let kind = if i % 2 == 0 {
@@ -167,7 +169,13 @@ impl Writers {
             loop {
                 let url = &url_list[attempt % url_list.len()];
                 match sync_once(&store, url, config(), Duration::from_secs(5)).await {
-                    Ok(()) if docs.iter().all(|(d, _)| store.doc_kind(d).ok().flatten().is_some()) => break,
+                    Ok(())
+                        if docs
+                            .iter()
+                            .all(|(d, _)| store.doc_kind(d).ok().flatten().is_some()) =>
+                    {
+                        break
+                    }
                     _ if Instant::now() > deadline => {
                         return Err(TestkitError::Timeout {
                             what: format!("device {i} fetched the documents"),
@@ -262,7 +270,10 @@ impl Writers {
         let mut out = BTreeMap::new();
         for (doc, _) in &self.docs {
             let committed = d.store.version_vector(doc)?.get(&d.origin);
-            out.insert(doc.clone(), (committed, acked_upto(&d.store, &d.origin, doc)?));
+            out.insert(
+                doc.clone(),
+                (committed, acked_upto(&d.store, &d.origin, doc)?),
+            );
         }
         Ok(out)
     }
