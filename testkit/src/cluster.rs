@@ -37,6 +37,8 @@ pub struct ClusterSpec {
     pub min_lsn_wait_ms: u64,
     pub max_lag_entries: u64,
     pub snapshot_logs: u64,
+    /// Log entries kept behind a snapshot when the log is purged.
+    pub keep_logs: u64,
     pub secret: String,
     /// Bound on any single wait (startup, a leader to appear).
     pub wait: Duration,
@@ -62,6 +64,7 @@ impl ClusterSpec {
             min_lsn_wait_ms: 2000,
             max_lag_entries: 100_000,
             snapshot_logs: 50,
+            keep_logs: 10,
             secret: "cluster-secret".into(),
             wait: Duration::from_secs(30),
             sample_every: Duration::from_millis(100),
@@ -254,7 +257,7 @@ impl Cluster {
             "[cluster]\nnode_id = {id}\nlisten = \"{cluster_addr}\"\nsecret = \"{}\"\n\
              bootstrap = {bootstrap}\nwrite_concern = \"{}\"\nheartbeat_ms = {}\n\
              election_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nrpc_timeout_ms = {}\n\
-             write_timeout_ms = {}\nmin_lsn_wait_ms = {}\nmax_lag_entries = {}\nsnapshot_logs = {}\n",
+             write_timeout_ms = {}\nmin_lsn_wait_ms = {}\nmax_lag_entries = {}\nsnapshot_logs = {}\nkeep_logs = {}\n",
             s.secret,
             s.write_concern,
             s.heartbeat_ms,
@@ -265,6 +268,7 @@ impl Cluster {
             s.min_lsn_wait_ms,
             s.max_lag_entries,
             s.snapshot_logs,
+            s.keep_logs,
         ));
         for (pid, pclient, pcluster) in peers {
             t.push_str(&format!(
