@@ -296,16 +296,23 @@ impl Writers {
             .sum()
     }
 
-    /// The instant (since start) of the first acknowledgement seen after `after`.
-    pub fn first_ack_after(&self, after: Duration) -> Option<Duration> {
+    /// The instant (since start) of the first acknowledgement of an update committed after
+    /// `after` (so one that no node could have acknowledged before that instant).
+    pub fn first_ack_of_write_after(&self, after: Duration) -> Option<Duration> {
         self.devices
             .iter()
             .filter_map(|d| {
+                let written = d.written.lock().expect("written");
+                let fresh: std::collections::BTreeSet<(&str, u64)> = written
+                    .iter()
+                    .filter(|w| w.at > after)
+                    .map(|w| (w.doc.as_str(), w.seq))
+                    .collect();
                 d.acked
                     .lock()
                     .expect("acked")
                     .iter()
-                    .filter(|a| a.at > after)
+                    .filter(|a| fresh.contains(&(a.doc.as_str(), a.seq)))
                     .map(|a| a.at)
                     .min()
             })
