@@ -159,9 +159,14 @@ impl Cluster {
             Some(b) => b.clone(),
             None => server_binary()?,
         };
-        let dir = tempfile::Builder::new()
+        let mut dir = tempfile::Builder::new()
             .prefix("concord-cluster")
             .tempdir()?;
+        if std::env::var_os("CONCORD_KEEP_CLUSTER").is_some() {
+            // For debugging a failed run: configs, data and logs stay.
+            dir.disable_cleanup(true);
+            eprintln!("cluster files kept in {}", dir.path().display());
+        }
         let ids: Vec<u64> = (1..=spec.nodes).collect();
         let mut addrs = BTreeMap::new();
         for id in &ids {
