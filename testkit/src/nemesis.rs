@@ -105,6 +105,27 @@ pub struct Fault {
     pub at: Duration,
 }
 
+/// The UTC time of day, `HH:MM:SS.mmm`, to match the nodes' logs.
+pub fn clock() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let ms = now.as_millis() % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// Notes a step of a fault on stderr (shown for failed tests, with the nodes' logs'
+/// times): `CONCORD_KEEP_CLUSTER` keeps those logs.
+fn note(what: &str) {
+    eprintln!("{} nemesis: {what}", clock());
+}
+
 /// Injects `nemesis`, holds it, heals, and waits until the cluster has a leader again.
 pub async fn inject(
     cluster: &mut Cluster,
@@ -117,43 +138,54 @@ pub async fn inject(
     let node = match nemesis {
         Nemesis::KillLeader => {
             let leader = cluster.wait_for_leader().await?;
+            note(&format!("kill -9 leader {leader}"));
             cluster.kill9(leader)?;
             tokio::time::sleep(timing.hold).await;
             cluster.wait_for_leader().await?;
             cluster.restart(leader).await?;
+            note(&format!("restarted {leader}"));
             Some(leader)
         }
         Nemesis::KillFollower => {
             let followers = cluster.followers().await?;
             let f = followers[rng.random_range(0..followers.len())];
+            note(&format!("kill -9 follower {f}"));
             cluster.kill9(f)?;
             tokio::time::sleep(timing.hold).await;
             cluster.restart(f).await?;
+            note(&format!("restarted {f}"));
             Some(f)
         }
         Nemesis::PauseLeader => {
             let leader = cluster.wait_for_leader().await?;
+            note(&format!("SIGSTOP leader {leader}"));
             cluster.pause(leader)?;
             tokio::time::sleep(timing.hold).await;
             cluster.resume(leader)?;
+            note(&format!("SIGCONT {leader}"));
             Some(leader)
         }
         Nemesis::PartitionLeader => {
             let leader = cluster.wait_for_leader().await?;
+            note(&format!("partition leader {leader}"));
             cluster.partition(leader);
             tokio::time::sleep(timing.hold).await;
             cluster.heal();
+            note("healed");
             Some(leader)
         }
         Nemesis::PartitionFollowerLong => {
             let followers = cluster.followers().await?;
             let f = followers[rng.random_range(0..followers.len())];
+            note(&format!("long partition of follower {f}"));
             cluster.partition(f);
             tokio::time::sleep(timing.long_hold).await;
             cluster.heal();
+            note("healed");
             Some(f)
         }
         Nemesis::SlowLinks => {
+            note("slow links");
             cluster.slow_node_links(timing.slow);
             cluster.slow_client_links(timing.slow);
             tokio::time::sleep(timing.hold).await;
@@ -163,22 +195,27 @@ pub async fn inject(
         Nemesis::RestartNode => {
             let ids = cluster.ids();
             let id = ids[rng.random_range(0..ids.len())];
+            note(&format!("restart {id}"));
             cluster.kill9(id)?;
             tokio::time::sleep(timing.hold / 4).await;
             cluster.restart(id).await?;
+            note(&format!("restarted {id}"));
             Some(id)
         }
         Nemesis::AddRemoveNode => {
             let added = cluster.add_node().await?;
+            note(&format!("added {added}"));
             tokio::time::sleep(timing.hold).await;
             // Remove a follower other than the new one (the membership keeps its size).
             let followers = cluster.followers().await?;
             let candidates: Vec<u64> = followers.into_iter().filter(|f| *f != added).collect();
             let victim = candidates[rng.random_range(0..candidates.len())];
             cluster.remove_node(victim).await?;
+            note(&format!("removed {victim}"));
             Some(victim)
         }
         Nemesis::DropClients => {
+            note("drop client connections");
             for id in cluster.ids() {
                 if let Some(p) = cluster.client_link(id) {
                     p.drop_all();
@@ -190,7 +227,8 @@ pub async fn inject(
         }
     };
     if !standalone {
-        cluster.wait_for_leader().await?;
+        let leader = cluster.wait_for_leader().await?;
+        note(&format!("{} done; leader {leader}", nemesis.name()));
     }
     Ok(Fault { nemesis, node, at })
 }

@@ -17,6 +17,10 @@ pub async fn settle(
 ) -> Result<Report> {
     cluster.heal();
     cluster.revive_all().await?;
+    eprintln!(
+        "{} settle: healed, every node running",
+        crate::nemesis::clock()
+    );
     writers.stop_writing();
     writers.wait_written(limit).await?;
     writers.wait_converged(limit).await?;
