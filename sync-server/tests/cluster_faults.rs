@@ -270,3 +270,37 @@ async fn partitioned_old_leader_acknowledges_nothing_and_converges_after_healing
     let _ = new_leader;
     settle_and_check(cluster, w, 3).await;
 }
+
+/// A leader stopped with SIGSTOP past the election timeout answers again after SIGCONT
+/// and follows the new leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "until the protocol v2 client lands: the v1 client stalls after an `unavailable` refusal (seq_gap)"]
+async fn paused_leader_resumes_and_follows() {
+    let spec = ClusterSpec::new(3).binary(BIN);
+    let hold = Duration::from_millis(spec.election_timeout_max_ms) * 2;
+    let mut cluster = Cluster::start(spec).await.expect("cluster starts");
+    let urls: Vec<Vec<String>> = (0..4).map(|i| cluster.client_urls(i % 3)).collect();
+    let w = Writers::start(&cluster_writers(), |i| urls[i].clone(), LIMIT)
+        .await
+        .expect("writers start");
+    for round in 0..3 {
+        wait_until("updates are acknowledged", LIMIT, || w.acked() >= 40 * (round + 1)).await;
+        let leader = cluster.wait_for_leader().await.expect("a leader");
+        cluster.pause(leader).expect("SIGSTOP");
+        tokio::time::sleep(hold).await;
+        cluster.resume(leader).expect("SIGCONT");
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            match cluster.status(leader).await {
+                Ok(s) if s.leader.is_some() && s.leader != Some(leader) => break,
+                s => assert!(
+                    Instant::now() < deadline,
+                    "round {round}: node {leader} after SIGCONT: {s:?}\n{}",
+                    cluster.log_tail(leader)
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    settle_and_check(cluster, w, 3).await;
+}
