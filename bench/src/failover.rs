@@ -87,7 +87,7 @@ async fn run_async(args: &FailoverArgs) -> Result<()> {
             .await
             .with_context(|| format!("restarting node {leader}"))?;
     }
-    let report = settle(&mut cluster, writers, limit).await?;
+    let report = settle(&mut cluster, writers, None, limit).await?;
     let latency = Latency::of(&mut samples);
 
     let mut table = Table::new(

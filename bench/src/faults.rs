@@ -79,6 +79,11 @@ async fn run_async(args: &FaultsArgs) -> Result<()> {
     } else {
         Nemesis::CLUSTER
     };
+    let reader = writers.start_reader(
+        cluster.client_urls(0),
+        Duration::from_millis(200),
+        args.seed,
+    );
     let timing = Timing::for_cluster(&cluster);
     let mut scheduler = Scheduler::new(args.seed, choices);
     // Bounded: at most ten seconds per fault on average.
@@ -90,7 +95,7 @@ async fn run_async(args: &FaultsArgs) -> Result<()> {
             Duration::from_secs(10) * args.faults as u32,
         )
         .await?;
-    let report = settle(&mut cluster, writers, limit).await?;
+    let report = settle(&mut cluster, writers, Some(reader), limit).await?;
     let secs = started.elapsed().as_secs_f64();
     let mut per_nemesis = std::collections::BTreeMap::<&str, usize>::new();
     for f in &faults {
@@ -143,6 +148,8 @@ async fn run_async(args: &FaultsArgs) -> Result<()> {
             "divergent_nodes": report.divergent_nodes,
             "unconverged_devices": report.unconverged_devices.len(),
             "split_terms": report.split_terms.len(),
+            "reads": { "served": report.reads.0, "refused": report.reads.1, "failed": report.reads.2 },
+            "stale_reads": report.stale_reads.len(),
             "seconds": secs,
             "ok": report.ok(),
         }),

@@ -34,13 +34,14 @@ async fn run(spec: ClusterSpec, writers: WriterSpec, choices: &[Nemesis], faults
     let w = Writers::start(&writers, |i| urls[i].clone(), LIMIT)
         .await
         .expect("writers start");
+    let reader = w.start_reader(cluster.client_urls(0), Duration::from_millis(100), seed());
     let timing = Timing::for_cluster(&cluster);
     let mut scheduler = Scheduler::new(seed(), choices);
     let injected = scheduler
         .run(&mut cluster, faults, &timing, Duration::from_secs(240))
         .await
         .unwrap_or_else(|e| panic!("fault run failed: {e}\n{}", cluster.log_tail(1)));
-    let report = settle(&mut cluster, w, LIMIT)
+    let report = settle(&mut cluster, w, Some(reader), LIMIT)
         .await
         .unwrap_or_else(|e| panic!("the run did not settle: {e}"));
     eprintln!(
@@ -122,7 +123,7 @@ async fn fault_suite_five_nodes() {
 
 /// Checks the end of a focused scenario: heal, converge, digests, checker.
 async fn settle_and_check(mut cluster: Cluster, w: Writers, members: usize) {
-    let report = settle(&mut cluster, w, LIMIT)
+    let report = settle(&mut cluster, w, None, LIMIT)
         .await
         .unwrap_or_else(|e| panic!("the run did not settle: {e}"));
     eprintln!("{report}");

@@ -7,6 +7,7 @@ use std::fmt;
 
 use crate::cluster::Sample;
 use crate::digest::{Digest, DocDigest};
+use crate::reads::{ReadObservation, ReadOutcome};
 use crate::writers::DeviceRecord;
 
 /// Per document, the (origin, seq) pairs one node logged.
@@ -36,6 +37,10 @@ pub struct Report {
     pub split_terms: Vec<(u64, BTreeSet<u64>)>,
     /// Distinct terms seen with a leader.
     pub terms_with_leader: usize,
+    /// `min_lsn` probes: served, refused (`replica_behind` / `unavailable`), failed.
+    pub reads: (usize, usize, usize),
+    /// Probes served state older than their `min_lsn`.
+    pub stale_reads: Vec<String>,
 }
 
 impl Report {
@@ -47,6 +52,7 @@ impl Report {
             && self.unconverged_devices.is_empty()
             && self.effect_mismatches.is_empty()
             && self.split_terms.is_empty()
+            && self.stale_reads.is_empty()
     }
 }
 
@@ -56,7 +62,8 @@ impl fmt::Display for Report {
             f,
             "nodes {}, devices {}, committed {}, acked {}, lost acked {}, missing committed {}, \
              divergent nodes {:?}, unconverged devices {:?}, effect mismatches {:?}, \
-             terms with a leader {}, split terms {:?}",
+             terms with a leader {}, split terms {:?}, reads served/refused/failed {:?}, \
+             stale reads {}",
             self.nodes,
             self.devices,
             self.committed,
@@ -68,7 +75,12 @@ impl fmt::Display for Report {
             self.effect_mismatches,
             self.terms_with_leader,
             self.split_terms,
+            self.reads,
+            self.stale_reads.len(),
         )?;
+        for stale in self.stale_reads.iter().take(10) {
+            write!(f, "\n  stale read: {stale}")?;
+        }
         for (node, doc, origin, seq) in self.lost_acked.iter().take(10) {
             write!(f, "\n  lost on node {node}: {doc} {origin}#{seq}")?;
         }
@@ -81,6 +93,7 @@ pub fn check(
     digests: &BTreeMap<u64, Digest>,
     devices: &[DeviceRecord],
     samples: &[Sample],
+    reads: &[ReadObservation],
 ) -> Report {
     let mut report = Report {
         nodes: digests.len(),
@@ -188,6 +201,37 @@ pub fn check(
     }
     report.terms_with_leader = leaders.len();
     report.split_terms = leaders.into_iter().filter(|(_, l)| l.len() > 1).collect();
+
+    // Session guarantees: a read with `min_lsn` L is served at L or later and holds every
+    // update acknowledged at or below L; or it is refused (retryable) — never older state.
+    for r in reads {
+        match &r.outcome {
+            ReadOutcome::Served { lsn, version } => {
+                report.reads.0 += 1;
+                if *lsn < r.min_lsn {
+                    report.stale_reads.push(format!(
+                        "{} {}: served lsn {lsn} for min_lsn {}",
+                        r.url, r.doc, r.min_lsn
+                    ));
+                    continue;
+                }
+                for dev in devices {
+                    let held = version.get(&dev.origin).copied().unwrap_or(0);
+                    let missing = dev.acked.iter().find(|a| {
+                        a.doc == r.doc && a.lsn.is_some_and(|l| l <= r.min_lsn) && a.seq > held
+                    });
+                    if let Some(a) = missing {
+                        report.stale_reads.push(format!(
+                            "{} {} at min_lsn {}: lacks {}#{} acknowledged at lsn {:?}",
+                            r.url, r.doc, r.min_lsn, dev.origin, a.seq, a.lsn
+                        ));
+                    }
+                }
+            }
+            ReadOutcome::Refused(_) => report.reads.1 += 1,
+            ReadOutcome::Failed(_) => report.reads.2 += 1,
+        }
+    }
     report
 }
 
@@ -272,7 +316,7 @@ mod tests {
             sample(2, 1, "follower"),
             sample(2, 2, "leader"),
         ];
-        let r = check(&digests, &[device(2, 2)], &samples);
+        let r = check(&digests, &[device(2, 2)], &samples, &[]);
         assert!(r.ok(), "{r}");
         assert_eq!((r.acked, r.committed, r.terms_with_leader), (2, 2, 2));
     }
@@ -286,7 +330,7 @@ mod tests {
         ]
         .into();
         let samples = [sample(1, 4, "leader"), sample(3, 4, "leader")];
-        let r = check(&digests, &[device(2, 2)], &samples);
+        let r = check(&digests, &[device(2, 2)], &samples, &[]);
         assert!(!r.ok());
         assert_eq!(r.lost_acked, vec![(3, "d".into(), "a".into(), 2)]);
         assert_eq!(r.divergent_nodes, vec![3]);
@@ -299,8 +343,41 @@ mod tests {
         let mut d = device(1, 2);
         d.docs.get_mut("d").unwrap().1 = 1; // one update still in the outbox
         d.docs.get_mut("d").unwrap().2 = serde_json::json!({ "text": "xxx" });
-        let r = check(&digests, &[d], &[]);
+        let r = check(&digests, &[d], &[], &[]);
         assert_eq!(r.unconverged_devices, vec!["a".to_string()]);
         assert_eq!(r.effect_mismatches.len(), 1);
+    }
+
+    #[test]
+    fn finds_a_read_older_than_its_min_lsn() {
+        let digests = [(1, digest(&[1, 2]))].into();
+        let mut d = device(2, 2);
+        d.acked[0].lsn = Some(5);
+        d.acked[1].lsn = Some(7);
+        let read = |min_lsn, lsn, seq: u64, outcome: Option<&str>| ReadObservation {
+            at: Duration::ZERO,
+            url: "n1".into(),
+            doc: "d".into(),
+            min_lsn,
+            outcome: match outcome {
+                Some(code) => ReadOutcome::Refused(code.into()),
+                None => ReadOutcome::Served {
+                    lsn,
+                    version: [("a".to_string(), seq)].into(),
+                },
+            },
+        };
+        let fine = [
+            read(7, 7, 2, None),
+            read(5, 6, 1, None),
+            read(9, 0, 0, Some("replica_behind")),
+        ];
+        let r = check(&digests, &[d.clone()], &[], &fine);
+        assert!(r.ok(), "{r}");
+        assert_eq!(r.reads, (2, 1, 0));
+        // Served below min_lsn; served at min_lsn 7 without the update acked at 7.
+        let stale = [read(7, 6, 2, None), read(7, 7, 1, None)];
+        let r = check(&digests, &[d], &[], &stale);
+        assert_eq!(r.stale_reads.len(), 2, "{r}");
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use concord_core::native_client::{sync_once, Backoff, SyncClient};
+use concord_core::native_client::{sync_once, Acked as ClientAck, Backoff, SyncClient};
 use concord_core::sync::{ClientConfig, SyncScope};
 use concord_core::{DocKind, Origin, Store, VersionVector};
 
@@ -64,6 +64,8 @@ struct Device {
     written: Mutex<Vec<Written>>,
     acked: Mutex<Vec<Acked>>,
     acked_upto: Mutex<BTreeMap<String, u64>>,
+    /// Every acknowledgement the client reported, with its LSN.
+    lsn_acks: Arc<Mutex<Vec<LsnAck>>>,
 }
 
 /// A device's state at the end of a run, for the checker.
@@ -97,6 +99,7 @@ fn config() -> ClientConfig {
     ClientConfig {
         token: None,
         scope: SyncScope::Prefix(String::new()),
+        ..ClientConfig::default()
     }
 }
 
@@ -107,10 +110,37 @@ fn backoff() -> Backoff {
     }
 }
 
-/// Starts the background client of `store` on `urls` (the one place that knows how the
-/// native client takes its node list).
-pub fn spawn_client(store: Store, urls: &[String]) -> SyncClient {
-    SyncClient::spawn(store, urls[0].clone(), config(), backoff())
+/// An acknowledgement as the client reported it: `origin`'s updates of `doc` up to `upto`
+/// are durable as of log position `lsn`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LsnAck {
+    pub origin: String,
+    pub doc: String,
+    pub upto: u64,
+    pub lsn: u64,
+}
+
+/// Starts the background client of `store` on the node `urls`, recording every
+/// acknowledgement it reports (with its LSN) into `into` (until the client stops).
+pub fn spawn_client(store: Store, urls: &[String], into: Arc<Mutex<Vec<LsnAck>>>) -> SyncClient {
+    let (client, mut acks) = SyncClient::spawn_with_acks(store, urls.to_vec(), config(), backoff());
+    tokio::spawn(async move {
+        while let Some(ClientAck {
+            doc_id,
+            origin,
+            upto,
+            lsn,
+        }) = acks.recv().await
+        {
+            into.lock().expect("lsn acks").push(LsnAck {
+                origin: origin.as_str().to_string(),
+                doc: doc_id,
+                upto,
+                lsn,
+            });
+        }
+    });
+    client
 }
 
 /// The highest seq of `origin`'s own updates of `doc` that left the outbox.
@@ -168,7 +198,7 @@ impl Writers {
             let mut attempt = 0usize;
             loop {
                 let url = &url_list[attempt % url_list.len()];
-                match sync_once(&store, url, config(), Duration::from_secs(5)).await {
+                match sync_once(&store, [url.clone()], config(), Duration::from_secs(5)).await {
                     Ok(())
                         if docs
                             .iter()
@@ -196,6 +226,7 @@ impl Writers {
                 written: Mutex::new(Vec::new()),
                 acked: Mutex::new(Vec::new()),
                 acked_upto: Mutex::new(BTreeMap::new()),
+                lsn_acks: Arc::new(Mutex::new(Vec::new())),
             }));
         }
         let mut writers = Writers {
@@ -210,7 +241,8 @@ impl Writers {
             written_tasks: 0,
         };
         for (i, d) in writers.devices.iter().enumerate() {
-            *d.client.lock().expect("client") = Some(spawn_client(d.store.clone(), &urls(i)));
+            *d.client.lock().expect("client") =
+                Some(spawn_client(d.store.clone(), &urls(i), d.lsn_acks.clone()));
         }
         for (i, d) in writers.devices.iter().enumerate() {
             let d = d.clone();
@@ -276,6 +308,28 @@ impl Writers {
             );
         }
         Ok(out)
+    }
+
+    /// Every acknowledgement the clients reported so far, with its LSN.
+    pub fn lsn_acks(&self) -> Vec<LsnAck> {
+        self.devices
+            .iter()
+            .flat_map(|d| d.lsn_acks.lock().expect("lsn acks").clone())
+            .collect()
+    }
+
+    /// Starts a session-guarantee reader over `urls` and these writers' documents, with
+    /// `min_lsn` the highest LSN acknowledged so far (see [`crate::reads`]).
+    pub fn start_reader(&self, urls: Vec<String>, every: Duration, seed: u64) -> crate::Reader {
+        let sources: Vec<Arc<Mutex<Vec<LsnAck>>>> =
+            self.devices.iter().map(|d| d.lsn_acks.clone()).collect();
+        let acks = move || {
+            sources
+                .iter()
+                .flat_map(|s| s.lock().expect("lsn acks").clone())
+                .collect()
+        };
+        crate::Reader::start(urls, self.docs.clone(), acks, every, seed)
     }
 
     /// Time since the writers started.
@@ -418,10 +472,20 @@ impl Writers {
                     (vv, d.store.pending(doc)?, d.store.to_json(doc)?),
                 );
             }
+            let lsn_acks = d.lsn_acks.lock().expect("lsn acks").clone();
+            let mut acked = d.acked.lock().expect("acked").clone();
+            for a in &mut acked {
+                // The first acknowledgement that covered it.
+                a.lsn = lsn_acks
+                    .iter()
+                    .filter(|l| l.doc == a.doc && l.origin == d.origin.as_str() && l.upto >= a.seq)
+                    .map(|l| l.lsn)
+                    .min();
+            }
             out.push(DeviceRecord {
                 origin: d.origin.as_str().to_string(),
                 written: d.written.lock().expect("written").clone(),
-                acked: d.acked.lock().expect("acked").clone(),
+                acked,
                 docs,
             });
         }
