@@ -92,7 +92,6 @@ fn cluster_writers() -> WriterSpec {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until the protocol v2 client lands: the v1 client stalls after an `unavailable` refusal (seq_gap)"]
 async fn fault_suite_three_nodes_twenty_faults() {
     run(
         ClusterSpec::new(3).binary(BIN),
@@ -104,7 +103,6 @@ async fn fault_suite_three_nodes_twenty_faults() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until the protocol v2 client lands: the v1 client stalls after an `unavailable` refusal (seq_gap)"]
 async fn fault_suite_five_nodes() {
     run(
         ClusterSpec::new(5).binary(BIN),
@@ -275,7 +273,6 @@ async fn partitioned_old_leader_acknowledges_nothing_and_converges_after_healing
 /// A leader stopped with SIGSTOP past the election timeout answers again after SIGCONT
 /// and follows the new leader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "until the protocol v2 client lands: the v1 client stalls after an `unavailable` refusal (seq_gap)"]
 async fn paused_leader_resumes_and_follows() {
     let spec = ClusterSpec::new(3).binary(BIN);
     let hold = Duration::from_millis(spec.election_timeout_max_ms) * 2;
