@@ -1,10 +1,14 @@
 //! `concord-bench`: measures Concord — durable local commits (`commit`), the automerge-paper
 //! editing trace against raw Automerge and Yrs (`trace`), and N client processes syncing
-//! through one relay process (`sync`), and what conflict policies cost (`policies`). Results are printed as tables, or as JSON with
+//! through one relay process (`sync`), what conflict policies cost (`policies`), the long
+//! fault run on a cluster (`faults`) and failover time (`failover`). Results are printed as
+//! tables, or as JSON with
 //! `--json`. See BENCHMARKS.md at the repository root for recorded results.
 
 mod child;
 mod commit;
+mod failover;
+mod faults;
 mod measure;
 mod policies;
 mod report;
@@ -41,6 +45,10 @@ enum Command {
     Sync(sync::SyncArgs),
     /// Conflict policies: resolved reads (lww, merge) and LWW writes against plain ones
     Policies(policies::PoliciesArgs),
+    /// The long fault run on a cluster of real processes: faults, acks, lost, divergent
+    Faults(faults::FaultsArgs),
+    /// Time from kill -9 of the leader to the first acknowledged write (p50, max)
+    Failover(failover::FailoverArgs),
     /// Internal: one measured step of `trace`, run in a child process
     #[command(subcommand, hide = true)]
     Child(ChildCommand),
@@ -90,6 +98,8 @@ fn run(command: Command) -> Result<()> {
         Command::Trace(args) => trace::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Policies(args) => policies::run(&args),
+        Command::Faults(args) => faults::run(&args),
+        Command::Failover(args) => failover::run(&args),
         Command::Child(ChildCommand::Apply {
             engine,
             compact,

@@ -78,6 +78,14 @@ enum Command {
         #[arg(long, default_value = "")]
         sub: String,
     },
+    /// Print a JSON digest of a (stopped) node's database: per document its kind, version
+    /// vector and every logged update as (log index, origin, seq, hash), for comparing
+    /// replicas offline.
+    Digest {
+        /// The node's data dir (holding concord.db).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -230,6 +238,14 @@ async fn main() -> anyhow::Result<()> {
             )
             .context("cannot sign token")?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Digest { data_dir } => {
+            let db = data_dir.join("concord.db");
+            anyhow::ensure!(db.is_file(), "no database at {}", db.display());
+            let digest = concord_server::storage::Storage::digest_file(&db)
+                .with_context(|| format!("cannot read {}", db.display()))?;
+            println!("{}", serde_json::to_string(&digest)?);
             Ok(())
         }
     }

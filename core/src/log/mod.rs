@@ -32,5 +32,6 @@ pub use codec::{decode_version, encode_version};
 pub use contiguity::{admit, Admitted};
 pub use load::{load, read_head, read_heads, replay, LoadedLog, LogHead};
 pub use rows::{
-    append, create_doc, last_index, missing_from, record_from_row, stored_update, write_head,
+    append, create_doc, indexed, last_index, missing_from, record_from_row, stored_update,
+    write_head,
 };

@@ -103,3 +103,22 @@ pub fn missing_from(
     }
     Ok(out)
 }
+
+/// Every logged update of the document with its log index (`idx`), in log order: what an
+/// offline comparison of two replicas' logs reads.
+pub fn indexed(conn: &Connection, doc_id: &str) -> Result<Vec<(i64, UpdateRecord)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT idx, origin, seq, data FROM updates WHERE doc_id = ?1 ORDER BY idx",
+    )?;
+    let rows = stmt.query_map([doc_id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            UpdateRecord {
+                origin: Origin::from(r.get::<_, String>(1)?),
+                seq: r.get::<_, i64>(2)? as u64,
+                data: r.get(3)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}

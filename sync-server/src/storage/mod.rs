@@ -13,11 +13,13 @@
 //!
 //! Files: `schema` (migrations), `entry` (log entries and outcomes), `apply` (the state
 //! machine and checkpoints), `catchup` (reads for clients), `docs` (documents in memory),
-//! `copy` (consistent copies of the whole database out and in: consensus snapshots).
+//! `copy` (consistent copies of the whole database out and in: consensus snapshots),
+//! `digest` (a comparable summary of the whole database, for checking replicas offline).
 
 mod apply;
 mod catchup;
 mod copy;
+mod digest;
 mod docs;
 mod entry;
 mod error;
@@ -29,6 +31,7 @@ use std::path::Path;
 use concord_core::{log, CrdtDoc, DocKind, VersionVector};
 use rusqlite::Connection;
 
+pub use digest::{fnv1a, Digest, DocDigest, LoggedUpdate};
 pub use entry::{ApplyOutcome, Entry, LogEntry};
 pub use error::{Result, StorageError};
 pub use schema::SCHEMA_VERSION;

@@ -1,0 +1,684 @@
+//! N real `concord-server` processes on loopback with a fault proxy on every link: node i
+//! dials node j through proxy (i, j) (the node's `[cluster.dial]`), and clients reach node i
+//! through its client proxy. Controls: kill -9, SIGSTOP / SIGCONT, restart on the same
+//! data, partition a node (blackhole all its node links both ways, its client link kept),
+//! slow links, heal; add and remove a node through the operator endpoints. An observer polls
+//! `GET /cluster` on every node directly and keeps the samples (one leader per term check).
+//!
+//! With [`ClusterSpec::standalone`] it runs one node without a `[cluster]` section (today's
+//! single relay), with its client proxy: the harness's pieces work against it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::digest::Digest;
+use crate::error::{Result, TestkitError};
+use crate::http;
+use crate::node::{server_binary, NodeProcess};
+use crate::proxy::Proxy;
+
+/// How to build the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub nodes: u64,
+    /// No `[cluster]` section: one plain relay (`nodes` must be 1).
+    pub standalone: bool,
+    pub write_concern: String,
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    pub rpc_timeout_ms: u64,
+    pub write_timeout_ms: u64,
+    pub min_lsn_wait_ms: u64,
+    pub max_lag_entries: u64,
+    pub snapshot_logs: u64,
+    /// Log entries kept behind a snapshot when the log is purged.
+    pub keep_logs: u64,
+    pub secret: String,
+    /// Bound on any single wait (startup, a leader to appear).
+    pub wait: Duration,
+    /// How often the observer polls `/cluster`.
+    pub sample_every: Duration,
+    /// The `concord-server` binary (else [`server_binary`]'s lookup).
+    pub binary: Option<PathBuf>,
+}
+
+impl ClusterSpec {
+    /// A cluster of `nodes` with short timeouts and frequent snapshots (so a partitioned
+    /// follower falls behind the purged log quickly). The heartbeat is not shorter than
+    /// 200 ms: openraft 0.9 bounds every AppendEntries call by the heartbeat interval, and on
+    /// a loaded 2-core machine 100 ms made replication time out over and over (elections
+    /// churned for a minute after healing).
+    pub fn new(nodes: u64) -> ClusterSpec {
+        ClusterSpec {
+            nodes,
+            standalone: false,
+            write_concern: "majority".into(),
+            heartbeat_ms: 200,
+            election_timeout_min_ms: 800,
+            election_timeout_max_ms: 1600,
+            rpc_timeout_ms: 1000,
+            write_timeout_ms: 5000,
+            min_lsn_wait_ms: 2000,
+            max_lag_entries: 100_000,
+            snapshot_logs: 50,
+            keep_logs: 10,
+            secret: "cluster-secret".into(),
+            wait: Duration::from_secs(30),
+            sample_every: Duration::from_millis(100),
+            binary: None,
+        }
+    }
+
+    /// One plain relay, no consensus.
+    pub fn standalone() -> ClusterSpec {
+        ClusterSpec {
+            standalone: true,
+            ..ClusterSpec::new(1)
+        }
+    }
+
+    pub fn write_concern(mut self, concern: &str) -> ClusterSpec {
+        self.write_concern = concern.into();
+        self
+    }
+
+    /// Runs this `concord-server` binary (tests pass `env!("CARGO_BIN_EXE_concord-server")`).
+    pub fn binary(mut self, path: impl Into<PathBuf>) -> ClusterSpec {
+        self.binary = Some(path.into());
+        self
+    }
+}
+
+/// `GET /cluster` as a node answers it (unknown fields ignored, missing ones defaulted).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ClusterStatus {
+    pub node_id: u64,
+    pub role: String,
+    pub term: u64,
+    pub leader: Option<u64>,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub last_log_index: u64,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    pub serving: bool,
+}
+
+/// One observation of one node.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Time since the cluster started.
+    pub at: Duration,
+    pub node: u64,
+    pub status: ClusterStatus,
+}
+
+/// One node's addresses and process.
+pub struct Node {
+    pub id: u64,
+    pub client_addr: SocketAddr,
+    pub cluster_addr: SocketAddr,
+    pub process: NodeProcess,
+    /// Removed from the membership: no longer compared by the checker.
+    pub removed: bool,
+}
+
+/// The running cluster. Dropping it kills every process.
+pub struct Cluster {
+    pub spec: ClusterSpec,
+    dir: tempfile::TempDir,
+    binary: PathBuf,
+    started: Instant,
+    nodes: BTreeMap<u64, Node>,
+    /// (from, to) → the proxy node `from` dials node `to` through; `from` 0 is the shared
+    /// proxy every node dials an added node through.
+    links: BTreeMap<(u64, u64), Proxy>,
+    /// node → the proxy clients reach it through.
+    client_links: BTreeMap<u64, Proxy>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    sampler: Option<tokio::task::JoinHandle<()>>,
+    /// Addresses the sampler polls (shared so added nodes are polled too).
+    observed: Arc<Mutex<BTreeMap<u64, SocketAddr>>>,
+}
+
+const MAX_SAMPLES: usize = 200_000;
+
+fn free_addr() -> Result<SocketAddr> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?)
+}
+
+impl Cluster {
+    /// Starts every node (the first one bootstraps) and waits for a leader.
+    pub async fn start(spec: ClusterSpec) -> Result<Cluster> {
+        let binary = match &spec.binary {
+            Some(b) => b.clone(),
+            None => server_binary()?,
+        };
+        let mut dir = tempfile::Builder::new()
+            .prefix("concord-cluster")
+            .tempdir()?;
+        if std::env::var_os("CONCORD_KEEP_CLUSTER").is_some() {
+            // For debugging a failed run: configs, data and logs stay.
+            dir.disable_cleanup(true);
+            eprintln!("cluster files kept in {}", dir.path().display());
+        }
+        let ids: Vec<u64> = (1..=spec.nodes).collect();
+        let mut addrs = BTreeMap::new();
+        for id in &ids {
+            addrs.insert(*id, (free_addr()?, free_addr()?));
+        }
+        let mut links = BTreeMap::new();
+        let mut client_links = BTreeMap::new();
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        for &to in &ids {
+            client_links.insert(to, Proxy::start(any, addrs[&to].0).await?);
+            if spec.standalone {
+                continue;
+            }
+            for &from in &ids {
+                if from != to {
+                    links.insert((from, to), Proxy::start(any, addrs[&to].1).await?);
+                }
+            }
+        }
+        let mut cluster = Cluster {
+            spec,
+            dir,
+            binary,
+            started: Instant::now(),
+            nodes: BTreeMap::new(),
+            links,
+            client_links,
+            samples: Arc::new(Mutex::new(Vec::new())),
+            sampler: None,
+            observed: Arc::new(Mutex::new(BTreeMap::new())),
+        };
+        let peers: Vec<(u64, SocketAddr, SocketAddr)> = ids
+            .iter()
+            .map(|id| (*id, addrs[id].0, addrs[id].1))
+            .collect();
+        for &id in &ids {
+            let (client_addr, cluster_addr) = addrs[&id];
+            let text = cluster.config_text(id, client_addr, cluster_addr, &peers, id == 1);
+            let process = NodeProcess::new(
+                id,
+                cluster.binary.clone(),
+                &cluster.dir.path().join(format!("n{id}")),
+                &text,
+                client_addr,
+            )?;
+            cluster.nodes.insert(
+                id,
+                Node {
+                    id,
+                    client_addr,
+                    cluster_addr,
+                    process,
+                    removed: false,
+                },
+            );
+        }
+        let wait = cluster.spec.wait;
+        for node in cluster.nodes.values_mut() {
+            node.process.start(wait).await?;
+            cluster
+                .observed
+                .lock()
+                .expect("observed")
+                .insert(node.id, node.client_addr);
+        }
+        cluster.sampler = Some(tokio::spawn(sample_loop(
+            cluster.observed.clone(),
+            cluster.samples.clone(),
+            cluster.started,
+            cluster.spec.sample_every,
+        )));
+        if !cluster.spec.standalone {
+            cluster.wait_for_leader().await?;
+        }
+        Ok(cluster)
+    }
+
+    fn config_text(
+        &self,
+        id: u64,
+        client: SocketAddr,
+        cluster_addr: SocketAddr,
+        peers: &[(u64, SocketAddr, SocketAddr)],
+        bootstrap: bool,
+    ) -> String {
+        let data = self.dir.path().join(format!("n{id}")).join("data");
+        let mut t = format!("listen = \"{client}\"\ndata_dir = \"{}\"\n", data.display());
+        if self.spec.standalone {
+            return t;
+        }
+        let s = &self.spec;
+        t.push_str(&format!(
+            "[cluster]\nnode_id = {id}\nlisten = \"{cluster_addr}\"\nsecret = \"{}\"\n\
+             bootstrap = {bootstrap}\nwrite_concern = \"{}\"\nheartbeat_ms = {}\n\
+             election_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nrpc_timeout_ms = {}\n\
+             write_timeout_ms = {}\nmin_lsn_wait_ms = {}\nmax_lag_entries = {}\nsnapshot_logs = {}\nkeep_logs = {}\n",
+            s.secret,
+            s.write_concern,
+            s.heartbeat_ms,
+            s.election_timeout_min_ms,
+            s.election_timeout_max_ms,
+            s.rpc_timeout_ms,
+            s.write_timeout_ms,
+            s.min_lsn_wait_ms,
+            s.max_lag_entries,
+            s.snapshot_logs,
+            s.keep_logs,
+        ));
+        for (pid, pclient, pcluster) in peers {
+            t.push_str(&format!(
+                "[[cluster.peers]]\nid = {pid}\nclient = \"{pclient}\"\ncluster = \"{pcluster}\"\n"
+            ));
+        }
+        t.push_str("[cluster.dial]\n");
+        for ((from, to), proxy) in &self.links {
+            if *from == id {
+                t.push_str(&format!("\"{to}\" = \"{}\"\n", proxy.addr()));
+            }
+        }
+        t
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Ids of the nodes in the cluster (not removed).
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes
+            .values()
+            .filter(|n| !n.removed)
+            .map(|n| n.id)
+            .collect()
+    }
+
+    pub fn node(&self, id: u64) -> Option<&Node> {
+        self.nodes.get(&id)
+    }
+
+    /// The sync URLs of every node through its client proxy, starting at `first` (each
+    /// device gets its own order, so devices spread over the nodes).
+    pub fn client_urls(&self, first: usize) -> Vec<String> {
+        let ids = self.ids();
+        (0..ids.len())
+            .map(|k| ids[(first + k) % ids.len()])
+            .map(|id| format!("ws://{}/sync", self.client_links[&id].addr()))
+            .collect()
+    }
+
+    /// The client proxy of node `id`.
+    pub fn client_link(&self, id: u64) -> Option<&Proxy> {
+        self.client_links.get(&id)
+    }
+
+    /// Every proxy on a node→node link touching `id` (both directions).
+    fn node_links(&self, id: u64) -> impl Iterator<Item = &Proxy> {
+        self.links
+            .iter()
+            .filter(move |((from, to), _)| *from == id || *to == id)
+            .map(|(_, p)| p)
+    }
+
+    /// `GET /cluster` on node `id` (directly, not through a proxy).
+    pub async fn status(&self, id: u64) -> Result<ClusterStatus> {
+        let node = self.nodes.get(&id).ok_or_else(|| no_node(id))?;
+        let r = http::get(node.client_addr, "/cluster", Duration::from_millis(800)).await?;
+        Ok(serde_json::from_str(&r.body)?)
+    }
+
+    /// The leader as the running, unpaused nodes agree on it: a node that says it is the
+    /// leader and that a majority of the answering nodes name.
+    pub async fn leader(&self) -> Option<u64> {
+        let mut named: BTreeMap<u64, usize> = BTreeMap::new();
+        let mut claims = Vec::new();
+        let mut answered = 0;
+        for id in self.ids() {
+            let n = &self.nodes[&id];
+            if !n.process.is_running() || n.process.is_paused() {
+                continue;
+            }
+            if let Ok(s) = self.status(id).await {
+                answered += 1;
+                if let Some(l) = s.leader {
+                    *named.entry(l).or_default() += 1;
+                }
+                if s.role == "leader" {
+                    claims.push((s.term, id));
+                }
+            }
+        }
+        claims.sort();
+        let (_, id) = *claims.last()?;
+        (named.get(&id).copied().unwrap_or(0) * 2 > answered).then_some(id)
+    }
+
+    /// Waits (bounded by the spec's wait) until there is an agreed leader.
+    pub async fn wait_for_leader(&self) -> Result<u64> {
+        let deadline = Instant::now() + self.spec.wait;
+        loop {
+            if let Some(id) = self.leader().await {
+                return Ok(id);
+            }
+            if Instant::now() > deadline {
+                return Err(TestkitError::Timeout {
+                    what: "a leader is elected".into(),
+                    limit: self.spec.wait,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Followers (running, in the membership) of the current leader.
+    pub async fn followers(&self) -> Result<Vec<u64>> {
+        let leader = self.wait_for_leader().await?;
+        Ok(self.ids().into_iter().filter(|id| *id != leader).collect())
+    }
+
+    /// Waits until every running node has applied what the leader committed (bounded).
+    pub async fn wait_caught_up(&self) -> Result<()> {
+        if self.spec.standalone {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.spec.wait;
+        loop {
+            let leader = self.wait_for_leader().await?;
+            let commit = self.status(leader).await.map(|s| s.commit_index).ok();
+            let mut all = commit.is_some();
+            for id in self.ids() {
+                if !all {
+                    break;
+                }
+                all = match self.status(id).await {
+                    Ok(s) => Some(s.applied_index) >= commit,
+                    Err(_) => false,
+                };
+            }
+            if all {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(TestkitError::Timeout {
+                    what: "every node applied the leader's commit index".into(),
+                    limit: self.spec.wait,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn kill9(&mut self, id: u64) -> Result<()> {
+        self.nodes
+            .get_mut(&id)
+            .ok_or_else(|| no_node(id))?
+            .process
+            .kill9();
+        Ok(())
+    }
+
+    pub fn pause(&mut self, id: u64) -> Result<()> {
+        self.nodes
+            .get_mut(&id)
+            .ok_or_else(|| no_node(id))?
+            .process
+            .pause()
+    }
+
+    pub fn resume(&mut self, id: u64) -> Result<()> {
+        self.nodes
+            .get_mut(&id)
+            .ok_or_else(|| no_node(id))?
+            .process
+            .resume()
+    }
+
+    /// Starts node `id` again on its data (kill -9 first if it runs).
+    pub async fn restart(&mut self, id: u64) -> Result<()> {
+        let wait = self.spec.wait;
+        let node = self.nodes.get_mut(&id).ok_or_else(|| no_node(id))?;
+        node.process.kill9();
+        node.process.start(wait).await
+    }
+
+    /// Starts every node that is down (not removed) and resumes every paused one.
+    pub async fn revive_all(&mut self) -> Result<()> {
+        for id in self.ids() {
+            let n = &self.nodes[&id];
+            if n.process.is_paused() {
+                self.resume(id)?;
+            } else if !n.process.is_running() {
+                self.restart(id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts node `id` off from every other node (both directions hang); its client link
+    /// stays, so its devices stay attached.
+    pub fn partition(&self, id: u64) {
+        for p in self.node_links(id) {
+            p.blackhole();
+        }
+    }
+
+    /// Delays every node→node link by `delay` each way.
+    pub fn slow_node_links(&self, delay: Duration) {
+        for p in self.links.values() {
+            p.delay(delay, delay);
+        }
+    }
+
+    /// Delays every client link by `delay` each way.
+    pub fn slow_client_links(&self, delay: Duration) {
+        for p in self.client_links.values() {
+            p.delay(delay, delay);
+        }
+    }
+
+    /// Every link back to a plain pass-through.
+    pub fn heal(&self) {
+        for p in self.links.values().chain(self.client_links.values()) {
+            p.heal();
+        }
+    }
+
+    /// Sends an operator request to node `via`'s cluster port.
+    pub async fn admin(&self, via: u64, method: &str, path: &str, body: &str) -> Result<String> {
+        let node = self.nodes.get(&via).ok_or_else(|| no_node(via))?;
+        let timeout = self.spec.wait;
+        let r = http::request(
+            node.cluster_addr,
+            method,
+            path,
+            Some(&self.spec.secret),
+            Some(body),
+            timeout,
+        )
+        .await?;
+        if r.status / 100 != 2 {
+            return Err(TestkitError::Http {
+                addr: node.cluster_addr,
+                path: path.into(),
+                message: format!("status {}: {}", r.status, r.body),
+            });
+        }
+        Ok(r.body)
+    }
+
+    /// Starts a new node and adds it through the leader (`/admin/add` returns once it is a
+    /// voter). Other nodes dial it through one shared proxy (0, id); it dials them through
+    /// its own proxies. Returns its id.
+    pub async fn add_node(&mut self) -> Result<u64> {
+        let id = self.nodes.keys().max().copied().unwrap_or(0) + 1;
+        let (client_addr, cluster_addr) = (free_addr()?, free_addr()?);
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let existing = self.ids();
+        for &to in &existing {
+            let target = self.nodes[&to].cluster_addr;
+            self.links
+                .insert((id, to), Proxy::start(any, target).await?);
+        }
+        let inbound = Proxy::start(any, cluster_addr).await?;
+        let inbound_addr = inbound.addr();
+        self.links.insert((0, id), inbound);
+        self.client_links
+            .insert(id, Proxy::start(any, client_addr).await?);
+        let peers: Vec<_> = existing
+            .iter()
+            .map(|i| (*i, self.nodes[i].client_addr, self.nodes[i].cluster_addr))
+            .collect();
+        let text = self.config_text(id, client_addr, cluster_addr, &peers, false);
+        let mut process = NodeProcess::new(
+            id,
+            self.binary.clone(),
+            &self.dir.path().join(format!("n{id}")),
+            &text,
+            client_addr,
+        )?;
+        process.start(self.spec.wait).await?;
+        self.nodes.insert(
+            id,
+            Node {
+                id,
+                client_addr,
+                cluster_addr,
+                process,
+                removed: false,
+            },
+        );
+        self.observed
+            .lock()
+            .expect("observed")
+            .insert(id, client_addr);
+        let leader = self.wait_for_leader().await?;
+        let body =
+            format!("{{\"id\":{id},\"client\":\"{client_addr}\",\"cluster\":\"{inbound_addr}\"}}");
+        self.admin(leader, "POST", "/admin/add", &body).await?;
+        Ok(id)
+    }
+
+    /// Removes node `id` from the membership through the leader, then stops it.
+    pub async fn remove_node(&mut self, id: u64) -> Result<()> {
+        let leader = self.wait_for_leader().await?;
+        self.admin(leader, "POST", "/admin/remove", &format!("{{\"id\":{id}}}"))
+            .await?;
+        let node = self.nodes.get_mut(&id).ok_or_else(|| no_node(id))?;
+        node.removed = true;
+        node.process.kill9();
+        self.observed.lock().expect("observed").remove(&id);
+        Ok(())
+    }
+
+    /// Every `/cluster` sample taken so far.
+    pub fn samples(&self) -> Vec<Sample> {
+        self.samples.lock().expect("samples").clone()
+    }
+
+    /// Stops the observer and every process (kill -9; storage is durable at every commit),
+    /// then reads each member's digest offline.
+    pub async fn stop_and_digest(&mut self) -> Result<BTreeMap<u64, Digest>> {
+        if let Some(s) = self.sampler.take() {
+            s.abort();
+        }
+        for node in self.nodes.values_mut() {
+            if node.process.is_paused() {
+                node.process.resume()?;
+            }
+            node.process.kill9();
+        }
+        let mut out = BTreeMap::new();
+        for node in self.nodes.values().filter(|n| !n.removed) {
+            out.insert(node.id, node.process.digest()?);
+        }
+        Ok(out)
+    }
+
+    /// The tail of node `id`'s log (for failure messages).
+    pub fn log_tail(&self, id: u64) -> String {
+        self.nodes
+            .get(&id)
+            .map(|n| n.process.log_tail(6000))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(s) = self.sampler.take() {
+            s.abort();
+        }
+    }
+}
+
+fn no_node(id: u64) -> TestkitError {
+    TestkitError::Node {
+        node: id,
+        message: "no such node".into(),
+    }
+}
+
+async fn sample_loop(
+    observed: Arc<Mutex<BTreeMap<u64, SocketAddr>>>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    started: Instant,
+    every: Duration,
+) {
+    loop {
+        let targets: Vec<(u64, SocketAddr)> = observed
+            .lock()
+            .expect("observed")
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        let polls = targets.into_iter().map(|(node, addr)| async move {
+            let r = http::get(addr, "/cluster", Duration::from_millis(300))
+                .await
+                .ok()?;
+            let status: ClusterStatus = serde_json::from_str(&r.body).ok()?;
+            Some((node, status))
+        });
+        let results = futures_join(polls).await;
+        {
+            let mut s = samples.lock().expect("samples");
+            for (node, status) in results.into_iter().flatten() {
+                if s.len() < MAX_SAMPLES {
+                    s.push(Sample {
+                        at: started.elapsed(),
+                        node,
+                        status,
+                    });
+                }
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Runs the futures concurrently (spawned) and collects their outputs in order.
+async fn futures_join<F, T>(futures: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
