@@ -80,10 +80,15 @@ async fn metrics_page(State(node): State<Node>) -> impl IntoResponse {
 }
 
 async fn healthz(State(Node { relay, .. }): State<Node>) -> impl IntoResponse {
+    // The document count takes the storage lock: off the async workers.
+    let counted = relay.clone();
+    let documents = tokio::task::spawn_blocking(move || counted.doc_count())
+        .await
+        .unwrap_or(0);
     Json(serde_json::json!({
         "status": "ok",
         "server_id": relay.config.server_id,
-        "documents": relay.doc_count(),
+        "documents": documents,
         "connections": relay.hub().connection_count(),
     }))
 }

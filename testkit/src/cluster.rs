@@ -109,6 +109,8 @@ pub struct ClusterStatus {
     pub voters: Vec<u64>,
     pub learners: Vec<u64>,
     pub serving: bool,
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
 }
 
 /// One observation of one node.
@@ -320,6 +322,11 @@ impl Cluster {
     }
 
     /// The client proxy of node `id`.
+    /// The proxy node `from` dials node `to` through (cut it to stop that direction only).
+    pub fn link(&self, from: u64, to: u64) -> Option<&Proxy> {
+        self.links.get(&(from, to))
+    }
+
     pub fn client_link(&self, id: u64) -> Option<&Proxy> {
         self.client_links.get(&id)
     }

@@ -29,6 +29,10 @@ use crate::sync::session::{ClientConfig, ClientSession};
 pub const KEEPALIVE_AFTER: Duration = Duration::from_secs(20);
 /// How often a connected driver looks for commits made by other processes on its log.
 pub const EXTERNAL_POLL_EVERY: Duration = Duration::from_millis(250);
+/// A connection that brought no frame for this long (while the client pings every
+/// [`KEEPALIVE_AFTER`] of quiet) is taken as dead — e.g. a relay node that hangs with the
+/// socket open — and replaced by one to the next URL.
+pub const SILENT_AFTER: Duration = Duration::from_secs(30);
 
 /// The longest pause between a one-shot sync's attempts (it has a timeout of its own).
 const ONCE_MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -79,6 +83,8 @@ enum Link {
         ping_at: Duration,
         poll_at: Duration,
         external_seen: u64,
+        /// When the last frame from the relay arrived.
+        heard_at: Duration,
     },
     Ended,
 }
@@ -153,8 +159,11 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         let link = match self.link {
             Link::Waiting { at } => Some(at),
             Link::Connected {
-                ping_at, poll_at, ..
-            } => Some(ping_at.min(poll_at)),
+                ping_at,
+                poll_at,
+                heard_at,
+                ..
+            } => Some(ping_at.min(poll_at).min(heard_at + SILENT_AFTER)),
             Link::Connecting => None,
             Link::Ended => return None,
         };
@@ -199,10 +208,21 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         }
         match &mut self.link {
             Link::Waiting { at } if now >= *at => self.connect(),
+            Link::Connected { heard_at, .. } if now >= *heard_at + SILENT_AFTER => {
+                self.events.push_back(DriverEvent::Close);
+                self.connection_lost(
+                    now,
+                    ClientError::Disconnected(format!(
+                        "no frame from the relay for {} s",
+                        SILENT_AFTER.as_secs()
+                    )),
+                );
+            }
             Link::Connected {
                 ping_at,
                 poll_at,
                 external_seen,
+                ..
             } => {
                 let ping = now >= *ping_at;
                 let mut external = false;
@@ -234,6 +254,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             ping_at: now + KEEPALIVE_AFTER,
             poll_at: now + EXTERNAL_POLL_EVERY,
             external_seen: self.session.log().external_changes(),
+            heard_at: now,
         };
         self.refusals.clear();
         let hello = self.session.connected();
@@ -253,7 +274,8 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
 
     /// A binary frame from the relay.
     pub fn handle_frame(&mut self, now: Duration, frame: &[u8]) {
-        if matches!(self.link, Link::Connected { .. }) {
+        if let Link::Connected { heard_at, .. } = &mut self.link {
+            *heard_at = now;
             let result = self.session.handle_frame(frame);
             self.after_step(now, result);
         }

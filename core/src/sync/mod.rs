@@ -24,7 +24,9 @@ pub use append_rules::{plan_append, update_refusal, AppendPlan, DocHead};
 pub use backoff::{Backoff, OsRandom, RandomSource, SeededRandom};
 pub use chunk::chunk_updates;
 pub use device_log::DeviceLog;
-pub use driver::{ClientDriver, DriverEvent, DriverMode, EXTERNAL_POLL_EVERY, KEEPALIVE_AFTER};
+pub use driver::{
+    ClientDriver, DriverEvent, DriverMode, EXTERNAL_POLL_EVERY, KEEPALIVE_AFTER, SILENT_AFTER,
+};
 pub use outcome::{Acked, ClientError, ClientStatus, Disconnect};
 pub use relay_request::{
     AppendOutcome, Authenticator, CatchupData, Completion, RelayOutput, RelayRefusal, RelayRequest,

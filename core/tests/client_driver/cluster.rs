@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use concord_core::protocol::Message;
-use concord_core::sync::{Backoff, ClientConfig, ClientError, DriverMode};
+use concord_core::sync::{Backoff, ClientConfig, ClientError, DriverMode, SILENT_AFTER};
 use concord_core::{DocKind, Origin};
 
 use crate::fake_relay::FakeRelay;
@@ -281,4 +281,34 @@ fn the_backoff_grows_while_every_node_refuses() {
     pair.break_connection();
     let next = pair.driver.poll_timeout().unwrap() - pair.now;
     assert!(next <= backoff.ceiling(0), "{next:?}");
+}
+
+#[test]
+fn a_relay_that_goes_silent_with_the_socket_open_is_left_for_the_next_node() {
+    let log = device_with_doc();
+    let mut pair = Pair::new(
+        log.clone(),
+        FakeRelay::default(),
+        background(),
+        &["ws://a", "ws://b"],
+        1,
+    );
+    assert!(pair.connected);
+    // The node hangs: frames go in, nothing comes back, the socket stays open.
+    pair.relay.black_hole = true;
+    pair.commit("d", b"waiting");
+    assert_eq!(log.pending_of("d"), 1);
+    let closes = pair.closes;
+    pair.advance(SILENT_AFTER - Duration::from_secs(1));
+    assert_eq!(
+        pair.closes, closes,
+        "not given up on before the silence limit"
+    );
+    pair.advance(Duration::from_secs(1));
+    assert_eq!(pair.closes, closes + 1, "the silent connection is closed");
+    // The next attempt goes to the next node, which answers: the update is acknowledged.
+    pair.relay.black_hole = false;
+    assert!(pair.step_timeout());
+    assert_eq!(urls(&pair), ["ws://a", "ws://b"]);
+    assert_eq!(log.pending_of("d"), 0);
 }

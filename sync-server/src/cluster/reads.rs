@@ -59,7 +59,13 @@ impl Cluster {
                 )
             })?);
         }
-        if req.may_create && self.relay.doc_kind(&req.doc_id).is_none() {
+        let relay = self.relay.clone();
+        let doc_id = req.doc_id.clone();
+        // Off the async workers: the storage lock may be held by a long apply.
+        let absent = tokio::task::spawn_blocking(move || relay.doc_kind(&doc_id).is_none())
+            .await
+            .unwrap_or(true);
+        if req.may_create && absent {
             let reply = self
                 .write(
                     Write::Create {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +25,9 @@ use super::status::ClusterStatus;
 use super::type_config::{NodeId, TypeConfig};
 use super::writes::{Attempt, Forwarded, WriteReply};
 
+/// The largest node-to-node request body.
+pub const MAX_BODY_BYTES: usize = 512 << 20;
+
 /// The cluster port's router.
 pub fn router(cluster: Arc<Cluster>) -> Router {
     Router::new()
@@ -36,6 +39,9 @@ pub fn router(cluster: Arc<Cluster>) -> Router {
         .route("/cluster/status", post(peer_status))
         .route("/cluster", get(status))
         .merge(super::admin::routes())
+        // AppendEntries carries up to a few hundred batches and snapshots come in 1 MiB
+        // chunks: well past axum's 2 MiB default.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(cluster.clone(), authorize))
         .with_state(cluster)
 }

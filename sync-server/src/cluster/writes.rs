@@ -238,7 +238,7 @@ impl Cluster {
                 let docs = docs.clone();
                 tokio::spawn(async move {
                     if !matches!(committed.await, Ok(Ok(_))) {
-                        me.relay.forget_docs(docs.iter());
+                        me.forget_docs(docs).await;
                     }
                 });
                 match timeout_at(deadline.into(), flushed).await {
@@ -266,7 +266,7 @@ impl Cluster {
             Ok(lsn) => lsn,
             Err(attempt) => {
                 // The in-memory documents may hold what was validated but not committed.
-                self.relay.forget_docs(docs.iter());
+                self.forget_docs(docs).await;
                 return attempt;
             }
         };
@@ -278,6 +278,13 @@ impl Cluster {
         }
         crate::metrics::committed(count, started.elapsed());
         Attempt::Done(reply(lsn))
+    }
+
+    /// Drops the in-memory copies of `docs` (off the async workers: it takes the storage
+    /// lock, which a long validation or apply may hold).
+    async fn forget_docs(&self, docs: BTreeSet<String>) {
+        let relay = self.relay.clone();
+        let _ = tokio::task::spawn_blocking(move || relay.forget_docs(docs.iter())).await;
     }
 
     /// Waits until every voter's log holds `lsn` (write concern `all`).
