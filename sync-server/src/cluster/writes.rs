@@ -216,7 +216,19 @@ impl Cluster {
             lsn,
         };
         if entries.is_empty() {
-            return Attempt::Done(reply(self.applied()));
+            // Everything was held already: committed and applied here. Under `all` it is
+            // acknowledged only once every voter holds it too (a resend after `unavailable`
+            // must not turn into an ack while a voter is still down).
+            let lsn = self.applied();
+            if self.settings.write_concern == WriteConcern::All
+                && !self.wait_all_voters(lsn, deadline).await
+            {
+                return Attempt::Done(WriteReply::unavailable(
+                    "not every voter holds the write yet",
+                    lsn,
+                ));
+            }
+            return Attempt::Done(reply(lsn));
         }
         let docs: BTreeSet<String> = entries.iter().map(|e| e.doc_id().to_string()).collect();
         let request = self.next_request();
