@@ -10,6 +10,7 @@ pub mod hub;
 pub mod metrics;
 pub mod operator;
 pub mod state;
+pub mod static_files;
 pub mod storage;
 
 use std::sync::Arc;
