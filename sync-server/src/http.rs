@@ -42,9 +42,16 @@ use concord_core::sync::{AppendOutcome, Completion, RelayRequest};
 pub struct Node {
     pub relay: Arc<Relay>,
     pub cluster: Option<Arc<Cluster>>,
+    /// The directory served as static files, if any (`--static-dir`).
+    pub static_dir: Option<Arc<std::path::PathBuf>>,
 }
 
-pub fn router(relay: Arc<Relay>, cluster: Option<Arc<Cluster>>) -> Router {
+pub fn router(
+    relay: Arc<Relay>,
+    cluster: Option<Arc<Cluster>>,
+    static_dir: Option<std::path::PathBuf>,
+) -> Router {
+    let static_dir = static_dir.map(Arc::new);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/cluster", get(cluster_status))
@@ -52,7 +59,11 @@ pub fn router(relay: Arc<Relay>, cluster: Option<Arc<Cluster>>) -> Router {
         .route("/sync", get(upgrade))
         .route("/", get(root))
         .fallback(get(static_file))
-        .with_state(Node { relay, cluster })
+        .with_state(Node {
+            relay,
+            cluster,
+            static_dir,
+        })
 }
 
 /// `/`: a WebSocket upgrade is a sync connection; a plain GET gets the static index page
@@ -65,7 +76,7 @@ async fn root(
     let (mut parts, _body) = request.into_parts();
     match WebSocketUpgrade::from_request_parts(&mut parts, &node).await {
         Ok(ws) => upgrade(ws, State(node), ConnectInfo(peer)).await.into_response(),
-        Err(rejection) => match &node.relay.config.static_dir {
+        Err(rejection) => match &node.static_dir {
             Some(dir) => crate::static_files::serve(dir, "/").await,
             None => rejection.into_response(),
         },
@@ -74,7 +85,7 @@ async fn root(
 
 /// Any other GET: a file of the static directory, if one is configured.
 async fn static_file(State(node): State<Node>, uri: Uri) -> Response {
-    match &node.relay.config.static_dir {
+    match &node.static_dir {
         Some(dir) => crate::static_files::serve(dir, uri.path()).await,
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
@@ -254,6 +265,11 @@ async fn run_outputs(
                 queue.send(Arc::new(protocol::encode(&reply)));
             }
             RelayOutput::Unfollow(doc_id) => conn.unfollow(&doc_id),
+            RelayOutput::Presence {
+                doc_id,
+                device_id,
+                state,
+            } => conn.presence(doc_id, device_id, state),
             RelayOutput::Request(id, request) => {
                 let done = execute(node, conn.id(), request).await;
                 if let Ok(Completion::Appended(outcome)) = &done {

@@ -20,6 +20,9 @@ pub struct Store {
     inner: concord_core::Store,
     sync: Option<Rc<RefCell<Shell>>>,
     status_listener: Option<js_sys::Function>,
+    presence_listener: Option<js_sys::Function>,
+    /// This device's presence per document (JSON), kept across `startSync`/`stopSync`.
+    presence: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 /// A change subscription; `unsubscribe()` (or `free()`) ends it.
@@ -96,6 +99,8 @@ impl Store {
             inner,
             sync: None,
             status_listener: None,
+            presence_listener: None,
+            presence: Default::default(),
         }
     }
 
@@ -250,6 +255,10 @@ impl Store {
         }
         self.stop_sync();
         let shell = Shell::start(self.inner.clone(), urls, token, self.status_listener.clone());
+        shell.borrow_mut().presence_listener = self.presence_listener.clone();
+        for (doc, state) in &self.presence {
+            Shell::set_presence(&shell, doc, state.clone());
+        }
         self.sync = Some(shell);
         Ok(())
     }
@@ -259,6 +268,46 @@ impl Store {
     pub fn stop_sync(&mut self) {
         if let Some(shell) = self.sync.take() {
             Shell::stop(&shell);
+        }
+    }
+
+    /// Sets this device's presence on `docId` (any JSON value: name, colour, cursor…;
+    /// `null` withdraws it). Shown to the document's other subscribers on the same relay
+    /// node while this device is connected; never stored.
+    #[wasm_bindgen(js_name = setPresence)]
+    pub fn set_presence(&mut self, doc_id: &str, state: JsValue) -> Result<(), JsError> {
+        let value = to_json(&state)?;
+        let bytes = if value.is_null() {
+            Vec::new()
+        } else {
+            value.to_string().into_bytes()
+        };
+        if bytes.len() > concord_core::protocol::MAX_PRESENCE_BYTES {
+            return Err(JsError::new(&format!(
+                "a presence state of {} bytes is above the limit of {}",
+                bytes.len(),
+                concord_core::protocol::MAX_PRESENCE_BYTES
+            )));
+        }
+        if bytes.is_empty() {
+            self.presence.remove(doc_id);
+        } else {
+            self.presence.insert(doc_id.to_string(), bytes.clone());
+        }
+        if let Some(shell) = &self.sync {
+            Shell::set_presence(shell, doc_id, bytes);
+        }
+        Ok(())
+    }
+
+    /// Calls `callback({docId, peers: [{peer, deviceId, state}]})` whenever who is present
+    /// on a document changes (peers join, change, leave, time out, or this device's
+    /// connection drops: then nobody is shown).
+    #[wasm_bindgen(js_name = onPresence)]
+    pub fn on_presence(&mut self, callback: js_sys::Function) {
+        self.presence_listener = Some(callback.clone());
+        if let Some(shell) = &self.sync {
+            shell.borrow_mut().presence_listener = Some(callback);
         }
     }
 

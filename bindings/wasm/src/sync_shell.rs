@@ -42,6 +42,9 @@ pub struct Shell {
     ended: bool,
     _local: Option<Subscription>,
     pub listener: Option<js_sys::Function>,
+    pub presence_listener: Option<js_sys::Function>,
+    /// Documents whose peers changed since the listener was last called.
+    presence_changed: Vec<String>,
     me: Weak<RefCell<Shell>>,
 }
 
@@ -120,6 +123,8 @@ impl Shell {
                 ended: false,
                 _local: None,
                 listener,
+                presence_listener: None,
+                presence_changed: Vec::new(),
                 me: me.clone(),
             })
         });
@@ -160,10 +165,29 @@ impl Shell {
         Duration::from_secs_f64(((now_ms() - self.origin).max(0.0)) / 1000.0)
     }
 
+    /// Sets this device's presence on `doc_id` (empty: withdraws it).
+    pub fn set_presence(shell: &Rc<RefCell<Shell>>, doc_id: &str, state: Vec<u8>) {
+        Shell::feed(shell, |s, now| s.driver.set_presence(now, doc_id, state));
+    }
+
+    /// `{docId, peers: [{peer, deviceId, state}]}` for one document.
+    fn presence_json(&self, doc_id: &str) -> Value {
+        let peers: Vec<Value> = self
+            .driver
+            .presence(doc_id)
+            .into_iter()
+            .map(|p| {
+                let state: Value = serde_json::from_slice(&p.state).unwrap_or(Value::Null);
+                json!({"peer": p.peer, "deviceId": p.device_id.to_string(), "state": state})
+            })
+            .collect();
+        json!({"docId": doc_id, "peers": peers})
+    }
+
     /// Runs `f` on the driver, then carries out its events and re-arms the timer. Status
     /// listeners are called after the shell is released.
     fn feed(shell: &Rc<RefCell<Shell>>, f: impl FnOnce(&mut Shell, Duration)) {
-        let notify = {
+        let (status, presence) = {
             let mut s = shell.borrow_mut();
             if s.ended {
                 return;
@@ -172,14 +196,21 @@ impl Shell {
             f(&mut s, now);
             let changed = s.drain();
             s.arm_timer();
-            if changed {
-                s.listener.clone().map(|l| (l, s.status_json()))
-            } else {
-                None
-            }
+            let status = changed
+                .then(|| s.listener.clone().map(|l| (l, s.status_json())))
+                .flatten();
+            let docs = std::mem::take(&mut s.presence_changed);
+            let presence: Vec<(js_sys::Function, Value)> = match &s.presence_listener {
+                Some(l) => docs.iter().map(|d| (l.clone(), s.presence_json(d))).collect(),
+                None => Vec::new(),
+            };
+            (status, presence)
         };
-        if let Some((listener, status)) = notify {
+        if let Some((listener, status)) = status {
             let _ = listener.call1(&JsValue::NULL, &crate::convert::from_json(&status));
+        }
+        for (listener, event) in presence {
+            let _ = listener.call1(&JsValue::NULL, &crate::convert::from_json(&event));
         }
     }
 
@@ -207,6 +238,11 @@ impl Shell {
                     changed = true;
                 }
                 DriverEvent::Acked(_) => changed = true,
+                DriverEvent::Presence(doc) => {
+                    if !self.presence_changed.contains(&doc) {
+                        self.presence_changed.push(doc);
+                    }
+                }
                 DriverEvent::Refused(e) => {
                     web_sys::console::warn_1(
                         &format!("the relay refused {:?}: {}", e.doc_id, e.message).into(),
