@@ -23,12 +23,14 @@ export class Store {
   #pending = new Map();
   #listeners = new Map();
   #statusListeners = new Set();
+  #presenceListeners = new Set();
 
   constructor(worker) {
     this.#worker = worker;
     worker.onmessage = ({ data }) => {
       if (data.event === "change") this.#listeners.get(data.key)?.({ docId: data.docId, source: data.source });
       else if (data.event === "sync") for (const l of this.#statusListeners) l(data.status);
+      else if (data.event === "presence") for (const l of this.#presenceListeners) l(data.presence);
       else {
         const p = this.#pending.get(data.id);
         this.#pending.delete(data.id);
@@ -69,6 +71,13 @@ export class Store {
   onSyncStatus(listener) {
     this.#statusListeners.add(listener);
     return () => this.#statusListeners.delete(listener);
+  }
+  /** Sets this device's presence on `docId` (any JSON; null withdraws it). */
+  setPresence(docId, state) { return this.#call("setPresence", docId, state); }
+  /** Calls `listener({docId, peers: [{peer, deviceId, state}]})` when who is present changes. */
+  onPresence(listener) {
+    this.#presenceListeners.add(listener);
+    return () => this.#presenceListeners.delete(listener);
   }
   /** Calls `listener({docId, source})` after every change of `docId` (all when null). */
   async subscribe(docId, listener) {

@@ -17,6 +17,8 @@ export interface SyncStatus {
   /** Unacknowledged local updates per document. */
   pending: Record<string, number>;
 }
+export interface Peer { peer: number; deviceId: string; state: Json }
+export interface PresenceEvent { docId: string; peers: Peer[] }
 export interface ChangeEvent { docId: string; source: "local" | "remote" }
 
 export type Op =
@@ -59,6 +61,10 @@ export declare class Store {
   startSync(urls: string[], token?: string): Promise<SyncStatus>;
   stopSync(): Promise<SyncStatus>;
   onSyncStatus(listener: (status: SyncStatus) => void): () => void;
+  /** Presence (awareness) on a document: shown to its other subscribers on the same relay
+   *  node while connected; never stored. `null` withdraws it. */
+  setPresence(docId: string, state: Json): Promise<void>;
+  onPresence(listener: (event: PresenceEvent) => void): () => void;
   subscribe(docId: string | null, listener: (event: ChangeEvent) => void): Promise<() => Promise<void>>;
   close(): void;
 }

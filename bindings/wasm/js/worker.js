@@ -2,7 +2,7 @@
 // OPFS (opfs-sahpool) or, where OPFS is missing or another tab of this origin holds the
 // store, in memory (reported as `storage: "memory"` with the reason), and answers the page's
 // calls. Messages in: {id, method, args}; out: {id, result} | {id, error}, and events
-// {event: "change" | "sync", ...}.
+// {event: "change" | "sync" | "presence", ...}.
 import init, { installOpfs, Store } from "./concord_wasm.js";
 
 let store = null;
@@ -26,6 +26,7 @@ async function open({ name, mergeModule }) {
     store = Store.openInMemory(merges);
   }
   store.onSyncStatus((status) => postMessage({ event: "sync", status: withPending(status) }));
+  store.onPresence((presence) => postMessage({ event: "presence", presence }));
   return { storage, warning, deviceId: store.deviceId() };
 }
 
