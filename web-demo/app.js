@@ -233,7 +233,10 @@ function setupSync(store) {
   store.onSyncStatus(show);
   store.subscribe(null, () => queue(async () => show(await store.syncStatus())));
   const offline = $("offline");
+  const key = `concord-offline-${params.get("store") ?? "board"}`;
+  offline.checked = localStorage.getItem(key) === "1"; // the switch survives a reload
   const apply = () => queue(async () => {
+    localStorage.setItem(key, offline.checked ? "1" : "0");
     show(offline.checked ? await store.stopSync() : await store.startSync(nodes, params.get("token") ?? undefined));
   });
   offline.addEventListener("change", apply);

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const bin = resolve(root, process.env.CARGO_TARGET_DIR ?? "target", "debug");
+export const bin = resolve(root, process.env.CARGO_TARGET_DIR ?? "target", "debug");
 export const artifacts = join(root, "web-demo", "test-artifacts");
 mkdirSync(artifacts, { recursive: true });
 

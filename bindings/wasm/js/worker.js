@@ -18,7 +18,17 @@ async function open({ name, mergeModule }) {
   let storage = "opfs";
   let warning = null;
   try {
-    await installOpfs(`.concord-${name}`);
+    // Right after a reload the previous page's Worker may still hold the pool for a
+    // moment: try a few times before falling back to memory.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await installOpfs(`.concord-${name}`);
+        break;
+      } catch (e) {
+        if (attempt >= 10 || !self.navigator?.storage?.getDirectory) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
     store = Store.open(`${name}.db`, merges);
   } catch (e) {
     storage = "memory";
