@@ -75,7 +75,9 @@ async fn root(
 ) -> Response {
     let (mut parts, _body) = request.into_parts();
     match WebSocketUpgrade::from_request_parts(&mut parts, &node).await {
-        Ok(ws) => upgrade(ws, State(node), ConnectInfo(peer)).await.into_response(),
+        Ok(ws) => upgrade(ws, State(node), ConnectInfo(peer))
+            .await
+            .into_response(),
         Err(rejection) => match &node.static_dir {
             Some(dir) => crate::static_files::serve(dir, "/").await,
             None => rejection.into_response(),

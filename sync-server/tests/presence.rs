@@ -52,12 +52,22 @@ async fn presence_reaches_subscribers_and_is_removed_when_the_connection_drops()
     let dir = tempfile::tempdir().unwrap();
     let (ann, bob) = (device(dir.path(), "ann"), device(dir.path(), "bob"));
 
-    let a = SyncClient::spawn(ann.clone(), [server.url()], ClientConfig::default(), backoff());
+    let a = SyncClient::spawn(
+        ann.clone(),
+        [server.url()],
+        ClientConfig::default(),
+        backoff(),
+    );
     let mut a_sees = a.presence_changes();
     a.set_presence("board", br#"{"name":"ann"}"#.to_vec());
 
     // Bob joins later: he is shown Ann, who is already there, and Ann is shown Bob.
-    let b = SyncClient::spawn(bob.clone(), [server.url()], ClientConfig::default(), backoff());
+    let b = SyncClient::spawn(
+        bob.clone(),
+        [server.url()],
+        ClientConfig::default(),
+        backoff(),
+    );
     let mut b_sees = b.presence_changes();
     b.set_presence("board", br#"{"name":"bob"}"#.to_vec());
     let peers = wait_for(&mut b_sees, "board", "Ann at Bob", |p| !p.is_empty()).await;

@@ -28,8 +28,14 @@ impl MergeFunction for JsMerge {
             });
             list.push(&from_json(&entry));
         }
-        let fallback = values.last().map(|v| v.value.clone()).unwrap_or(PlainValue::Null);
-        match self.0.call2(&JsValue::NULL, &JsValue::from_str(&path), &list) {
+        let fallback = values
+            .last()
+            .map(|v| v.value.clone())
+            .unwrap_or(PlainValue::Null);
+        match self
+            .0
+            .call2(&JsValue::NULL, &JsValue::from_str(&path), &list)
+        {
             Ok(result) => match to_json(&result) {
                 Ok(v) => PlainValue::from(&v),
                 Err(_) => fallback,

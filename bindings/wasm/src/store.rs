@@ -82,7 +82,8 @@ impl Store {
     /// Opens (or creates) the store named `name` (a file in the OPFS pool once
     /// `installOpfs` succeeded). `mergeFunctions`: `{name: (path, values) => value}`.
     pub fn open(name: &str, merge_functions: JsValue) -> Result<Store, JsError> {
-        let inner = concord_core::Store::open_with(name, options(&merge_functions)?).map_err(err)?;
+        let inner =
+            concord_core::Store::open_with(name, options(&merge_functions)?).map_err(err)?;
         Ok(Store::wrap(inner))
     }
 
@@ -165,7 +166,9 @@ impl Store {
 
     pub fn push(&self, id: &str, path: &str, value: JsValue) -> Result<(), JsError> {
         let value = to_json(&value)?;
-        self.inner.transact(id, |t| t.push(path, value)).map_err(err)
+        self.inner
+            .transact(id, |t| t.push(path, value))
+            .map_err(err)
     }
 
     #[wasm_bindgen(js_name = spliceText)]
@@ -183,7 +186,9 @@ impl Store {
     }
 
     pub fn increment(&self, id: &str, path: &str, by: i64) -> Result<(), JsError> {
-        self.inner.transact(id, |t| t.increment(path, by)).map_err(err)
+        self.inner
+            .transact(id, |t| t.increment(path, by))
+            .map_err(err)
     }
 
     /// Sets the conflict policy (`crdt`, `lww`, `keep-all`, `merge:<name>`) for paths
@@ -254,7 +259,12 @@ impl Store {
             return Err(JsError::new("startSync needs at least one relay URL"));
         }
         self.stop_sync();
-        let shell = Shell::start(self.inner.clone(), urls, token, self.status_listener.clone());
+        let shell = Shell::start(
+            self.inner.clone(),
+            urls,
+            token,
+            self.status_listener.clone(),
+        );
         shell.borrow_mut().presence_listener = self.presence_listener.clone();
         for (doc, state) in &self.presence {
             Shell::set_presence(&shell, doc, state.clone());

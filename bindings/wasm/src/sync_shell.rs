@@ -201,7 +201,10 @@ impl Shell {
                 .flatten();
             let docs = std::mem::take(&mut s.presence_changed);
             let presence: Vec<(js_sys::Function, Value)> = match &s.presence_listener {
-                Some(l) => docs.iter().map(|d| (l.clone(), s.presence_json(d))).collect(),
+                Some(l) => docs
+                    .iter()
+                    .map(|d| (l.clone(), s.presence_json(d)))
+                    .collect(),
                 None => Vec::new(),
             };
             (status, presence)

@@ -114,7 +114,10 @@ mod tests {
         assert!(!view.apply(t(5), msg(1, "a")), "a refresh is no change");
         assert!(view.apply(t(6), msg(2, "")), "an empty state is a leave");
         assert_eq!(view.peers("d").len(), 1);
-        assert!(view.expire(t(34)).is_empty(), "refreshed at 5 s: still here at 34 s");
+        assert!(
+            view.expire(t(34)).is_empty(),
+            "refreshed at 5 s: still here at 34 s"
+        );
         assert_eq!(view.expire(t(36)), vec!["d".to_string()]);
         assert!(view.peers("d").is_empty());
         view.apply(t(40), msg(3, "c"));

@@ -324,7 +324,11 @@ impl<L: DeviceLog> ClientSession<L> {
                 self.seen_lsn(c.lsn);
                 let doc_id = c.doc_id.clone();
                 let mut out = self.catchup(c)?;
-                if let Some(state) = self.presence.get(&doc_id).filter(|_| self.caught_up(&doc_id)) {
+                if let Some(state) = self
+                    .presence
+                    .get(&doc_id)
+                    .filter(|_| self.caught_up(&doc_id))
+                {
                     out.push(self.presence_message(&doc_id, state.clone()));
                 }
                 Ok(out)
