@@ -68,6 +68,7 @@ async function main() {
   setupSync(store);
   setupCluster();
   setupPresence(store);
+  demo.readyMs = performance.now(); // since navigation start
   demo.ready = true;
 }
 
