@@ -33,10 +33,10 @@ async fn concurrent_values_pass_through_the_relay_unresolved() {
         a.create_doc(&doc, kind).unwrap();
         a.set_policy(&doc, keep, &Policy::KeepAll).unwrap();
         a.set_policy(&doc, last, &Policy::Lww).unwrap();
-        sync_once(&a, &url, ClientConfig::default(), t)
+        sync_once(&a, [&url], ClientConfig::default(), t)
             .await
             .unwrap();
-        sync_once(&b, &url, ClientConfig::default(), t)
+        sync_once(&b, [&url], ClientConfig::default(), t)
             .await
             .unwrap();
 
@@ -49,7 +49,7 @@ async fn concurrent_values_pass_through_the_relay_unresolved() {
                 .unwrap();
         }
         for store in [&a, &b, &a] {
-            sync_once(store, &url, ClientConfig::default(), t)
+            sync_once(store, [&url], ClientConfig::default(), t)
                 .await
                 .unwrap();
         }
