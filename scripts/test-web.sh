@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-apt_install chromium nodejs npm
+apt_install chromium
+have node && have npm || apt_install nodejs npm
 ./scripts/build-web.sh
 cargo build -q -p concord-server -p concord-cli
 export CARGO_TARGET_DIR="$(realpath "${CARGO_TARGET_DIR:-target}")"

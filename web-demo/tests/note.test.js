@@ -24,3 +24,20 @@ test("two browser contexts edit the same note live and converge", async () => {
   await shot(a, "note-live-ann"); await shot(b, "note-live-bob");
   await ca.close(); await cb.close();
 });
+
+test("a second tab of the same origin falls back to memory with a visible warning, and still syncs", async () => {
+  const ctx = await browser.newContext();
+  const first = await openDemo(ctx, relay.url, "ann");
+  assert.equal(await first.evaluate(() => window.demo.store.storage), "opfs");
+  const second = await openDemo(ctx, relay.url, "ann-2");
+  assert.equal(await second.evaluate(() => window.demo.store.storage), "memory");
+  assert.ok(await second.locator("#warning").isVisible(), "the warning is shown");
+  assert.match(await second.locator("#warning").textContent(), /memory only/);
+  await online(first); await online(second);
+  await second.locator("#note").click();
+  await second.keyboard.press("Control+End");
+  await second.keyboard.type(" From the second tab.");
+  await until(async () => (await noteText(first)).includes("From the second tab."), "the second tab's edit in the first");
+  await shot(second, "second-tab-memory-warning");
+  await ctx.close();
+});
