@@ -58,7 +58,7 @@ test("offline edits survive a reload (OPFS), then sync", async () => {
   assert.equal(await a.evaluate(() => window.demo.store.storage), "opfs", "the reloaded tab is on OPFS again");
   assert.ok(await a.locator("#offline").isChecked(), "still offline after the reload");
   await until(async () => (await a.locator("#note").inputValue()).includes("Written offline, then reloaded."), "the text after the reload");
-  assert.ok((await a.locator("#pending").textContent().then(Number)) > 0, "still pending after the reload");
+  await until(async () => (await pending(a)) > 0, "still pending after the reload");
   await shot(a, "reload-offline-ann");
   assert.ok(!(await noteText(b)).includes("Written offline"));
   await a.locator("#offline").uncheck();

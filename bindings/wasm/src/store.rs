@@ -278,6 +278,13 @@ impl Store {
     pub fn stop_sync(&mut self) {
         if let Some(shell) = self.sync.take() {
             Shell::stop(&shell);
+            // Offline, nobody else is shown on the documents this device is present on.
+            if let Some(listener) = &self.presence_listener {
+                for doc in self.presence.keys() {
+                    let event = from_json(&json!({"docId": doc, "peers": []}));
+                    let _ = listener.call1(&JsValue::NULL, &event);
+                }
+            }
         }
     }
 
