@@ -2,7 +2,7 @@
 // cargo), Debian's chromium driven by playwright-core (never a downloaded browser), the
 // demo app served by the relay, and the CLI. Every wait is bounded.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -11,6 +11,8 @@ import { chromium } from "playwright-core";
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const bin = resolve(root, process.env.CARGO_TARGET_DIR ?? "target", "debug");
+if (!existsSync(join(bin, "concord-server")))
+  throw new Error(`no concord-server in ${bin}: build it (set CARGO_TARGET_DIR to your target dir)`);
 export const artifacts = join(root, "web-demo", "test-artifacts");
 mkdirSync(artifacts, { recursive: true });
 
