@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+./scripts/build-web.sh >/dev/null
 cargo build -q -p concord-server -p concord-cli
 bin="${CARGO_TARGET_DIR:-target}/debug"
 nodes="${NODES:-3}"
@@ -30,6 +31,7 @@ for i in $(seq 1 "$nodes"); do
   cat > "$root/n$i.toml" <<TOML
 listen = "127.0.0.1:880$i"
 data_dir = "$root/n$i"
+static_dir = "web-demo"
 [cluster]
 node_id = $i
 listen = "127.0.0.1:980$i"
@@ -50,5 +52,7 @@ sleep 2
 for i in $(seq 1 "$nodes"); do
   echo "node $i: $(curl -fsS "http://127.0.0.1:880$i/cluster")"
 done
+nodes_param=$(seq -s, -f "ws://127.0.0.1:880%g/sync" 1 "$nodes")
+echo "demo with the cluster panel: http://127.0.0.1:8801/?nodes=$nodes_param"
 echo "logs in $root/n*.log; Ctrl-C stops the cluster"
 wait

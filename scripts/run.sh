@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Builds Concord, starts the relay on 127.0.0.1:8787 (embedded SQLite in ./concord-data),
-# shows two CLI devices converging through it, then keeps the relay running (Ctrl-C stops).
+# Builds Concord (and the browser package), starts the relay on 127.0.0.1:8787 (embedded
+# SQLite in ./concord-data) serving the demo app at http://127.0.0.1:8787/, shows two CLI
+# devices converging through it, then keeps the relay running (Ctrl-C stops).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+./scripts/build-web.sh >/dev/null
 cargo build -q -p concord-server -p concord-cli
 bin="${CARGO_TARGET_DIR:-target}/debug"
 listen="${CONCORD_LISTEN:-127.0.0.1:8787}"
 
-"$bin/concord-server" --listen "$listen" --data-dir ./concord-data &
+"$bin/concord-server" --listen "$listen" --data-dir ./concord-data --static-dir web-demo &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 1 100); do
@@ -40,6 +42,7 @@ echo "alice: $(alice show notes)"
 echo "bob:   $(bob show notes)"
 
 echo
+echo "Open the demo board at http://$listen/ (open it in two browser profiles to collaborate)."
 echo "The relay is running at $url (data in ./concord-data). Try the CLI walk-through in"
 echo "README.md from another terminal. Ctrl-C stops the relay."
 wait $server

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, installing what the tests need on a fresh machine:
-# clang/llvm (SQLite for wasm32) and the wasm32 Rust target.
+# clang/llvm (SQLite for wasm32), the wasm32 Rust target, and for the browser tests
+# Debian's chromium, playwright-core (npm) and wasm-bindgen-cli (pinned to the workspace's
+# wasm-bindgen).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -19,3 +21,6 @@ echo "== dependency rules (ARCHITECTURE.md)"
 
 echo "== tests"
 cargo test --workspace --no-fail-fast
+
+# The browser suite (chromium + playwright-core, ~10 min): ./scripts/test-web.sh. Not yet part
+# of this command: it has not been run on a fresh machine inside the CI budget.

@@ -7,7 +7,8 @@
 //! [`sync_once`] connects, syncs until caught up and returns; [`SyncClient::spawn`] keeps
 //! syncing in the background, reconnecting after failures, and reports its status and
 //! every acknowledgement ([`Acked`], with its log position). Both take the URLs of the
-//! relay's nodes and rotate through them with backoff.
+//! relay's nodes and rotate through them with backoff. A background client also carries
+//! presence: [`SyncClient::set_presence`] and [`SyncClient::presence_changes`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,7 +27,19 @@ use crate::notify::ChangeSource;
 use crate::store::Store;
 use crate::sync::{ClientConfig, ClientDriver, Disconnect, DriverEvent, DriverMode, OsRandom};
 
-pub use crate::sync::{Acked, Backoff, ClientError, ClientStatus};
+pub use crate::sync::{Acked, Backoff, ClientError, ClientStatus, PeerState};
+
+/// Who is present on a document now (after a change): every peer with its state.
+pub type PresenceChange = (String, Vec<PeerState>);
+type PresenceListeners = Arc<Mutex<Vec<mpsc::UnboundedSender<PresenceChange>>>>;
+
+/// What a background client's task shares with its handle besides the status.
+struct Hooks<'a> {
+    status: Option<&'a Mutex<ClientStatus>>,
+    acks: Option<&'a AckListeners>,
+    presence_out: Option<&'a PresenceListeners>,
+    presence_in: Option<&'a mut mpsc::UnboundedReceiver<(String, Vec<u8>)>>,
+}
 
 /// Where a background client reports acknowledgements: every registered receiver gets
 /// every [`Acked`] (receivers that were dropped are forgotten).
@@ -47,10 +60,15 @@ async fn drive(
     mut driver: ClientDriver<Store, OsRandom>,
     origin: Instant,
     local: &mut mpsc::UnboundedReceiver<String>,
-    status: Option<&Mutex<ClientStatus>>,
-    acks: Option<&AckListeners>,
+    hooks: Hooks<'_>,
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
+    let Hooks {
+        status,
+        acks,
+        presence_out,
+        mut presence_in,
+    } = hooks;
     let now = || origin.elapsed();
     let mut link: Option<Link> = None;
     let mut connecting: Option<(String, Connecting)> = None;
@@ -91,6 +109,13 @@ async fn drive(
                     if let Some(acks) = acks {
                         let mut listeners = acks.lock().expect("ack listeners lock");
                         listeners.retain(|l| l.send(ack.clone()).is_ok());
+                    }
+                }
+                DriverEvent::Presence(doc) => {
+                    if let Some(listeners) = presence_out {
+                        let change = (doc.clone(), driver.presence(&doc));
+                        let mut listeners = listeners.lock().expect("presence listeners lock");
+                        listeners.retain(|l| l.send(change.clone()).is_ok());
                     }
                 }
                 DriverEvent::Refused(e) => {
@@ -153,6 +178,9 @@ async fn drive(
                         driver.handle_disconnected(now(), Disconnect::Lost(e.to_string()));
                     }
                 }
+            }
+            Some((doc, state)) = async { presence_in.as_mut().expect("guarded").recv().await }, if presence_in.is_some() => {
+                driver.set_presence(now(), &doc, state);
             }
             doc = local.recv(), if local_open => match doc {
                 Some(doc) => driver.handle_local_change(now(), &doc),
@@ -251,7 +279,13 @@ pub async fn sync_once(
         OsRandom,
         Duration::ZERO,
     );
-    drive(driver, origin, &mut local, None, None, &mut cancel).await
+    let hooks = Hooks {
+        status: None,
+        acks: None,
+        presence_out: None,
+        presence_in: None,
+    };
+    drive(driver, origin, &mut local, hooks, &mut cancel).await
 }
 
 /// A background sync task. Dropping the handle (or [`SyncClient::stop`]) ends it.
@@ -259,6 +293,8 @@ pub struct SyncClient {
     store: Store,
     status: Arc<Mutex<ClientStatus>>,
     acks: AckListeners,
+    presence: PresenceListeners,
+    presence_tx: mpsc::UnboundedSender<(String, Vec<u8>)>,
     cancel: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -303,6 +339,9 @@ impl SyncClient {
         let status = Arc::new(Mutex::new(ClientStatus::default()));
         let acks: AckListeners = Arc::new(Mutex::new(listeners));
         let (cancel_tx, mut cancel) = watch::channel(false);
+        let presence: PresenceListeners = Arc::default();
+        let (presence_tx, mut presence_rx) = mpsc::unbounded_channel();
+        let task_presence = presence.clone();
         let task_status = status.clone();
         let task_acks = acks.clone();
         let task_store = store.clone();
@@ -317,13 +356,20 @@ impl SyncClient {
                 OsRandom,
                 Duration::ZERO,
             );
-            let (status, acks) = (Some(&*task_status), Some(&task_acks));
-            let _ = drive(driver, origin, &mut local, status, acks, &mut cancel).await;
+            let hooks = Hooks {
+                status: Some(&*task_status),
+                acks: Some(&task_acks),
+                presence_out: Some(&task_presence),
+                presence_in: Some(&mut presence_rx),
+            };
+            let _ = drive(driver, origin, &mut local, hooks, &mut cancel).await;
         });
         SyncClient {
             store: task_store,
             status,
             acks,
+            presence,
+            presence_tx,
             cancel: cancel_tx,
             task: Some(task),
         }
@@ -344,6 +390,24 @@ impl SyncClient {
     pub fn acks(&self) -> mpsc::UnboundedReceiver<Acked> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.acks.lock().expect("ack listeners lock").push(tx);
+        rx
+    }
+
+    /// Sets this device's presence on `doc_id` (opaque bytes, JSON by convention; empty
+    /// withdraws it): shown to the document's other subscribers on the same relay node
+    /// while connected, re-sent after reconnects. Never stored.
+    pub fn set_presence(&self, doc_id: &str, state: Vec<u8>) {
+        let _ = self.presence_tx.send((doc_id.to_string(), state));
+    }
+
+    /// Every change of who is present on a document from now on: (document, the peers
+    /// now present). When the connection drops, each document is reported empty.
+    pub fn presence_changes(&self) -> mpsc::UnboundedReceiver<PresenceChange> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.presence
+            .lock()
+            .expect("presence listeners lock")
+            .push(tx);
         rx
     }
 

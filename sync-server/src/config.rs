@@ -21,6 +21,8 @@ pub struct ServerConfig {
     pub server_id: Option<String>,
     /// Present when this node is one of a cluster; absent: a single relay.
     pub cluster: Option<ClusterSettings>,
+    /// A directory served as static files on the client port (the web demo); none: none.
+    pub static_dir: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +36,7 @@ impl Default for ServerConfig {
             checkpoint_every: 256,
             server_id: None,
             cluster: None,
+            static_dir: None,
         }
     }
 }

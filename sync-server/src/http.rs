@@ -1,6 +1,7 @@
 //! The network shell: the client port serving `GET /healthz`, `GET /cluster` (this node's
 //! view of the cluster), `GET /metrics` (Prometheus) and the WebSocket sync endpoint
-//! (`/sync`, also `/`). Each socket gets a [`RelaySession`] fed with its frames; the
+//! (`/sync`, also `/`). With a static directory configured, a plain `GET /` and any other
+//! path serve its files (the web demo, `static_files.rs`). Each socket gets a [`RelaySession`] fed with its frames; the
 //! session's requests run on tokio's blocking pool ([`Relay::execute`]) — or, on a cluster
 //! node, through the cluster's write and read paths — while the connection task awaits
 //! their completion before it reads the next frame, so replies leave in request order. Replies and fanned-out updates leave through the connection's
@@ -18,8 +19,9 @@ use std::sync::Arc;
 use axum::extract::ws::{
     close_code, CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade,
 };
-use axum::extract::{ConnectInfo, State};
-use axum::response::{IntoResponse, Json};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::Router;
 use concord_core::protocol::{self, ErrorCode, Message};
@@ -40,19 +42,67 @@ use concord_core::sync::{AppendOutcome, Completion, RelayRequest};
 pub struct Node {
     pub relay: Arc<Relay>,
     pub cluster: Option<Arc<Cluster>>,
+    /// The directory served as static files, if any (`--static-dir`).
+    pub static_dir: Option<Arc<std::path::PathBuf>>,
 }
 
-pub fn router(relay: Arc<Relay>, cluster: Option<Arc<Cluster>>) -> Router {
+pub fn router(
+    relay: Arc<Relay>,
+    cluster: Option<Arc<Cluster>>,
+    static_dir: Option<std::path::PathBuf>,
+) -> Router {
+    let static_dir = static_dir.map(Arc::new);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/cluster", get(cluster_status))
         .route("/metrics", get(metrics_page))
         .route("/sync", get(upgrade))
-        .route("/", get(upgrade))
-        .with_state(Node { relay, cluster })
+        .route("/", get(root))
+        .fallback(get(static_file))
+        .with_state(Node {
+            relay,
+            cluster,
+            static_dir,
+        })
 }
 
-async fn cluster_status(State(node): State<Node>) -> Json<ClusterStatus> {
+/// `/`: a WebSocket upgrade is a sync connection; a plain GET gets the static index page
+/// (when a static directory is configured).
+async fn root(
+    State(node): State<Node>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    match WebSocketUpgrade::from_request_parts(&mut parts, &node).await {
+        Ok(ws) => upgrade(ws, State(node), ConnectInfo(peer))
+            .await
+            .into_response(),
+        Err(rejection) => match &node.static_dir {
+            Some(dir) => crate::static_files::serve(dir, "/").await,
+            None => rejection.into_response(),
+        },
+    }
+}
+
+/// Any other GET: a file of the static directory, if one is configured.
+async fn static_file(State(node): State<Node>, uri: Uri) -> Response {
+    match &node.static_dir {
+        Some(dir) => crate::static_files::serve(dir, uri.path()).await,
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+/// This node's view of the cluster; readable from any origin (the demo's cluster panel
+/// asks every node).
+async fn cluster_status(State(node): State<Node>) -> impl IntoResponse {
+    (
+        [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+        cluster_json(node).await,
+    )
+}
+
+async fn cluster_json(node: Node) -> Json<ClusterStatus> {
     Json(match &node.cluster {
         Some(cluster) => cluster.status().await,
         None => {
@@ -222,6 +272,11 @@ async fn run_outputs(
                 queue.send(Arc::new(protocol::encode(&reply)));
             }
             RelayOutput::Unfollow(doc_id) => conn.unfollow(&doc_id),
+            RelayOutput::Presence {
+                doc_id,
+                device_id,
+                state,
+            } => conn.presence(doc_id, device_id, state),
             RelayOutput::Request(id, request) => {
                 let done = execute(node, conn.id(), request).await;
                 if let Ok(Completion::Appended(outcome)) = &done {

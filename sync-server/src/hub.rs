@@ -1,4 +1,7 @@
 //! Fan-out: which connections follow which documents, and each connection's send queue.
+//! Also presence (awareness): each connection's current presence frame per document, shown
+//! to the document's other followers on this node and to later ones, withdrawn (its leave
+//! frame fanned out) when the connection unfollows or goes. Presence is never stored.
 //!
 //! A connection's queue is unbounded in type but bounded in policy: when fan-out finds more
 //! than `max_queue` frames waiting for a connection, that connection is marked lagging and
@@ -110,6 +113,8 @@ impl LagWatch {
 pub struct Hub {
     conns: HashMap<ConnId, ConnQueue>,
     followers: HashMap<String, HashSet<ConnId>>,
+    /// Per document and connection: its presence frame and the frame announcing it left.
+    presence: HashMap<String, HashMap<ConnId, (Frame, Frame)>>,
     next_id: ConnId,
 }
 
@@ -122,22 +127,75 @@ impl Hub {
 
     pub fn remove(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
+        let docs: Vec<String> = self.presence.keys().cloned().collect();
+        for doc in docs {
+            self.withdraw(conn, &doc);
+        }
         self.followers.retain(|_, set| {
             set.remove(&conn);
             !set.is_empty()
         });
     }
 
+    /// `conn` follows `doc_id` from now on, and is shown who is present there.
     pub fn follow(&mut self, conn: ConnId, doc_id: &str) {
         self.followers
             .entry(doc_id.to_string())
             .or_default()
             .insert(conn);
+        if let (Some(present), Some(queue)) = (self.presence.get(doc_id), self.conns.get(&conn)) {
+            for (_, (frame, _)) in present.iter().filter(|(c, _)| **c != conn) {
+                queue.send(frame.clone());
+            }
+        }
     }
 
     pub fn unfollow(&mut self, conn: ConnId, doc_id: &str) {
+        self.withdraw(conn, doc_id);
         if let Some(set) = self.followers.get_mut(doc_id) {
             set.remove(&conn);
+        }
+    }
+
+    /// Sets `conn`'s presence on `doc_id` (`None`: withdraws it) and shows the change to
+    /// the document's other followers. `frames` = (presence, leave).
+    pub fn set_presence(
+        &mut self,
+        conn: ConnId,
+        doc_id: &str,
+        frames: Option<(Frame, Frame)>,
+        max_queue: usize,
+    ) {
+        match frames {
+            None => self.withdraw(conn, doc_id),
+            Some((frame, leave)) => {
+                self.presence
+                    .entry(doc_id.to_string())
+                    .or_default()
+                    .insert(conn, (frame.clone(), leave));
+                self.fan_out(doc_id, Some(conn), frame, max_queue);
+            }
+        }
+    }
+
+    /// Withdraws `conn`'s presence on `doc_id`, if any, telling the other followers.
+    fn withdraw(&mut self, conn: ConnId, doc_id: &str) {
+        let Some(present) = self.presence.get_mut(doc_id) else {
+            return;
+        };
+        let Some((_, leave)) = present.remove(&conn) else {
+            return;
+        };
+        if present.is_empty() {
+            self.presence.remove(doc_id);
+        }
+        // A leave is never dropped for a full queue (it is small and says someone left).
+        if let Some(set) = self.followers.get(doc_id) {
+            for other in set.iter().filter(|c| **c != conn) {
+                if let Some(queue) = self.conns.get(other) {
+                    queue.send(leave.clone());
+                }
+            }
         }
     }
 

@@ -10,6 +10,7 @@ pub mod hub;
 pub mod metrics;
 pub mod operator;
 pub mod state;
+pub mod static_files;
 pub mod storage;
 
 use std::sync::Arc;
@@ -84,7 +85,7 @@ pub async fn serve(
         auth = config.auth_secret.is_some(), "concord-server listening");
     axum::serve(
         listener,
-        http::router(relay, cluster.clone())
+        http::router(relay, cluster.clone(), config.static_dir.clone())
             .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)

@@ -43,6 +43,10 @@ struct ServeArgs {
     /// catch-up snapshots are) after this many updates [default: 256].
     #[arg(long, alias = "snapshot-every")]
     checkpoint_every: Option<u64>,
+    /// Serve the files of this directory on the client port (e.g. `web-demo`: the demo app
+    /// at http://127.0.0.1:8787/).
+    #[arg(long)]
+    static_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -185,6 +189,9 @@ fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     }
     if let Some(v) = args.checkpoint_every {
         config.checkpoint_every = v;
+    }
+    if let Some(v) = &args.static_dir {
+        config.static_dir = Some(v.clone());
     }
     Ok(config)
 }

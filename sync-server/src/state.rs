@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use concord_core::Origin;
 
-use concord_core::protocol::{self, ErrorCode, Message, Updates};
+use concord_core::protocol::{self, ErrorCode, Message, Presence, Updates};
 use concord_core::sync::{
     plan_append, update_refusal, AppendOutcome, Authenticator, CatchupData, Completion,
     RelayOutput, RelayRefusal, RelayRequest, RelaySession, Rights,
@@ -404,6 +404,11 @@ impl Connection {
             match output {
                 RelayOutput::Send(m) => messages.push(m),
                 RelayOutput::Unfollow(doc_id) => self.unfollow(&doc_id),
+                RelayOutput::Presence {
+                    doc_id,
+                    device_id,
+                    state,
+                } => self.presence(doc_id, device_id, state),
                 RelayOutput::Request(id, request) => {
                     let completion = self.relay.execute(self.id, request);
                     let more = session.handle_completion(id, completion, now_secs(), &*self.relay);
@@ -422,6 +427,26 @@ impl Connection {
 
     pub fn unfollow(&self, doc_id: &str) {
         self.relay.hub().unfollow(self.id, doc_id);
+    }
+
+    /// Shows this connection's presence on `doc_id` (empty: withdraws it) to the document's
+    /// other followers on this node. Presence is not stored and does not cross cluster nodes.
+    pub fn presence(&self, doc_id: String, device_id: Origin, state: Vec<u8>) {
+        let frames = (!state.is_empty()).then(|| {
+            let frame = |state: Vec<u8>| {
+                Arc::new(protocol::encode(&Message::Presence(Presence {
+                    doc_id: doc_id.clone(),
+                    peer: self.id,
+                    device_id: device_id.clone(),
+                    state,
+                })))
+            };
+            (frame(state), frame(Vec::new()))
+        });
+        let max_queue = self.relay.config.max_queue;
+        self.relay
+            .hub()
+            .set_presence(self.id, &doc_id, frames, max_queue);
     }
 }
 

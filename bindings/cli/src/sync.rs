@@ -9,11 +9,11 @@
 //! Exit codes (also in `concord sync --help`): 0 all synced; 1 error; 2 usage error;
 //! [`EXIT_PARTLY_REFUSED`] (3) when the relay refused some documents and synced the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::Context;
-use concord_core::native_client::{sync_once, Backoff, ClientError, SyncClient};
+use concord_core::native_client::{sync_once, Backoff, ClientError, PeerState, SyncClient};
 use concord_core::sync::{ClientConfig, SyncScope};
 use concord_core::{ChangeEvent, ChangeSource, Store, VersionVector};
 use serde_json::json;
@@ -226,6 +226,8 @@ async fn watch(
         let _ = tx.send(event.clone());
     });
     let client = SyncClient::spawn(store.clone(), urls, config, Backoff::default());
+    let mut presence = client.presence_changes();
+    let mut present: HashMap<String, BTreeMap<u64, String>> = HashMap::new();
     let mut stop = Box::pin(shutdown_signal());
     let mut poll = tokio::time::interval(Duration::from_millis(100));
     // (connected, last error) as last printed.
@@ -240,6 +242,10 @@ async fn watch(
                 // A change arrives over a connection: report the connection first.
                 report_connection(out, &url, &client, &mut shown)?;
                 print_change(store, out, &event)?;
+            }
+            Some((doc, peers)) = presence.recv() => {
+                report_connection(out, &url, &client, &mut shown)?;
+                print_presence(out, &mut present, doc, peers)?;
             }
             _ = poll.tick() => report_connection(out, &url, &client, &mut shown)?,
             result = &mut stop => {
@@ -258,6 +264,47 @@ async fn watch(
     }
     client.stop().await;
     out.result(Some(&"stopped"), || json!({ "event": "stopped" }))?;
+    Ok(())
+}
+
+/// Prints who joined and who left `doc` (by the `name` in their presence state, else their
+/// device), given who was there before (`present`, updated).
+fn print_presence(
+    out: &Output,
+    present: &mut HashMap<String, BTreeMap<u64, String>>,
+    doc: String,
+    peers: Vec<PeerState>,
+) -> anyhow::Result<()> {
+    let now: BTreeMap<u64, String> = peers
+        .iter()
+        .map(|p| {
+            let name = serde_json::from_slice::<serde_json::Value>(&p.state)
+                .ok()
+                .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string))
+                .unwrap_or_else(|| p.device_id.to_string());
+            (p.peer, name)
+        })
+        .collect();
+    let before = present.remove(&doc).unwrap_or_default();
+    for (peer, name) in &now {
+        if !before.contains_key(peer) {
+            out.result(
+                Some(&format_args!("{doc}: {name} joined")),
+                || json!({ "event": "joined", "doc": doc, "peer": peer, "name": name }),
+            )?;
+        }
+    }
+    for (peer, name) in &before {
+        if !now.contains_key(peer) {
+            out.result(
+                Some(&format_args!("{doc}: {name} left")),
+                || json!({ "event": "left", "doc": doc, "peer": peer, "name": name }),
+            )?;
+        }
+    }
+    if !now.is_empty() {
+        present.insert(doc, now);
+    }
     Ok(())
 }
 

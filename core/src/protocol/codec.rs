@@ -90,6 +90,7 @@ codec! {
     10 => ListDocs(ListDocs),
     11 => DocList(DocList),
     12 => Unsubscribe(Unsubscribe),
+    13 => Presence(Presence),
 }
 
 #[cfg(test)]
@@ -152,6 +153,12 @@ mod tests {
                 docs: vec![("x".into(), DocKind::Yrs)],
             }),
             Message::Unsubscribe(Unsubscribe { doc_id: "x".into() }),
+            Message::Presence(Presence {
+                doc_id: "x".into(),
+                peer: 7,
+                device_id: Origin::from("d"),
+                state: br#"{"name":"ann"}"#.to_vec(),
+            }),
         ]
     }
 

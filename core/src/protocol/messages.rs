@@ -112,6 +112,25 @@ pub struct Unsubscribe {
     pub doc_id: String,
 }
 
+/// The most bytes a presence state may have.
+pub const MAX_PRESENCE_BYTES: usize = 4096;
+
+/// Either direction: ephemeral presence (awareness) on one document — who is here, a name,
+/// a colour, a cursor — as opaque bytes (the apps use JSON). Never stored.
+///
+/// Client → relay: this connection's state on `doc_id` (subscribed first; `peer` and
+/// `device_id` are ignored, the relay fills them in); an empty `state` withdraws it.
+/// Relay → client: another connection's state (`peer` numbers connections on that node);
+/// an empty `state` means that peer left (withdrew, unsubscribed or disconnected).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Presence {
+    pub doc_id: String,
+    pub peer: u64,
+    pub device_id: Origin,
+    #[serde(with = "crate::update::bytes")]
+    pub state: Vec<u8>,
+}
+
 /// Every message, with its tag byte.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
@@ -127,6 +146,7 @@ pub enum Message {
     ListDocs(ListDocs),
     DocList(DocList),
     Unsubscribe(Unsubscribe),
+    Presence(Presence),
 }
 
 impl Message {

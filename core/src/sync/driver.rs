@@ -23,6 +23,7 @@ use crate::protocol::{self, ErrorFrame, Message};
 use crate::sync::backoff::{Backoff, RandomSource};
 use crate::sync::device_log::DeviceLog;
 use crate::sync::outcome::{Acked, ClientError, ClientStatus, Disconnect};
+use crate::sync::presence::{PeerState, PresenceView, PRESENCE_REFRESH};
 use crate::sync::session::{ClientConfig, ClientSession};
 
 /// A ping is sent after this long without sending anything.
@@ -67,6 +68,8 @@ pub enum DriverEvent {
     Refused(ErrorFrame),
     /// The relay acknowledged updates (one event per `Ack`, with its log position).
     Acked(Acked),
+    /// Who is present on this document changed (see [`ClientDriver::presence`]).
+    Presence(String),
     /// The driver is done; no further events follow.
     Ended(std::result::Result<(), ClientError>),
 }
@@ -85,6 +88,8 @@ enum Link {
         external_seen: u64,
         /// When the last frame from the relay arrived.
         heard_at: Duration,
+        /// When this device's presence is re-sent and silent peers are dropped.
+        presence_at: Duration,
     },
     Ended,
 }
@@ -109,6 +114,7 @@ pub struct ClientDriver<L: DeviceLog, R: RandomSource> {
     refusals: Vec<ErrorFrame>,
     status: ClientStatus,
     events: VecDeque<DriverEvent>,
+    presence: PresenceView,
 }
 
 impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
@@ -144,6 +150,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             refusals: Vec::new(),
             status: ClientStatus::default(),
             events: VecDeque::new(),
+            presence: PresenceView::default(),
         };
         driver.connect();
         driver
@@ -162,8 +169,14 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
                 ping_at,
                 poll_at,
                 heard_at,
+                presence_at,
                 ..
-            } => Some(ping_at.min(poll_at).min(heard_at + SILENT_AFTER)),
+            } => Some(
+                ping_at
+                    .min(poll_at)
+                    .min(presence_at)
+                    .min(heard_at + SILENT_AFTER),
+            ),
             Link::Connecting => None,
             Link::Ended => return None,
         };
@@ -222,9 +235,14 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
                 ping_at,
                 poll_at,
                 external_seen,
+                presence_at,
                 ..
             } => {
                 let ping = now >= *ping_at;
+                let presence = now >= *presence_at;
+                if presence {
+                    *presence_at = now + PRESENCE_REFRESH;
+                }
                 let mut external = false;
                 if now >= *poll_at {
                     *poll_at = now + EXTERNAL_POLL_EVERY;
@@ -236,6 +254,13 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
                     // Another process committed to the log: it may have added local updates.
                     let result = self.send_all_local_changes();
                     self.after_step(now, result);
+                }
+                if presence && matches!(self.link, Link::Connected { .. }) {
+                    let refresh = self.session.presence_refresh();
+                    self.transmit(now, refresh);
+                    for doc in self.presence.expire(now) {
+                        self.events.push_back(DriverEvent::Presence(doc));
+                    }
                 }
                 if ping && matches!(self.link, Link::Connected { .. }) {
                     self.transmit(now, vec![Message::Ping(0)]);
@@ -255,6 +280,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             poll_at: now + EXTERNAL_POLL_EVERY,
             external_seen: self.session.log().external_changes(),
             heard_at: now,
+            presence_at: now + PRESENCE_REFRESH,
         };
         self.refusals.clear();
         let hello = self.session.connected();
@@ -287,6 +313,21 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             let result = self.session.local_change(doc_id);
             self.after_step(now, result);
         }
+    }
+
+    /// Sets this device's presence on `doc_id` (empty: withdraws it): sent now when the
+    /// document is in sync on this connection, else once it is; re-sent after reconnects
+    /// and every [`PRESENCE_REFRESH`].
+    pub fn set_presence(&mut self, now: Duration, doc_id: &str, state: Vec<u8>) {
+        let out = self.session.set_presence(doc_id, state);
+        if matches!(self.link, Link::Connected { .. }) {
+            self.transmit(now, out);
+        }
+    }
+
+    /// The others present on `doc_id` (as of the last [`DriverEvent::Presence`]).
+    pub fn presence(&self, doc_id: &str) -> Vec<PeerState> {
+        self.presence.peers(doc_id)
     }
 
     fn send_all_local_changes(&mut self) -> Result<Vec<Message>> {
@@ -322,6 +363,12 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
     /// After the session handled something: send its answer, act on the relay's errors,
     /// and finish a one-shot sync that is done.
     fn after_step(&mut self, now: Duration, result: Result<Vec<Message>>) {
+        for p in self.session.take_presence() {
+            let doc = p.doc_id.clone();
+            if self.presence.apply(now, p) {
+                self.events.push_back(DriverEvent::Presence(doc));
+            }
+        }
         let acks = self.session.take_acks();
         if !acks.is_empty() {
             self.node_refusals = 0;
@@ -412,6 +459,9 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
     /// transport failure while some URL has not yet failed in a row; otherwise it ends.
     fn connection_lost(&mut self, now: Duration, error: ClientError) {
         self.session.disconnected();
+        for doc in self.presence.clear() {
+            self.events.push_back(DriverEvent::Presence(doc));
+        }
         self.events
             .retain(|e| !matches!(e, DriverEvent::Transmit(_)));
         self.status.connected = false;

@@ -13,6 +13,7 @@ mod chunk;
 mod device_log;
 mod driver;
 mod outcome;
+mod presence;
 mod relay_request;
 mod relay_session;
 #[cfg(test)]
@@ -28,6 +29,7 @@ pub use driver::{
     ClientDriver, DriverEvent, DriverMode, EXTERNAL_POLL_EVERY, KEEPALIVE_AFTER, SILENT_AFTER,
 };
 pub use outcome::{Acked, ClientError, ClientStatus, Disconnect};
+pub use presence::{PeerState, PresenceView, PRESENCE_REFRESH, PRESENCE_TIMEOUT};
 pub use relay_request::{
     AppendOutcome, Authenticator, CatchupData, Completion, RelayOutput, RelayRefusal, RelayRequest,
     RequestId,

@@ -104,6 +104,15 @@ pub enum RelayOutput {
     Send(Message),
     /// Carry out this request, then call `handle_completion` with its id.
     Request(RequestId, RelayRequest),
-    /// Stop fanning out `doc_id` to this connection (immediate, nothing to complete).
+    /// Stop fanning out `doc_id` to this connection (immediate, nothing to complete); its
+    /// presence there, if any, is withdrawn.
     Unfollow(String),
+    /// This connection's presence on `doc_id` (empty: withdrawn): show it to the document's
+    /// other followers on this node, and to those who follow it later, until withdrawn or
+    /// the connection ends. Never stored.
+    Presence {
+        doc_id: String,
+        device_id: Origin,
+        state: Vec<u8>,
+    },
 }

@@ -15,7 +15,9 @@
 use std::collections::{HashSet, VecDeque};
 
 use crate::ids::{validate_doc_id, Origin};
-use crate::protocol::{self, Ack, Catchup, DocList, ErrorCode, Message, Welcome, PROTOCOL_VERSION};
+use crate::protocol::{
+    self, Ack, Catchup, DocList, ErrorCode, Message, Welcome, MAX_PRESENCE_BYTES, PROTOCOL_VERSION,
+};
 use crate::sync::chunk::chunk_updates;
 use crate::sync::relay_request::{Authenticator, Completion, RelayOutput, RelayRequest, RequestId};
 use crate::sync::rights::Rights;
@@ -369,6 +371,32 @@ impl RelaySession {
                     Waiting::Append(updates.doc_id),
                 )))
             }
+            Message::Presence(p) => {
+                let doc = p.doc_id.as_str();
+                if !self.subscribed.contains(doc) {
+                    return Err(Message::error(
+                        ErrorCode::NotSubscribed,
+                        "subscribe to a document before sending presence on it",
+                        Some(doc),
+                    ));
+                }
+                if p.state.len() > MAX_PRESENCE_BYTES {
+                    return Err(Message::error(
+                        ErrorCode::FrameTooLarge,
+                        format!(
+                            "a presence state of {} bytes is above the limit of {MAX_PRESENCE_BYTES}",
+                            p.state.len()
+                        ),
+                        Some(doc),
+                    ));
+                }
+                let device_id = self.device.clone().unwrap_or_else(|| Origin::from(""));
+                Ok(Some(RelayOutput::Presence {
+                    doc_id: p.doc_id,
+                    device_id,
+                    state: p.state,
+                }))
+            }
             Message::Unsubscribe(u) => Ok(self
                 .subscribed
                 .remove(&u.doc_id)
@@ -403,5 +431,6 @@ fn message_name(m: &Message) -> &'static str {
         Message::ListDocs(_) => "ListDocs",
         Message::DocList(_) => "DocList",
         Message::Unsubscribe(_) => "Unsubscribe",
+        Message::Presence(_) => "Presence",
     }
 }

@@ -163,7 +163,7 @@ impl Pair {
         while let Some(output) = pending.pop_front() {
             match output {
                 RelayOutput::Send(m) => sent.push(m),
-                RelayOutput::Unfollow(_) => {}
+                RelayOutput::Unfollow(_) | RelayOutput::Presence { .. } => {}
                 RelayOutput::Request(id, request) => {
                     let completion = self.host.execute(request);
                     pending.extend(
@@ -475,5 +475,46 @@ fn an_oversized_frame_arriving_during_a_request_is_refused_in_its_turn() {
             format!("{:?}", Some(ErrorCode::FrameTooLarge)),
             "pong 7".to_string()
         ]
+    );
+}
+
+fn presence(doc: &str, state: &[u8]) -> Message {
+    Message::Presence(protocol::Presence {
+        doc_id: doc.into(),
+        peer: 99,
+        device_id: Origin::from("someone-else".to_string()),
+        state: state.to_vec(),
+    })
+}
+
+#[test]
+fn presence_needs_a_subscription_and_a_small_state_and_names_the_device() {
+    let mut p = Pair::new();
+    p.hello("rw");
+    // Not subscribed: refused, naming the document.
+    let out = p.send(presence("d", b"{}"));
+    assert!(matches!(&out[..], [Message::Error(e)]
+        if e.code == ErrorCode::NotSubscribed && e.doc_id.as_deref() == Some("d")));
+    p.send(subscribe("d", VersionVector::new()));
+    // Subscribed: handed to the host with the handshake's device (not the one claimed).
+    let outputs = p.deliver(&presence("d", b"{\"name\":\"ann\"}"));
+    match &outputs[..] {
+        [RelayOutput::Presence {
+            doc_id,
+            device_id,
+            state,
+        }] => {
+            assert_eq!(doc_id, "d");
+            assert_eq!(device_id, &Origin::from("device".to_string()));
+            assert_eq!(state, b"{\"name\":\"ann\"}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Too large: refused; nothing reaches the host.
+    let big = vec![b'x'; protocol::MAX_PRESENCE_BYTES + 1];
+    let outputs = p.deliver(&presence("d", &big));
+    assert!(
+        matches!(&outputs[..], [RelayOutput::Send(Message::Error(e))]
+        if e.code == ErrorCode::FrameTooLarge)
     );
 }

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use crate::error::Result;
 use crate::ids::{DocKind, Origin};
 use crate::protocol::{
-    self, ErrorCode, ErrorFrame, Hello, ListDocs, Message, Subscribe, PROTOCOL_VERSION,
+    self, ErrorCode, ErrorFrame, Hello, ListDocs, Message, Presence, Subscribe, PROTOCOL_VERSION,
 };
 use crate::sync::chunk::chunk_updates;
 use crate::sync::device_log::DeviceLog;
@@ -94,6 +94,11 @@ pub struct ClientSession<L: DeviceLog> {
     max_lsn: u64,
     /// Acks received since the last [`ClientSession::take_acks`].
     acks: Vec<Acked>,
+    /// This device's presence per document (kept across connections, sent once the
+    /// document's catch-up arrived).
+    presence: HashMap<String, Vec<u8>>,
+    /// Presence of others received since the last [`ClientSession::take_presence`].
+    presence_in: Vec<Presence>,
 }
 
 impl<L: DeviceLog> ClientSession<L> {
@@ -111,6 +116,8 @@ impl<L: DeviceLog> ClientSession<L> {
             errors: Vec::new(),
             max_lsn,
             acks: Vec::new(),
+            presence: HashMap::new(),
+            presence_in: Vec::new(),
         }
     }
 
@@ -123,6 +130,54 @@ impl<L: DeviceLog> ClientSession<L> {
     /// Acks received since the last call, in order, with the log position of each.
     pub fn take_acks(&mut self) -> Vec<Acked> {
         std::mem::take(&mut self.acks)
+    }
+
+    /// Sets this device's presence on `doc_id` (empty: withdraws it) and returns the
+    /// message to send now: none while the document is not caught up on this connection
+    /// (it is sent with the catch-up).
+    pub fn set_presence(&mut self, doc_id: &str, state: Vec<u8>) -> Vec<Message> {
+        if state.is_empty() {
+            self.presence.remove(doc_id);
+        } else {
+            self.presence.insert(doc_id.to_string(), state.clone());
+        }
+        if self.caught_up(doc_id) {
+            vec![self.presence_message(doc_id, state)]
+        } else {
+            vec![]
+        }
+    }
+
+    /// This device's presence on every caught-up document, again (a refresh, so that
+    /// peers that expire silent entries keep it).
+    pub fn presence_refresh(&self) -> Vec<Message> {
+        self.presence
+            .iter()
+            .filter(|(doc, _)| self.caught_up(doc))
+            .map(|(doc, state)| self.presence_message(doc, state.clone()))
+            .collect()
+    }
+
+    /// Presence of others received since the last call.
+    pub fn take_presence(&mut self) -> Vec<Presence> {
+        std::mem::take(&mut self.presence_in)
+    }
+
+    fn caught_up(&self, doc_id: &str) -> bool {
+        self.phase == Phase::Ready
+            && self
+                .docs
+                .get(doc_id)
+                .is_some_and(|d| d.server_version.is_some())
+    }
+
+    fn presence_message(&self, doc_id: &str, state: Vec<u8>) -> Message {
+        Message::Presence(Presence {
+            doc_id: doc_id.to_string(),
+            peer: 0,
+            device_id: self.log.device_id(),
+            state,
+        })
     }
 
     fn seen_lsn(&mut self, lsn: u64) {
@@ -267,7 +322,22 @@ impl<L: DeviceLog> ClientSession<L> {
             }
             Message::Catchup(c) => {
                 self.seen_lsn(c.lsn);
-                self.catchup(c)
+                let doc_id = c.doc_id.clone();
+                let mut out = self.catchup(c)?;
+                if let Some(state) = self
+                    .presence
+                    .get(&doc_id)
+                    .filter(|_| self.caught_up(&doc_id))
+                {
+                    out.push(self.presence_message(&doc_id, state.clone()));
+                }
+                Ok(out)
+            }
+            Message::Presence(p) => {
+                if self.docs.contains_key(&p.doc_id) {
+                    self.presence_in.push(p);
+                }
+                Ok(vec![])
             }
             Message::Updates(u) => {
                 self.seen_lsn(u.lsn);

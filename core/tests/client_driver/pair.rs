@@ -103,6 +103,8 @@ impl Pair {
                 DriverEvent::Status(status) => self.status = status,
                 DriverEvent::Refused(error) => self.refused.push(error),
                 DriverEvent::Acked(ack) => self.acked.push(ack),
+                // Presence is covered against a real relay (sync-server/tests/presence.rs).
+                DriverEvent::Presence(_) => {}
                 DriverEvent::Ended(result) => {
                     assert!(self.ended.is_none(), "ended twice");
                     self.ended = Some(result);

@@ -1,0 +1,84 @@
+// Browser benchmarks (not tests): the automerge-paper editing trace through the Store on
+// OPFS in Debian's chromium, 100 trace txns per transaction (one durable commit each), for
+// Automerge and Yrs; a cold open of the result; and the time from page load to a usable
+// document on the demo board (first visit and after a reload). Prints a Markdown table.
+//   node web-demo/bench/trace.js [path/to/automerge-paper.json.gz]
+import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+import { resolve } from "node:path";
+import { startRelay, launch, root } from "../tests/harness.js";
+
+const tracePath = process.argv[2] ?? resolve(root, "../shared/data/automerge-paper.json.gz");
+const raw = JSON.parse(gunzipSync(readFileSync(tracePath)).toString("utf8"));
+const txns = raw.txns.map((t) => t.patches);
+const BATCH = 100;
+
+const relay = await startRelay();
+const browser = await launch();
+const rows = [];
+try {
+  for (const kind of ["automerge", "yrs"]) {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${relay.url}bench.html`);
+    await page.waitForFunction(() => window.benchReady);
+    const result = await page.evaluate(async ({ kind, start, txns, end, BATCH }) => {
+      const store = await window.Store.open(`trace-${kind}`);
+      if (store.storage !== "opfs") throw new Error(`not on OPFS: ${store.warning}`);
+      await store.ensureDoc("paper", kind);
+      if (start) await store.spliceText("paper", "text", 0, 0, start);
+      const t0 = performance.now();
+      const lat = [];
+      for (let i = 0; i < txns.length; i += BATCH) {
+        const ops = [];
+        for (const patches of txns.slice(i, i + BATCH))
+          for (const [pos, del, ins] of patches) ops.push({ op: "spliceText", path: "text", index: pos, delete: del, text: ins });
+        const c0 = performance.now();
+        await store.transaction("paper", ops);
+        lat.push(performance.now() - c0);
+      }
+      const wall = (performance.now() - t0) / 1000;
+      const text = await store.get("paper", "text");
+      store.close();
+      lat.sort((a, b) => a - b);
+      return { wall, commits: lat.length, p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)], ok: text === end };
+    }, { kind, start: raw.startContent, txns, end: raw.endContent, BATCH });
+    if (!result.ok) throw new Error(`${kind}: the final text differs from the trace's endContent`);
+    // Cold open: a new page (new Worker) opens the store from OPFS and reads the text.
+    await page.reload();
+    await page.waitForFunction(() => window.benchReady);
+    const coldMs = await page.evaluate(async (kind) => {
+      const t0 = performance.now();
+      const store = await window.Store.open(`trace-${kind}`);
+      const text = await store.get("paper", "text");
+      const ms = performance.now() - t0;
+      store.close();
+      return text.length > 0 ? ms : -1;
+    }, kind);
+    rows.push({ kind, ...result, coldMs });
+    await ctx.close();
+  }
+
+  // Page load to a usable document on the demo board.
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const ready = async () => {
+    await page.waitForFunction(() => window.demo?.ready, null, { timeout: 60_000 });
+    return page.evaluate(() => window.demo.readyMs);
+  };
+  await page.goto(`${relay.url}?name=bench`);
+  const first = await ready();
+  await page.reload();
+  const again = await ready();
+  await ctx.close();
+
+  console.log("| scenario | txns | txns/commit | commits | wall s | txns/s | commit p50 ms | p99 ms | cold open + read ms |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const r of rows)
+    console.log(`| browser-${r.kind}-batch100 (OPFS) | ${txns.length} | ${BATCH} | ${r.commits} | ${r.wall.toFixed(2)} | ${Math.round(txns.length / r.wall)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.coldMs.toFixed(0)} |`);
+  console.log();
+  console.log(`page load to a usable document (demo board): first visit ${first.toFixed(0)} ms, after a reload ${again.toFixed(0)} ms`);
+} finally {
+  await browser.close();
+  relay.stop();
+}

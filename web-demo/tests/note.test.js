@@ -1,0 +1,43 @@
+// Two browsers edit the same note: live, and offline then reconnecting; offline edits
+// survive a reload (OPFS) and then sync.
+import { test, after, before } from "node:test";
+import assert from "node:assert/strict";
+import { startRelay, launch, openDemo, noteText, online, shot, until } from "./harness.js";
+
+let relay, browser;
+before(async () => { relay = await startRelay(); browser = await launch(); });
+after(async () => { await browser?.close(); relay?.stop(); });
+
+test("two browser contexts edit the same note live and converge", async () => {
+  const [ca, cb] = [await browser.newContext(), await browser.newContext()];
+  const a = await openDemo(ca, relay.url, "ann");
+  const b = await openDemo(cb, relay.url, "bob");
+  assert.equal(await a.evaluate(() => window.demo.store.storage), "opfs");
+  await online(a); await online(b);
+  await a.locator("#note").click();
+  await a.keyboard.type("Hello from Ann. ");
+  await until(async () => (await noteText(b)).includes("Hello from Ann."), "Ann's text in Bob's tab");
+  await b.locator("#note").press("End");
+  await b.keyboard.type("And Bob.");
+  await until(async () => (await noteText(a)) === (await noteText(b)) && (await noteText(a)).includes("And Bob."), "convergence");
+  await until(async () => (await a.locator("#note").inputValue()) === (await noteText(b)), "Ann's textarea shows it");
+  await shot(a, "note-live-ann"); await shot(b, "note-live-bob");
+  await ca.close(); await cb.close();
+});
+
+test("a second tab of the same origin falls back to memory with a visible warning, and still syncs", async () => {
+  const ctx = await browser.newContext();
+  const first = await openDemo(ctx, relay.url, "ann");
+  assert.equal(await first.evaluate(() => window.demo.store.storage), "opfs");
+  const second = await openDemo(ctx, relay.url, "ann-2");
+  assert.equal(await second.evaluate(() => window.demo.store.storage), "memory");
+  assert.ok(await second.locator("#warning").isVisible(), "the warning is shown");
+  assert.match(await second.locator("#warning").textContent(), /memory only/);
+  await online(first); await online(second);
+  await second.locator("#note").click();
+  await second.keyboard.press("Control+End");
+  await second.keyboard.type(" From the second tab.");
+  await until(async () => (await noteText(first)).includes("From the second tab."), "the second tab's edit in the first");
+  await shot(second, "second-tab-memory-warning");
+  await ctx.close();
+});
