@@ -92,7 +92,6 @@ fn cluster_writers() -> WriterSpec {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails on the current server: nodes stop answering (HTTP and Raft) and devices stall while connected; run with --ignored"]
 async fn fault_suite_three_nodes_twenty_faults() {
     run(
         ClusterSpec::new(3).binary(BIN),
@@ -104,7 +103,6 @@ async fn fault_suite_three_nodes_twenty_faults() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails on the current server: nodes stop answering (HTTP and Raft) and devices stall while connected; run with --ignored"]
 async fn fault_suite_five_nodes() {
     run(
         ClusterSpec::new(5).binary(BIN),
