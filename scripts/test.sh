@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace, installing what the tests need on a fresh machine:
-# clang/llvm (SQLite for wasm32), the wasm32 Rust target, and for the browser tests
-# Debian's chromium, playwright-core (npm) and wasm-bindgen-cli (pinned to the workspace's
-# wasm-bindgen).
+# Runs every test of the workspace (the cluster's fault suites on real processes included),
+# installing what the tests need on a fresh machine: clang/llvm (SQLite for wasm32) and the
+# wasm32 Rust target. The browser suite is ./scripts/test-web.sh (it installs Debian's
+# chromium, playwright-core and wasm-bindgen-cli itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
