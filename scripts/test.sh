@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace (the cluster's fault suites on real processes included),
-# installing what the tests need on a fresh machine: clang/llvm (SQLite for wasm32) and the
-# wasm32 Rust target. The browser suite is ./scripts/test-web.sh (it installs Debian's
-# chromium, playwright-core and wasm-bindgen-cli itself).
+# Runs every test of the workspace (the cluster's fault suites on real processes included)
+# and the browser suite, installing what the tests need on a fresh machine: clang/llvm
+# (SQLite for wasm32) and the wasm32 Rust target here; Debian's chromium, playwright-core and
+# wasm-bindgen-cli in ./scripts/test-web.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -22,5 +22,5 @@ echo "== dependency rules (ARCHITECTURE.md)"
 echo "== tests"
 cargo test --workspace --no-fail-fast
 
-# The browser suite (chromium + playwright-core, ~10 min): ./scripts/test-web.sh. Not yet part
-# of this command: it has not been run on a fresh machine inside the CI budget.
+echo "== browser suite (the engine in WASM, the demo app, Chromium)"
+./scripts/test-web.sh
