@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod group_commit;
 pub mod http;
 pub mod hub;
 pub mod metrics;

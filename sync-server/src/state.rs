@@ -5,7 +5,8 @@
 //!
 //! Appends follow the state machine's path: validate (core's append rules, then
 //! integration into the in-memory document), apply the entries, and fan out from the
-//! apply outcomes ([`Relay::fan_out`]). A single relay applies what it validated itself; in
+//! apply outcomes ([`Relay::fan_out`]). A single relay applies what it validated itself,
+//! together with what other connections validated meanwhile (`group_commit`); in
 //! a cluster the leader validates ([`Relay::validate_append`]), consensus commits, and
 //! every node's state machine applies and calls [`Relay::fan_out`].
 
@@ -21,6 +22,7 @@ use concord_core::sync::{
 use concord_core::{DocKind, UpdateRecord, VersionVector};
 
 use crate::auth::Auth;
+use crate::group_commit::{GroupCommit, Ticket};
 use crate::hub::{ConnId, ConnQueue, Hub};
 use crate::storage::{ApplyOutcome, Entry, LogEntry, Storage, StorageError};
 
@@ -38,6 +40,8 @@ pub struct Relay {
     pub auth: Auth,
     storage: Arc<Mutex<Storage>>,
     hub: Mutex<Hub>,
+    /// The single relay's validated appends waiting to be committed together.
+    group: GroupCommit,
 }
 
 /// A write checked by the leader: the entries to propose, what to acknowledge once they
@@ -76,6 +80,7 @@ impl Relay {
             auth,
             storage: Arc::new(Mutex::new(storage)),
             hub: Mutex::new(Hub::default()),
+            group: GroupCommit::default(),
         })
     }
 
@@ -346,31 +351,77 @@ impl Relay {
         Self::subscribe_locked(&storage, &self.hub, conn, doc_id, kind, client_version)
     }
 
-    /// Validates a batch, applies what was accepted, and acknowledges only once that is
+    /// Validates a batch, applies what was accepted (with other connections' appends
+    /// validated meanwhile, in one transaction), and acknowledges only once that is
     /// durable (the single relay's path).
     fn append(&self, conn: ConnId, doc_id: &str, updates: Vec<UpdateRecord>) -> AppendOutcome {
+        let (validated, ticket, lsn) = {
+            let mut storage = self.storage();
+            let mut validated = Self::validate_locked(&mut storage, doc_id, updates);
+            let entries = std::mem::take(&mut validated.entries);
+            let ticket = (!entries.is_empty()).then(|| self.group.enqueue(entries, conn));
+            (validated, ticket, storage.last_applied())
+        };
+        let Some(ticket) = ticket else {
+            return AppendOutcome {
+                acked: validated.acked,
+                lsn,
+                refusal: validated.refusal,
+            };
+        };
+        match self.commit_queued(&ticket) {
+            Ok(lsn) => AppendOutcome {
+                acked: validated.acked,
+                lsn,
+                refusal: validated.refusal,
+            },
+            Err(message) => AppendOutcome {
+                acked: vec![],
+                lsn,
+                refusal: Some(RelayRefusal::new(ErrorCode::Internal, message)),
+            },
+        }
+    }
+
+    /// Waits until `ticket`'s entries are committed: by an earlier turn, or in this one
+    /// together with everything queued (see `group_commit`).
+    fn commit_queued(&self, ticket: &Ticket) -> Result<u64, String> {
+        let _turn = self.group.turn();
+        if let Some(result) = ticket.ready() {
+            return result;
+        }
         let mut storage = self.storage();
-        let validated = Self::validate_locked(&mut storage, doc_id, updates);
-        if !validated.entries.is_empty() {
-            let started = std::time::Instant::now();
-            let count = validated.entries.len();
-            let proposed = self.propose(&mut storage, validated.entries, conn);
-            if proposed.is_ok() {
-                crate::metrics::committed(count, started.elapsed());
-            }
-            if let Err(e) = proposed {
-                return AppendOutcome {
-                    acked: vec![],
-                    lsn: storage.last_applied(),
-                    refusal: Some(internal(e)),
+        let queued = self.group.take();
+        let entries: Vec<LogEntry> = queued
+            .iter()
+            .flat_map(|q| q.entries.iter().cloned())
+            .collect();
+        let started = std::time::Instant::now();
+        let result = match storage.apply_batch(&entries) {
+            Ok(outcomes) => {
+                crate::metrics::committed(entries.len(), started.elapsed());
+                // One frame per document for every follower; a writer alone in the group
+                // does not get its own updates back (with others, it ignores them).
+                let writer = match queued.as_slice() {
+                    [only] => Some(only.writer),
+                    _ => None,
                 };
+                self.fan_out(&outcomes, writer, storage.last_applied());
+                Ok(storage.last_applied())
             }
+            // The storage dropped the in-memory copies that were ahead of the file.
+            Err(e) => Err(format!("storage failure: {}", e.chain())),
+        };
+        drop(storage);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, writers = queued.len(), "group commit failed");
         }
-        AppendOutcome {
-            acked: validated.acked,
-            lsn: storage.last_applied(),
-            refusal: validated.refusal,
+        for q in queued {
+            q.finish(result.clone());
         }
+        ticket
+            .ready()
+            .unwrap_or_else(|| Err("the write was not committed".into()))
     }
 }
 
