@@ -90,6 +90,19 @@ fn voters(cluster: &Cluster) -> BTreeSet<NodeId> {
         .collect()
 }
 
+/// Makes `voters` the cluster's voters (a joint-consensus change through the log).
+async fn set_voters(
+    cluster: &Cluster,
+    voters: BTreeSet<NodeId>,
+) -> Result<serde_json::Value, String> {
+    let response = cluster
+        .raft
+        .change_membership(ChangeMembers::ReplaceAllVoters(voters.clone()), false)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({ "voters": voters, "log_index": response.log_id.index }))
+}
+
 async fn add(State(cluster): State<Arc<Cluster>>, Json(node): Json<AddNode>) -> Response {
     if let Some(passed_on) = on_leader(&cluster, "/admin/add", &node).await {
         return passed_on;
@@ -107,12 +120,7 @@ async fn add(State(cluster): State<Arc<Cluster>>, Json(node): Json<AddNode>) -> 
             .map_err(|e| e.to_string())?;
         let mut voters = voters(&cluster);
         voters.insert(node.id);
-        let response = cluster
-            .raft
-            .change_membership(ChangeMembers::ReplaceAllVoters(voters.clone()), false)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(serde_json::json!({ "voters": voters, "log_index": response.log_id.index }))
+        set_voters(&cluster, voters).await
     }
     .await;
     answer(result)
@@ -130,12 +138,7 @@ async fn remove(State(cluster): State<Arc<Cluster>>, Json(node): Json<NodeRef>) 
         if voters.is_empty() {
             return Err("cannot remove the last voter".into());
         }
-        let response = cluster
-            .raft
-            .change_membership(ChangeMembers::ReplaceAllVoters(voters.clone()), false)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(serde_json::json!({ "voters": voters, "log_index": response.log_id.index }))
+        set_voters(&cluster, voters).await
     }
     .await;
     answer(result)

@@ -96,14 +96,8 @@ impl Peers {
             .await?
             .bytes()
             .await
-            .map_err(|e| CallError::Decode {
-                addr: addr.to_string(),
-                detail: e.to_string(),
-            })?;
-        codec::decode(&bytes).map_err(|e| CallError::Decode {
-            addr: addr.to_string(),
-            detail: e.to_string(),
-        })
+            .map_err(|e| decode_error(addr, e))?;
+        codec::decode(&bytes).map_err(|e| decode_error(addr, e))
     }
 
     /// POSTs `body` as JSON (an operator's request passed on to the leader).
@@ -120,10 +114,7 @@ impl Peers {
             .await?
             .json()
             .await
-            .map_err(|e| CallError::Decode {
-                addr: addr.to_string(),
-                detail: e.to_string(),
-            })
+            .map_err(|e| decode_error(addr, e))
     }
 
     fn post(&self, addr: &str, path: &str, timeout: Option<Duration>) -> reqwest::RequestBuilder {
@@ -131,6 +122,13 @@ impl Peers {
             .post(format!("http://{addr}{path}"))
             .bearer_auth(&*self.secret)
             .timeout(timeout.unwrap_or(self.timeout))
+    }
+}
+
+fn decode_error(addr: &str, e: impl std::fmt::Display) -> CallError {
+    CallError::Decode {
+        addr: addr.to_string(),
+        detail: e.to_string(),
     }
 }
 
