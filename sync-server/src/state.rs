@@ -275,6 +275,27 @@ impl Relay {
         }
     }
 
+    /// Whether `updates` leave a gap after what the relay has applied for some origin (the
+    /// first update of each origin is not the next one): a write still being committed may
+    /// fill it.
+    pub fn starts_past_head(&self, doc_id: &str, updates: &[UpdateRecord]) -> bool {
+        let storage = self.storage();
+        let Some(head) = storage.head(doc_id) else {
+            return false;
+        };
+        let mut seen: Vec<&Origin> = Vec::new();
+        updates.iter().any(|u| {
+            if seen.contains(&&u.origin) {
+                return false;
+            }
+            seen.push(&u.origin);
+            matches!(
+                head.version.position(&u.origin, u.seq),
+                concord_core::vv::SeqPosition::Gap { .. }
+            )
+        })
+    }
+
     /// The leader's check of a batch of updates (append rules, then integration into the
     /// in-memory document): the entries to propose and what to acknowledge.
     pub fn validate_append(&self, doc_id: &str, updates: Vec<UpdateRecord>) -> Validated {

@@ -155,12 +155,36 @@ async fn write_concern_leader_acks_without_followers() {
     let followers = cluster.followers().await.unwrap();
     let url = format!("ws://{}/sync", cluster.client_link(leader).unwrap().addr());
     let mut device = Device::new(vec![url], "notes");
-    let first = device.write("notes", "a");
-    device.acked(first, LIMIT).await;
+    // Each write is sent as soon as the previous one is acknowledged, which under `leader`
+    // can be before the previous one is applied: every one is still taken, in order.
+    let mut last = None;
+    for text in ["a", "b", "c", "d", "e"] {
+        let seq = device.write("notes", text);
+        let ack = device.acked(seq, LIMIT).await;
+        assert_eq!(ack.upto, seq);
+        last = Some(ack);
+    }
+    // Once those are applied, the followers stop: the next write is acknowledged from the
+    // leader's log alone.
+    let applied_through = last.unwrap().lsn;
+    let deadline = Instant::now() + LIMIT;
+    while cluster
+        .status(leader)
+        .await
+        .map(|s| s.applied_index)
+        .unwrap_or(0)
+        < applied_through
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the leader did not apply its writes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for f in &followers {
         cluster.pause(*f).unwrap();
     }
-    let seq = device.write("notes", "b");
+    let seq = device.write("notes", "f");
     let ack = device.acked(seq, Duration::from_secs(20)).await;
     assert!(ack.lsn > 0);
     for f in &followers {

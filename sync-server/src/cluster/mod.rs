@@ -19,6 +19,7 @@ mod admin;
 mod background;
 pub mod codec;
 mod error;
+mod in_flight;
 pub mod log_store;
 pub mod network;
 pub mod node;

@@ -111,6 +111,8 @@ pub struct Cluster {
     pub relay: Arc<Relay>,
     pub flushes: Arc<FlushWaiters>,
     pub proposer: Proposer,
+    /// On the leader: documents with writes proposed and not yet applied here.
+    pub in_flight: Arc<super::in_flight::InFlight>,
     next_request: AtomicU64,
     /// On a follower: the leader's last log index as last probed (lag bound).
     pub leader_index: AtomicU64,
@@ -182,6 +184,7 @@ impl Cluster {
             peers,
             relay,
             flushes,
+            in_flight: Default::default(),
             proposer,
             next_request: AtomicU64::new(start << 8),
             leader_index: AtomicU64::new(0),

@@ -189,6 +189,18 @@ impl Cluster {
         if !self.wait_applied(min_lsn, left).await {
             return Attempt::Retry(format!("leader has not applied {min_lsn} yet"));
         }
+        if let Write::Append { doc_id, updates } = &write {
+            if !self.earlier_writes_settled(doc_id, updates, deadline).await {
+                return Attempt::Retry(
+                    "earlier writes of the document are still being committed".into(),
+                );
+            }
+            // Those writes may have ended with this node's leadership: the next leader
+            // holds them (or the device resends them), not this node.
+            if !self.is_leader() {
+                return Attempt::Retry("not the leader".into());
+            }
+        }
         let relay = self.relay.clone();
         let validated = tokio::task::spawn_blocking(move || match write {
             Write::Append { doc_id, updates } => relay.validate_append(&doc_id, updates),
@@ -242,16 +254,19 @@ impl Cluster {
         let flushed = (concern == WriteConcern::Leader).then(|| self.flushes.register(request));
         let started = Instant::now();
         let count = entries.len();
+        let mut in_flight = Some(self.in_flight.begin(docs.clone()));
         let committed = self.proposer.propose(entries, writer);
         let outcome = match flushed {
             Some(flushed) => {
                 // Acknowledged once this node's log holds it durably; the commit goes on.
                 let me = self.clone();
                 let docs = docs.clone();
+                let in_flight = in_flight.take();
                 tokio::spawn(async move {
                     if !matches!(committed.await, Ok(Ok(_))) {
                         me.forget_docs(docs).await;
                     }
+                    drop(in_flight);
                 });
                 match timeout_at(deadline.into(), flushed).await {
                     Ok(Ok(index)) => Ok(index),
@@ -282,6 +297,7 @@ impl Cluster {
                 return attempt;
             }
         };
+        drop(in_flight);
         if concern == WriteConcern::All && !self.wait_all_voters(lsn, deadline).await {
             return Attempt::Done(WriteReply::unavailable(
                 "not every voter took the write in time",
@@ -290,6 +306,27 @@ impl Cluster {
         }
         crate::metrics::committed(count, started.elapsed());
         Attempt::Done(reply(lsn))
+    }
+
+    /// Whether a write of `updates` may be validated now: unless they would leave a gap
+    /// while earlier writes of the document are still in flight, which may fill it (under
+    /// the `leader` concern a device sends its next update once the previous one is in the
+    /// leader's log, before it is applied); then waits for those, until `deadline`.
+    async fn earlier_writes_settled(
+        &self,
+        doc_id: &str,
+        updates: &[UpdateRecord],
+        deadline: Instant,
+    ) -> bool {
+        if !self.in_flight.busy(doc_id) {
+            return true;
+        }
+        let relay = self.relay.clone();
+        let (doc, batch) = (doc_id.to_string(), updates.to_vec());
+        let gap = tokio::task::spawn_blocking(move || relay.starts_past_head(&doc, &batch))
+            .await
+            .unwrap_or(false);
+        !gap || self.in_flight.settled(doc_id, deadline).await
     }
 
     /// Drops the in-memory copies of `docs` (off the async workers: it takes the storage
