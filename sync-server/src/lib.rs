@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod interop;
 pub mod metrics;
 pub mod operator;
 pub mod state;
