@@ -21,7 +21,7 @@ use automerge::Automerge;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
-use concord_core::protocol::{self, Message as Concord};
+use concord_core::protocol::{self, ErrorCode, Message as Concord};
 use concord_core::DocKind;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
@@ -207,8 +207,17 @@ impl Conn {
             return true;
         }
         let doc_id = concord_doc_id(document_id);
-        if request && self.node.relay.doc_kind(&doc_id) != Some(DocKind::Automerge) {
-            return false;
+        if request {
+            // The kind takes the storage lock: off the async workers.
+            let relay = self.node.relay.clone();
+            let id = doc_id.clone();
+            let kind = tokio::task::spawn_blocking(move || relay.doc_kind(&id))
+                .await
+                .ok()
+                .flatten();
+            if kind != Some(DocKind::Automerge) {
+                return false;
+            }
         }
         let catchup = match self.bridge.subscribe(&doc_id, DocKind::Automerge).await {
             Ok(catchup) => catchup,
@@ -296,8 +305,8 @@ impl Conn {
                             tracing::debug!(document_id, "changes of a read-only connection dropped")
                         }
                         Written::Refused(e) => {
-                            let code = match e.code.name() {
-                                "unavailable" | "internal" => UNAVAILABLE,
+                            let code = match e.code {
+                                ErrorCode::Unavailable | ErrorCode::Internal => UNAVAILABLE,
                                 _ => PROTOCOL_ERROR,
                             };
                             return Err(Closing(code, format!("{}: {}", e.code.name(), e.message)));
