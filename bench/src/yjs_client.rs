@@ -89,8 +89,7 @@ fn record(seen: &Mutex<Seen>, me: u64, inserted: &str) {
         let Some((client, seq)) = id.split_once('.') else {
             continue;
         };
-        let (Ok(client), Ok(seq), Ok(at)) = (client.parse(), seq.parse(), at.parse::<u64>())
-        else {
+        let (Ok(client), Ok(seq), Ok(at)) = (client.parse(), seq.parse(), at.parse::<u64>()) else {
             continue;
         };
         if client != me && seen.ids.insert((client, seq)) {

@@ -121,10 +121,22 @@ pub fn run(args: &YjsLoadArgs) -> Result<()> {
     for first in (0..args.clients).step_by(per) {
         let count = per.min(args.clients - first);
         let mut child = Command::new(&exe)
-            .args(["child", "yjs-clients", "--url", &args.url, "--prefix", &prefix])
+            .args([
+                "child",
+                "yjs-clients",
+                "--url",
+                &args.url,
+                "--prefix",
+                &prefix,
+            ])
             .args(["--first", &first.to_string(), "--count", &count.to_string()])
             .args(["--clients", &args.clients.to_string()])
-            .args(["--edits", &args.edits.to_string(), "--docs", &args.docs.to_string()])
+            .args([
+                "--edits",
+                &args.edits.to_string(),
+                "--docs",
+                &args.docs.to_string(),
+            ])
             .args(["--interval-ms", &args.interval_ms.to_string()])
             .args(["--timeout", &args.timeout.to_string()])
             .stdin(Stdio::piped())
@@ -197,7 +209,9 @@ pub fn run(args: &YjsLoadArgs) -> Result<()> {
     let last = reports
         .iter()
         .flat_map(|r| r.converge_ms.iter().copied())
-        .fold(None, |max: Option<f64>, ms| Some(max.map_or(ms, |m| m.max(ms))));
+        .fold(None, |max: Option<f64>, ms| {
+            Some(max.map_or(ms, |m| m.max(ms)))
+        });
     let report = YjsLoadReport {
         label: args.label.clone(),
         clients: args.clients,

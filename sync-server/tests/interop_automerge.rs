@@ -67,7 +67,10 @@ async fn a_document_made_by_a_concord_device_is_found_by_automerge_repo() {
     let missing = client
         .try_call(json!({"cmd": "find", "url": url, "timeout_ms": 5000}))
         .await;
-    assert!(missing.get("error").is_some(), "found a missing document: {missing}");
+    assert!(
+        missing.get("error").is_some(),
+        "found a missing document: {missing}"
+    );
 
     let device = CliDevice::new();
     device.run(&["create", &url, "--kind", "automerge"]);

@@ -30,7 +30,8 @@ async fn interop_clients_on_followers_converge_with_a_device_on_the_leader() {
     yjs.call(json!({"cmd": "wait_synced"})).await;
     yjs.call(json!({"cmd": "wait_text", "contains": "leader."}))
         .await;
-    yjs.call(json!({"cmd": "insert", "text": " follower."})).await;
+    yjs.call(json!({"cmd": "insert", "text": " follower."}))
+        .await;
     let text = device
         .sync_until_text(&leader_url, None, "board", "body", "follower.")
         .await;

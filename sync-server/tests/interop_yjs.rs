@@ -35,7 +35,12 @@ fn yjs(server: &ServerProcess, room: &str, token: Option<&str>) -> JsClient {
 
 /// A device that created `doc` (a Yrs document) with `text` in its root text `body` and
 /// synced it.
-fn device_with_text(server: &ServerProcess, doc: &str, text: &str, token: Option<&str>) -> CliDevice {
+fn device_with_text(
+    server: &ServerProcess,
+    doc: &str,
+    text: &str,
+    token: Option<&str>,
+) -> CliDevice {
     let device = CliDevice::new();
     device.run(&["create", doc, "--kind", "yrs"]);
     device.run(&["insert-text", doc, "body", "0", text]);
@@ -84,7 +89,9 @@ async fn a_room_a_yjs_client_creates_is_a_concord_document() {
     let server = ServerProcess::start(&[]).await;
     let mut client = yjs(&server, "fresh/room", None);
     client.call(json!({"cmd": "wait_synced"})).await;
-    client.call(json!({"cmd": "insert", "text": "made in yjs"})).await;
+    client
+        .call(json!({"cmd": "insert", "text": "made in yjs"}))
+        .await;
     let device = CliDevice::new();
     let text = device
         .sync_until_text(&server.url(), None, "fresh/room", "body", "made in yjs")
@@ -104,8 +111,10 @@ async fn awareness_between_two_yjs_clients() {
         .await;
     bob.call(json!({"cmd": "awareness", "user": {"name": "bob"}}))
         .await;
-    ann.call(json!({"cmd": "wait_peers", "names": ["bob"]})).await;
-    bob.call(json!({"cmd": "wait_peers", "names": ["ann"]})).await;
+    ann.call(json!({"cmd": "wait_peers", "names": ["bob"]}))
+        .await;
+    bob.call(json!({"cmd": "wait_peers", "names": ["ann"]}))
+        .await;
 
     // A newcomer is shown the room's current states.
     let mut cid = yjs(&server, "aware", None);
@@ -124,9 +133,8 @@ async fn awareness_between_two_yjs_clients() {
     cid.exit().await;
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The next y-websocket message on a raw connection, or the close frame's code.
 async fn next_raw(ws: &mut Ws) -> Result<Message, Option<CloseCode>> {
@@ -215,7 +223,9 @@ async fn a_malformed_yjs_message_closes_that_connection_only() {
     assert_eq!(closed_with(&mut raw).await, Some(CloseCode::Protocol));
 
     // The other client still syncs both ways, and the stored text is whole.
-    client.call(json!({"cmd": "insert", "text": " still fine."})).await;
+    client
+        .call(json!({"cmd": "insert", "text": " still fine."}))
+        .await;
     let text = device
         .sync_until_text(&server.url(), None, "shared", "body", "still fine.")
         .await;
@@ -268,7 +278,11 @@ async fn a_read_only_token_reads_and_its_writes_are_dropped() {
     probe.sync(&server.url(), Some(&write));
     assert_eq!(probe.text("guarded", "body"), "still by the device.");
     let closes = reader.call(json!({"cmd": "closes"})).await;
-    assert_eq!(closes["closes"], json!([]), "the read-only connection stays open");
+    assert_eq!(
+        closes["closes"],
+        json!([]),
+        "the read-only connection stays open"
+    );
 
     // Without a token the server refuses the connection.
     let mut stranger = yjs(&server, "guarded", None);

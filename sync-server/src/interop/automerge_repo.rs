@@ -161,6 +161,7 @@ async fn serve(node: Node, socket: WebSocket, token: Option<String>) {
     if let Some(Closing(code, reason)) = closing {
         tracing::info!(code, reason, "closing an automerge-repo connection");
         close(&mut sink, code, reason).await;
+        super::yjs::drain(stream).await;
     }
     node.automerge_peers.leave(conn.bridge.conn_id());
     let _ = sink.close().await;
@@ -279,9 +280,8 @@ impl Conn {
                 if self.client_peer.is_empty() {
                     self.client_peer = sender_id;
                 }
-                let message = SyncMessage::decode(&data).map_err(|e| {
-                    Closing(PROTOCOL_ERROR, format!("malformed sync message: {e}"))
-                })?;
+                let message = SyncMessage::decode(&data)
+                    .map_err(|e| Closing(PROTOCOL_ERROR, format!("malformed sync message: {e}")))?;
                 if !self.open(&document_id, request).await {
                     return Ok(vec![wire::doc_unavailable(
                         &self.server_peer,
@@ -299,10 +299,17 @@ impl Conn {
                     data.extend_from_slice(&change.bytes());
                 }
                 if !data.is_empty() {
-                    match self.bridge.append(&concord_doc_id(&document_id), data).await {
+                    match self
+                        .bridge
+                        .append(&concord_doc_id(&document_id), data)
+                        .await
+                    {
                         Written::Stored => {}
                         Written::Dropped => {
-                            tracing::debug!(document_id, "changes of a read-only connection dropped")
+                            tracing::debug!(
+                                document_id,
+                                "changes of a read-only connection dropped"
+                            )
                         }
                         Written::Refused(e) => {
                             let code = match e.code {

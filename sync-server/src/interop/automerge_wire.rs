@@ -79,8 +79,7 @@ fn bytes(map: &[(Value, Value)], kind: &str, name: &'static str) -> Result<Vec<u
 
 /// Decodes one frame from a client.
 pub fn decode(frame: &[u8]) -> Result<FromClient, WireError> {
-    let value: Value =
-        ciborium::from_reader(frame).map_err(|e| WireError::Cbor(e.to_string()))?;
+    let value: Value = ciborium::from_reader(frame).map_err(|e| WireError::Cbor(e.to_string()))?;
     let Value::Map(map) = &value else {
         return Err(WireError::NoType);
     };
@@ -195,7 +194,10 @@ mod tests {
             panic!("a sync message")
         };
         assert!(!request);
-        assert_eq!((sender_id.as_str(), document_id.as_str()), ("server", "doc1"));
+        assert_eq!(
+            (sender_id.as_str(), document_id.as_str()),
+            ("server", "doc1")
+        );
         assert_eq!(data, vec![1, 2, 3]);
         assert!(matches!(decode(&peer("s", "c")).unwrap(), FromClient::Other(k) if k == "peer"));
         assert!(decode(&[0xff, 0x00]).is_err());

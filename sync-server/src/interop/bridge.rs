@@ -144,13 +144,14 @@ impl Bridge {
                 RelayOutput::Unfollow(doc_id) => self.conn.unfollow(&doc_id),
                 RelayOutput::Presence { .. } => {}
                 RelayOutput::Request(id, request) => {
-                    let completion = execute(&self.node, self.conn.id(), request)
-                        .await
-                        .map_err(|e| ErrorFrame {
-                            code: ErrorCode::Internal,
-                            message: format!("request failed: {e}"),
-                            doc_id: None,
-                        })?;
+                    let completion =
+                        execute(&self.node, self.conn.id(), request)
+                            .await
+                            .map_err(|e| ErrorFrame {
+                                code: ErrorCode::Internal,
+                                message: format!("request failed: {e}"),
+                                doc_id: None,
+                            })?;
                     pending.extend(self.session.handle_completion(
                         id,
                         completion,

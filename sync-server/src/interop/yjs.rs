@@ -115,6 +115,7 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
             let _ = cmd_tx.send(close(POLICY, format!("{}: {}", e.code.name(), e.message)));
             drop(cmd_tx);
             let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
+            drain(stream).await;
             return;
         }
     };
@@ -171,7 +172,8 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
                     None => match bridge.subscribe(&room, DocKind::Yrs).await {
                         Ok(catchup) => catchup_doc(&catchup),
                         Err(e) => {
-                            let _ = cmd_tx.send(close(POLICY, format!("{}: {}", e.code.name(), e.message)));
+                            let _ = cmd_tx
+                                .send(close(POLICY, format!("{}: {}", e.code.name(), e.message)));
                             break;
                         }
                     },
@@ -228,7 +230,20 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
     {
         writer.abort();
     }
+    drain(stream).await;
     tracing::info!(room, "yjs connection closed");
+}
+
+/// After the server's close frame: reads what the client still sends until its close
+/// reply (bounded), so the socket is not dropped with unread data — which would reset the
+/// connection and hide the close code from the client.
+pub(super) async fn drain(mut stream: futures_util::stream::SplitStream<WebSocket>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, stream.next()).await {
+        if matches!(msg, WsMessage::Close(_)) {
+            break;
+        }
+    }
 }
 
 /// Applies a Yrs v1 update to the connection's copy of the document.
@@ -254,7 +269,17 @@ async fn write_frames(
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     loop {
+        // The reader's messages first: a close it asks for goes out before the queue ends.
         let out = tokio::select! {
+            biased;
+            cmd = cmds.recv() => match cmd {
+                None => break,
+                Some(Cmd::Send(message)) => WsMessage::Binary(message.into()),
+                Some(Cmd::Close(frame)) => {
+                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                    break;
+                }
+            },
             frame = receiver.rx.recv() => {
                 let Some(frame) = frame else { break };
                 receiver.watch.sent_one();
@@ -271,14 +296,6 @@ async fn write_frames(
                 }
                 continue;
             }
-            cmd = cmds.recv() => match cmd {
-                None => break,
-                Some(Cmd::Send(message)) => WsMessage::Binary(message.into()),
-                Some(Cmd::Close(frame)) => {
-                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
-                    break;
-                }
-            },
             frame = room.recv() => match frame {
                 Some(frame) => WsMessage::Binary(frame.as_ref().clone().into()),
                 None => continue,

@@ -1,8 +1,8 @@
 //! The y-websocket rooms of this node: which connections are in each room and the Yjs
-//! awareness states they announced. An awareness update is relayed to every connection of
-//! its room, the sender included (the y-websocket client takes that echo as a sign of
-//! life); a newcomer is shown the room's states; when a connection goes, the states it
-//! announced are removed and the removal is relayed. Awareness is never stored and does
+//! awareness states they announced. An awareness update that changes something is relayed
+//! to every connection of its room, the sender included (the y-websocket client takes that
+//! echo as a sign of life); a newcomer is shown the room's states; when a connection goes,
+//! the states it announced first are removed and the removal is relayed. Awareness is never stored and does
 //! not cross cluster nodes.
 
 use std::collections::HashMap;
@@ -80,28 +80,40 @@ impl YjsRooms {
         room.frame(room.states.keys().copied().collect::<Vec<_>>().into_iter())
     }
 
-    /// Records `member`'s awareness `update` and relays `frame` (its encoding) to the
-    /// whole room, the sender included.
+    /// Records `member`'s awareness `update` and, when it changed anything, relays `frame`
+    /// (its encoding) to the whole room, the sender included. A client id belongs to the
+    /// connection that first announced it: y-websocket clients re-send the states they
+    /// receive, and such echoes (same clock) change nothing.
     pub fn update(&self, room: &str, member: u64, update: AwarenessUpdate, frame: YFrame) {
         let mut rooms = self.rooms();
         let Some(room) = rooms.get_mut(room) else {
             return;
         };
+        let mut changed = false;
         for (id, entry) in update.clients {
-            let newer = room
-                .states
-                .get(&id)
-                .is_none_or(|(clock, _, _)| entry.clock >= *clock);
-            if !newer {
-                continue;
-            }
-            if &*entry.json == "null" {
-                room.states.remove(&id);
-            } else {
-                room.states.insert(id, (entry.clock, entry.json, member));
+            let removal = &*entry.json == "null";
+            match room.states.get_mut(&id) {
+                None if !removal => {
+                    room.states.insert(id, (entry.clock, entry.json, member));
+                    changed = true;
+                }
+                None => {}
+                Some((clock, _, _)) if entry.clock < *clock => {}
+                Some((clock, _, _)) if entry.clock == *clock && !removal => {}
+                Some(_) if removal => {
+                    room.states.remove(&id);
+                    changed = true;
+                }
+                Some((clock, json, _)) => {
+                    *clock = entry.clock;
+                    *json = entry.json;
+                    changed = true;
+                }
             }
         }
-        room.send_all(&frame);
+        if changed {
+            room.send_all(&frame);
+        }
     }
 
     /// Takes `member` out of `room`: the states it announced are removed, and the others

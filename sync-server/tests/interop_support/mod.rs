@@ -34,7 +34,10 @@ pub fn ensure_npm() {
     let dir = js_dir();
     let installed = dir.join("node_modules/.package-lock.json");
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let current = match (modified(&installed), modified(&dir.join("package-lock.json"))) {
+    let current = match (
+        modified(&installed),
+        modified(&dir.join("package-lock.json")),
+    ) {
         (Some(installed), Some(lock)) => installed >= lock,
         _ => false,
     };
