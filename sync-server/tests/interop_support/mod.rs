@@ -176,9 +176,19 @@ impl CliDevice {
         self.run(&args);
     }
 
-    /// The JSON value at `path` of `doc` (null when absent).
+    /// The JSON value at `path` of `doc` (null when absent, or when this device does not
+    /// hold the document yet).
     pub fn get(&self, doc: &str, path: &str) -> Value {
-        serde_json::from_str(self.run(&["--json", "get", doc, path]).trim()).unwrap_or(Value::Null)
+        let output = std::process::Command::new(cli_binary())
+            .arg("--db")
+            .arg(&self.db)
+            .args(["--json", "get", doc, path])
+            .output()
+            .expect("run concord");
+        if !output.status.success() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
     }
 
     /// The text at `path`, or "" when there is none.
