@@ -9,7 +9,9 @@ use concord_testkit::cluster::{Cluster, ClusterSpec};
 use interop_support::{CliDevice, JsClient};
 use serde_json::json;
 
-#[tokio::test]
+// The cluster's fault proxies run on this runtime while the CLI device's commands block a
+// worker: several workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn interop_clients_on_followers_converge_with_a_device_on_the_leader() {
     let cluster = Cluster::start(ClusterSpec::new(3).binary(env!("CARGO_BIN_EXE_concord-server")))
         .await
