@@ -46,7 +46,7 @@ wait_port() {
 
 load() { # label url pid clients edits docs
   "$bin/concord-bench" yjs-load --label "$1" --url "$2" --server-pid "$3" \
-    --clients "$4" --edits "$5" --docs "$6" --json | tee -a "$out"
+    --clients "$4" --edits "$5" --docs "$6" --timeout 300 --json | tee -a "$out"
 }
 
 runs() { # label url pid

@@ -13,14 +13,17 @@ use super::automerge_wire;
 /// Where a connection's relayed frames go.
 pub type PeerTx = mpsc::UnboundedSender<Vec<u8>>;
 
-/// Per document: connection → (its client's peer id, its frames).
+/// A document's connections: connection → (its client's peer id, its frames).
+type Peers = HashMap<u64, (String, PeerTx)>;
+
+/// Per document, its connections on this node.
 #[derive(Default)]
 pub struct AutomergePeers {
-    docs: Mutex<HashMap<String, HashMap<u64, (String, PeerTx)>>>,
+    docs: Mutex<HashMap<String, Peers>>,
 }
 
 impl AutomergePeers {
-    fn docs(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<u64, (String, PeerTx)>>> {
+    fn docs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Peers>> {
         self.docs.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -141,7 +141,7 @@ async fn serve(node: Node, socket: WebSocket, token: Option<String>) {
                 }
                 msg = tokio::time::timeout(IDLE_LIMIT, stream.next()) => match msg {
                     Err(_) => break Some(Closing(1000, "idle".into())),
-                    Ok(Some(Ok(WsMessage::Binary(bytes)))) => match conn.from_client(&bytes).await {
+                    Ok(Some(Ok(WsMessage::Binary(bytes)))) => match conn.client_frame(&bytes).await {
                         Ok(out) => out,
                         Err(closing) => break Some(closing),
                     },
@@ -261,7 +261,7 @@ impl Conn {
     }
 
     /// One frame from the client; the frames to answer with.
-    async fn from_client(&mut self, frame: &[u8]) -> Result<Vec<Vec<u8>>, Closing> {
+    async fn client_frame(&mut self, frame: &[u8]) -> Result<Vec<Vec<u8>>, Closing> {
         let message = wire::decode(frame).map_err(|e| {
             tracing::warn!(error = %e, "malformed automerge-repo message: closing");
             Closing(PROTOCOL_ERROR, format!("malformed message: {e}"))
