@@ -4,24 +4,25 @@
 # 10, 100 and 1,000 clients on one document, and 2,000 clients on 1,000 documents.
 # Prints one JSON report per line (also appended to $OUT, default ./yjs-load.jsonl).
 #   PROFILE=release ./scripts/bench-yjs.sh     (default: the dev build, deps optimised)
-#   EDITS=10 BIG_EDITS=3 ./scripts/bench-yjs.sh
+#   EDITS=10 BIG_EDITS=1 ./scripts/bench-yjs.sh  (edits per client: 10 and 100 clients; the big runs)
+#   SKIP_BUILD=1 ./scripts/bench-yjs.sh           (use the binaries as built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 profile="${PROFILE:-dev}"
 if [ "$profile" = release ]; then
-  cargo build -q --release -p concord-server -p concord-bench
+  [ -n "${SKIP_BUILD:-}" ] || cargo build -q --release -p concord-server -p concord-bench
   bin="${CARGO_TARGET_DIR:-target}/release"
 else
-  cargo build -q -p concord-server -p concord-bench
+  [ -n "${SKIP_BUILD:-}" ] || cargo build -q -p concord-server -p concord-bench
   bin="${CARGO_TARGET_DIR:-target}/debug"
 fi
 if [ ! -f interop/js/node_modules/.package-lock.json ] || [ interop/js/package-lock.json -nt interop/js/node_modules/.package-lock.json ]; then
   (cd interop/js && npm ci --no-audit --no-fund)
 fi
 edits="${EDITS:-10}"
-big_edits="${BIG_EDITS:-3}"
+big_edits="${BIG_EDITS:-1}"
 out="${OUT:-./yjs-load.jsonl}"
 work="$(mktemp -d)"
 pids=()
@@ -46,7 +47,7 @@ wait_port() {
 
 load() { # label url pid clients edits docs
   "$bin/concord-bench" yjs-load --label "$1" --url "$2" --server-pid "$3" \
-    --clients "$4" --edits "$5" --docs "$6" --timeout 300 --json | tee -a "$out"
+    --clients "$4" --edits "$5" --docs "$6" --timeout "${TIMEOUT:-240}" --json | tee -a "$out"
 }
 
 runs() { # label url pid
