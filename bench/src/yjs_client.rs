@@ -98,6 +98,15 @@ fn record(seen: &Mutex<Seen>, me: u64, inserted: &str) {
     }
 }
 
+/// Sets its flag when dropped: the reader task has ended (the connection closed).
+struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 struct ClientResult {
     sent: u64,
     expected: u64,
@@ -172,7 +181,10 @@ async fn client(
     let (synced_tx, mut synced_rx) = watch::channel(false);
     let (reply_tx, mut reply_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let reader_doc = doc.clone();
+    let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader_closed = closed.clone();
     let reader = tokio::spawn(async move {
+        let _closed_on_exit = SetOnDrop(reader_closed);
         while let Some(Ok(frame)) = stream.next().await {
             let WsMessage::Binary(bytes) = frame else {
                 continue;
@@ -277,6 +289,14 @@ async fn client(
             },
             _ = tokio::time::sleep(Duration::from_millis(5)) => {}
         }
+    }
+    if result.converge_ms.is_none() && result.failure.is_none() {
+        let why = if closed.load(std::sync::atomic::Ordering::Relaxed) {
+            "the server closed the connection"
+        } else {
+            "not converged by the deadline"
+        };
+        result.failure = Some(format!("{url}: {why}"));
     }
     reader.abort();
     let _ = sink.close().await;
