@@ -1,7 +1,8 @@
 //! `concord-bench`: measures Concord — durable local commits (`commit`), the automerge-paper
 //! editing trace against raw Automerge and Yrs (`trace`), and N client processes syncing
 //! through one relay process (`sync`), what conflict policies cost (`policies`), the long
-//! fault run on a cluster (`faults`) and failover time (`failover`). Results are printed as
+//! fault run on a cluster (`faults`), failover time (`failover`) and any y-websocket
+//! server under load (`yjs-load`). Results are printed as
 //! tables, or as JSON with
 //! `--json`. See BENCHMARKS.md at the repository root for recorded results.
 
@@ -16,6 +17,8 @@ mod scenario;
 mod sync;
 mod trace;
 mod trace_data;
+mod yjs_client;
+mod yjs_load;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +52,8 @@ enum Command {
     Faults(faults::FaultsArgs),
     /// Time from kill -9 of the leader to the first acknowledged write (p50, max)
     Failover(failover::FailoverArgs),
+    /// Load any y-websocket server: N Yrs clients x M timestamped edits on D rooms
+    YjsLoad(yjs_load::YjsLoadArgs),
     /// Internal: one measured step of `trace`, run in a child process
     #[command(subcommand, hide = true)]
     Child(ChildCommand),
@@ -80,6 +85,8 @@ enum ChildCommand {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Run a share of `yjs-load`'s clients; print a report as JSON
+    YjsClients(yjs_client::ClientsArgs),
 }
 
 fn main() -> ExitCode {
@@ -100,6 +107,8 @@ fn run(command: Command) -> Result<()> {
         Command::Policies(args) => policies::run(&args),
         Command::Faults(args) => faults::run(&args),
         Command::Failover(args) => failover::run(&args),
+        Command::YjsLoad(args) => yjs_load::run(&args),
+        Command::Child(ChildCommand::YjsClients(args)) => yjs_client::run(args),
         Command::Child(ChildCommand::Apply {
             engine,
             compact,

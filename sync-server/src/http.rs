@@ -1,6 +1,7 @@
 //! The network shell: the client port serving `GET /healthz`, `GET /cluster` (this node's
 //! view of the cluster), `GET /metrics` (Prometheus) and the WebSocket sync endpoint
-//! (`/sync`, also `/`). With a static directory configured, a plain `GET /` and any other
+//! (`/sync`, also `/`), and the interop endpoints for Yjs and automerge-repo clients
+//! (`/yjs/{room}`, `/automerge`; `interop/`). With a static directory configured, a plain `GET /` and any other
 //! path serve its files (the web demo, `static_files.rs`). Each socket gets a [`RelaySession`] fed with its frames; the
 //! session's requests run on tokio's blocking pool ([`Relay::execute`]) — or, on a cluster
 //! node, through the cluster's write and read paths — while the connection task awaits
@@ -44,6 +45,10 @@ pub struct Node {
     pub cluster: Option<Arc<Cluster>>,
     /// The directory served as static files, if any (`--static-dir`).
     pub static_dir: Option<Arc<std::path::PathBuf>>,
+    /// The y-websocket rooms of this node (awareness; `interop/yjs.rs`).
+    pub yjs_rooms: Arc<crate::interop::yjs_rooms::YjsRooms>,
+    /// The automerge-repo connections of this node per document (ephemeral messages).
+    pub automerge_peers: Arc<crate::interop::automerge_peers::AutomergePeers>,
 }
 
 pub fn router(
@@ -57,12 +62,16 @@ pub fn router(
         .route("/cluster", get(cluster_status))
         .route("/metrics", get(metrics_page))
         .route("/sync", get(upgrade))
+        .route("/yjs/{*room}", get(crate::interop::yjs::upgrade))
+        .route("/automerge", get(crate::interop::automerge_repo::upgrade))
         .route("/", get(root))
         .fallback(get(static_file))
         .with_state(Node {
             relay,
             cluster,
             static_dir,
+            yjs_rooms: Arc::default(),
+            automerge_peers: Arc::default(),
         })
 }
 
@@ -299,7 +308,7 @@ async fn run_outputs(
 
 /// Carries out one session request: on the blocking pool for a single relay, through the
 /// cluster's write and read paths on a cluster node.
-async fn execute(
+pub(crate) async fn execute(
     node: &Node,
     conn: crate::hub::ConnId,
     request: RelayRequest,
@@ -348,7 +357,7 @@ async fn execute(
 
 /// Resolves when a token that expires at `expires_at` (Unix seconds) runs out; never
 /// without one.
-async fn token_expiry(expires_at: Option<u64>) {
+pub(crate) async fn token_expiry(expires_at: Option<u64>) {
     let Some(expires_at) = expires_at else {
         return std::future::pending().await;
     };

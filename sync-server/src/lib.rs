@@ -8,6 +8,7 @@ pub mod error;
 pub mod group_commit;
 pub mod http;
 pub mod hub;
+pub mod interop;
 pub mod metrics;
 pub mod operator;
 pub mod state;

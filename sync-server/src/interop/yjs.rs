@@ -1,0 +1,320 @@
+//! The y-websocket endpoint, `ws://HOST:PORT/yjs/{room}?token=…`: an unmodified Yjs client
+//! (`y-websocket`'s `WebsocketProvider`) syncs the Concord Yrs document whose id is the
+//! room name. A thin shell: its writes go through the [`Bridge`] (the relay's own session
+//! and append path), it follows the document in the hub like a device, and awareness goes
+//! through this node's [`YjsRooms`].
+//!
+//! The server's sync step 1 and its answer to the client's are made from the catch-up (the
+//! document as stored when the connection subscribed; a later sync step 1 reads it anew);
+//! everything stored after it reaches the client as fanned-out updates, which the writer
+//! task forwards as they are — no per-connection copy is kept up to date. A message that
+//! does not decode (or an update the relay refuses as invalid) closes the connection with
+//! code 1002; nothing of it is stored. Updates sent with a read-only token are dropped.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use concord_core::protocol::{self, Message as Concord};
+use concord_core::DocKind;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+use yrs::{Doc, ReadTxn, Transact, Update};
+
+use super::bridge::{Bridge, Written};
+use super::yjs_rooms::YFrame;
+use crate::http::{transport_limit, Node};
+use crate::hub::{conn_queue, ConnReceiver};
+use crate::state::now_secs;
+
+/// How often the server pings a Yjs connection.
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// A connection silent (no message, no pong) this long is closed.
+const IDLE_LIMIT: Duration = Duration::from_secs(45);
+/// WebSocket close code for a protocol error (a malformed message).
+const PROTOCOL_ERROR: u16 = 1002;
+/// WebSocket close code for a refused token (y-websocket reconnects after any close).
+const POLICY: u16 = 1008;
+
+/// What the reader asks of the connection's writer.
+enum Cmd {
+    /// A y-websocket message to send.
+    Send(Vec<u8>),
+    Close(CloseFrame),
+}
+
+/// The document as stored, from the relay's catch-up messages.
+fn catchup_doc(catchup: &[Concord]) -> Doc {
+    let doc = Doc::new();
+    for message in catchup {
+        match message {
+            Concord::Catchup(c) => {
+                if let Some(snapshot) = &c.snapshot {
+                    apply(&doc, &snapshot.data);
+                }
+            }
+            Concord::Updates(u) => {
+                for update in &u.updates {
+                    apply(&doc, &update.data);
+                }
+            }
+            _ => {}
+        }
+    }
+    doc
+}
+
+fn sync_bytes(message: SyncMessage) -> Vec<u8> {
+    Message::Sync(message).encode_v1()
+}
+
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(node): State<Node>,
+    Path(room): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> impl IntoResponse {
+    let limit = transport_limit(node.relay.config.max_frame_bytes);
+    let token = params.get("token").cloned();
+    ws.max_message_size(limit)
+        .max_frame_size(limit)
+        .on_upgrade(move |socket| serve(node, socket, room, token))
+}
+
+fn close(code: u16, reason: String) -> Cmd {
+    Cmd::Close(CloseFrame {
+        code,
+        reason: reason.into(),
+    })
+}
+
+async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String>) {
+    let (queue, receiver) = conn_queue();
+    let mut bridge = Bridge::new(&node, queue.clone(), "yjs");
+    let member = bridge.conn_id();
+    let (sink, mut stream) = socket.split();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (room_tx, room_rx) = mpsc::unbounded_channel();
+    let mut writer = tokio::spawn(write_frames(sink, receiver, cmd_rx, room_rx));
+    tracing::info!(room, origin = %bridge.origin(), "yjs connection opened");
+
+    let start = async {
+        bridge.hello(token).await?;
+        bridge.subscribe(&room, DocKind::Yrs).await
+    };
+    let catchup = match start.await {
+        Ok(catchup) => catchup,
+        Err(e) => {
+            tracing::warn!(room, code = e.code.name(), message = %e.message, "yjs connection refused");
+            let _ = cmd_tx.send(close(POLICY, format!("{}: {}", e.code.name(), e.message)));
+            drop(cmd_tx);
+            let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
+            drain(stream).await;
+            return;
+        }
+    };
+    // The stored document answers the client's first sync step 1; later ones read it anew.
+    let mut stored = Some(catchup_doc(&catchup));
+    drop(catchup);
+    if let Some(doc) = &stored {
+        let sv = doc.transact().state_vector();
+        let _ = cmd_tx.send(Cmd::Send(sync_bytes(SyncMessage::SyncStep1(sv))));
+    }
+    if let Some(frame) = node.yjs_rooms.join(&room, member, room_tx.clone()) {
+        let _ = room_tx.send(frame);
+    }
+
+    loop {
+        let expiry = crate::http::token_expiry(bridge.expires_at());
+        let msg = tokio::select! {
+            msg = tokio::time::timeout(IDLE_LIMIT, stream.next()) => match msg {
+                Ok(msg) => msg,
+                Err(_) => {
+                    tracing::info!(room, "yjs connection idle: closed");
+                    break;
+                }
+            },
+            _ = expiry => {
+                if bridge.expires_at().is_some_and(|at| at <= now_secs()) {
+                    let _ = cmd_tx.send(close(POLICY, "token_expired".into()));
+                    break;
+                }
+                continue;
+            }
+        };
+        let bytes = match msg {
+            Some(Ok(WsMessage::Binary(bytes))) => bytes,
+            Some(Ok(WsMessage::Close(_))) | None => break,
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => {
+                tracing::info!(room, error = %e, "yjs connection failed");
+                break;
+            }
+        };
+        let message = match Message::decode_v1(&bytes) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(room, error = %e, "malformed y-websocket message: closing");
+                let _ = cmd_tx.send(close(PROTOCOL_ERROR, format!("malformed message: {e}")));
+                break;
+            }
+        };
+        match message {
+            Message::Sync(SyncMessage::SyncStep1(sv)) => {
+                let doc = match stored.take() {
+                    Some(doc) => doc,
+                    None => match bridge.subscribe(&room, DocKind::Yrs).await {
+                        Ok(catchup) => catchup_doc(&catchup),
+                        Err(e) => {
+                            let _ = cmd_tx
+                                .send(close(POLICY, format!("{}: {}", e.code.name(), e.message)));
+                            break;
+                        }
+                    },
+                };
+                let diff = doc.transact().encode_state_as_update_v1(&sv);
+                let _ = cmd_tx.send(Cmd::Send(sync_bytes(SyncMessage::SyncStep2(diff))));
+            }
+            Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
+                match Update::decode_v1(&update) {
+                    Ok(decoded) if decoded.is_empty() => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(room, error = %e, "malformed Yjs update: closing");
+                        let _ =
+                            cmd_tx.send(close(PROTOCOL_ERROR, format!("malformed update: {e}")));
+                        break;
+                    }
+                }
+                match bridge.append(&room, update).await {
+                    Written::Stored => {}
+                    Written::Dropped => {
+                        tracing::debug!(room, "update of a read-only connection dropped");
+                    }
+                    Written::Refused(e) => {
+                        tracing::warn!(room, code = e.code.name(), message = %e.message, "yjs update refused: closing");
+                        let _ = cmd_tx.send(close(
+                            PROTOCOL_ERROR,
+                            format!("{}: {}", e.code.name(), e.message),
+                        ));
+                        break;
+                    }
+                }
+            }
+            Message::Awareness(update) => {
+                node.yjs_rooms
+                    .update(&room, member, update, Arc::new(bytes.to_vec()));
+            }
+            Message::AwarenessQuery => {
+                if let Some(frame) = node.yjs_rooms.query(&room) {
+                    let _ = room_tx.send(frame);
+                }
+            }
+            Message::Auth(_) | Message::Custom(..) => {}
+        }
+    }
+    node.yjs_rooms.leave(&room, member);
+    drop(bridge);
+    drop(queue);
+    drop(cmd_tx);
+    drop(room_tx);
+    if tokio::time::timeout(Duration::from_secs(5), &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+    drain(stream).await;
+    tracing::info!(room, "yjs connection closed");
+}
+
+/// After the server's close frame: reads what the client still sends until its close
+/// reply (bounded), so the socket is not dropped with unread data — which would reset the
+/// connection and hide the close code from the client.
+pub(super) async fn drain(mut stream: futures_util::stream::SplitStream<WebSocket>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(deadline, stream.next()).await {
+        if matches!(msg, WsMessage::Close(_)) {
+            break;
+        }
+    }
+}
+
+/// Applies a Yrs v1 update to the connection's copy of the document.
+fn apply(doc: &Doc, update: &[u8]) {
+    match Update::decode_v1(update) {
+        Ok(update) => {
+            if let Err(e) = doc.transact_mut().apply_update(update) {
+                tracing::warn!(error = %e, "stored update did not apply to the yjs copy");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "stored update did not decode"),
+    }
+}
+
+/// The connection's writer: turns the relay's fanned-out Concord updates into y-websocket
+/// updates, sends the reader's messages and room frames, pings.
+async fn write_frames(
+    mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
+    mut receiver: ConnReceiver,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+    mut room: mpsc::UnboundedReceiver<YFrame>,
+) {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        // The reader's messages first: a close it asks for goes out before the queue ends.
+        let out = tokio::select! {
+            biased;
+            cmd = cmds.recv() => match cmd {
+                None => break,
+                Some(Cmd::Send(message)) => WsMessage::Binary(message.into()),
+                Some(Cmd::Close(frame)) => {
+                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                    break;
+                }
+            },
+            frame = receiver.rx.recv() => {
+                let Some(frame) = frame else { break };
+                receiver.watch.sent_one();
+                let Ok(Concord::Updates(updates)) = protocol::decode(&frame) else {
+                    continue;
+                };
+                let mut sent = true;
+                for update in updates.updates {
+                    let message = sync_bytes(SyncMessage::Update(update.data));
+                    sent &= sink.send(WsMessage::Binary(message.into())).await.is_ok();
+                }
+                if !sent {
+                    break;
+                }
+                continue;
+            }
+            frame = room.recv() => match frame {
+                Some(frame) => WsMessage::Binary(frame.as_ref().clone().into()),
+                None => continue,
+            },
+            _ = ping.tick() => WsMessage::Ping(Vec::new().into()),
+            _ = receiver.watch.lagged() => {
+                tracing::warn!("closing a yjs connection that fell too far behind");
+                let _ = sink
+                    .send(WsMessage::Close(Some(CloseFrame {
+                        code: 1013,
+                        reason: "slow_consumer: reconnect to resync".into(),
+                    })))
+                    .await;
+                break;
+            }
+        };
+        if sink.send(out).await.is_err() {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}

@@ -1,0 +1,294 @@
+//! Unmodified Yjs clients (`yjs` + `y-websocket` in node) against a real `concord-server`
+//! process on `/yjs/{room}`: a Yjs client and a Concord CLI device edit the same text and
+//! converge (in both directions, live, and durably across a restart); awareness between two
+//! Yjs clients (shown to newcomers, echoed to the sender, removed when a connection dies);
+//! a malformed message closes only that connection; a read-only token's writes are dropped.
+
+mod common;
+mod interop_support;
+
+use std::time::Duration;
+
+use common::ServerProcess;
+use futures_util::{SinkExt, StreamExt};
+use interop_support::{CliDevice, JsClient};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
+use yrs::sync::{Message, SyncMessage};
+use yrs::updates::decoder::Decode;
+use yrs::updates::encoder::Encode;
+
+fn yjs_url(server: &ServerProcess) -> String {
+    format!("ws://127.0.0.1:{}/yjs", server.port())
+}
+
+fn yjs(server: &ServerProcess, room: &str, token: Option<&str>) -> JsClient {
+    let url = yjs_url(server);
+    let mut args = vec![url.as_str(), room];
+    if let Some(token) = token {
+        args.push(token);
+    }
+    JsClient::spawn("yjs-client.mjs", &args)
+}
+
+/// A device that created `doc` (a Yrs document) with `text` in its root text `body` and
+/// synced it.
+fn device_with_text(
+    server: &ServerProcess,
+    doc: &str,
+    text: &str,
+    token: Option<&str>,
+) -> CliDevice {
+    let device = CliDevice::new();
+    device.run(&["create", doc, "--kind", "yrs"]);
+    device.run(&["insert-text", doc, "body", "0", text]);
+    device.sync(&server.url(), token);
+    device
+}
+
+#[tokio::test]
+async fn a_yjs_client_and_a_concord_device_edit_one_text_and_converge() {
+    let mut server = ServerProcess::start(&[]).await;
+    let device = device_with_text(&server, "notes", "concord says hi.", None);
+
+    let mut client = yjs(&server, "notes", None);
+    client.call(json!({"cmd": "wait_synced"})).await;
+    client
+        .call(json!({"cmd": "wait_text", "contains": "concord says hi."}))
+        .await;
+    client
+        .call(json!({"cmd": "insert", "text": " yjs says hello."}))
+        .await;
+    let text = device
+        .sync_until_text(&server.url(), None, "notes", "body", "yjs says hello.")
+        .await;
+    assert_eq!(text, "concord says hi. yjs says hello.");
+
+    // Live: the device's next edit reaches the connected Yjs client.
+    device.run(&["insert-text", "notes", "body", "0", "[live] "]);
+    device.sync(&server.url(), None);
+    let seen = client
+        .call(json!({"cmd": "wait_text", "contains": "[live] "}))
+        .await;
+    assert_eq!(seen["text"], "[live] concord says hi. yjs says hello.");
+    client.exit().await;
+
+    // Durable: after a restart a new Yjs client gets the whole text from storage.
+    server.restart().await;
+    let mut late = yjs(&server, "notes", None);
+    late.call(json!({"cmd": "wait_synced"})).await;
+    let seen = late.call(json!({"cmd": "text"})).await;
+    assert_eq!(seen["text"], "[live] concord says hi. yjs says hello.");
+    late.exit().await;
+}
+
+#[tokio::test]
+async fn a_room_a_yjs_client_creates_is_a_concord_document() {
+    let server = ServerProcess::start(&[]).await;
+    let mut client = yjs(&server, "fresh/room", None);
+    client.call(json!({"cmd": "wait_synced"})).await;
+    client
+        .call(json!({"cmd": "insert", "text": "made in yjs"}))
+        .await;
+    let device = CliDevice::new();
+    let text = device
+        .sync_until_text(&server.url(), None, "fresh/room", "body", "made in yjs")
+        .await;
+    assert_eq!(text, "made in yjs");
+    client.exit().await;
+}
+
+#[tokio::test]
+async fn awareness_between_two_yjs_clients() {
+    let server = ServerProcess::start(&[]).await;
+    let mut ann = yjs(&server, "aware", None);
+    let mut bob = yjs(&server, "aware", None);
+    ann.call(json!({"cmd": "wait_synced"})).await;
+    bob.call(json!({"cmd": "wait_synced"})).await;
+    ann.call(json!({"cmd": "awareness", "user": {"name": "ann"}}))
+        .await;
+    bob.call(json!({"cmd": "awareness", "user": {"name": "bob"}}))
+        .await;
+    ann.call(json!({"cmd": "wait_peers", "names": ["bob"]}))
+        .await;
+    bob.call(json!({"cmd": "wait_peers", "names": ["ann"]}))
+        .await;
+
+    // A newcomer is shown the room's current states.
+    let mut cid = yjs(&server, "aware", None);
+    cid.call(json!({"cmd": "wait_synced"})).await;
+    cid.call(json!({"cmd": "wait_peers", "names": ["ann", "bob"]}))
+        .await;
+
+    // Ann's process dies without a goodbye: the server removes her state, well before
+    // y-websocket's own 30 s timeout for silent peers would.
+    ann.kill().await;
+    bob.call(json!({"cmd": "wait_peers", "names": [], "timeout_ms": 10_000}))
+        .await;
+    cid.call(json!({"cmd": "wait_peers", "names": ["bob"], "timeout_ms": 10_000}))
+        .await;
+    bob.exit().await;
+    cid.exit().await;
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next y-websocket message on a raw connection, or the close frame's code.
+async fn next_raw(ws: &mut Ws) -> Result<Message, Option<CloseCode>> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server answers within 10 s");
+        match frame {
+            Some(Ok(WsMessage::Binary(bytes))) => {
+                return Ok(Message::decode_v1(&bytes).expect("a y-websocket message"))
+            }
+            Some(Ok(WsMessage::Close(frame))) => return Err(frame.map(|f| f.code)),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Err(None),
+        }
+    }
+}
+
+/// Reads until the server closes the connection; the close code.
+async fn closed_with(ws: &mut Ws) -> Option<CloseCode> {
+    for _ in 0..100 {
+        if let Err(code) = next_raw(ws).await {
+            return code;
+        }
+    }
+    panic!("the server kept the connection open");
+}
+
+#[tokio::test]
+async fn a_malformed_yjs_message_closes_that_connection_only() {
+    let server = ServerProcess::start(&[]).await;
+    let device = device_with_text(&server, "shared", "stored text.", None);
+    let mut client = yjs(&server, "shared", None);
+    client.call(json!({"cmd": "wait_synced"})).await;
+    client
+        .call(json!({"cmd": "wait_text", "contains": "stored text."}))
+        .await;
+
+    let url = format!("{}/shared", yjs_url(&server));
+    // A raw connection gets the server's sync step 1, and its own awareness echoed.
+    let (mut raw, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut step1 = false;
+    for _ in 0..10 {
+        if let Ok(Message::Sync(SyncMessage::SyncStep1(_))) = next_raw(&mut raw).await {
+            step1 = true;
+            break;
+        }
+    }
+    assert!(step1, "the server sends its sync step 1");
+    let mine = yrs::ClientID::new(4242);
+    let awareness = Message::Awareness(AwarenessUpdate {
+        clients: [(
+            mine,
+            AwarenessUpdateEntry {
+                clock: 1,
+                json: r#"{"user":{"name":"raw"}}"#.into(),
+            },
+        )]
+        .into(),
+    });
+    raw.send(WsMessage::Binary(awareness.encode_v1().into()))
+        .await
+        .unwrap();
+    let mut echoed = false;
+    for _ in 0..10 {
+        if let Ok(Message::Awareness(update)) = next_raw(&mut raw).await {
+            if update.clients.contains_key(&mine) {
+                echoed = true;
+                break;
+            }
+        }
+    }
+    assert!(echoed, "the sender's awareness update came back to it");
+    // Bytes that are no y-websocket message: closed with 1002 (protocol error).
+    raw.send(WsMessage::Binary(vec![0, 7, 0xff, 0xff, 0xff].into()))
+        .await
+        .unwrap();
+    assert_eq!(closed_with(&mut raw).await, Some(CloseCode::Protocol));
+
+    // A well-formed message carrying an update that is not one: closed the same way.
+    let (mut raw, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let bogus = Message::Sync(SyncMessage::Update(vec![9, 200, 1, 2, 3, 4, 5]));
+    raw.send(WsMessage::Binary(bogus.encode_v1().into()))
+        .await
+        .unwrap();
+    assert_eq!(closed_with(&mut raw).await, Some(CloseCode::Protocol));
+
+    // The other client still syncs both ways, and the stored text is whole.
+    client
+        .call(json!({"cmd": "insert", "text": " still fine."}))
+        .await;
+    let text = device
+        .sync_until_text(&server.url(), None, "shared", "body", "still fine.")
+        .await;
+    assert_eq!(text, "stored text. still fine.");
+    device.run(&["insert-text", "shared", "body", "0", ">"]);
+    device.sync(&server.url(), None);
+    client
+        .call(json!({"cmd": "wait_text", "contains": ">stored text. still fine."}))
+        .await;
+    let probe = CliDevice::new();
+    probe.sync(&server.url(), None);
+    assert_eq!(probe.text("shared", "body"), ">stored text. still fine.");
+    client.exit().await;
+}
+
+fn token(secret: &str, doc: &str, right: &str) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_concord-server"))
+        .args(["token", "--secret", secret, "--docs", doc, "--right", right])
+        .output()
+        .expect("run concord-server token");
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn a_read_only_token_reads_and_its_writes_are_dropped() {
+    let server = ServerProcess::start(&["--auth-secret", "s3cret"]).await;
+    let write = token("s3cret", "guarded", "write");
+    let read = token("s3cret", "guarded", "read");
+    let device = device_with_text(&server, "guarded", "by the device.", Some(&write));
+
+    let mut reader = yjs(&server, "guarded", Some(&read));
+    reader.call(json!({"cmd": "wait_synced"})).await;
+    reader
+        .call(json!({"cmd": "wait_text", "contains": "by the device."}))
+        .await;
+    reader
+        .call(json!({"cmd": "awareness", "user": {"name": "reader"}}))
+        .await;
+    reader.call(json!({"cmd": "insert", "text": "NOPE"})).await;
+    // The server has handled the insert once it answers the query sent after it.
+    reader.call(json!({"cmd": "roundtrip"})).await;
+
+    device.run(&["insert-text", "guarded", "body", "0", "still "]);
+    device.sync(&server.url(), Some(&write));
+    reader
+        .call(json!({"cmd": "wait_text", "contains": "still by the device."}))
+        .await;
+    let probe = CliDevice::new();
+    probe.sync(&server.url(), Some(&write));
+    assert_eq!(probe.text("guarded", "body"), "still by the device.");
+    let closes = reader.call(json!({"cmd": "closes"})).await;
+    assert_eq!(
+        closes["closes"],
+        json!([]),
+        "the read-only connection stays open"
+    );
+
+    // Without a token the server refuses the connection.
+    let mut stranger = yjs(&server, "guarded", None);
+    let closed = stranger.call(json!({"cmd": "wait_closed"})).await;
+    assert_eq!(closed["closes"][0]["code"], 1008);
+    assert_eq!(closed["synced"], false);
+    reader.exit().await;
+    stranger.exit().await;
+}
