@@ -19,7 +19,7 @@ else
   bin="${CARGO_TARGET_DIR:-target}/debug"
 fi
 if [ ! -f interop/js/node_modules/.package-lock.json ] || [ interop/js/package-lock.json -nt interop/js/node_modules/.package-lock.json ]; then
-  (cd interop/js && npm ci --no-audit --no-fund)
+  (cd interop/js && npm install --no-audit --no-fund)
 fi
 edits="${EDITS:-10}"
 big_edits="${BIG_EDITS:-1}"

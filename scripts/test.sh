@@ -23,7 +23,7 @@ echo "== dependency rules (ARCHITECTURE.md)"
 echo "== npm packages of the interop tests (yjs, y-websocket, automerge-repo; interop/js)"
 command -v node >/dev/null || apt_install nodejs npm
 if [ ! -f interop/js/node_modules/.package-lock.json ] || [ interop/js/package-lock.json -nt interop/js/node_modules/.package-lock.json ]; then
-  (cd interop/js && npm ci --no-audit --no-fund)
+  (cd interop/js && npm install --no-audit --no-fund)
 fi
 
 echo "== tests"

@@ -90,58 +90,101 @@ fn voters(cluster: &Cluster) -> BTreeSet<NodeId> {
         .collect()
 }
 
-/// Makes `voters` the cluster's voters (a joint-consensus change through the log).
-async fn set_voters(
+/// Why a membership change did not complete here.
+enum Change {
+    /// Leadership moved (possibly between the two steps of a joint change): ask the new
+    /// leader, which completes it.
+    Moved,
+    Failed(String),
+}
+
+impl<E: std::fmt::Display + std::fmt::Debug> From<openraft::error::RaftError<NodeId, E>> for Change
+where
+    E: openraft::TryAsRef<openraft::error::ForwardToLeader<NodeId, ClusterNode>>,
+{
+    fn from(e: openraft::error::RaftError<NodeId, E>) -> Change {
+        match e.forward_to_leader::<ClusterNode>() {
+            Some(_) => Change::Moved,
+            None => Change::Failed(e.to_string()),
+        }
+    }
+}
+
+/// A membership change an operator asked for.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Membership {
+    Add(AddNode),
+    Remove(NodeRef),
+}
+
+/// How many times a membership change follows leadership to another node.
+const MOVES: usize = 3;
+
+/// Carries out `change` on the leader (passed on when this node is not it), and again on
+/// the new leader when leadership moves during it.
+async fn change_on_leader(cluster: &Cluster, path: &str, change: Membership) -> Response {
+    for attempt in 0..MOVES {
+        if let Some(passed_on) = on_leader(cluster, path, &change).await {
+            return passed_on;
+        }
+        match change_here(cluster, &change, attempt > 0).await {
+            Ok(done) => return answer(Ok(done)),
+            Err(Change::Failed(why)) => return answer(Err(why)),
+            Err(Change::Moved) => {
+                let wait = cluster.settings.election_timeout_max_ms;
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+        }
+    }
+    answer(Err(
+        "leadership kept moving during the change; try again".into()
+    ))
+}
+
+/// The leader's part of a membership change. `again`: a previous attempt may have
+/// completed it before leadership moved.
+async fn change_here(
     cluster: &Cluster,
-    voters: BTreeSet<NodeId>,
-) -> Result<serde_json::Value, String> {
+    change: &Membership,
+    again: bool,
+) -> Result<serde_json::Value, Change> {
+    let mut voters = voters(cluster);
+    match change {
+        Membership::Add(node) => {
+            let member = ClusterNode {
+                client_addr: node.client.clone(),
+                cluster_addr: node.cluster.clone(),
+            };
+            // Blocking: returns once the learner has caught up with the leader's log.
+            cluster.raft.add_learner(node.id, member, true).await?;
+            voters.insert(node.id);
+        }
+        Membership::Remove(node) => {
+            if !voters.remove(&node.id) {
+                if again {
+                    return Ok(serde_json::json!({ "voters": voters }));
+                }
+                return Err(Change::Failed(format!("node {} is not a voter", node.id)));
+            }
+            if voters.is_empty() {
+                return Err(Change::Failed("cannot remove the last voter".into()));
+            }
+        }
+    }
     let response = cluster
         .raft
         .change_membership(ChangeMembers::ReplaceAllVoters(voters.clone()), false)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(serde_json::json!({ "voters": voters, "log_index": response.log_id.index }))
 }
 
 async fn add(State(cluster): State<Arc<Cluster>>, Json(node): Json<AddNode>) -> Response {
-    if let Some(passed_on) = on_leader(&cluster, "/admin/add", &node).await {
-        return passed_on;
-    }
-    let result = async {
-        let member = ClusterNode {
-            client_addr: node.client.clone(),
-            cluster_addr: node.cluster.clone(),
-        };
-        // Blocking: returns once the learner has caught up with the leader's log.
-        cluster
-            .raft
-            .add_learner(node.id, member, true)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut voters = voters(&cluster);
-        voters.insert(node.id);
-        set_voters(&cluster, voters).await
-    }
-    .await;
-    answer(result)
+    change_on_leader(&cluster, "/admin/add", Membership::Add(node)).await
 }
 
 async fn remove(State(cluster): State<Arc<Cluster>>, Json(node): Json<NodeRef>) -> Response {
-    if let Some(passed_on) = on_leader(&cluster, "/admin/remove", &node).await {
-        return passed_on;
-    }
-    let result = async {
-        let mut voters = voters(&cluster);
-        if !voters.remove(&node.id) {
-            return Err(format!("node {} is not a voter", node.id));
-        }
-        if voters.is_empty() {
-            return Err("cannot remove the last voter".into());
-        }
-        set_voters(&cluster, voters).await
-    }
-    .await;
-    answer(result)
+    change_on_leader(&cluster, "/admin/remove", Membership::Remove(node)).await
 }
 
 /// Asks node `id` to start an election: with an up-to-date log it wins, and the old
