@@ -67,6 +67,27 @@ struct Row {
     ping: Latency,
     leader_stable: bool,
     load: String,
+    /// fsync (4 KiB overwrite + fdatasync) measured just before this setup's rows.
+    fsync: Latency,
+    /// Why the row has no figures.
+    error: Option<String>,
+}
+
+impl Row {
+    fn failed(error: String) -> Row {
+        Row {
+            setup: String::new(),
+            concern: String::new(),
+            via: "",
+            writes: 0,
+            commit: Latency::default(),
+            ping: Latency::default(),
+            leader_stable: true,
+            load: measure::load_average(),
+            fsync: Latency::default(),
+            error: Some(error),
+        }
+    }
 }
 
 async fn run_async(args: &LatencyArgs) -> Result<()> {
@@ -99,22 +120,41 @@ async fn run_async(args: &LatencyArgs) -> Result<()> {
         let running = Running::start(setup)
             .await
             .with_context(|| format!("starting {setup} ({})", setup.concern()))?;
+        // fsync right now, the setup idle: the disk's latency moves with the machine's load.
+        let fsync = tokio::task::spawn_blocking(move || {
+            floor::measure_fsync(&std::env::temp_dir(), samples.min(100))
+        })
+        .await??;
         let mut targets = vec![("leader", running.leader, &sets[0])];
         if let Some(&f) = running.followers.first() {
             targets.push(("follower", f, &sets[1]));
         }
         for (via, node, set) in targets {
-            let row = measure_row(&running, node, set, args, limit)
-                .await
-                .with_context(|| format!("{setup} ({}) via {via}", setup.concern()))?;
+            // A failed row is recorded with the node's log tail, and the run goes on.
+            let row = match measure_row(&running, node, set, args, limit).await {
+                Ok(row) => row,
+                Err(e) => {
+                    eprintln!(
+                        "{setup} ({}) via {via} failed: {e:#}\nnode {node}'s log tail:\n{}",
+                        setup.concern(),
+                        running.cluster.log_tail(node)
+                    );
+                    Row::failed(format!("{e:#}"))
+                }
+            };
             let leader_stable = running.same_leader().await;
             let row = Row {
                 setup: setup.to_string(),
                 concern: setup.concern().to_string(),
                 via,
                 leader_stable,
+                fsync,
                 ..row
             };
+            if row.error.is_some() {
+                rows.push(row);
+                continue;
+            }
             eprintln!(
                 "{} ({}) via {}: p50 {} µs, p99 {} µs (load {})",
                 row.setup,
@@ -147,11 +187,32 @@ async fn run_async(args: &LatencyArgs) -> Result<()> {
             "p99 µs",
             "max µs",
             "ping p50 µs",
+            "fsync p50 µs",
+            "fsync p99 µs",
             "load avg",
         ],
     )
     .with_labels(3);
+    let mut failures = Vec::new();
     for r in &rows {
+        if let Some(error) = &r.error {
+            let mut cells = vec![r.setup.clone(), r.concern.clone(), r.via.to_string()];
+            // The code only; the whole message is in a note and the JSON.
+            let code = error
+                .split("relay error ")
+                .nth(1)
+                .and_then(|e| e.split(':').next())
+                .unwrap_or("error");
+            cells.push(format!("failed ({code})"));
+            failures.push(format!(
+                "{} ({}) via {}: {error}",
+                r.setup, r.concern, r.via
+            ));
+            cells.extend(std::iter::repeat_n("-".to_string(), 5));
+            cells.push(r.load.clone());
+            commits.row(cells);
+            continue;
+        }
         commits.row(vec![
             r.setup.clone(),
             r.concern.clone(),
@@ -160,11 +221,17 @@ async fn run_async(args: &LatencyArgs) -> Result<()> {
             report::micros(r.commit.p99_us),
             report::micros(r.commit.max_us),
             report::micros(r.ping.p50_us),
+            report::micros(r.fsync.p50_us),
+            report::micros(r.fsync.p99_us),
             r.load.clone(),
         ]);
     }
+    for f in failures {
+        commits.note(format!("failed: {f}"));
+    }
     commits.note(
-        "ping: a protocol Ping/Pong round trip on the same WebSocket to the same node (no storage)",
+        "ping: a protocol Ping/Pong round trip on the same WebSocket to the same node (no storage); \
+         fsync: 100 x (4 KiB overwrite + fdatasync) in the data dirs' file system just before the setup's rows",
     );
     let mut floor_table = Table::new(
         format!("this machine's floor, same run ({samples} samples each)"),
@@ -240,5 +307,7 @@ async fn measure_row(
         ping: Latency::of(&mut pings),
         leader_stable: true,
         load,
+        fsync: Latency::default(),
+        error: None,
     })
 }

@@ -36,8 +36,11 @@ pub struct ThroughputArgs {
     pub concern: String,
     /// Updates generated beforehand per writer count, shared out over its writers; a
     /// writer that runs out stops early (reported)
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 48_000)]
     pub budget: usize,
+    /// At most this many updates per writer (generating one long document is slow)
+    #[arg(long, default_value_t = 6_000)]
+    pub max_per_writer: usize,
     /// Document kind written: automerge (counter increments) or yrs (text inserts)
     #[arg(long, default_value = "automerge")]
     pub kind: DocKind,
@@ -96,7 +99,7 @@ async fn run_async(args: &ThroughputArgs) -> Result<()> {
     let window = Duration::from_secs(args.secs);
     let mut rows = Vec::new();
     for &writers in &args.writers {
-        let per_writer = (args.budget / writers).max(1);
+        let per_writer = (args.budget / writers).clamp(1, args.max_per_writer.max(1));
         let sets = generate(writers, per_writer, args.kind)
             .await
             .context("generating updates")?;

@@ -39,6 +39,14 @@ pub fn measure(dir: &Path, samples: usize) -> Result<Floor> {
     })
 }
 
+/// Only the overwrite fsync, `samples` times, in a fresh directory under `dir`.
+pub fn measure_fsync(dir: &Path, samples: usize) -> Result<Latency> {
+    let tmp = tempfile::Builder::new()
+        .prefix("fsync-probe")
+        .tempdir_in(dir)?;
+    fsync_overwrite(&tmp.path().join("overwrite"), samples)
+}
+
 fn fsync_append(path: &Path, samples: usize) -> Result<Latency> {
     let mut f = File::create(path)?;
     f.sync_all()?;
