@@ -113,8 +113,9 @@ async fn run_async(args: &LatencyArgs) -> Result<()> {
     // data dirs) and again after them.
     let samples = args.floor_samples;
     let before_load = measure::load_average();
-    let before = tokio::task::spawn_blocking(move || floor::measure(&std::env::temp_dir(), samples))
-        .await??;
+    let before =
+        tokio::task::spawn_blocking(move || floor::measure(&std::env::temp_dir(), samples))
+            .await??;
     let mut rows = Vec::new();
     for setup in &setups {
         let running = Running::start(setup)
@@ -170,9 +171,8 @@ async fn run_async(args: &LatencyArgs) -> Result<()> {
     }
 
     let after_load = measure::load_average();
-    let after =
-        tokio::task::spawn_blocking(move || floor::measure(&std::env::temp_dir(), samples))
-            .await??;
+    let after = tokio::task::spawn_blocking(move || floor::measure(&std::env::temp_dir(), samples))
+        .await??;
 
     let mut commits = Table::new(
         format!(
@@ -216,7 +216,12 @@ async fn run_async(args: &LatencyArgs) -> Result<()> {
         commits.row(vec![
             r.setup.clone(),
             r.concern.clone(),
-            r.via.to_string() + if r.leader_stable { "" } else { " (leader changed)" },
+            r.via.to_string()
+                + if r.leader_stable {
+                    ""
+                } else {
+                    " (leader changed)"
+                },
             report::micros(r.commit.p50_us),
             report::micros(r.commit.p99_us),
             report::micros(r.commit.max_us),
@@ -238,7 +243,10 @@ async fn run_async(args: &LatencyArgs) -> Result<()> {
         &["when", "measure", "p50 µs", "p99 µs", "max µs", "load avg"],
     )
     .with_labels(2);
-    for (when, floor, load) in [("before", &before, &before_load), ("after", &after, &after_load)] {
+    for (when, floor, load) in [
+        ("before", &before, &before_load),
+        ("after", &after, &after_load),
+    ] {
         for (name, l) in [
             ("fsync: 4 KiB append + fdatasync", floor.fsync_append),
             ("fsync: 4 KiB overwrite + fdatasync", floor.fsync_overwrite),

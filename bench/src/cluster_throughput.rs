@@ -254,8 +254,10 @@ async fn run_setup(
         }));
     }
     let load = measure::load_average();
-    let cpu_before: Vec<Option<Duration>> =
-        pids.iter().map(|(_, pid)| measure::cpu_time_of(*pid)).collect();
+    let cpu_before: Vec<Option<Duration>> = pids
+        .iter()
+        .map(|(_, pid)| measure::cpu_time_of(*pid))
+        .collect();
     let bench_before = measure::cpu_time();
     barrier.wait().await;
     let start = Instant::now();

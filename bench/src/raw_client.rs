@@ -29,9 +29,9 @@ impl RawClient {
             // Nagle off: one small frame per round trip.
             tokio_tungstenite::connect_async_with_config(url, None, true),
         )
-            .await
-            .map_err(|_| anyhow!("connecting to {url}: no answer within {limit:?}"))?
-            .with_context(|| format!("connecting to {url}"))?;
+        .await
+        .map_err(|_| anyhow!("connecting to {url}: no answer within {limit:?}"))?
+        .with_context(|| format!("connecting to {url}"))?;
         let mut client = RawClient {
             ws,
             limit,

@@ -607,6 +607,17 @@ impl Cluster {
         node.removed = true;
         node.process.kill9();
         self.observed.lock().expect("observed").remove(&id);
+        // Devices keep the URL lists they were given: the removed node's client address
+        // now leads to the newest member (a name moved to the replacement machine), else a
+        // long run that replaces every original node leaves them nowhere to go.
+        if let Some(newest) = self.ids().into_iter().max() {
+            let target = self.nodes[&newest].client_addr;
+            for (from, proxy) in &self.client_links {
+                if self.nodes.get(from).is_some_and(|n| n.removed) {
+                    proxy.retarget(target);
+                }
+            }
+        }
         Ok(())
     }
 
