@@ -1,19 +1,26 @@
 //! `concord-bench`: measures Concord — durable local commits (`commit`), the automerge-paper
 //! editing trace against raw Automerge and Yrs (`trace`), and N client processes syncing
 //! through one relay process (`sync`), what conflict policies cost (`policies`), the long
-//! fault run on a cluster (`faults`), failover time (`failover`) and any y-websocket
+//! fault run on a cluster (`faults`), failover time (`failover`), a cluster's commit
+//! latency (`cluster-latency`) and throughput (`cluster-throughput`), and any y-websocket
 //! server under load (`yjs-load`). Results are printed as
 //! tables, or as JSON with
 //! `--json`. See BENCHMARKS.md at the repository root for recorded results.
 
 mod child;
+mod cluster_latency;
+mod cluster_throughput;
 mod commit;
 mod failover;
 mod faults;
+mod floor;
 mod measure;
 mod policies;
+mod pregen;
+mod raw_client;
 mod report;
 mod scenario;
+mod setup;
 mod sync;
 mod trace;
 mod trace_data;
@@ -54,6 +61,12 @@ enum Command {
     Failover(failover::FailoverArgs),
     /// Load any y-websocket server: N Yrs clients x M timestamped edits on D rooms
     YjsLoad(yjs_load::YjsLoadArgs),
+    /// Commit latency (p50/p99) of 1/3/5 nodes per write concern vs a standalone relay,
+    /// beside this machine's fsync latency and loopback round trip
+    ClusterLatency(cluster_latency::LatencyArgs),
+    /// N concurrent writers through a standalone relay vs a 3-node cluster: updates/s,
+    /// CPU and peak RSS per node
+    ClusterThroughput(cluster_throughput::ThroughputArgs),
     /// Internal: one measured step of `trace`, run in a child process
     #[command(subcommand, hide = true)]
     Child(ChildCommand),
@@ -109,6 +122,8 @@ fn run(command: Command) -> Result<()> {
         Command::Failover(args) => failover::run(&args),
         Command::YjsLoad(args) => yjs_load::run(&args),
         Command::Child(ChildCommand::YjsClients(args)) => yjs_client::run(args),
+        Command::ClusterLatency(args) => cluster_latency::run(&args),
+        Command::ClusterThroughput(args) => cluster_throughput::run(&args),
         Command::Child(ChildCommand::Apply {
             engine,
             compact,

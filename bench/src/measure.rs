@@ -1,5 +1,5 @@
-//! Measuring a process from the inside: wall time, CPU time, peak memory, file sizes,
-//! and latency percentiles.
+//! Measuring a process from the inside (or another process by its pid): wall time, CPU
+//! time, peak memory, file sizes, the machine's load average, and latency percentiles.
 //!
 //! Memory and CPU come from Linux's `/proc/self`; on other systems they read as `None`.
 
@@ -8,16 +8,28 @@ use std::time::{Duration, Instant};
 
 /// Peak resident set size of this process so far (`VmHWM`), in KiB.
 pub fn peak_rss_kib() -> Option<u64> {
-    status_field("VmHWM:")
+    status_field("self", "VmHWM:")
 }
 
 /// Current resident set size of this process (`VmRSS`), in KiB.
 pub fn rss_kib() -> Option<u64> {
-    status_field("VmRSS:")
+    status_field("self", "VmRSS:")
 }
 
-fn status_field(name: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+/// Peak resident set size (`VmHWM`) of process `pid`, in KiB.
+pub fn peak_rss_kib_of(pid: u32) -> Option<u64> {
+    status_field(&pid.to_string(), "VmHWM:")
+}
+
+/// `/proc/loadavg`'s 1, 5 and 15 minute load averages, as `uptime` prints them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+fn status_field(pid: &str, name: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with(name))?;
     line[name.len()..]
         .trim()
@@ -29,7 +41,16 @@ fn status_field(name: &str) -> Option<u64> {
 
 /// User + system CPU time this process has used so far.
 pub fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_time_at("self")
+}
+
+/// User + system CPU time process `pid` has used so far.
+pub fn cpu_time_of(pid: u32) -> Option<Duration> {
+    cpu_time_at(&pid.to_string())
+}
+
+fn cpu_time_at(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; the fields after it are plain.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -144,6 +165,10 @@ mod tests {
         let rss = rss_kib().unwrap();
         assert!(peak_rss_kib().unwrap() >= rss);
         assert!(cpu_time().is_some());
+        let me = std::process::id();
+        assert!(cpu_time_of(me).is_some());
+        assert!(peak_rss_kib_of(me).unwrap() >= rss);
+        assert_eq!(load_average().split(' ').count(), 3);
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub struct ClusterSpec {
     /// Log entries kept behind a snapshot when the log is purged.
     pub keep_logs: u64,
     pub secret: String,
+    /// A fault proxy on every node→node link (default). Without, nodes dial each other
+    /// directly (benchmarks: no proxy hop in a replication round trip); the link nemeses
+    /// then have nothing to cut.
+    pub node_proxies: bool,
     /// Bound on any single wait (startup, a leader to appear).
     pub wait: Duration,
     /// How often the observer polls `/cluster`.
@@ -69,6 +73,7 @@ impl ClusterSpec {
             snapshot_logs: 50,
             keep_logs: 10,
             secret: "cluster-secret".into(),
+            node_proxies: true,
             wait: Duration::from_secs(30),
             sample_every: Duration::from_millis(100),
             binary: None,
@@ -85,6 +90,12 @@ impl ClusterSpec {
 
     pub fn write_concern(mut self, concern: &str) -> ClusterSpec {
         self.write_concern = concern.into();
+        self
+    }
+
+    /// Nodes dial each other directly, with no fault proxy between them.
+    pub fn direct_node_links(mut self) -> ClusterSpec {
+        self.node_proxies = false;
         self
     }
 
@@ -182,7 +193,7 @@ impl Cluster {
         let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
         for &to in &ids {
             client_links.insert(to, Proxy::start(any, addrs[&to].0).await?);
-            if spec.standalone {
+            if spec.standalone || !spec.node_proxies {
                 continue;
             }
             for &from in &ids {
@@ -285,6 +296,9 @@ impl Cluster {
                 "[[cluster.peers]]\nid = {pid}\nclient = \"{pclient}\"\ncluster = \"{pcluster}\"\n"
             ));
         }
+        if self.links.is_empty() {
+            return t;
+        }
         t.push_str("[cluster.dial]\n");
         for ((from, to), proxy) in &self.links {
             if *from == id {
@@ -321,12 +335,19 @@ impl Cluster {
             .collect()
     }
 
-    /// The client proxy of node `id`.
+    /// The sync URL of node `id`'s own client port, bypassing its client proxy.
+    pub fn direct_client_url(&self, id: u64) -> Option<String> {
+        self.nodes
+            .get(&id)
+            .map(|n| format!("ws://{}/sync", n.client_addr))
+    }
+
     /// The proxy node `from` dials node `to` through (cut it to stop that direction only).
     pub fn link(&self, from: u64, to: u64) -> Option<&Proxy> {
         self.links.get(&(from, to))
     }
 
+    /// The client proxy of node `id`.
     pub fn client_link(&self, id: u64) -> Option<&Proxy> {
         self.client_links.get(&id)
     }
@@ -586,6 +607,17 @@ impl Cluster {
         node.removed = true;
         node.process.kill9();
         self.observed.lock().expect("observed").remove(&id);
+        // Devices keep the URL lists they were given: the removed node's client address
+        // now leads to the newest member (a name moved to the replacement machine), else a
+        // long run that replaces every original node leaves them nowhere to go.
+        if let Some(newest) = self.ids().into_iter().max() {
+            let target = self.nodes[&newest].client_addr;
+            for (from, proxy) in &self.client_links {
+                if self.nodes.get(from).is_some_and(|n| n.removed) {
+                    proxy.retarget(target);
+                }
+            }
+        }
         Ok(())
     }
 

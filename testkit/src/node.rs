@@ -75,6 +75,11 @@ impl NodeProcess {
         self.client_addr
     }
 
+    /// The process id while it runs (for reading `/proc/<pid>/stat` and `status`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }

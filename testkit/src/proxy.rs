@@ -1,7 +1,8 @@
 //! A TCP proxy for one link (listen address → target address) whose behaviour is changed at
 //! run time: pass, delay each chunk per direction, drop (close every connection and refuse
 //! new ones), blackhole (keep connections open but forward nothing: a hung link, as in a
-//! partition; what was held is forwarded after healing, like TCP retransmission), heal.
+//! partition; what was held is forwarded after healing, like TCP retransmission), heal; and
+//! retarget (new connections go to another address, as a name moved to a new machine).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,8 @@ pub enum LinkMode {
 
 struct Shared {
     mode: watch::Sender<LinkMode>,
+    /// Where new connections go.
+    target: std::sync::Mutex<SocketAddr>,
     /// Delay per chunk, client → target (ms).
     delay_up: AtomicU64,
     /// Delay per chunk, target → client (ms).
@@ -41,7 +44,6 @@ struct Shared {
 /// One running link proxy. Dropping it closes the listener and every connection.
 pub struct Proxy {
     listen: SocketAddr,
-    target: SocketAddr,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -59,14 +61,14 @@ impl Proxy {
         let (mode, _) = watch::channel(LinkMode::Pass);
         let shared = Arc::new(Shared {
             mode,
+            target: std::sync::Mutex::new(target),
             delay_up: AtomicU64::new(0),
             delay_down: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
         });
-        let task = tokio::spawn(accept_loop(listener, target, shared.clone()));
+        let task = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(Proxy {
             listen,
-            target,
             shared,
             task,
         })
@@ -79,7 +81,12 @@ impl Proxy {
 
     /// The address this link forwards to.
     pub fn target(&self) -> SocketAddr {
-        self.target
+        *self.shared.target.lock().expect("target")
+    }
+
+    /// New connections go to `target` from now on (open ones stay where they are).
+    pub fn retarget(&self, target: SocketAddr) {
+        *self.shared.target.lock().expect("target") = target;
     }
 
     pub fn mode(&self) -> LinkMode {
@@ -130,7 +137,7 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
             // Out of descriptors or similar: back off a moment rather than spin.
@@ -146,6 +153,7 @@ async fn accept_loop(listener: TcpListener, target: SocketAddr, shared: Arc<Shar
             LinkMode::Pass | LinkMode::Blackhole => {}
         }
         let _ = client.set_nodelay(true);
+        let target = *shared.target.lock().expect("target");
         tokio::spawn(connection(client, target, shared.clone()));
     }
 }
