@@ -66,6 +66,9 @@ enum Phase {
     Ready,
 }
 
+/// How many times one connection resubscribes a document after `seq_gap` before refusing it.
+const MAX_RESYNCS: u32 = 3;
+
 /// Per-document sync state for the current connection.
 #[derive(Debug, Default)]
 struct DocState {
@@ -87,6 +90,8 @@ pub struct ClientSession<L: DeviceLog> {
     /// Documents the relay refused on this connection (e.g. outside the token's scope):
     /// they cannot get in step, so they do not hold up [`ClientSession::is_synced`].
     refused: HashSet<String>,
+    /// Documents resubscribed on this connection after a `seq_gap`, and how often.
+    resynced: HashMap<String, u32>,
     listed: bool,
     max_frame_bytes: usize,
     errors: Vec<ErrorFrame>,
@@ -111,6 +116,7 @@ impl<L: DeviceLog> ClientSession<L> {
             docs: HashMap::new(),
             unsynced: HashSet::new(),
             refused: HashSet::new(),
+            resynced: HashMap::new(),
             listed: false,
             max_frame_bytes: 1 << 20,
             errors: Vec::new(),
@@ -195,6 +201,7 @@ impl<L: DeviceLog> ClientSession<L> {
         self.docs.clear();
         self.unsynced.clear();
         self.refused.clear();
+        self.resynced.clear();
         self.listed = false;
         vec![Message::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -209,6 +216,7 @@ impl<L: DeviceLog> ClientSession<L> {
         self.docs.clear();
         self.unsynced.clear();
         self.refused.clear();
+        self.resynced.clear();
         self.listed = false;
     }
 
@@ -376,6 +384,9 @@ impl<L: DeviceLog> ClientSession<L> {
                 Ok(vec![])
             }
             Message::Error(e) => {
+                if let Some(out) = self.resync_after_gap(&e)? {
+                    return Ok(out);
+                }
                 let out = if e.code == ErrorCode::SeqConflict {
                     self.restart_under_new_origin()?
                 } else if e.code.switches_node() {
@@ -405,6 +416,26 @@ impl<L: DeviceLog> ClientSession<L> {
                 Ok(vec![])
             }
         }
+    }
+
+    /// A `seq_gap` on a document: the relay lacks earlier updates of this device that it
+    /// was sent (a write lost with a cluster leader before it committed, or refused while
+    /// an earlier one was still committing). Resubscribing makes the catch-up resend what
+    /// the relay lacks. Bounded per connection: after that the document is refused.
+    fn resync_after_gap(&mut self, e: &ErrorFrame) -> Result<Option<Vec<Message>>> {
+        let Some(doc) = e.doc_id.as_ref().filter(|d| self.docs.contains_key(*d)) else {
+            return Ok(None);
+        };
+        if e.code != ErrorCode::SeqGap {
+            return Ok(None);
+        }
+        let count = self.resynced.entry(doc.clone()).or_default();
+        if *count >= MAX_RESYNCS {
+            return Ok(None);
+        }
+        *count += 1;
+        let doc = doc.clone();
+        self.subscribe(&doc).map(Some)
     }
 
     fn subscribe(&mut self, doc_id: &str) -> Result<Vec<Message>> {

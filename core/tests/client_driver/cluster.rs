@@ -312,3 +312,39 @@ fn a_relay_that_goes_silent_with_the_socket_open_is_left_for_the_next_node() {
     assert_eq!(urls(&pair), ["ws://a", "ws://b"]);
     assert_eq!(log.pending_of("d"), 0);
 }
+
+/// A relay that lost an update it acknowledged (a cluster leader that died before a
+/// follower had it, under the `leader` write concern) refuses the device's next one with
+/// `seq_gap`: the device resubscribes on the same connection, and the catch-up resends what
+/// the relay lacks from the device's log. Nothing is refused for good.
+#[test]
+fn a_seq_gap_resyncs_the_document_and_resends_what_the_relay_lost() {
+    let log = device_with_doc();
+    let relay = FakeRelay {
+        refuse_gaps: true,
+        ..FakeRelay::default()
+    };
+    let mut pair = Pair::new(log.clone(), relay, background(), &["ws://a"], 1);
+    pair.commit("d", b"one");
+    pair.commit("d", b"two");
+    assert_eq!(pair.acked.last().map(|a| a.upto), Some(2));
+
+    // The relay loses seq 2 after acknowledging it.
+    let device = Origin::from("device");
+    let doc = pair.relay.docs.get_mut("d").unwrap();
+    doc.updates.retain(|u| !(u.origin == device && u.seq == 2));
+    doc.version.set(device.clone(), 1);
+
+    pair.commit("d", b"three");
+    assert!(pair.refused.is_empty(), "refused: {:?}", pair.refused);
+    assert_eq!(pair.connects.len(), 1, "resynced on the same connection");
+    for seq in 1..=3 {
+        assert!(
+            pair.relay.holds("d", &device, seq),
+            "the relay lacks seq {seq}"
+        );
+    }
+    assert_eq!(stored_own(&pair.relay), 3);
+    assert_eq!(pair.acked.last().map(|a| a.upto), Some(3));
+    assert_eq!(log.pending_of("d"), 0);
+}

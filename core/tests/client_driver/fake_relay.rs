@@ -42,6 +42,9 @@ pub struct FakeRelay {
     pub lagging: BTreeSet<String>,
     /// Nodes (by URL) without a leader: `Updates` get `unavailable`.
     pub leaderless: BTreeSet<String>,
+    /// `Updates` that leave a gap after what is held are refused with `seq_gap` (as the
+    /// real relay does) instead of being ignored.
+    pub refuse_gaps: bool,
 }
 
 impl Default for FakeRelay {
@@ -58,6 +61,7 @@ impl Default for FakeRelay {
             url: String::new(),
             lagging: BTreeSet::new(),
             leaderless: BTreeSet::new(),
+            refuse_gaps: false,
         }
     }
 }
@@ -159,6 +163,22 @@ impl FakeRelay {
                     )];
                 }
                 let doc = self.docs.entry(u.doc_id.clone()).or_default();
+                if self.refuse_gaps {
+                    let mut reached = doc.version.clone();
+                    if let Some(gap) = u.updates.iter().find(|x| {
+                        let next = x.seq <= reached.get(&x.origin) + 1;
+                        if next {
+                            reached.set(x.origin.clone(), x.seq.max(reached.get(&x.origin)));
+                        }
+                        !next
+                    }) {
+                        return vec![Message::error(
+                            ErrorCode::SeqGap,
+                            format!("update {}:{} arrived early", gap.origin, gap.seq),
+                            Some(&u.doc_id),
+                        )];
+                    }
+                }
                 let mut acked = BTreeSet::new();
                 let mut stored = false;
                 for update in u.updates {
