@@ -75,6 +75,7 @@ impl Store {
             sql::insert_update(tx, id, &record, true)?;
             doc.version.advance(&record.origin, record.seq);
             doc.tail += 1;
+            doc.tail_bytes += record.data.len() as u64;
             sql::write_doc_state(tx, id, doc, options)?;
             Ok((result, Some(change_event(id, ChangeSource::Local, doc))))
         })?;

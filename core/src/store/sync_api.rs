@@ -68,6 +68,7 @@ impl Store {
             }
             doc.version = version;
             doc.tail += admitted.new.len() as u64;
+            doc.tail_bytes += data.iter().map(|d| d.len() as u64).sum::<u64>();
             sql::write_doc_state(tx, id, doc, options)?;
             outcome.applied = admitted.new.len();
             Ok((outcome, Some(change_event(id, ChangeSource::Remote, doc))))
