@@ -12,6 +12,7 @@ mod automerge_doc;
 mod automerge_policy;
 mod creation_id;
 mod policies;
+mod since;
 mod yrs_create;
 mod yrs_doc;
 mod yrs_edit;

@@ -1,11 +1,11 @@
 //! Compaction: a checkpoint of what was logged since the last one, the logged updates it
-//! covers pruned (except the outbox, which must still be sent), and the file's free pages
-//! given back. Explicit (`compact`, `compact_all`) and on close, for the documents this
+//! covers pruned (the outbox, which must still be sent, folded into the checkpoint: see
+//! `fold.rs`), and the file's free pages given back. Explicit (`compact`, `compact_all`) and on close, for the documents this
 //! handle changed (a handle that only read writes nothing).
 
 use rusqlite::{params, Connection};
 
-use super::{sql, Inner, Store, Write};
+use super::{fold, sql, Inner, Store, Write};
 use crate::error::Result;
 
 /// Free pages above this share of the file are given back (VACUUM) by a compaction.
@@ -37,7 +37,10 @@ impl Store {
 /// Checkpoints and prunes each document in one write transaction.
 fn compact_docs(inner: &mut Inner, ids: &[String]) -> Result<()> {
     let Write {
-        tx, docs, options, ..
+        tx,
+        docs,
+        options,
+        device,
     } = inner.begin_write()?;
     for id in ids {
         let doc = sql::loaded(&tx, docs, id, options.text_unit)?;
@@ -48,6 +51,7 @@ fn compact_docs(inner: &mut Inner, ids: &[String]) -> Result<()> {
             sql::take_checkpoint(&tx, id, doc)?;
         }
         sql::prune_covered(&tx, id)?;
+        fold::fold(&tx, id, doc, device)?;
     }
     tx.commit()?;
     Ok(())
@@ -79,7 +83,10 @@ impl Drop for Inner {
             return;
         }
         let Ok(Write {
-            tx, docs, options, ..
+            tx,
+            docs,
+            options,
+            device,
         }) = self.begin_write()
         else {
             return;
@@ -88,8 +95,9 @@ impl Drop for Inner {
             let Ok(doc) = sql::loaded(&tx, docs, id, options.text_unit) else {
                 continue;
             };
-            if doc.tail > 0 && !doc.crdt.has_pending() {
-                let _ = sql::take_checkpoint(&tx, id, doc);
+            if doc.tail > 0 && !doc.crdt.has_pending() && sql::take_checkpoint(&tx, id, doc).is_ok()
+            {
+                let _ = fold::fold(&tx, id, doc, device);
             }
         }
         let _ = tx.commit();

@@ -20,6 +20,7 @@ mod clock;
 mod coherence;
 mod compact;
 mod edit;
+mod fold;
 mod policies;
 mod query;
 mod schema;
@@ -169,6 +170,9 @@ struct Loaded {
     checkpoint_bytes: u64,
     /// This handle logged updates to it since loading it: worth a checkpoint on close.
     dirty: bool,
+    /// The position before the oldest unacknowledged local update is recorded
+    /// (`outbox_base`, see `fold.rs`).
+    base_noted: bool,
 }
 
 impl Store {

@@ -54,6 +54,7 @@ fn load(conn: &Connection, id: &str, unit: TextUnit) -> Result<Loaded> {
         tail_bytes: loaded.tail_bytes,
         checkpoint_bytes: loaded.head.checkpoint.map_or(0, |c| c.len() as u64),
         dirty: false,
+        base_noted: false,
     })
 }
 
