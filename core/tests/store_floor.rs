@@ -100,7 +100,14 @@ fn closing_checkpoints_what_this_handle_wrote() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let s = Store::open(&path).unwrap();
+        let s = Store::open_with(
+            &path,
+            StoreOptions {
+                fold_outbox_at: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         type_text(&s, kind, 10);
         assert_eq!(db_stats(&path).0, 10, "{kind}: a tail while open");
         drop(s);

@@ -51,7 +51,7 @@ fn compact_docs(inner: &mut Inner, ids: &[String]) -> Result<()> {
             sql::take_checkpoint(&tx, id, doc)?;
         }
         sql::prune_covered(&tx, id)?;
-        fold::fold(&tx, id, doc, device)?;
+        fold::fold(&tx, id, doc, device, 0)?;
     }
     tx.commit()?;
     Ok(())
@@ -70,7 +70,8 @@ fn reclaim(conn: &Connection) -> Result<()> {
 
 impl Drop for Inner {
     /// On close, checkpoints the documents this handle changed whose tail is not empty,
-    /// so the next open loads a checkpoint instead of replaying a tail. Best effort: every
+    /// so the next open loads a checkpoint instead of replaying a tail, and folds an
+    /// outbox of at least `StoreOptions::fold_outbox_at` rows. Best effort: every
     /// commit is already durable, so a failure here loses nothing.
     fn drop(&mut self) {
         let dirty: Vec<String> = self
@@ -97,7 +98,7 @@ impl Drop for Inner {
             };
             if doc.tail > 0 && !doc.crdt.has_pending() && sql::take_checkpoint(&tx, id, doc).is_ok()
             {
-                let _ = fold::fold(&tx, id, doc, device);
+                let _ = fold::fold(&tx, id, doc, device, options.fold_outbox_at);
             }
         }
         let _ = tx.commit();

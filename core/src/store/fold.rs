@@ -58,13 +58,15 @@ pub(super) fn folded_records(conn: &rusqlite::Connection, id: &str) -> Result<us
 
 /// Folds the document's unsent local updates into its checkpoint, when they are all from
 /// `device`, follow one another up to its entry in the version vector, and there are more
-/// of them than the updates they will be rebuilt as. The checkpoint must cover them (the
-/// caller has just taken it: tail 0). Returns how many rows were folded.
+/// of them than the updates they will be rebuilt as (and at least `min_rows`). The
+/// checkpoint must cover them (the caller has just taken it: tail 0). Returns how many
+/// rows were folded.
 pub(super) fn fold(
     tx: &Transaction<'_>,
     id: &str,
     doc: &mut Loaded,
     device: &Origin,
+    min_rows: u64,
 ) -> Result<usize> {
     if doc.tail > 0 || folded_records(tx, id)? > 0 {
         return Ok(0);
@@ -97,7 +99,7 @@ pub(super) fn fold(
         DocKind::Automerge => (bytes as u64).div_ceil(RECORD_BYTES).max(1) as i64,
     };
     let contiguous = last - first + 1 == rows && last as u64 == doc.version.get(device);
-    if others > 0 || !contiguous || rows <= records {
+    if others > 0 || !contiguous || rows <= records || (rows as u64) < min_rows {
         return Ok(0);
     }
     tx.execute(

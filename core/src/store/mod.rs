@@ -59,6 +59,10 @@ pub struct StoreOptions {
     pub checkpoint_tail_ratio: f64,
     /// The tail size in bytes below which the size bound never asks for a checkpoint.
     pub checkpoint_min_bytes: u64,
+    /// On close, fold a document's unsent local updates into its checkpoint (one row per
+    /// commit no more; rebuilt before sending, see `fold.rs`) once there are this many.
+    /// [`Store::compact`] folds any number.
+    pub fold_outbox_at: u64,
     /// What text positions and lengths count, for both document kinds (default: Unicode
     /// scalar values; [`TextUnit::Utf16`] for JavaScript parity).
     pub text_unit: TextUnit,
@@ -79,6 +83,7 @@ impl Default for StoreOptions {
             checkpoint_every: 256,
             checkpoint_tail_ratio: 1.0,
             checkpoint_min_bytes: 64 * 1024,
+            fold_outbox_at: 256,
             text_unit: TextUnit::default(),
             reader: Reader::default(),
             wall_clock: WallClock::system(),

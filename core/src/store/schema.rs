@@ -40,11 +40,11 @@ const MIGRATIONS: &[&[&str]] = &[
     // 2 -> 3: the compact outbox (store `fold.rs`): per document, the position before its
     // oldest unacknowledged local update, and the local updates folded into the checkpoint
     // (to be rebuilt from it as `records` updates from `first_seq` before they are sent).
-    &["CREATE TABLE outbox_base (
+    &["CREATE TABLE IF NOT EXISTS outbox_base (
             doc_id TEXT PRIMARY KEY,
             since  BLOB NOT NULL
         ) WITHOUT ROWID;
-        CREATE TABLE outbox_fold (
+        CREATE TABLE IF NOT EXISTS outbox_fold (
             doc_id    TEXT PRIMARY KEY,
             origin    TEXT NOT NULL,
             first_seq INTEGER NOT NULL,
