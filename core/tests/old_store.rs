@@ -32,7 +32,9 @@ fn make_v2_fixture() {
             .transact("pad", |tx| tx.insert_text("t", at, word))
             .unwrap();
     }
-    store.transact("notes", |tx| tx.put("title", "old")).unwrap();
+    store
+        .transact("notes", |tx| tx.put("title", "old"))
+        .unwrap();
     // The first update of each is acknowledged; the rest are still to send.
     let me = store.device_id();
     store.acknowledge("notes", &me, 1).unwrap();
@@ -40,10 +42,8 @@ fn make_v2_fixture() {
     // Leave the outbox as rows (no fold on close), as version 2 kept it.
     std::mem::forget(store);
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "DROP TABLE outbox_base; DROP TABLE outbox_fold; PRAGMA user_version = 2;",
-    )
-    .unwrap();
+    conn.execute_batch("DROP TABLE outbox_base; DROP TABLE outbox_fold; PRAGMA user_version = 2;")
+        .unwrap();
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
 }
@@ -64,7 +64,10 @@ fn a_version_2_store_migrates_reads_and_syncs() {
         store.to_json("notes").unwrap(),
         json!({"body": "one two three ", "title": "old"})
     );
-    assert_eq!(store.get("pad", "t").unwrap(), Some(json!("one two three ")));
+    assert_eq!(
+        store.get("pad", "t").unwrap(),
+        Some(json!("one two three "))
+    );
     assert_eq!(store.text_len("pad", "t").unwrap(), 14);
     assert_eq!(store.pending("notes").unwrap(), 3);
     assert_eq!(store.pending("pad").unwrap(), 2);
@@ -78,8 +81,10 @@ fn a_version_2_store_migrates_reads_and_syncs() {
             .unwrap();
         peer.apply_remote(doc, &all).unwrap();
         assert_eq!(peer.to_json(doc).unwrap(), store.to_json(doc).unwrap());
-        peer.transact(doc, |tx| tx.insert_text(if doc == "pad" { "t" } else { "body" }, 0, ">"))
-            .unwrap();
+        peer.transact(doc, |tx| {
+            tx.insert_text(if doc == "pad" { "t" } else { "body" }, 0, ">")
+        })
+        .unwrap();
         let back = peer
             .updates_missing_from(doc, &store.version_vector(doc).unwrap())
             .unwrap();
