@@ -116,12 +116,12 @@ fn waiting_update_frames_are_applied_as_one_batch_per_document() {
             })));
         }
         // Five live frames per document, interleaved, one update each.
-        let outboxes: Vec<_> = ["a", "b"].map(|d| writer.outbox(d).unwrap()).into();
-        for i in 0..5 {
-            for (d, doc) in ["a", "b"].iter().enumerate() {
+        let (a, b) = (writer.outbox("a").unwrap(), writer.outbox("b").unwrap());
+        for (i, (ua, ub)) in a.iter().zip(&b).enumerate() {
+            for (doc, update) in [("a", ua), ("b", ub)] {
                 frames.push(frame(Message::Updates(Updates {
                     doc_id: doc.to_string(),
-                    updates: vec![outboxes[d][i].clone()],
+                    updates: vec![update.clone()],
                     lsn: 2 + i as u64,
                 })));
             }

@@ -35,7 +35,7 @@ impl CrdtDoc {
     pub fn updates_since(&mut self, since: &[u8], records: usize) -> Result<Vec<Vec<u8>>> {
         match self {
             CrdtDoc::Automerge(doc) => {
-                if since.len() % 32 != 0 {
+                if !since.len().is_multiple_of(32) {
                     return Err(bad_token(DocKind::Automerge));
                 }
                 let heads: Vec<ChangeHash> = since
