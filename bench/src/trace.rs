@@ -387,7 +387,8 @@ fn ratios(outcomes: &[Outcome]) -> Table {
         &[
             "scenario",
             "raw row",
-            "time",
+            "time (wall)",
+            "time (CPU)",
             "peak RSS",
             "cold load time",
             "cold load RSS",
@@ -421,6 +422,7 @@ fn ratios(outcomes: &[Outcome]) -> Table {
             o.scenario.name.clone(),
             raw.scenario.name.clone(),
             ratio(a.wall_secs, r.wall_secs),
+            ratio(a.cpu_secs.unwrap_or(0.0), r.cpu_secs.unwrap_or(0.0)),
             ratio(kib(a.peak_rss_kib), kib(r.peak_rss_kib)),
             ratio(o.load.load_secs, raw.load.load_secs),
             ratio(kib(o.load.peak_rss_kib), kib(raw.load.peak_rss_kib)),

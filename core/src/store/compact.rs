@@ -77,7 +77,7 @@ impl Drop for Inner {
         let dirty: Vec<String> = self
             .docs
             .iter()
-            .filter(|(_, d)| d.dirty && d.tail > 0)
+            .filter(|(_, d)| d.dirty)
             .map(|(id, _)| id.clone())
             .collect();
         if dirty.is_empty() {
@@ -96,8 +96,10 @@ impl Drop for Inner {
             let Ok(doc) = sql::loaded(&tx, docs, id, options.text_unit) else {
                 continue;
             };
-            if doc.tail > 0 && !doc.crdt.has_pending() && sql::take_checkpoint(&tx, id, doc).is_ok()
-            {
+            if doc.crdt.has_pending() {
+                continue;
+            }
+            if doc.tail == 0 || sql::take_checkpoint(&tx, id, doc).is_ok() {
                 let _ = fold::fold(&tx, id, doc, device, options.fold_outbox_at);
             }
         }
