@@ -83,6 +83,7 @@ impl Drop for Inner {
         if dirty.is_empty() {
             return;
         }
+        let mut folded = 0;
         let Ok(Write {
             tx,
             docs,
@@ -100,9 +101,12 @@ impl Drop for Inner {
                 continue;
             }
             if doc.tail == 0 || sql::take_checkpoint(&tx, id, doc).is_ok() {
-                let _ = fold::fold(&tx, id, doc, device, options.fold_outbox_at);
+                folded += fold::fold(&tx, id, doc, device, options.fold_outbox_at).unwrap_or(0);
             }
         }
-        let _ = tx.commit();
+        if tx.commit().is_ok() && folded > 0 {
+            // The folded rows' pages go back to the file system.
+            let _ = reclaim(&self.conn);
+        }
     }
 }
