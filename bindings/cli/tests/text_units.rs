@@ -14,7 +14,7 @@ fn both_kinds_count_the_same_unit_with_emoji_and_combining_marks() {
         for kind in ["automerge", "yrs"] {
             let d = Device::new(dir.path(), &format!("{kind}-{unit}"));
             let u = ["--text-unit", unit];
-            d.ok(&[&u[..], &["create", "d", kind]].concat());
+            d.ok(&[&u[..], &["create", "d", "--kind", kind]].concat());
             d.ok(&[&u[..], &["insert-text", "d", "t", "0", "a👋e\u{301}b"]].concat());
             let text = d.json(&[&u[..], &["text", "d", "t"]].concat());
             assert_eq!(
@@ -47,11 +47,11 @@ fn text_edited_in_scalar_units_syncs_to_a_utf16_device() {
     let dir = tempfile::tempdir().unwrap();
     let a = Device::new(dir.path(), "a");
     let b = Device::new(dir.path(), "b");
-    a.ok(&["create", "d", "yrs"]);
+    a.ok(&["create", "d", "--kind", "yrs"]);
     a.ok(&["insert-text", "d", "t", "0", "👋👋"]);
     a.ok(&["insert-text", "d", "t", "1", "x"]);
     a.sync(&server);
-    b.ok(&["create", "d", "yrs"]);
+    b.ok(&["create", "d", "--kind", "yrs"]);
     b.sync(&server);
     assert_eq!(b.show("d"), json!({"t": "👋x👋"}));
     assert_eq!(
