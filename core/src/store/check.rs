@@ -375,11 +375,11 @@ fn orphan_outbox(conn: &Connection) -> Result<Vec<(String, i64)>> {
 
 fn unsynced(conn: &Connection) -> Result<Vec<(String, usize)>> {
     let mut stmt =
-        // Rows of the outbox, and the updates a folded outbox will be rebuilt as.
+        // Rows of the outbox, and the local commits folded into the checkpoint.
         conn.prepare(
             "SELECT doc_id, SUM(n) FROM (
                 SELECT doc_id, COUNT(*) AS n FROM outbox GROUP BY doc_id
-                UNION ALL SELECT doc_id, records FROM outbox_fold)
+                UNION ALL SELECT doc_id, commits FROM outbox_fold)
              GROUP BY doc_id ORDER BY doc_id",
         )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))?;

@@ -44,11 +44,12 @@ pub(super) fn forget_base_if_sent(tx: &rusqlite::Connection, id: &str) -> Result
     Ok(())
 }
 
-/// Local updates folded and not yet rebuilt (counted as pending).
-pub(super) fn folded_records(conn: &rusqlite::Connection, id: &str) -> Result<usize> {
+/// Local commits folded and not yet rebuilt (counted as pending: edits not yet
+/// acknowledged).
+pub(super) fn folded_commits(conn: &rusqlite::Connection, id: &str) -> Result<usize> {
     let n: Option<i64> = conn
         .query_row(
-            "SELECT records FROM outbox_fold WHERE doc_id = ?1",
+            "SELECT commits FROM outbox_fold WHERE doc_id = ?1",
             [id],
             |r| r.get(0),
         )
@@ -68,7 +69,7 @@ pub(super) fn fold(
     device: &Origin,
     min_rows: u64,
 ) -> Result<usize> {
-    if doc.tail > 0 || folded_records(tx, id)? > 0 {
+    if doc.tail > 0 || has_fold(tx, id)? {
         return Ok(0);
     }
     let Some(since): Option<Vec<u8>> = tx
@@ -108,9 +109,9 @@ pub(super) fn fold(
     )?;
     tx.execute("DELETE FROM outbox WHERE doc_id = ?1", [id])?;
     tx.execute(
-        "INSERT INTO outbox_fold (doc_id, origin, first_seq, records, since)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, device.as_str(), first, records, since],
+        "INSERT INTO outbox_fold (doc_id, origin, first_seq, records, commits, since)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, device.as_str(), first, records, rows, since],
     )?;
     doc.version
         .set(device.clone(), (first + records - 1) as u64);

@@ -115,7 +115,7 @@ impl Store {
                 .query_row("SELECT COUNT(*) FROM outbox WHERE doc_id = ?1", [id], |r| {
                     r.get(0)
                 })?;
-        Ok(n as usize + super::fold::folded_records(&inner.conn, id)?)
+        Ok(n as usize + super::fold::folded_commits(&inner.conn, id)?)
     }
 
     /// Sync state of every document.

@@ -39,7 +39,8 @@ const MIGRATIONS: &[&[&str]] = &[
         );"],
     // 2 -> 3: the compact outbox (store `fold.rs`): per document, the position before its
     // oldest unacknowledged local update, and the local updates folded into the checkpoint
-    // (to be rebuilt from it as `records` updates from `first_seq` before they are sent).
+    // (`commits` of them, to be rebuilt from it as `records` updates from `first_seq`
+    // before they are sent).
     &["CREATE TABLE IF NOT EXISTS outbox_base (
             doc_id TEXT PRIMARY KEY,
             since  BLOB NOT NULL
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&[&str]] = &[
             origin    TEXT NOT NULL,
             first_seq INTEGER NOT NULL,
             records   INTEGER NOT NULL,
+            commits   INTEGER NOT NULL,
             since     BLOB NOT NULL
         ) WITHOUT ROWID;"],
 ];
