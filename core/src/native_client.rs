@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -163,20 +163,28 @@ async fn drive(
             }
             msg = async { link.as_mut().expect("guarded").stream.next().await }, if link.is_some() => {
                 match msg {
-                    Some(Ok(WsMessage::Binary(frame))) => driver.handle_frame(now(), &frame),
-                    Some(Ok(WsMessage::Close(frame))) => {
-                        link = None;
-                        driver.handle_disconnected(now(), closed(frame));
+                    Some(Ok(WsMessage::Binary(frame))) => {
+                        // Every frame already waiting goes to the driver at once, so the
+                        // store applies them in one transaction (group commit).
+                        let mut frames = vec![frame];
+                        let mut next = None;
+                        while frames.len() < MAX_FRAMES_AT_ONCE {
+                            let Some(l) = link.as_mut() else { break };
+                            match l.stream.next().now_or_never() {
+                                Some(Some(Ok(WsMessage::Binary(f)))) => frames.push(f),
+                                Some(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        driver.handle_frames(now(), &frames);
+                        if let Some(other) = next {
+                            not_a_frame(other, &mut link, &mut driver, now());
+                        }
                     }
-                    None => {
-                        link = None;
-                        driver.handle_disconnected(now(), Disconnect::Lost("closed by the relay".into()));
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        link = None;
-                        driver.handle_disconnected(now(), Disconnect::Lost(e.to_string()));
-                    }
+                    other => not_a_frame(other, &mut link, &mut driver, now()),
                 }
             }
             Some((doc, state)) = async { presence_in.as_mut().expect("guarded").recv().await }, if presence_in.is_some() => {
@@ -188,6 +196,34 @@ async fn drive(
             },
             _ = timer => driver.handle_timeout(now()),
             _ = cancel.changed() => return Ok(()),
+        }
+    }
+}
+
+/// At most this many waiting frames are handed to the driver together.
+const MAX_FRAMES_AT_ONCE: usize = 512;
+
+/// What arrived on the socket that is not a binary frame: a close, its end, an error.
+fn not_a_frame(
+    msg: Option<Result<WsMessage, tungstenite::Error>>,
+    link: &mut Option<Link>,
+    driver: &mut ClientDriver<Store, OsRandom>,
+    now: Duration,
+) {
+    match msg {
+        Some(Ok(WsMessage::Binary(frame))) => driver.handle_frame(now, &frame),
+        Some(Ok(WsMessage::Close(frame))) => {
+            *link = None;
+            driver.handle_disconnected(now, closed(frame));
+        }
+        None => {
+            *link = None;
+            driver.handle_disconnected(now, Disconnect::Lost("closed by the relay".into()));
+        }
+        Some(Ok(_)) => {}
+        Some(Err(e)) => {
+            *link = None;
+            driver.handle_disconnected(now, Disconnect::Lost(e.to_string()));
         }
     }
 }
