@@ -47,7 +47,7 @@ async fn drive(
     mut driver: ClientDriver<Store, OsRandom>,
     origin: Instant,
     local: &mut mpsc::UnboundedReceiver<String>,
-    status: Option<&Mutex<ClientStatus>>,
+    status: Option<&watch::Sender<ClientStatus>>,
     acks: Option<&AckListeners>,
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
@@ -84,7 +84,7 @@ async fn drive(
                         tracing::info!(%error, retries = s.retries, "sync connection down");
                     }
                     if let Some(status) = status {
-                        *status.lock().expect("status lock") = s;
+                        status.send_replace(s);
                     }
                 }
                 DriverEvent::Acked(ack) => {
@@ -257,7 +257,7 @@ pub async fn sync_once(
 /// A background sync task. Dropping the handle (or [`SyncClient::stop`]) ends it.
 pub struct SyncClient {
     store: Store,
-    status: Arc<Mutex<ClientStatus>>,
+    status: Arc<watch::Sender<ClientStatus>>,
     acks: AckListeners,
     cancel: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -300,7 +300,7 @@ impl SyncClient {
         listeners: Vec<mpsc::UnboundedSender<Acked>>,
     ) -> SyncClient {
         let urls = url_list(urls).expect("a sync client needs a relay URL");
-        let status = Arc::new(Mutex::new(ClientStatus::default()));
+        let status = Arc::new(watch::Sender::new(ClientStatus::default()));
         let acks: AckListeners = Arc::new(Mutex::new(listeners));
         let (cancel_tx, mut cancel) = watch::channel(false);
         let task_status = status.clone();
@@ -332,11 +332,17 @@ impl SyncClient {
     /// Connection state, and the unacknowledged updates per document (read from the store
     /// now, so the figures are current even between frames).
     pub fn status(&self) -> ClientStatus {
-        let mut status = self.status.lock().expect("status lock").clone();
+        let mut status = self.status.borrow().clone();
         if let Ok(docs) = self.store.status() {
             status.pending = docs.into_iter().map(|d| (d.id, d.pending)).collect();
         }
         status
+    }
+
+    /// The connection state as it changes: the receiver is told of every status the driver
+    /// reports from now on (its `pending` is not filled in; see [`SyncClient::status`]).
+    pub fn status_changes(&self) -> watch::Receiver<ClientStatus> {
+        self.status.subscribe()
     }
 
     /// Every acknowledgement from now on: (document, origin, up to which seq, at which log
