@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::callbacks::{listen, ChangeListener, Subscription};
 use crate::error::{guard, ConcordError};
 use crate::store::Shared;
-use crate::transaction::{Edit, Transaction};
+use crate::transaction::{count, Edit, Transaction};
 use crate::types::{DocumentKind, Policy, ValueVersion};
 use crate::value::{parse_json, Value};
 
@@ -79,12 +79,13 @@ impl Document {
 
     /// Inserts `text` into the text at `path` (created if absent). Automerge counts
     /// Unicode code points, Yrs UTF-16 code units (as Yjs).
-    pub fn insert_text(&self, path: String, index: u64, text: String) -> Result<(), ConcordError> {
-        self.edit(Edit::InsertText(path, index, text))
+    pub fn insert_text(&self, path: String, index: i64, text: String) -> Result<(), ConcordError> {
+        self.edit(Edit::InsertText(path, count("index", index)?, text))
     }
 
     /// Deletes `length` characters of the text at `path` from `index`.
-    pub fn delete_text(&self, path: String, index: u64, length: u64) -> Result<(), ConcordError> {
+    pub fn delete_text(&self, path: String, index: i64, length: i64) -> Result<(), ConcordError> {
+        let (index, length) = (count("index", index)?, count("length", length)?);
         self.edit(Edit::DeleteText(path, index, length))
     }
 
@@ -119,7 +120,8 @@ impl Document {
         )
     }
 
-    /// Resolves the paths matching `pattern` (`title`, `draft_*`, `*`, `prefs/**`) with
+    /// Resolves the paths matching `pattern` (a key `title`, a prefix `draft_*`, any key `*`,
+    /// everything below `**`; segments joined by slashes) with
     /// `policy`. Synced like any edit.
     pub fn set_policy(&self, pattern: String, policy: Policy) -> Result<(), ConcordError> {
         guard(|| {

@@ -10,12 +10,19 @@ use crate::document::Document;
 use crate::error::{guard, ConcordError};
 use crate::value::{parse_json, Value};
 
+/// A position or length given by the host (a signed integer there): never negative.
+pub(crate) fn count(what: &str, n: i64) -> Result<usize, ConcordError> {
+    usize::try_from(n).map_err(|_| ConcordError::InvalidValue {
+        detail: format!("{what} {n} is negative"),
+    })
+}
+
 /// One edit of a document.
 pub(crate) enum Edit {
     Put(String, Json),
     Delete(String),
-    InsertText(String, u64, String),
-    DeleteText(String, u64, u64),
+    InsertText(String, usize, String),
+    DeleteText(String, usize, usize),
     Push(String, Json),
     Insert(String, Json),
     Increment(String, i64),
@@ -26,8 +33,8 @@ impl Edit {
         match self {
             Edit::Put(path, v) => tx.put(&path, v),
             Edit::Delete(path) => tx.delete(&path),
-            Edit::InsertText(path, i, text) => tx.insert_text(&path, i as usize, &text),
-            Edit::DeleteText(path, i, n) => tx.delete_text(&path, i as usize, n as usize),
+            Edit::InsertText(path, i, text) => tx.insert_text(&path, i, &text),
+            Edit::DeleteText(path, i, n) => tx.delete_text(&path, i, n),
             Edit::Push(path, v) => tx.push(&path, v),
             Edit::Insert(path, v) => tx.insert(&path, v),
             Edit::Increment(path, by) => tx.increment(&path, by),
@@ -74,12 +81,14 @@ impl Transaction {
         self.record(Edit::Delete(path));
     }
 
-    pub fn insert_text(&self, path: String, index: u64, text: String) {
-        self.record(Edit::InsertText(path, index, text));
+    pub fn insert_text(&self, path: String, index: i64, text: String) -> Result<(), ConcordError> {
+        self.record(Edit::InsertText(path, count("index", index)?, text));
+        Ok(())
     }
 
-    pub fn delete_text(&self, path: String, index: u64, length: u64) {
-        self.record(Edit::DeleteText(path, index, length));
+    pub fn delete_text(&self, path: String, index: i64, length: i64) -> Result<(), ConcordError> {
+        self.record(Edit::DeleteText(path, count("index", index)?, count("length", length)?));
+        Ok(())
     }
 
     pub fn push(&self, path: String, value: Value) {

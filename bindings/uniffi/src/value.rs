@@ -16,8 +16,8 @@ pub enum Value {
     Int { value: i64 },
     Float { value: f64 },
     Text { value: String },
-    List { items: Vec<Value> },
-    Map { entries: HashMap<String, Value> },
+    Array { items: Vec<Value> },
+    Object { entries: HashMap<String, Value> },
 }
 
 impl From<&Json> for Value {
@@ -32,10 +32,10 @@ impl From<&Json> for Value {
                 },
             },
             Json::String(s) => Value::Text { value: s.clone() },
-            Json::Array(items) => Value::List {
+            Json::Array(items) => Value::Array {
                 items: items.iter().map(Value::from).collect(),
             },
-            Json::Object(map) => Value::Map {
+            Json::Object(map) => Value::Object {
                 entries: map.iter().map(|(k, v)| (k.clone(), v.into())).collect(),
             },
         }
@@ -50,8 +50,8 @@ impl From<Value> for Json {
             Value::Int { value } => Json::from(value),
             Value::Float { value } => Number::from_f64(value).map_or(Json::Null, Json::Number),
             Value::Text { value } => Json::String(value),
-            Value::List { items } => Json::Array(items.into_iter().map(Json::from).collect()),
-            Value::Map { entries } => Json::Object(
+            Value::Array { items } => Json::Array(items.into_iter().map(Json::from).collect()),
+            Value::Object { entries } => Json::Object(
                 entries
                     .into_iter()
                     .map(|(k, v)| (k, Json::from(v)))
@@ -69,10 +69,10 @@ impl From<PlainValue> for Value {
             PlainValue::Int(value) => Value::Int { value },
             PlainValue::Float(value) => Value::Float { value },
             PlainValue::Text(value) => Value::Text { value },
-            PlainValue::List(items) => Value::List {
+            PlainValue::List(items) => Value::Array {
                 items: items.into_iter().map(Value::from).collect(),
             },
-            PlainValue::Map(entries) => Value::Map {
+            PlainValue::Map(entries) => Value::Object {
                 entries: entries
                     .into_iter()
                     .map(|e| (e.key, Value::from(e.value)))
@@ -91,10 +91,10 @@ impl From<Value> for PlainValue {
             Value::Int { value } => PlainValue::Int(value),
             Value::Float { value } => PlainValue::Float(value),
             Value::Text { value } => PlainValue::Text(value),
-            Value::List { items } => {
+            Value::Array { items } => {
                 PlainValue::List(items.into_iter().map(PlainValue::from).collect())
             }
-            Value::Map { entries } => {
+            Value::Object { entries } => {
                 let mut entries: Vec<MapEntry> = entries
                     .into_iter()
                     .map(|(key, value)| MapEntry {
