@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, installing what the tests need on a fresh machine:
-# clang/llvm (SQLite for wasm32) and the wasm32 Rust target.
+# clang/llvm (SQLite for wasm32) and the wasm32 Rust target; the binding suites install
+# their own tools (bindings/uniffi/scripts/tools.sh: JDK, JNA, kotlinc, maturin, pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -19,3 +20,6 @@ echo "== dependency rules (ARCHITECTURE.md)"
 
 echo "== tests"
 cargo test --workspace --no-fail-fast
+
+echo "== bindings: Kotlin on a JVM and Python against a real relay"
+./bindings/uniffi/scripts/test.sh

@@ -15,5 +15,5 @@ JAVA_OPTS="-Xss4m" "$KOTLIN_HOME/bin/kotlinc" -nowarn -cp "$KOTLIN_CP" \
 [ -f "$work/test.jar" ] || { echo "kotlin compilation failed"; exit 1; }
 echo "== kotlin: running on the JVM"
 mkdir -p "$work/tmp"
-CONCORD_TMP="$work/tmp" java -Djna.library.path="$(dirname "$LIB")" \
+CONCORD_TMP="${CONCORD_TMP:-$work/tmp}" java -Djna.library.path="$(dirname "$LIB")" \
   -cp "$work/test.jar:$KOTLIN_CP" "${KOTLIN_MAIN:-ConcordTest}Kt" "$@"

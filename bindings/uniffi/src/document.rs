@@ -48,12 +48,25 @@ impl Document {
 
     /// The value at `path` (`""` for the whole document), or null when nothing is there.
     pub fn get(&self, path: String) -> Result<Option<Value>, ConcordError> {
-        guard(|| Ok(self.shared.store.get(&self.id, &path)?.as_ref().map(Value::from)))
+        guard(|| {
+            Ok(self
+                .shared
+                .store
+                .get(&self.id, &path)?
+                .as_ref()
+                .map(Value::from))
+        })
     }
 
     /// The value at `path` as JSON text, or null when nothing is there.
     pub fn get_json(&self, path: String) -> Result<Option<String>, ConcordError> {
-        guard(|| Ok(self.shared.store.get(&self.id, &path)?.map(|v| v.to_string())))
+        guard(|| {
+            Ok(self
+                .shared
+                .store
+                .get(&self.id, &path)?
+                .map(|v| v.to_string()))
+        })
     }
 
     /// The whole document as JSON text.

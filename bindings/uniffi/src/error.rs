@@ -67,9 +67,11 @@ impl From<CoreError> for ConcordError {
 /// An edit refused because a value is of another type than the edit needs.
 fn is_kind_complaint(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
-    ["not a ", "not an ", "only in", "is a ", "expected", "mismatch"]
-        .iter()
-        .any(|w| m.contains(w))
+    [
+        "not a ", "not an ", "only in", "is a ", "expected", "mismatch",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
 }
 
 impl From<ClientError> for ConcordError {

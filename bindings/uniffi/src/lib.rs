@@ -51,8 +51,8 @@ pub use store::Store;
 pub use sync::{SyncRefusal, SyncState, SyncStateListener};
 pub use transaction::Transaction;
 pub use types::{
-    ChangeEvent, ChangeSource, ConcurrentValue, DocumentInfo, DocumentKind, DocumentStatus,
-    Hlc, Policy, ValueVersion,
+    ChangeEvent, ChangeSource, ConcurrentValue, DocumentInfo, DocumentKind, DocumentStatus, Hlc,
+    Policy, ValueVersion,
 };
 pub use value::Value;
 

@@ -50,11 +50,7 @@ impl SyncState {
                 message: f.message,
             }),
             max_lsn: s.max_lsn,
-            pending: s
-                .pending
-                .into_iter()
-                .map(|(k, v)| (k, v as u64))
-                .collect(),
+            pending: s.pending.into_iter().map(|(k, v)| (k, v as u64)).collect(),
         }
     }
 }
@@ -146,7 +142,8 @@ impl Store {
                 let dispatcher = shared.dispatcher.clone();
                 runtime().spawn(async move {
                     while changes.changed().await.is_ok() {
-                        let state = SyncState::from_status(changes.borrow_and_update().clone(), true);
+                        let state =
+                            SyncState::from_status(changes.borrow_and_update().clone(), true);
                         let listener = listener.clone();
                         dispatcher.run(move || listener.on_state(state));
                     }

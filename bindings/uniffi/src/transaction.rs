@@ -87,7 +87,11 @@ impl Transaction {
     }
 
     pub fn delete_text(&self, path: String, index: i64, length: i64) -> Result<(), ConcordError> {
-        self.record(Edit::DeleteText(path, count("index", index)?, count("length", length)?));
+        self.record(Edit::DeleteText(
+            path,
+            count("index", index)?,
+            count("length", length)?,
+        ));
         Ok(())
     }
 

@@ -32,7 +32,13 @@ fn library() -> PathBuf {
 fn committed_swift_sources_are_current() {
     let out = tempfile::tempdir().expect("temp dir");
     let status = Command::new(env!("CARGO_BIN_EXE_uniffi-bindgen"))
-        .args(["generate", "--no-format", "--language", "swift", "--out-dir"])
+        .args([
+            "generate",
+            "--no-format",
+            "--language",
+            "swift",
+            "--out-dir",
+        ])
         .arg(out.path())
         .arg(library())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
