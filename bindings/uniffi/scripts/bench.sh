@@ -5,7 +5,8 @@ set -euo pipefail
 export PROFILE_DIR=release
 source "$(dirname "$0")/tools.sh"
 cd "$ROOT"
-cargo build -q --release -p concord-uniffi --example ffi_bench
+cargo build -q -p concord-uniffi --bin uniffi-bindgen
+cargo build -q --release -p concord-uniffi --lib --example ffi_bench
 kotlin_tools
 python_tools
 work=$(mktemp -d)

@@ -7,7 +7,8 @@ TOOLS="$ROOT/.tools"
 UNIFFI="$ROOT/bindings/uniffi"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 LIB="$TARGET/${PROFILE_DIR:-debug}/libconcord_uniffi.so"
-BINDGEN="$TARGET/${PROFILE_DIR:-debug}/uniffi-bindgen"
+# The generator reads the library it is given; its own build profile does not matter.
+BINDGEN="$TARGET/debug/uniffi-bindgen"
 KOTLIN_HOME="$TOOLS/kotlin/node_modules/kotlin-compiler"
 
 # kotlinc + kotlin-stdlib + kotlinx-coroutines (npm), a JDK and JNA (Debian).
