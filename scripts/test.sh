@@ -3,6 +3,8 @@
 # installing what the tests need on a fresh machine: clang/llvm (SQLite for wasm32) and the
 # wasm32 Rust target. The browser suite is ./scripts/test-web.sh (it installs Debian's
 # chromium, playwright-core and wasm-bindgen-cli itself).
+# The binding suites install their own tools (bindings/uniffi/scripts/tools.sh: JDK, JNA,
+# kotlinc, maturin, pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -21,6 +23,9 @@ echo "== dependency rules (ARCHITECTURE.md)"
 
 echo "== tests"
 cargo test --workspace --no-fail-fast
+
+echo "== bindings: Kotlin on a JVM and Python against a real relay"
+./bindings/uniffi/scripts/test.sh
 
 # The browser suite (chromium + playwright-core, ~10 min): ./scripts/test-web.sh. Not yet part
 # of this command: it has not been run on a fresh machine inside the CI budget.

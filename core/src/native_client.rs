@@ -35,7 +35,7 @@ type PresenceListeners = Arc<Mutex<Vec<mpsc::UnboundedSender<PresenceChange>>>>;
 
 /// What a background client's task shares with its handle besides the status.
 struct Hooks<'a> {
-    status: Option<&'a Mutex<ClientStatus>>,
+    status: Option<&'a watch::Sender<ClientStatus>>,
     acks: Option<&'a AckListeners>,
     presence_out: Option<&'a PresenceListeners>,
     presence_in: Option<&'a mut mpsc::UnboundedReceiver<(String, Vec<u8>)>>,
@@ -102,7 +102,7 @@ async fn drive(
                         tracing::info!(%error, retries = s.retries, "sync connection down");
                     }
                     if let Some(status) = status {
-                        *status.lock().expect("status lock") = s;
+                        status.send_replace(s);
                     }
                 }
                 DriverEvent::Acked(ack) => {
@@ -327,7 +327,7 @@ pub async fn sync_once(
 /// A background sync task. Dropping the handle (or [`SyncClient::stop`]) ends it.
 pub struct SyncClient {
     store: Store,
-    status: Arc<Mutex<ClientStatus>>,
+    status: Arc<watch::Sender<ClientStatus>>,
     acks: AckListeners,
     presence: PresenceListeners,
     presence_tx: mpsc::UnboundedSender<(String, Vec<u8>)>,
@@ -372,7 +372,7 @@ impl SyncClient {
         listeners: Vec<mpsc::UnboundedSender<Acked>>,
     ) -> SyncClient {
         let urls = url_list(urls).expect("a sync client needs a relay URL");
-        let status = Arc::new(Mutex::new(ClientStatus::default()));
+        let status = Arc::new(watch::Sender::new(ClientStatus::default()));
         let acks: AckListeners = Arc::new(Mutex::new(listeners));
         let (cancel_tx, mut cancel) = watch::channel(false);
         let presence: PresenceListeners = Arc::default();
@@ -414,11 +414,17 @@ impl SyncClient {
     /// Connection state, and the unacknowledged updates per document (read from the store
     /// now, so the figures are current even between frames).
     pub fn status(&self) -> ClientStatus {
-        let mut status = self.status.lock().expect("status lock").clone();
+        let mut status = self.status.borrow().clone();
         if let Ok(docs) = self.store.status() {
             status.pending = docs.into_iter().map(|d| (d.id, d.pending)).collect();
         }
         status
+    }
+
+    /// The connection state as it changes: the receiver is told of every status the driver
+    /// reports from now on (its `pending` is not filled in; see [`SyncClient::status`]).
+    pub fn status_changes(&self) -> watch::Receiver<ClientStatus> {
+        self.status.subscribe()
     }
 
     /// Every acknowledgement from now on: (document, origin, up to which seq, at which log
