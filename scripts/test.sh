@@ -4,6 +4,8 @@
 # tests need on a fresh machine: clang/llvm (SQLite for wasm32), the wasm32 Rust target, node
 # and the npm packages of the interop tests (interop/js) here; Debian's chromium,
 # playwright-core and wasm-bindgen-cli in ./scripts/test-web.sh.
+# The binding suites install their own tools (bindings/uniffi/scripts/tools.sh: JDK, JNA,
+# kotlinc, maturin, pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -28,6 +30,9 @@ fi
 
 echo "== tests"
 cargo test --workspace --no-fail-fast
+
+echo "== bindings: Kotlin on a JVM and Python against a real relay"
+./bindings/uniffi/scripts/test.sh
 
 echo "== browser suite (the engine in WASM, the demo app, Chromium)"
 ./scripts/test-web.sh

@@ -91,6 +91,9 @@ pub struct LoadReport {
     pub load_secs: f64,
     pub peak_rss_kib: Option<u64>,
     pub chars: usize,
+    /// Concord: the database after every local update is acknowledged and the store is
+    /// compacted (`Store::acknowledge` + `Store::compact_all`), then closed.
+    pub compacted_bytes: Option<u64>,
 }
 
 fn raw_file(dir: &Path) -> PathBuf {
@@ -308,6 +311,8 @@ fn apply_concord(job: &Job, kind: DocKind, trace: &Trace, expected: &str) -> Res
 /// Opens what [`apply`] left behind, in a fresh process, and checks the text.
 pub fn load(engine: Engine, dir: &Path, expected: &Path) -> Result<LoadReport> {
     let expected = std::fs::read_to_string(expected)?;
+    let mut compacted_bytes = None;
+    let mut load_peak = None;
     let (secs, text) = match engine {
         Engine::RawAutomerge => {
             let bytes = std::fs::read(raw_file(dir))?;
@@ -334,6 +339,15 @@ pub fn load(engine: Engine, dir: &Path, expected: &Path) -> Result<LoadReport> {
             let store = Store::open(db_file(dir))?;
             let value = store.get(DOC, TEXT)?;
             let elapsed = t.elapsed();
+            // After the timing and the peak memory of the load: what acknowledgement and
+            // compaction leave on disk.
+            load_peak = measure::peak_rss_kib();
+            let upto = store.version_vector(DOC)?.get(&store.device_id());
+            store.acknowledge(DOC, &store.device_id(), upto)?;
+            store.compact_all()?;
+            drop(store);
+            let files = SqliteFiles::of(&db_file(dir));
+            compacted_bytes = Some(files.db + files.wal + files.shm);
             let Some(serde_json::Value::String(text)) = value else {
                 bail!(
                     "{}: the reopened store has no text at {DOC:?}/{TEXT:?}",
@@ -346,7 +360,8 @@ pub fn load(engine: Engine, dir: &Path, expected: &Path) -> Result<LoadReport> {
     check_text(&format!("{} cold load", engine.name()), &text, &expected)?;
     Ok(LoadReport {
         load_secs: secs.as_secs_f64(),
-        peak_rss_kib: measure::peak_rss_kib(),
+        peak_rss_kib: load_peak.or_else(measure::peak_rss_kib),
         chars: text.chars().count(),
+        compacted_bytes,
     })
 }

@@ -12,11 +12,13 @@ pub mod log;
 pub mod path;
 pub mod policy;
 pub mod read;
+pub mod text_unit;
 pub mod vv;
 
 pub use doc::{CrdtDoc, DocTxn};
 pub use error::{Error, Result, StorageError};
 pub use ids::{DocKind, Origin};
+pub use text_unit::TextUnit;
 pub use vv::{Causality, VersionVector};
 pub mod notify;
 pub mod store;

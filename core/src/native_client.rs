@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -35,7 +35,7 @@ type PresenceListeners = Arc<Mutex<Vec<mpsc::UnboundedSender<PresenceChange>>>>;
 
 /// What a background client's task shares with its handle besides the status.
 struct Hooks<'a> {
-    status: Option<&'a Mutex<ClientStatus>>,
+    status: Option<&'a watch::Sender<ClientStatus>>,
     acks: Option<&'a AckListeners>,
     presence_out: Option<&'a PresenceListeners>,
     presence_in: Option<&'a mut mpsc::UnboundedReceiver<(String, Vec<u8>)>>,
@@ -102,7 +102,7 @@ async fn drive(
                         tracing::info!(%error, retries = s.retries, "sync connection down");
                     }
                     if let Some(status) = status {
-                        *status.lock().expect("status lock") = s;
+                        status.send_replace(s);
                     }
                 }
                 DriverEvent::Acked(ack) => {
@@ -163,20 +163,28 @@ async fn drive(
             }
             msg = async { link.as_mut().expect("guarded").stream.next().await }, if link.is_some() => {
                 match msg {
-                    Some(Ok(WsMessage::Binary(frame))) => driver.handle_frame(now(), &frame),
-                    Some(Ok(WsMessage::Close(frame))) => {
-                        link = None;
-                        driver.handle_disconnected(now(), closed(frame));
+                    Some(Ok(WsMessage::Binary(frame))) => {
+                        // Every frame already waiting goes to the driver at once, so the
+                        // store applies them in one transaction (group commit).
+                        let mut frames = vec![frame];
+                        let mut next = None;
+                        while frames.len() < MAX_FRAMES_AT_ONCE {
+                            let Some(l) = link.as_mut() else { break };
+                            match l.stream.next().now_or_never() {
+                                Some(Some(Ok(WsMessage::Binary(f)))) => frames.push(f),
+                                Some(other) => {
+                                    next = Some(other);
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        driver.handle_frames(now(), &frames);
+                        if let Some(other) = next {
+                            not_a_frame(other, &mut link, &mut driver, now());
+                        }
                     }
-                    None => {
-                        link = None;
-                        driver.handle_disconnected(now(), Disconnect::Lost("closed by the relay".into()));
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        link = None;
-                        driver.handle_disconnected(now(), Disconnect::Lost(e.to_string()));
-                    }
+                    other => not_a_frame(other, &mut link, &mut driver, now()),
                 }
             }
             Some((doc, state)) = async { presence_in.as_mut().expect("guarded").recv().await }, if presence_in.is_some() => {
@@ -188,6 +196,34 @@ async fn drive(
             },
             _ = timer => driver.handle_timeout(now()),
             _ = cancel.changed() => return Ok(()),
+        }
+    }
+}
+
+/// At most this many waiting frames are handed to the driver together.
+const MAX_FRAMES_AT_ONCE: usize = 512;
+
+/// What arrived on the socket that is not a binary frame: a close, its end, an error.
+fn not_a_frame(
+    msg: Option<Result<WsMessage, tungstenite::Error>>,
+    link: &mut Option<Link>,
+    driver: &mut ClientDriver<Store, OsRandom>,
+    now: Duration,
+) {
+    match msg {
+        Some(Ok(WsMessage::Binary(frame))) => driver.handle_frame(now, &frame),
+        Some(Ok(WsMessage::Close(frame))) => {
+            *link = None;
+            driver.handle_disconnected(now, closed(frame));
+        }
+        None => {
+            *link = None;
+            driver.handle_disconnected(now, Disconnect::Lost("closed by the relay".into()));
+        }
+        Some(Ok(_)) => {}
+        Some(Err(e)) => {
+            *link = None;
+            driver.handle_disconnected(now, Disconnect::Lost(e.to_string()));
         }
     }
 }
@@ -291,7 +327,7 @@ pub async fn sync_once(
 /// A background sync task. Dropping the handle (or [`SyncClient::stop`]) ends it.
 pub struct SyncClient {
     store: Store,
-    status: Arc<Mutex<ClientStatus>>,
+    status: Arc<watch::Sender<ClientStatus>>,
     acks: AckListeners,
     presence: PresenceListeners,
     presence_tx: mpsc::UnboundedSender<(String, Vec<u8>)>,
@@ -336,7 +372,7 @@ impl SyncClient {
         listeners: Vec<mpsc::UnboundedSender<Acked>>,
     ) -> SyncClient {
         let urls = url_list(urls).expect("a sync client needs a relay URL");
-        let status = Arc::new(Mutex::new(ClientStatus::default()));
+        let status = Arc::new(watch::Sender::new(ClientStatus::default()));
         let acks: AckListeners = Arc::new(Mutex::new(listeners));
         let (cancel_tx, mut cancel) = watch::channel(false);
         let presence: PresenceListeners = Arc::default();
@@ -378,11 +414,17 @@ impl SyncClient {
     /// Connection state, and the unacknowledged updates per document (read from the store
     /// now, so the figures are current even between frames).
     pub fn status(&self) -> ClientStatus {
-        let mut status = self.status.lock().expect("status lock").clone();
+        let mut status = self.status.borrow().clone();
         if let Ok(docs) = self.store.status() {
             status.pending = docs.into_iter().map(|d| (d.id, d.pending)).collect();
         }
         status
+    }
+
+    /// The connection state as it changes: the receiver is told of every status the driver
+    /// reports from now on (its `pending` is not filled in; see [`SyncClient::status`]).
+    pub fn status_changes(&self) -> watch::Receiver<ClientStatus> {
+        self.status.subscribe()
     }
 
     /// Every acknowledgement from now on: (document, origin, up to which seq, at which log

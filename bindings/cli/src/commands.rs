@@ -112,6 +112,25 @@ pub fn get(store: &Store, out: &Output, doc: &str, path: Option<&str>) -> anyhow
     Ok(())
 }
 
+/// The text at `path` (or its part `start..end`); with `--json`, `{"text", "len"}` where
+/// `len` is the whole text's length.
+pub fn text(
+    store: &Store,
+    out: &Output,
+    doc: &str,
+    path: &str,
+    start: Option<usize>,
+    end: Option<usize>,
+) -> anyhow::Result<()> {
+    let len = store.text_len(doc, path)?;
+    let part = store.text_slice(doc, path, start.unwrap_or(0), end.unwrap_or(len))?;
+    out.result(
+        Some(&part),
+        || serde_json::json!({"text": part, "len": len}),
+    )?;
+    Ok(())
+}
+
 /// The document; then, if keep-all paths hold several values, a line naming them (with
 /// `--json`, a second line `{"conflicts": [...]}`).
 pub fn show(store: &Store, out: &Output, doc: &str) -> anyhow::Result<()> {

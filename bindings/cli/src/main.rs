@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-use concord_core::{DocKind, Store};
+use concord_core::{DocKind, Store, StoreOptions, TextUnit};
 
 use crate::output::Output;
 
@@ -30,8 +30,9 @@ use crate::output::Output;
     version,
     about = "A Concord device in the terminal: edit CRDT documents offline, sync them with a relay",
     after_help = "PATHS are '/'-separated: `title`, `todos/0/done`. In yrs documents the first \
-                  segment names a root type (`meta/title`, `body`). Text indexes count Unicode \
-                  code points in automerge documents and UTF-16 code units in yrs documents."
+                  segment names a root type (`meta/title`, `body`). Text indexes and lengths count \
+                  Unicode scalar values (characters) in both kinds, or UTF-16 code units with \
+                  `--text-unit utf16` (as JavaScript)."
 )]
 struct Cli {
     /// The device's store: a SQLite file, created if absent.
@@ -40,6 +41,14 @@ struct Cli {
     /// Print machine-readable JSON (one value per line) instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// What text indexes and lengths count: `scalar` (Unicode scalar values) or `utf16`.
+    #[arg(
+        long,
+        env = "CONCORD_TEXT_UNIT",
+        global = true,
+        default_value = "scalar"
+    )]
+    text_unit: TextUnit,
     #[command(subcommand)]
     command: Command,
 }
@@ -149,7 +158,7 @@ enum Command {
         doc: String,
         /// Where in the document, e.g. `todos/0/title` (yrs: `<root>/...`).
         path: String,
-        /// Position: Unicode code points (automerge) or UTF-16 code units (yrs).
+        /// Position, in `--text-unit`s.
         index: usize,
         /// The text to insert.
         #[arg(allow_hyphen_values = true)]
@@ -161,10 +170,22 @@ enum Command {
         doc: String,
         /// Where in the document, e.g. `todos/0/title` (yrs: `<root>/...`).
         path: String,
-        /// Position: Unicode code points (automerge) or UTF-16 code units (yrs).
+        /// Position, in `--text-unit`s.
         index: usize,
         /// How many characters, in the same units.
         len: usize,
+    },
+    /// Print the text at PATH, or its part from START up to END (in `--text-unit`s), and
+    /// with `--json` its length too.
+    Text {
+        /// The document id.
+        doc: String,
+        /// Where in the document, e.g. `body` (yrs: `<root>/...`).
+        path: String,
+        /// Where the part starts.
+        start: Option<usize>,
+        /// Where the part ends (the end of the text if absent).
+        end: Option<usize>,
     },
     /// Print the whole document as JSON.
     Show {
@@ -237,6 +258,7 @@ impl Command {
             | Command::Incr { doc, .. }
             | Command::InsertText { doc, .. }
             | Command::DeleteText { doc, .. }
+            | Command::Text { doc, .. }
             | Command::Show { doc }
             | Command::Resolve { doc, .. }
             | Command::Policy(PolicyCommand::Set { doc, .. } | PolicyCommand::List { doc })
@@ -270,7 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // decode was read from the file.
     let doc = cli.command.doc().map(str::to_string);
     let stored_only = !matches!(cli.command, Command::Sync(_));
-    run_command(cli.command, out, &db)
+    run_command(cli.command, out, &db, cli.text_unit)
         .map_err(|e| check::explain(e, &db, doc.as_deref(), stored_only))
 }
 
@@ -278,11 +300,20 @@ fn open_error(e: concord_core::Error, db: &Path) -> anyhow::Error {
     anyhow::Error::new(e).context(format!("cannot open the store {}", db.display()))
 }
 
-fn run_command(command: Command, out: Output, db: &Path) -> anyhow::Result<()> {
+fn run_command(
+    command: Command,
+    out: Output,
+    db: &Path,
+    text_unit: TextUnit,
+) -> anyhow::Result<()> {
     // Several processes may use one store file at once (SQLite locks writes; the store
     // notices other processes' commits), e.g. `sync --watch` in one terminal and edits in
     // another.
-    let store = Store::open(db).map_err(|e| open_error(e, db))?;
+    let options = StoreOptions {
+        text_unit,
+        ..Default::default()
+    };
+    let store = Store::open_with(db, options).map_err(|e| open_error(e, db))?;
     let store = &store;
     match command {
         Command::Create { doc, kind } => commands::create(store, &out, &doc, kind.into()),
@@ -316,6 +347,12 @@ fn run_command(command: Command, out: Output, db: &Path) -> anyhow::Result<()> {
             index,
             len,
         } => commands::delete_text(store, &out, &doc, &path, index, len),
+        Command::Text {
+            doc,
+            path,
+            start,
+            end,
+        } => commands::text(store, &out, &doc, &path, start, end),
         Command::Show { doc } => commands::show(store, &out, &doc),
         Command::List => commands::list(store, &out),
         Command::Status { doc } => commands::status(store, &out, doc.as_deref()),

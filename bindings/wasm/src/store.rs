@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use concord_core::{DocKind, Policy, Reader, StoreOptions, Subscription, WallClock};
+use concord_core::{DocKind, Policy, Reader, StoreOptions, Subscription, TextUnit, WallClock};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 
@@ -55,6 +55,8 @@ fn options(merges: &JsValue) -> Result<StoreOptions, JsError> {
     }
     Ok(StoreOptions {
         reader,
+        // Text positions are JavaScript string indexes (UTF-16 code units), as in Yjs.
+        text_unit: TextUnit::Utf16,
         wall_clock: WallClock::from_fn(|| js_sys::Date::now() as u64),
         ..StoreOptions::default()
     })

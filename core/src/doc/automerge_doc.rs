@@ -14,6 +14,8 @@ use super::automerge_create::{create_at_key, Shape};
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
 use crate::path::{Path, Segment};
+use crate::text_unit::TextUnit;
+use automerge::TextEncoding;
 
 fn invalid(reason: impl std::fmt::Display) -> Error {
     Error::InvalidUpdate {
@@ -89,11 +91,29 @@ pub(super) fn apply_changes(doc: &mut AutoCommit, updates: &[&[u8]]) -> Result<(
     doc.apply_changes(changes).map_err(invalid)
 }
 
+/// Automerge's own encoding option for a [`TextUnit`].
+pub(super) fn encoding(unit: TextUnit) -> TextEncoding {
+    match unit {
+        TextUnit::UnicodeScalar => TextEncoding::UnicodeCodePoint,
+        TextUnit::Utf16 => TextEncoding::Utf16CodeUnit,
+    }
+}
+
+/// The [`TextUnit`] a document counts in.
+pub(super) fn unit_of(doc: &AutoCommit) -> TextUnit {
+    match doc.text_encoding() {
+        TextEncoding::Utf16CodeUnit => TextUnit::Utf16,
+        _ => TextUnit::UnicodeScalar,
+    }
+}
+
 /// Loads a full save, failing (rather than skipping) on any chunk that does not decode.
-pub(super) fn load(bytes: &[u8]) -> Result<AutoCommit> {
+pub(super) fn load(bytes: &[u8], unit: TextUnit) -> Result<AutoCommit> {
     AutoCommit::load_with_options(
         bytes,
-        automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error),
+        automerge::LoadOptions::new()
+            .on_partial_load(automerge::OnPartialLoad::Error)
+            .text_encoding(encoding(unit)),
     )
     .map_err(invalid)
 }
@@ -313,6 +333,17 @@ pub(super) fn splice_text(
             "range {index}..{} is outside the text of length {len}",
             index + delete
         )));
+    }
+    if unit_of(doc) == TextUnit::Utf16 && (0 < index && index < len || delete > 0) {
+        // Automerge would cut an astral character in two at a position inside it.
+        let current = doc.text(&obj).map_err(edit_error)?;
+        for pos in [index, index + delete] {
+            if TextUnit::Utf16.byte_offset(&current, pos).is_none() {
+                return Err(path.error(format!(
+                    "position {pos} is inside the character (UTF-16 units): move it by one"
+                )));
+            }
+        }
     }
     doc.splice_text(&obj, index, delete as isize, text)
         .map_err(edit_error)

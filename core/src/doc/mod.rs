@@ -12,6 +12,7 @@ mod automerge_doc;
 mod automerge_policy;
 mod creation_id;
 mod policies;
+mod since;
 mod yrs_create;
 mod yrs_doc;
 mod yrs_edit;
@@ -25,6 +26,7 @@ use crate::ids::DocKind;
 use crate::policy::register::Payload;
 use crate::policy::{ClockState, Hlc, HlcClock, WallClock, DEFAULT_MAX_DRIFT_MS};
 use crate::read::{Reader, DEFAULT_READER};
+use crate::text_unit::TextUnit;
 
 /// Paths live in [`crate::path`] (the reader uses them too); kept reachable here.
 pub use crate::path;
@@ -39,23 +41,87 @@ pub enum CrdtDoc {
 }
 
 impl CrdtDoc {
-    /// An empty document of the given kind.
+    /// An empty document of the given kind; text positions count Unicode scalar values.
     pub fn new(kind: DocKind) -> CrdtDoc {
+        CrdtDoc::new_in(kind, TextUnit::default())
+    }
+
+    /// An empty document whose text positions and lengths count `unit`.
+    pub fn new_in(kind: DocKind, unit: TextUnit) -> CrdtDoc {
         match kind {
-            DocKind::Automerge => CrdtDoc::Automerge(Box::default()),
-            DocKind::Yrs => CrdtDoc::Yrs(yrs_doc::new_doc(), Default::default()),
+            DocKind::Automerge => CrdtDoc::Automerge(Box::new(
+                automerge::AutoCommit::new_with_encoding(automerge_doc::encoding(unit)),
+            )),
+            DocKind::Yrs => CrdtDoc::Yrs(yrs_doc::new_doc(), yrs_text::AstralTexts::new(unit)),
         }
     }
 
     /// Loads a document from a saved state (as written by [`CrdtDoc::save`]).
     pub fn load(kind: DocKind, saved: &[u8]) -> Result<CrdtDoc> {
+        CrdtDoc::load_in(kind, saved, TextUnit::default())
+    }
+
+    /// Loads a document from a saved state, its text positions counting `unit`.
+    pub fn load_in(kind: DocKind, saved: &[u8], unit: TextUnit) -> Result<CrdtDoc> {
         match kind {
-            DocKind::Automerge => Ok(CrdtDoc::Automerge(Box::new(automerge_doc::load(saved)?))),
+            DocKind::Automerge => Ok(CrdtDoc::Automerge(Box::new(automerge_doc::load(
+                saved, unit,
+            )?))),
             DocKind::Yrs => {
-                let mut doc = CrdtDoc::new(kind);
+                let mut doc = CrdtDoc::new_in(kind, unit);
                 doc.merge_saved_state(saved)?;
                 Ok(doc)
             }
+        }
+    }
+
+    /// What this document's text positions and lengths count.
+    pub fn text_unit(&self) -> TextUnit {
+        match self {
+            CrdtDoc::Automerge(doc) => automerge_doc::unit_of(doc),
+            CrdtDoc::Yrs(_, astral) => astral.unit(),
+        }
+    }
+
+    /// The length of the text at `path`, in the document's [`TextUnit`]; an error when
+    /// the value there is not text.
+    pub fn text_len(&self, reader: &Reader, path: &str) -> Result<usize> {
+        let text = self.text_at(reader, path)?;
+        Ok(self.text_unit().len_of(&text))
+    }
+
+    /// The part of the text at `path` from `start` to `end` (positions in the document's
+    /// [`TextUnit`]); an error when the range is outside the text or cuts a character.
+    pub fn text_slice(
+        &self,
+        reader: &Reader,
+        path: &str,
+        start: usize,
+        end: usize,
+    ) -> Result<String> {
+        let text = self.text_at(reader, path)?;
+        let unit = self.text_unit();
+        unit.slice(&text, start, end)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Path::parse(path)
+                    .map(|p| {
+                        p.error(format!(
+                            "range {start}..{end} is outside the text of length {} or cuts a \
+                             character ({} units)",
+                            unit.len_of(&text),
+                            unit.as_str()
+                        ))
+                    })
+                    .unwrap_or_else(|e| e)
+            })
+    }
+
+    fn text_at(&self, reader: &Reader, path: &str) -> Result<String> {
+        match self.get_with(reader, path)? {
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(Path::parse(path)?.error("the value there is not text")),
+            None => Err(Path::parse(path)?.error("nothing there")),
         }
     }
 
@@ -312,7 +378,8 @@ impl DocTxn<'_> {
     }
 
     /// Inserts `text` into the collaborative text at `path` (created if absent).
-    /// Positions count Unicode code points (Automerge) or UTF-16 code units (Yrs, as Yjs).
+    /// Positions count the document's [`TextUnit`] (Unicode scalar values by default, or
+    /// UTF-16 code units), the same for both kinds.
     pub fn insert_text(&mut self, path: &str, index: usize, text: &str) -> Result<()> {
         self.splice_text(path, index, 0, text)
     }

@@ -11,9 +11,10 @@ use yrs::{
 };
 
 use super::yrs_create::{create_at_key, NestedType};
-use super::yrs_text::{check_utf16_boundaries, AstralTexts};
+use super::yrs_text::{check_utf16_boundaries, scalar_range_to_utf16, AstralTexts};
 use crate::error::Result;
 use crate::path::{Path, Segment};
+use crate::text_unit::TextUnit;
 
 /// Puts `value` at `key` of `map`. An object or array put where nothing is visible is created
 /// as the shared nested type (the same item on every device), then filled.
@@ -284,6 +285,12 @@ pub(super) fn splice_text(
     let Container::Text(t) = target else {
         return Err(path.error("the value there is not text"));
     };
+    let (index, delete) = match astral.unit() {
+        TextUnit::UnicodeScalar if astral.may_hold(txn, &t) => {
+            scalar_range_to_utf16(path, &t.get_string(txn), index, delete)?
+        }
+        _ => (index, delete),
+    };
     let len = t.len(txn) as usize;
     if index + delete > len {
         return Err(path.error(format!(
@@ -292,7 +299,7 @@ pub(super) fn splice_text(
         )));
     }
     let inside = 0 < index && index < len || 0 < index + delete && index + delete < len;
-    if inside && astral.may_hold(txn, &t) {
+    if inside && astral.unit() == TextUnit::Utf16 && astral.may_hold(txn, &t) {
         check_utf16_boundaries(path, &t.get_string(txn), &[index, index + delete])?;
     }
     if text.chars().any(|c| c.len_utf16() == 2) {

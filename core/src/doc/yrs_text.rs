@@ -1,6 +1,8 @@
-//! Yrs text positions: UTF-16 code units (as Yjs). A position between the two halves of a
-//! surrogate pair would split a character, so it is refused; which texts can hold such
-//! characters is remembered so the check costs nothing in the common case.
+//! Yrs text positions. Yrs counts UTF-16 code units (`OffsetKind::Utf16`, as Yjs); a store
+//! may count Unicode scalar values instead ([`TextUnit`]), converted here. A UTF-16
+//! position between the two halves of a surrogate pair would split a character, so it is
+//! refused. Which texts can hold such characters is remembered, so the conversion and the
+//! check cost nothing in the common case (no character outside the BMP).
 
 use std::collections::HashMap;
 
@@ -9,6 +11,7 @@ use yrs::{TextRef, TransactionMut};
 
 use crate::error::Result;
 use crate::path::Path;
+use crate::text_unit::TextUnit;
 
 /// Which texts hold characters outside the Basic Multilingual Plane (two UTF-16 units each),
 /// as far as this copy of the document knows. A text edit checks its positions against the
@@ -17,9 +20,24 @@ use crate::path::Path;
 #[derive(Debug, Default, Clone)]
 pub struct AstralTexts {
     known: HashMap<yrs::BranchID, bool>,
+    /// What the positions given to edits count.
+    unit: TextUnit,
 }
 
 impl AstralTexts {
+    /// Nothing known yet; edits give positions in `unit`.
+    pub(super) fn new(unit: TextUnit) -> AstralTexts {
+        AstralTexts {
+            known: HashMap::new(),
+            unit,
+        }
+    }
+
+    /// What the positions given to edits count.
+    pub(super) fn unit(&self) -> TextUnit {
+        self.unit
+    }
+
     /// Whether `text` may hold a character outside the BMP (scans it once, then remembers).
     pub(super) fn may_hold(&mut self, txn: &TransactionMut<'_>, text: &TextRef) -> bool {
         let branch: &yrs::branch::Branch = text.as_ref();
@@ -62,4 +80,35 @@ pub(super) fn check_utf16_boundaries(path: &Path, text: &str, positions: &[usize
         }
     }
     Ok(())
+}
+
+/// Converts a range in Unicode scalar values of `text` to UTF-16 units; an error when it
+/// goes past the end.
+pub(super) fn scalar_range_to_utf16(
+    path: &Path,
+    text: &str,
+    index: usize,
+    delete: usize,
+) -> Result<(usize, usize)> {
+    let mut start = None;
+    let mut unit = 0usize;
+    for (i, c) in text.chars().enumerate() {
+        if i == index {
+            start = Some(unit);
+        }
+        if i == index + delete {
+            let from = start.expect("index <= index + delete");
+            return Ok((from, unit - from));
+        }
+        unit += c.len_utf16();
+    }
+    let len = text.chars().count();
+    if index + delete == len {
+        let from = start.unwrap_or(unit);
+        return Ok((from, unit - from));
+    }
+    Err(path.error(format!(
+        "range {index}..{} is outside the text of length {len}",
+        index + delete
+    )))
 }

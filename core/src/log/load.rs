@@ -7,6 +7,7 @@ use super::codec::decode_version;
 use crate::doc::CrdtDoc;
 use crate::error::Result;
 use crate::ids::DocKind;
+use crate::text_unit::TextUnit;
 use crate::vv::VersionVector;
 
 /// A document's `docs` row, as the log reads it.
@@ -28,6 +29,8 @@ pub struct LoadedLog {
     pub head: LogHead,
     pub crdt: CrdtDoc,
     pub last_index: i64,
+    /// The bytes of the updates replayed on top of the checkpoint (the tail).
+    pub tail_bytes: u64,
 }
 
 /// The columns [`head_from_row`] reads, in its order.
@@ -75,36 +78,44 @@ pub fn read_heads(conn: &Connection) -> Result<Vec<(String, LogHead)>> {
 /// one transaction, so a checkpoint taken by another connection cannot make updates fall
 /// between the two reads.
 pub fn load(conn: &Connection, doc_id: &str) -> Result<Option<LoadedLog>> {
+    load_in(conn, doc_id, TextUnit::default())
+}
+
+/// [`load`], the document's text positions counting `unit`.
+pub fn load_in(conn: &Connection, doc_id: &str, unit: TextUnit) -> Result<Option<LoadedLog>> {
     let Some(head) = read_head(conn, doc_id)? else {
         return Ok(None);
     };
-    let (crdt, last_index) = replay(
+    let (crdt, last_index, tail_bytes) = replay(
         conn,
         doc_id,
         head.kind,
         head.checkpoint.as_deref(),
         head.checkpoint_upto,
+        unit,
     )?;
     Ok(Some(LoadedLog {
         head,
         crdt,
         last_index,
+        tail_bytes,
     }))
 }
 
 /// Loads `checkpoint` (an empty document when `None`) and applies the updates logged after
-/// log index `upto` in one batch. Returns the document and the log index of the last
-/// update applied (`upto` when none).
+/// log index `upto` in one batch. Returns the document, the log index of the last
+/// update applied (`upto` when none) and the bytes of the updates applied.
 pub fn replay(
     conn: &Connection,
     doc_id: &str,
     kind: DocKind,
     checkpoint: Option<&[u8]>,
     upto: i64,
-) -> Result<(CrdtDoc, i64)> {
+    unit: TextUnit,
+) -> Result<(CrdtDoc, i64, u64)> {
     let mut crdt = match checkpoint {
-        Some(bytes) => CrdtDoc::load(kind, bytes)?,
-        None => CrdtDoc::new(kind),
+        Some(bytes) => CrdtDoc::load_in(kind, bytes, unit)?,
+        None => CrdtDoc::new_in(kind, unit),
     };
     let mut stmt = conn.prepare_cached(
         "SELECT idx, data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx",
@@ -114,5 +125,6 @@ pub fn replay(
         .collect::<std::result::Result<_, _>>()?;
     crdt.apply_updates(&tail.iter().map(|(_, d)| d.as_slice()).collect::<Vec<_>>())?;
     let last = tail.last().map(|(idx, _)| *idx).unwrap_or(upto);
-    Ok((crdt, last))
+    let bytes = tail.iter().map(|(_, d)| d.len() as u64).sum();
+    Ok((crdt, last, bytes))
 }

@@ -375,7 +375,13 @@ fn orphan_outbox(conn: &Connection) -> Result<Vec<(String, i64)>> {
 
 fn unsynced(conn: &Connection) -> Result<Vec<(String, usize)>> {
     let mut stmt =
-        conn.prepare("SELECT doc_id, COUNT(*) FROM outbox GROUP BY doc_id ORDER BY doc_id")?;
+        // Rows of the outbox, and the local commits folded into the checkpoint.
+        conn.prepare(
+            "SELECT doc_id, SUM(n) FROM (
+                SELECT doc_id, COUNT(*) AS n FROM outbox GROUP BY doc_id
+                UNION ALL SELECT doc_id, commits FROM outbox_fold)
+             GROUP BY doc_id ORDER BY doc_id",
+        )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }

@@ -1,7 +1,7 @@
 //! Creating documents and editing them: each edit is committed durably, with its update
 //! logged and listed in the outbox, before [`Store::transact`] returns.
 
-use super::{change_event, clock, sql, Store};
+use super::{change_event, clock, fold, sql, Store};
 use crate::doc::DocTxn;
 use crate::error::{Error, Result};
 use crate::ids::{validate_doc_id, DocKind};
@@ -61,6 +61,10 @@ impl Store {
     /// ```
     pub fn transact<R>(&self, id: &str, f: impl FnOnce(&mut DocTxn<'_>) -> Result<R>) -> Result<R> {
         let (result, event) = self.write_doc(id, |tx, doc, device, options| {
+            if !doc.base_noted {
+                fold::note_base(tx, id, &doc.crdt.position())?;
+                doc.base_noted = true;
+            }
             let mut hlc = clock::load(tx, device, options)?;
             let (result, update) = doc.crdt.edit_stamped(&options.reader, &mut hlc, f)?;
             clock::save(tx, &hlc)?;
@@ -75,6 +79,7 @@ impl Store {
             sql::insert_update(tx, id, &record, true)?;
             doc.version.advance(&record.origin, record.seq);
             doc.tail += 1;
+            doc.tail_bytes += record.data.len() as u64;
             sql::write_doc_state(tx, id, doc, options)?;
             Ok((result, Some(change_event(id, ChangeSource::Local, doc))))
         })?;

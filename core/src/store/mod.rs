@@ -18,7 +18,9 @@
 mod check;
 mod clock;
 mod coherence;
+mod compact;
 mod edit;
+mod fold;
 mod policies;
 mod query;
 mod schema;
@@ -37,6 +39,7 @@ use crate::ids::{DocKind, Origin};
 use crate::notify::{ChangeEvent, ChangeSource, Listeners, Subscription};
 use crate::policy::{WallClock, DEFAULT_MAX_DRIFT_MS};
 use crate::read::Reader;
+use crate::text_unit::TextUnit;
 use crate::vv::VersionVector;
 use coherence::{Cache, DiskVersion};
 
@@ -49,6 +52,20 @@ pub struct StoreOptions {
     /// Take a checkpoint (store the saved state and prune what it covers) once this many
     /// updates have been logged since the last one.
     pub checkpoint_every: u64,
+    /// Also take one once the updates logged since the last checkpoint hold more bytes
+    /// than this many times the checkpoint's size (or than `checkpoint_min_bytes`,
+    /// whichever is larger): a store of few large commits gets checkpoints too, and
+    /// the saving work stays proportional to the document's growth.
+    pub checkpoint_tail_ratio: f64,
+    /// The tail size in bytes below which the size bound never asks for a checkpoint.
+    pub checkpoint_min_bytes: u64,
+    /// On close, fold a document's unsent local updates into its checkpoint (one row per
+    /// commit no more; rebuilt before sending, see `fold.rs`) once there are this many.
+    /// [`Store::compact`] folds any number.
+    pub fold_outbox_at: u64,
+    /// What text positions and lengths count, for both document kinds (default: Unicode
+    /// scalar values; [`TextUnit::Utf16`] for JavaScript parity).
+    pub text_unit: TextUnit,
     /// How document values are read, and which value is shown for a key that holds
     /// concurrent ones (an app's conflict policy plugs in here, see [`Reader::with_policy`];
     /// its merge functions, see [`Reader::with_merge_function`]).
@@ -64,6 +81,10 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             checkpoint_every: 256,
+            checkpoint_tail_ratio: 1.0,
+            checkpoint_min_bytes: 64 * 1024,
+            fold_outbox_at: 256,
+            text_unit: TextUnit::default(),
             reader: Reader::default(),
             wall_clock: WallClock::system(),
             max_drift_ms: DEFAULT_MAX_DRIFT_MS,
@@ -148,6 +169,15 @@ struct Loaded {
     version: VersionVector,
     /// Updates logged since the checkpoint.
     tail: u64,
+    /// Their bytes (known once loaded here; 0 after a checkpoint).
+    tail_bytes: u64,
+    /// The size of the checkpoint the document was loaded from or last saved as.
+    checkpoint_bytes: u64,
+    /// This handle logged updates to it since loading it: worth a checkpoint on close.
+    dirty: bool,
+    /// The position before the oldest unacknowledged local update is recorded
+    /// (`outbox_base`, see `fold.rs`).
+    base_noted: bool,
 }
 
 impl Store {
@@ -260,7 +290,7 @@ impl Store {
             docs,
             options,
         } = guard.begin_write()?;
-        let result = sql::loaded(&tx, docs, id)
+        let result = sql::loaded(&tx, docs, id, options.text_unit)
             .and_then(|doc| f(&tx, doc, device, options))
             .and_then(|r| Ok(tx.commit().map(|_| r)?));
         if result.is_err() {

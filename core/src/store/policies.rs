@@ -19,8 +19,15 @@ impl Store {
     /// The document's policy table.
     pub fn policies(&self, id: &str) -> Result<PolicyTable> {
         let mut guard = self.lock();
-        let Inner { conn, docs, .. } = &mut *guard;
-        Ok(sql::loaded(conn, docs, id)?.crdt.policies())
+        let Inner {
+            conn,
+            docs,
+            options,
+            ..
+        } = &mut *guard;
+        Ok(sql::loaded(conn, docs, id, options.text_unit)?
+            .crdt
+            .policies())
     }
 
     /// Every value concurrently at `path`, oldest first, each with its origin and hybrid
@@ -33,7 +40,7 @@ impl Store {
             options,
             ..
         } = &mut *guard;
-        sql::loaded(conn, docs, id)?
+        sql::loaded(conn, docs, id, options.text_unit)?
             .crdt
             .get_all_with(&options.reader, path)
     }
@@ -41,8 +48,15 @@ impl Store {
     /// The keep-all paths of `id` that hold several concurrent values.
     pub fn conflicts(&self, id: &str) -> Result<Vec<String>> {
         let mut guard = self.lock();
-        let Inner { conn, docs, .. } = &mut *guard;
-        Ok(sql::loaded(conn, docs, id)?.crdt.conflicts())
+        let Inner {
+            conn,
+            docs,
+            options,
+            ..
+        } = &mut *guard;
+        Ok(sql::loaded(conn, docs, id, options.text_unit)?
+            .crdt
+            .conflicts())
     }
 
     /// Writes `value` at `path`, superseding exactly the values this device holds there

@@ -39,9 +39,39 @@ impl Store {
             options,
             ..
         } = &mut *guard;
-        sql::loaded(conn, docs, id)?
+        sql::loaded(conn, docs, id, options.text_unit)?
             .crdt
             .get_with(&options.reader, path)
+    }
+
+    /// The length of the text at `path`, counted in [`StoreOptions::text_unit`](super::StoreOptions::text_unit).
+    pub fn text_len(&self, id: &str, path: &str) -> Result<usize> {
+        let mut guard = self.lock();
+        let Inner {
+            conn,
+            docs,
+            options,
+            ..
+        } = &mut *guard;
+        sql::loaded(conn, docs, id, options.text_unit)?
+            .crdt
+            .text_len(&options.reader, path)
+    }
+
+    /// The text at `path` from position `start` up to `end` (in
+    /// [`StoreOptions::text_unit`](super::StoreOptions::text_unit)); an error when the
+    /// range is outside the text or cuts a character.
+    pub fn text_slice(&self, id: &str, path: &str, start: usize, end: usize) -> Result<String> {
+        let mut guard = self.lock();
+        let Inner {
+            conn,
+            docs,
+            options,
+            ..
+        } = &mut *guard;
+        sql::loaded(conn, docs, id, options.text_unit)?
+            .crdt
+            .text_slice(&options.reader, path, start, end)
     }
 
     /// The whole document as JSON.
@@ -53,15 +83,27 @@ impl Store {
     /// Yrs v1 state update).
     pub fn saved_state(&self, id: &str) -> Result<Vec<u8>> {
         let mut guard = self.lock();
-        let Inner { conn, docs, .. } = &mut *guard;
-        Ok(sql::loaded(conn, docs, id)?.crdt.save())
+        let Inner {
+            conn,
+            docs,
+            options,
+            ..
+        } = &mut *guard;
+        Ok(sql::loaded(conn, docs, id, options.text_unit)?.crdt.save())
     }
 
     /// Which updates of the document this device holds.
     pub fn version_vector(&self, id: &str) -> Result<VersionVector> {
         let mut guard = self.lock();
-        let Inner { conn, docs, .. } = &mut *guard;
-        Ok(sql::loaded(conn, docs, id)?.version.clone())
+        let Inner {
+            conn,
+            docs,
+            options,
+            ..
+        } = &mut *guard;
+        Ok(sql::loaded(conn, docs, id, options.text_unit)?
+            .version
+            .clone())
     }
 
     /// Number of local updates of `id` the relay has not acknowledged.
@@ -73,7 +115,7 @@ impl Store {
                 .query_row("SELECT COUNT(*) FROM outbox WHERE doc_id = ?1", [id], |r| {
                     r.get(0)
                 })?;
-        Ok(n as usize)
+        Ok(n as usize + super::fold::folded_commits(&inner.conn, id)?)
     }
 
     /// Sync state of every document.

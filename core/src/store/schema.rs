@@ -37,6 +37,22 @@ const MIGRATIONS: &[&[&str]] = &[
             ms      INTEGER NOT NULL,
             counter INTEGER NOT NULL
         );"],
+    // 2 -> 3: the compact outbox (store `fold.rs`): per document, the position before its
+    // oldest unacknowledged local update, and the local updates folded into the checkpoint
+    // (`commits` of them, to be rebuilt from it as `records` updates from `first_seq`
+    // before they are sent).
+    &["CREATE TABLE IF NOT EXISTS outbox_base (
+            doc_id TEXT PRIMARY KEY,
+            since  BLOB NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS outbox_fold (
+            doc_id    TEXT PRIMARY KEY,
+            origin    TEXT NOT NULL,
+            first_seq INTEGER NOT NULL,
+            records   INTEGER NOT NULL,
+            commits   INTEGER NOT NULL,
+            since     BLOB NOT NULL
+        ) WITHOUT ROWID;"],
 ];
 
 /// The schema version this build writes.

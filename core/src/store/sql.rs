@@ -9,6 +9,7 @@ use super::{Loaded, StoreOptions};
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
 use crate::log::{self, Keep};
+use crate::text_unit::TextUnit;
 use crate::update::UpdateRecord;
 
 /// The table of local updates still to send: a checkpoint never prunes them.
@@ -26,29 +27,34 @@ pub(super) fn loaded<'a>(
     conn: &Connection,
     docs: &'a mut HashMap<String, Loaded>,
     id: &str,
+    unit: TextUnit,
 ) -> Result<&'a mut Loaded> {
     if !docs.contains_key(id) {
         // Checkpoint and tail are read in one transaction, so a concurrent checkpoint by
         // another process cannot make updates fall between the two reads.
         let doc = if conn.is_autocommit() {
             let tx = conn.unchecked_transaction()?;
-            let doc = load(&tx, id)?;
+            let doc = load(&tx, id, unit)?;
             tx.commit()?;
             doc
         } else {
-            load(conn, id)?
+            load(conn, id, unit)?
         };
         docs.insert(id.to_string(), doc);
     }
     Ok(docs.get_mut(id).expect("inserted above"))
 }
 
-fn load(conn: &Connection, id: &str) -> Result<Loaded> {
-    let loaded = log::load(conn, id)?.ok_or_else(|| Error::NoSuchDoc(id.to_string()))?;
+fn load(conn: &Connection, id: &str, unit: TextUnit) -> Result<Loaded> {
+    let loaded = log::load_in(conn, id, unit)?.ok_or_else(|| Error::NoSuchDoc(id.to_string()))?;
     Ok(Loaded {
         crdt: loaded.crdt,
         version: loaded.head.version,
         tail: loaded.head.tail,
+        tail_bytes: loaded.tail_bytes,
+        checkpoint_bytes: loaded.head.checkpoint.map_or(0, |c| c.len() as u64),
+        dirty: false,
+        base_noted: false,
     })
 }
 
@@ -69,14 +75,25 @@ pub(super) fn insert_update(
     Ok(())
 }
 
-/// Writes the document's version vector, and a checkpoint when the tail is long enough.
+/// Writes the document's version vector, and a checkpoint when the tail is long enough:
+/// [`StoreOptions::checkpoint_every`] updates, or more bytes than the size bound
+/// ([`StoreOptions::checkpoint_tail_ratio`] of the checkpoint, at least
+/// [`StoreOptions::checkpoint_min_bytes`]).
 pub(super) fn write_doc_state(
     tx: &Transaction<'_>,
     id: &str,
     doc: &mut Loaded,
     options: &StoreOptions,
 ) -> Result<()> {
-    if log::checkpoint_due(doc.tail, options.checkpoint_every, &mut doc.crdt) {
+    doc.dirty = true;
+    let byte_bound = ((doc.checkpoint_bytes as f64 * options.checkpoint_tail_ratio) as u64)
+        .max(options.checkpoint_min_bytes);
+    let every = if doc.tail_bytes >= byte_bound {
+        doc.tail.max(1)
+    } else {
+        options.checkpoint_every
+    };
+    if log::checkpoint_due(doc.tail, every, &mut doc.crdt) {
         return take_checkpoint(tx, id, doc);
     }
     log::write_head(tx, id, &doc.version, doc.tail)
@@ -85,8 +102,24 @@ pub(super) fn write_doc_state(
 /// Stores the saved state as the new checkpoint and prunes the logged updates it covers
 /// (keeping those still in the outbox, which must be sent).
 pub(super) fn take_checkpoint(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result<()> {
-    let span = log::write_checkpoint(tx, id, &doc.version, &doc.crdt.save())?;
+    let saved = doc.crdt.save();
+    let span = log::write_checkpoint(tx, id, &doc.version, &saved)?;
     log::prune(tx, id, span, Keep::ListedIn(OUTBOX))?;
     doc.tail = 0;
+    doc.tail_bytes = 0;
+    doc.checkpoint_bytes = saved.len() as u64;
     Ok(())
+}
+
+/// Deletes every logged update the document's checkpoint covers, except those still in
+/// the outbox (all of them, not only the last checkpoint's span).
+pub(super) fn prune_covered(tx: &Transaction<'_>, id: &str) -> Result<usize> {
+    let upto: i64 = tx.query_row("SELECT snapshot_upto FROM docs WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })?;
+    let span = log::LogSpan {
+        previous_upto: 0,
+        upto,
+    };
+    log::prune(tx, id, span, Keep::ListedIn(OUTBOX))
 }

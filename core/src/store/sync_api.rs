@@ -4,7 +4,7 @@
 
 use rusqlite::params;
 
-use super::{change_event, clock, sql, RemoteApplied, Store, Write};
+use super::{change_event, clock, fold, sql, RemoteApplied, Store, Write};
 use crate::error::Result;
 use crate::ids::Origin;
 use crate::log;
@@ -15,6 +15,7 @@ use crate::vv::VersionVector;
 impl Store {
     /// The unacknowledged local updates of `id`, oldest first.
     pub fn outbox(&self, id: &str) -> Result<Vec<UpdateRecord>> {
+        self.unfold(id)?;
         let inner = self.lock();
         let mut stmt = inner.conn.prepare(
             "SELECT u.origin, u.seq, u.data FROM outbox o
@@ -33,16 +34,30 @@ impl Store {
         id: &str,
         other: &VersionVector,
     ) -> Result<Vec<UpdateRecord>> {
+        self.unfold(id)?;
         log::missing_from(&self.lock().conn, id, 0, other)
+    }
+
+    /// Rebuilds the document's folded local updates (if any) before they are read to send.
+    fn unfold(&self, id: &str) -> Result<()> {
+        if !fold::has_fold(&self.lock().conn, id)? {
+            return Ok(());
+        }
+        self.write_doc(id, |tx, doc, _, _| fold::unfold(tx, id, doc))
     }
 
     /// The relay holds every update of `origin` up to `upto`: drop them from the outbox.
     pub fn acknowledge(&self, id: &str, origin: &Origin, upto: u64) -> Result<usize> {
-        let inner = self.lock();
-        Ok(inner.conn.execute(
+        let mut inner = self.lock();
+        let n = inner.conn.execute(
             "DELETE FROM outbox WHERE doc_id = ?1 AND origin = ?2 AND seq <= ?3",
             params![id, origin.as_str(), upto as i64],
-        )?)
+        )?;
+        fold::forget_base_if_sent(&inner.conn, id)?;
+        if let Some(doc) = inner.docs.get_mut(id) {
+            doc.base_noted = false;
+        }
+        Ok(n)
     }
 
     /// Applies updates received from the relay, in order, in one SQLite transaction.
@@ -68,6 +83,7 @@ impl Store {
             }
             doc.version = version;
             doc.tail += admitted.new.len() as u64;
+            doc.tail_bytes += data.iter().map(|d| d.len() as u64).sum::<u64>();
             sql::write_doc_state(tx, id, doc, options)?;
             outcome.applied = admitted.new.len();
             Ok((outcome, Some(change_event(id, ChangeSource::Remote, doc))))
@@ -101,6 +117,9 @@ impl Store {
     /// unacknowledged local update to it, renumbered from 1, so no sequence number is ever
     /// used twice for different content. Returns the new origin.
     pub fn reoriginate(&self) -> Result<Origin> {
+        for id in self.doc_ids_with_fold()? {
+            self.unfold(&id)?;
+        }
         let mut guard = self.lock();
         let Write {
             tx, device, docs, ..
@@ -151,6 +170,15 @@ impl Store {
         *device = new.clone();
         docs.clear();
         Ok(new)
+    }
+}
+
+impl Store {
+    fn doc_ids_with_fold(&self) -> Result<Vec<String>> {
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare("SELECT doc_id FROM outbox_fold")?;
+        let ids = stmt.query_map([], |r| r.get(0))?;
+        Ok(ids.collect::<std::result::Result<_, _>>()?)
     }
 }
 

@@ -307,6 +307,16 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         }
     }
 
+    /// Frames that were waiting together on the connection: applied as one batch per
+    /// document (see [`ClientSession::handle_frames`]).
+    pub fn handle_frames<F: AsRef<[u8]>>(&mut self, now: Duration, frames: &[F]) {
+        if let Link::Connected { heard_at, .. } = &mut self.link {
+            *heard_at = now;
+            let result = self.session.handle_frames(frames);
+            self.after_step(now, result);
+        }
+    }
+
     /// A local commit happened on `doc_id`.
     pub fn handle_local_change(&mut self, now: Duration, doc_id: &str) {
         if matches!(self.link, Link::Connected { .. }) {

@@ -17,7 +17,8 @@ use std::collections::{HashMap, HashSet};
 use crate::error::Result;
 use crate::ids::{DocKind, Origin};
 use crate::protocol::{
-    self, ErrorCode, ErrorFrame, Hello, ListDocs, Message, Presence, Subscribe, PROTOCOL_VERSION,
+    self, ErrorCode, ErrorFrame, Hello, ListDocs, Message, Presence, Subscribe, Updates,
+    PROTOCOL_VERSION,
 };
 use crate::sync::chunk::chunk_updates;
 use crate::sync::device_log::DeviceLog;
@@ -278,6 +279,40 @@ impl<L: DeviceLog> ClientSession<L> {
                 Ok(vec![])
             }
         }
+    }
+
+    /// Handles frames that arrived together, in order. Consecutive `Updates` of a document
+    /// (up to any other message, which is handled in its place) are applied as one batch:
+    /// one store transaction and one CRDT apply instead of one per frame (group commit).
+    pub fn handle_frames<F: AsRef<[u8]>>(&mut self, frames: &[F]) -> Result<Vec<Message>> {
+        let mut out = Vec::new();
+        let mut batch: Vec<Updates> = Vec::new();
+        for frame in frames {
+            match protocol::decode(frame.as_ref()) {
+                Ok(Message::Updates(u)) => match batch.iter_mut().find(|b| b.doc_id == u.doc_id) {
+                    Some(b) => {
+                        b.updates.extend(u.updates);
+                        b.lsn = b.lsn.max(u.lsn);
+                    }
+                    None => batch.push(u),
+                },
+                Ok(message) => {
+                    for u in batch.drain(..) {
+                        out.extend(self.handle(Message::Updates(u))?);
+                    }
+                    out.extend(self.handle(message)?);
+                }
+                Err(e) => self.errors.push(ErrorFrame {
+                    code: e.code(),
+                    message: format!("undecodable frame from the relay: {e}"),
+                    doc_id: None,
+                }),
+            }
+        }
+        for u in batch {
+            out.extend(self.handle(Message::Updates(u))?);
+        }
+        Ok(out)
     }
 
     /// A local commit happened on `doc_id`: returns the updates to send now, if connected.

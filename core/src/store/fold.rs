@@ -1,0 +1,158 @@
+//! The compact outbox. Every local commit logs its update as a row (durable at once), but
+//! a device that cannot reach a relay would keep a row per keystroke. So, on compaction
+//! and on close, the unsent local updates of a document are folded into its checkpoint:
+//! their rows are deleted and one `outbox_fold` row remembers the position before the
+//! oldest of them (`outbox_base`, recorded when the outbox was empty) and the sequence
+//! numbers it will use. Before anything is sent (`outbox`, `updates_missing_from`,
+//! `reoriginate`), the fold is rebuilt from the document as `records` updates
+//! (`CrdtDoc::updates_since`), logged and listed in the outbox like any other: from then on
+//! they are exact per (origin, seq), as the protocol requires. The wire is unchanged.
+//!
+//! Folding renumbers: updates `a..=b` become `a..a+records`, and the version vector's
+//! own entry goes back to `a + records - 1`. That is safe only for updates no relay
+//! holds; if one did (sent, but the acknowledgement lost), the relay reports more of this
+//! origin than the device has, and the device takes a new origin (protocol.md, restored
+//! device), so no sequence number is ever stored twice with different content.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::{sql, Loaded};
+use crate::error::Result;
+use crate::ids::{DocKind, Origin};
+use crate::log;
+use crate::update::UpdateRecord;
+
+/// The size an Automerge fold aims at per rebuilt update (well under a relay's frame cap).
+const RECORD_BYTES: u64 = 1024 * 1024;
+
+/// Records, before a local edit, the document's position if no earlier unacknowledged
+/// update holds one (the oldest is kept).
+pub(super) fn note_base(tx: &Transaction<'_>, id: &str, position: &[u8]) -> Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO outbox_base (doc_id, since) VALUES (?1, ?2)")?
+        .execute(params![id, position])?;
+    Ok(())
+}
+
+/// Forgets the base once nothing of the document is left to send.
+pub(super) fn forget_base_if_sent(tx: &rusqlite::Connection, id: &str) -> Result<()> {
+    tx.execute(
+        "DELETE FROM outbox_base WHERE doc_id = ?1
+           AND NOT EXISTS (SELECT 1 FROM outbox WHERE doc_id = ?1)
+           AND NOT EXISTS (SELECT 1 FROM outbox_fold WHERE doc_id = ?1)",
+        [id],
+    )?;
+    Ok(())
+}
+
+/// Local commits folded and not yet rebuilt (counted as pending: edits not yet
+/// acknowledged).
+pub(super) fn folded_commits(conn: &rusqlite::Connection, id: &str) -> Result<usize> {
+    let n: Option<i64> = conn
+        .query_row(
+            "SELECT commits FROM outbox_fold WHERE doc_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(n.unwrap_or(0) as usize)
+}
+
+/// Folds the document's unsent local updates into its checkpoint, when they are all from
+/// `device`, follow one another up to its entry in the version vector, and there are more
+/// of them than the updates they will be rebuilt as (and at least `min_rows`). The
+/// checkpoint must cover them (the caller has just taken it: tail 0). Returns how many
+/// rows were folded.
+pub(super) fn fold(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: &mut Loaded,
+    device: &Origin,
+    min_rows: u64,
+) -> Result<usize> {
+    if doc.tail > 0 || has_fold(tx, id)? {
+        return Ok(0);
+    }
+    let Some(since): Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT since FROM outbox_base WHERE doc_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?
+    else {
+        return Ok(0);
+    };
+    let (rows, others, first, last, bytes): (i64, i64, Option<i64>, Option<i64>, i64) = tx
+        .query_row(
+            "SELECT COUNT(*), SUM(o.origin != ?2), MIN(o.seq), MAX(o.seq),
+                    COALESCE(SUM(LENGTH(u.data)), 0)
+             FROM outbox o JOIN updates u
+               ON u.doc_id = o.doc_id AND u.origin = o.origin AND u.seq = o.seq
+             WHERE o.doc_id = ?1",
+            params![id, device.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(0);
+    };
+    let records = match doc.crdt.kind() {
+        DocKind::Yrs => 1,
+        DocKind::Automerge => (bytes as u64).div_ceil(RECORD_BYTES).max(1) as i64,
+    };
+    let contiguous = last - first + 1 == rows && last as u64 == doc.version.get(device);
+    if others > 0 || !contiguous || rows <= records || (rows as u64) < min_rows {
+        return Ok(0);
+    }
+    tx.execute(
+        "DELETE FROM updates WHERE doc_id = ?1 AND origin = ?2 AND seq >= ?3",
+        params![id, device.as_str(), first],
+    )?;
+    tx.execute("DELETE FROM outbox WHERE doc_id = ?1", [id])?;
+    tx.execute(
+        "INSERT INTO outbox_fold (doc_id, origin, first_seq, records, commits, since)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, device.as_str(), first, records, rows, since],
+    )?;
+    doc.version
+        .set(device.clone(), (first + records - 1) as u64);
+    log::write_head(tx, id, &doc.version, doc.tail)?;
+    Ok(rows as usize)
+}
+
+/// Rebuilds a folded outbox as updates, logged and listed in the outbox (before sending).
+pub(super) fn unfold(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result<()> {
+    let fold: Option<(String, i64, i64, Vec<u8>)> = tx
+        .query_row(
+            "SELECT origin, first_seq, records, since FROM outbox_fold WHERE doc_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((origin, first, records, since)) = fold else {
+        return Ok(());
+    };
+    let updates = doc.crdt.updates_since(&since, records as usize)?;
+    for (i, data) in updates.into_iter().enumerate() {
+        let record = UpdateRecord {
+            origin: Origin::from(origin.clone()),
+            seq: first as u64 + i as u64,
+            data,
+        };
+        doc.tail_bytes += record.data.len() as u64;
+        sql::insert_update(tx, id, &record, true)?;
+        doc.tail += 1;
+    }
+    tx.execute("DELETE FROM outbox_fold WHERE doc_id = ?1", [id])?;
+    log::write_head(tx, id, &doc.version, doc.tail)?;
+    Ok(())
+}
+
+/// True when the document has a folded outbox (a cheap check before taking the lock).
+pub(super) fn has_fold(conn: &rusqlite::Connection, id: &str) -> Result<bool> {
+    Ok(conn
+        .query_row("SELECT 1 FROM outbox_fold WHERE doc_id = ?1", [id], |_| {
+            Ok(())
+        })
+        .optional()?
+        .is_some())
+}

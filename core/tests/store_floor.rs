@@ -1,0 +1,218 @@
+//! The device store at the raw library's floor: opening to read writes nothing,
+//! checkpoints by the tail's size, compaction (explicit and on close), and the disk
+//! given back once updates are acknowledged.
+
+use std::fs;
+use std::path::Path;
+
+use concord_core::{DocKind, Store, StoreOptions};
+use rusqlite::Connection;
+
+fn db_stats(path: &Path) -> (i64, i64, i64) {
+    let conn = Connection::open(path).unwrap();
+    let tail: i64 = conn
+        .query_row("SELECT tail FROM docs WHERE id = 'd'", [], |r| r.get(0))
+        .unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM updates", [], |r| r.get(0))
+        .unwrap();
+    let outbox: i64 = conn
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    (tail, rows, outbox)
+}
+
+fn type_text(store: &Store, kind: DocKind, chars: usize) {
+    store.ensure_doc("d", kind).unwrap();
+    for i in 0..chars {
+        store
+            .transact("d", |tx| tx.insert_text("t", i, "x"))
+            .unwrap();
+    }
+}
+
+#[test]
+fn opening_and_reading_a_current_store_writes_nothing() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        {
+            let s = Store::open(&path).unwrap();
+            type_text(&s, kind, 20);
+        }
+        let before = fs::read(&path).unwrap();
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        // Coarse file-system clocks would hide a write made within the same tick.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        {
+            let s = Store::open(&path).unwrap();
+            assert_eq!(s.text_len("d", "t").unwrap(), 20);
+            assert_eq!(s.text_slice("d", "t", 0, 3).unwrap(), "xxx");
+            assert_eq!(s.list_docs().unwrap().len(), 1);
+            assert!(s.status().unwrap()[0].pending >= 1);
+        }
+        assert!(
+            !dir.path().join("a.db-wal").exists()
+                || fs::metadata(dir.path().join("a.db-wal")).unwrap().len() == 0,
+            "{kind}: nothing left in the WAL"
+        );
+        assert_eq!(fs::read(&path).unwrap(), before, "{kind}: byte-identical");
+        assert_eq!(
+            fs::metadata(&path).unwrap().modified().unwrap(),
+            mtime,
+            "{kind}: mtime unchanged"
+        );
+    }
+}
+
+#[test]
+fn a_few_large_commits_get_a_checkpoint_by_size() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let s = Store::open_with(
+            &path,
+            StoreOptions {
+                checkpoint_every: 1_000_000,
+                checkpoint_min_bytes: 4096,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        s.create_doc("d", kind).unwrap();
+        let block = "0123456789abcdef".repeat(256); // 4 KiB per commit
+        let mut max_tail = 0;
+        for i in 0..40 {
+            s.transact("d", |tx| tx.insert_text("t", i * block.len(), &block))
+                .unwrap();
+            max_tail = max_tail.max(db_stats(&path).0);
+        }
+        assert!(max_tail < 40, "{kind}: a checkpoint was taken ({max_tail})");
+        assert!(max_tail >= 1, "{kind}");
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.text_len("d", "t").unwrap(), 40 * block.len(), "{kind}");
+    }
+}
+
+#[test]
+fn closing_checkpoints_what_this_handle_wrote() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let s = Store::open_with(
+            &path,
+            StoreOptions {
+                fold_outbox_at: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        type_text(&s, kind, 10);
+        assert_eq!(db_stats(&path).0, 10, "{kind}: a tail while open");
+        drop(s);
+        assert_eq!(db_stats(&path).0, 0, "{kind}: checkpointed on close");
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.text_len("d", "t").unwrap(), 10);
+        assert_eq!(s.pending("d").unwrap(), 10, "{kind}: folded, not lost");
+        assert_eq!(
+            s.outbox("d").unwrap().len(),
+            1,
+            "{kind}: rebuilt as one update"
+        );
+        assert_eq!(s.pending("d").unwrap(), 1, "{kind}");
+    }
+}
+
+/// Folded local updates are rebuilt, exact and in sequence, before they are sent: a peer
+/// that applies what the outbox gives (as a relay would) holds every edit, and later
+/// commits continue the sequence.
+#[test]
+fn a_folded_outbox_is_rebuilt_in_sequence_and_syncs() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let s = Store::open(&path).unwrap();
+        type_text(&s, kind, 50);
+        let device = s.device_id();
+        assert_eq!(s.version_vector("d").unwrap().get(&device), 50);
+        let rows_before = db_stats(&path).1;
+        s.compact("d").unwrap();
+        assert_eq!(db_stats(&path), (0, 0, 0), "{kind}: no row per keystroke");
+        assert!(rows_before >= 50);
+        assert_eq!(
+            s.version_vector("d").unwrap().get(&device),
+            1,
+            "{kind}: renumbered"
+        );
+        assert_eq!(
+            s.pending("d").unwrap(),
+            50,
+            "{kind}: edits not yet acknowledged"
+        );
+        drop(s);
+
+        let s = Store::open(&path).unwrap();
+        let out = s.outbox("d").unwrap();
+        assert_eq!(out.len(), 1, "{kind}");
+        assert_eq!((out[0].origin.clone(), out[0].seq), (device.clone(), 1));
+        assert_eq!(
+            s.outbox("d").unwrap(),
+            out,
+            "{kind}: rebuilt once, then exact"
+        );
+        let peer = Store::open_in_memory().unwrap();
+        peer.create_doc("d", kind).unwrap();
+        assert_eq!(peer.apply_remote("d", &out).unwrap().applied, 1);
+        assert_eq!(
+            peer.get("d", "t").unwrap(),
+            s.get("d", "t").unwrap(),
+            "{kind}"
+        );
+
+        s.transact("d", |tx| tx.insert_text("t", 0, "new "))
+            .unwrap();
+        let out = s.outbox("d").unwrap();
+        assert_eq!(out.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2]);
+        let applied = peer.apply_remote("d", &out).unwrap();
+        assert_eq!((applied.applied, applied.duplicates), (1, 1), "{kind}");
+        assert_eq!(
+            peer.get("d", "t").unwrap(),
+            s.get("d", "t").unwrap(),
+            "{kind}"
+        );
+        s.acknowledge("d", &device, 2).unwrap();
+        assert_eq!(s.pending("d").unwrap(), 0);
+    }
+}
+
+#[test]
+fn compaction_after_acknowledgement_gives_the_disk_back() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let s = Store::open(&path).unwrap();
+        type_text(&s, kind, 2000);
+        assert_eq!(s.outbox("d").unwrap().len(), 2000);
+        let before = fs::metadata(&path).unwrap().len();
+        // Compaction folds what is still to send; sending rebuilds it.
+        s.compact("d").unwrap();
+        let outbox = s.outbox("d").unwrap();
+        assert_eq!(outbox.len(), 1, "{kind}");
+        assert_eq!(db_stats(&path).1, 1, "{kind}");
+        s.acknowledge("d", &s.device_id(), outbox[0].seq).unwrap();
+        s.compact_all().unwrap();
+        let (tail, rows, pending) = db_stats(&path);
+        assert_eq!((tail, rows, pending), (0, 0, 0), "{kind}");
+        let after = fs::metadata(&path).unwrap().len();
+        assert!(after < before / 2, "{kind}: {before} -> {after}");
+        let saved = s.saved_state("d").unwrap().len() as u64;
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.text_len("d", "t").unwrap(), 2000, "{kind}");
+        assert!(
+            after < saved + 64 * 1024,
+            "{kind}: {after} vs saved {saved}"
+        );
+    }
+}
