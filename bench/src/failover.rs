@@ -72,7 +72,12 @@ async fn run_async(args: &FailoverArgs) -> Result<()> {
                 break at;
             }
             if wall.elapsed() > limit {
-                bail!("trial {trial}: no write acknowledged within {limit:?} of killing {leader}");
+                bail!(
+                    "trial {trial}: no write acknowledged within {limit:?} of killing {leader} \
+                     ({} of {devices} devices took a new origin); devices: {}",
+                    writers.reoriginated(),
+                    writers.client_states().join("\n")
+                );
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         };

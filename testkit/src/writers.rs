@@ -332,6 +332,31 @@ impl Writers {
         crate::Reader::start(urls, self.docs.clone(), acks, every, seed)
     }
 
+    /// Devices whose store now writes under another origin than at the start (it took a
+    /// new one after the relay held updates of its old one that it did not).
+    pub fn reoriginated(&self) -> usize {
+        self.devices
+            .iter()
+            .filter(|d| d.store.device_id() != d.origin)
+            .count()
+    }
+
+    /// Each device's sync client status (for a failure's report).
+    pub fn client_states(&self) -> Vec<String> {
+        self.devices
+            .iter()
+            .map(|d| {
+                let status = d
+                    .client
+                    .lock()
+                    .expect("client")
+                    .as_ref()
+                    .map(|c| format!("{:?}", c.status()));
+                format!("{}: {status:?}", d.origin)
+            })
+            .collect()
+    }
+
     /// Time since the writers started.
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
