@@ -429,19 +429,7 @@ impl Writers {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                let states: Vec<String> = self
-                    .devices
-                    .iter()
-                    .map(|d| {
-                        let status = d
-                            .client
-                            .lock()
-                            .expect("client")
-                            .as_ref()
-                            .map(|c| format!("{:?}", c.status()));
-                        format!("{}: {status:?}", d.origin)
-                    })
-                    .collect();
+                let states = self.client_states();
                 return Err(TestkitError::Timeout {
                     what: format!("the devices converged ({})", states.join("; ")),
                     limit,
