@@ -44,4 +44,6 @@ pub enum ServerError {
     Serve(#[source] std::io::Error),
     #[error("cannot start the cluster node")]
     Cluster(#[source] Box<crate::cluster::node::StartError>),
+    #[error("consensus stopped on this node: {0}")]
+    ConsensusStopped(String),
 }

@@ -85,16 +85,26 @@ pub async fn serve(
     };
     tracing::info!(addr = %addr, data_dir = %config.data_dir.display(),
         auth = config.auth_secret.is_some(), "concord-server listening");
-    axum::serve(
+    let server = axum::serve(
         listener,
-        http::router(relay, cluster.clone(), config.static_dir.clone())
+        http::router(relay.clone(), cluster.clone(), config.static_dir.clone())
             .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .map_err(ServerError::Serve)?;
-    if let Some(cluster) = cluster {
-        let _ = cluster.raft.shutdown().await;
+    .with_graceful_shutdown(shutdown);
+    let Some(cluster) = cluster else {
+        return server.await.map_err(ServerError::Serve);
+    };
+    // A node whose consensus stopped must not go on serving what it can no longer keep
+    // current: it closes its connections and the process ends with the reason.
+    tokio::select! {
+        served = server => {
+            let _ = cluster.raft.shutdown().await;
+            served.map_err(ServerError::Serve)
+        }
+        reason = cluster.stopped() => {
+            tracing::error!(reason, "consensus stopped; closing every connection and exiting");
+            relay.hub().disconnect_all();
+            Err(ServerError::ConsensusStopped(reason))
+        }
     }
-    Ok(())
 }

@@ -430,13 +430,56 @@ impl Writers {
             }
             if Instant::now() > deadline {
                 let states = self.client_states();
+                let split = self.divergence().unwrap_or_else(|e| vec![e.to_string()]);
                 return Err(TestkitError::Timeout {
-                    what: format!("the devices converged ({})", states.join("; ")),
+                    what: format!(
+                        "the devices converged ({}; differing: {})",
+                        states.join("; "),
+                        split.join("; ")
+                    ),
                     limit,
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Per document whose devices disagree: each device's outbox and the vector entries
+    /// where it differs from the first device (for a failed convergence's message).
+    fn divergence(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (doc, _) in &self.docs {
+            let mut vectors = Vec::new();
+            for d in &self.devices {
+                vectors.push((d, d.store.version_vector(doc)?, d.store.pending(doc)?));
+            }
+            let Some((_, first, _)) = vectors.first() else {
+                continue;
+            };
+            let first = first.clone();
+            if vectors.iter().all(|(_, vv, p)| *vv == first && *p == 0) {
+                continue;
+            }
+            let mut per_device = Vec::new();
+            for (d, vv, pending) in &vectors {
+                let diff: Vec<String> = vv
+                    .iter()
+                    .chain(first.iter())
+                    .map(|(o, _)| o.clone())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .filter(|o| vv.get(o) != first.get(o))
+                    .map(|o| format!("{o}={} (first {})", vv.get(&o), first.get(&o)))
+                    .collect();
+                per_device.push(format!(
+                    "{} pending {pending} [{}]",
+                    d.origin,
+                    diff.join(", ")
+                ));
+            }
+            out.push(format!("{doc}: {}", per_device.join(", ")));
+        }
+        Ok(out)
     }
 
     fn converged(&self) -> Result<bool> {

@@ -237,6 +237,22 @@ impl Cluster {
         self.raft.metrics().borrow().clone()
     }
 
+    /// Resolves when consensus on this node has stopped for good (openraft's core quit on
+    /// a fatal error, such as a storage failure), with the reason. The node can then
+    /// neither apply nor vote: it must stop serving, so devices move to another node and
+    /// the process can be restarted from its data directory.
+    pub async fn stopped(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(fatal) = &metrics.borrow_and_update().running_state {
+                return fatal.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "consensus stopped".into();
+            }
+        }
+    }
+
     /// The current leader, if known.
     pub fn leader(&self) -> Option<NodeId> {
         self.raft.metrics().borrow().current_leader

@@ -23,7 +23,7 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
 
 use super::error::{blocking, ClusterStoreError};
-use super::snapshot_file;
+use super::snapshot_file::SnapshotFile;
 use super::type_config::{
     Applied, LogId, RaftEntry, RaftStorageError, SnapshotMeta, StoredMembership, TypeConfig, Writer,
 };
@@ -63,7 +63,7 @@ pub trait ApplyListener: Send + Sync {
 #[derive(Clone)]
 pub struct StateMachine {
     storage: Arc<Mutex<Storage>>,
-    snapshot_dir: Arc<PathBuf>,
+    snapshot: Arc<SnapshotFile>,
     listener: Option<Arc<dyn ApplyListener>>,
 }
 
@@ -81,10 +81,9 @@ impl StateMachine {
         storage: Arc<Mutex<Storage>>,
         snapshot_dir: &Path,
     ) -> Result<StateMachine, ClusterStoreError> {
-        std::fs::create_dir_all(snapshot_dir)?;
         Ok(StateMachine {
             storage,
-            snapshot_dir: Arc::new(snapshot_dir.to_path_buf()),
+            snapshot: Arc::new(SnapshotFile::open(snapshot_dir)?),
             listener: None,
         })
     }
@@ -161,11 +160,13 @@ fn apply_entries(
 
 /// A file name in the snapshot directory no other snapshot operation uses.
 fn scratch_name(what: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!("{what}-{nanos}.db")
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{what}-{nanos}-{n}.db")
 }
 
 /// Removes a scratch database and the WAL files SQLite may have left beside it.
@@ -181,9 +182,9 @@ fn remove_scratch(path: &Path) {
 /// current one.
 fn build(
     storage: &Mutex<Storage>,
-    dir: &Path,
+    current: &SnapshotFile,
 ) -> Result<(SnapshotMeta, Vec<u8>), ClusterStoreError> {
-    let scratch = dir.join(scratch_name("build"));
+    let scratch = current.dir().join(scratch_name("build"));
     remove_scratch(&scratch);
     let copied = {
         let storage = lock(storage);
@@ -204,7 +205,8 @@ fn build(
         last_membership: state.membership,
         snapshot_id,
     };
-    snapshot_file::save(dir, &meta, &data)?;
+    // An install that finished meanwhile keeps its newer snapshot current.
+    current.save(&meta, &data)?;
     Ok((meta, data))
 }
 
@@ -212,12 +214,12 @@ fn build(
 /// then makes it the current snapshot.
 fn install(
     storage: &Mutex<Storage>,
-    dir: &Path,
+    current: &SnapshotFile,
     meta: &SnapshotMeta,
     data: &[u8],
     listener: Option<&dyn ApplyListener>,
 ) -> Result<(), ClusterStoreError> {
-    let scratch = dir.join(scratch_name("install"));
+    let scratch = current.dir().join(scratch_name("install"));
     remove_scratch(&scratch);
     let restored = std::fs::write(&scratch, data)
         .map_err(ClusterStoreError::from)
@@ -237,15 +239,16 @@ fn install(
             meta.snapshot_id, state.last_applied, meta.last_log_id
         )));
     }
-    snapshot_file::save(dir, meta, data)
+    current.save(meta, data)?;
+    Ok(())
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, RaftStorageError> {
         let storage = self.storage.clone();
-        let dir = self.snapshot_dir.clone();
+        let current = self.snapshot.clone();
         let (meta, data) = blocking(StorageIOError::read_state_machine, move || {
-            build(&storage, &dir)
+            build(&storage, &current)
         })
         .await?;
         Ok(Snapshot {
@@ -297,14 +300,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), RaftStorageError> {
         let storage = self.storage.clone();
-        let dir = self.snapshot_dir.clone();
+        let current = self.snapshot.clone();
         let meta = meta.clone();
         let signature = meta.signature();
         let data = snapshot.into_inner();
         let listener = self.listener.clone();
         blocking(
             |e| StorageIOError::write_snapshot(Some(signature.clone()), e),
-            move || install(&storage, &dir, &meta, &data, listener.as_deref()),
+            move || install(&storage, &current, &meta, &data, listener.as_deref()),
         )
         .await
     }
@@ -312,10 +315,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<TypeConfig>>, RaftStorageError> {
-        let dir = self.snapshot_dir.clone();
+        let file = self.snapshot.clone();
         let current = blocking(
             |e| StorageIOError::read_snapshot(None, e),
-            move || snapshot_file::load(&dir),
+            move || file.load(),
         )
         .await?;
         Ok(current.map(|(meta, data)| Snapshot {
