@@ -26,13 +26,16 @@ use crate::sync::outcome::{Acked, ClientError, ClientStatus, Disconnect};
 use crate::sync::presence::{PeerState, PresenceView, PRESENCE_REFRESH};
 use crate::sync::session::{ClientConfig, ClientSession};
 
-/// A ping is sent after this long without sending anything.
+/// A ping is sent this long after the last one was answered (or the connection opened),
+/// busy or idle: the relay answers a connection's frames in order, so its `Pong` shows that
+/// every request sent before the ping was carried out.
 pub const KEEPALIVE_AFTER: Duration = Duration::from_secs(20);
 /// How often a connected driver looks for commits made by other processes on its log.
 pub const EXTERNAL_POLL_EVERY: Duration = Duration::from_millis(250);
-/// A connection that brought no frame for this long (while the client pings every
-/// [`KEEPALIVE_AFTER`] of quiet) is taken as dead — e.g. a relay node that hangs with the
-/// socket open — and replaced by one to the next URL.
+/// A connection that brought no frame for this long, or left a ping unanswered for this
+/// long, is taken as dead and replaced by one to the next URL: a relay node that hangs with
+/// the socket open, or one that still forwards other devices' updates while this
+/// connection's requests get no answer.
 pub const SILENT_AFTER: Duration = Duration::from_secs(30);
 
 /// The longest pause between a one-shot sync's attempts (it has a timeout of its own).
@@ -83,7 +86,10 @@ enum Link {
     },
     Connecting,
     Connected {
+        /// When the next ping is due (none while one is unanswered).
         ping_at: Duration,
+        /// The unanswered ping: its nonce and when it was sent.
+        probe: Option<(u64, Duration)>,
         poll_at: Duration,
         external_seen: u64,
         /// When the last frame from the relay arrived.
@@ -115,6 +121,8 @@ pub struct ClientDriver<L: DeviceLog, R: RandomSource> {
     status: ClientStatus,
     events: VecDeque<DriverEvent>,
     presence: PresenceView,
+    /// The nonce of the last ping sent (pings are numbered for the driver's life).
+    pings: u64,
 }
 
 impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
@@ -151,6 +159,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             status: ClientStatus::default(),
             events: VecDeque::new(),
             presence: PresenceView::default(),
+            pings: 0,
         };
         driver.connect();
         driver
@@ -167,12 +176,14 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             Link::Waiting { at } => Some(at),
             Link::Connected {
                 ping_at,
+                probe,
                 poll_at,
                 heard_at,
                 presence_at,
                 ..
             } => Some(
-                ping_at
+                probe
+                    .map_or(ping_at, |(_, sent)| sent + SILENT_AFTER)
                     .min(poll_at)
                     .min(presence_at)
                     .min(heard_at + SILENT_AFTER),
@@ -232,13 +243,31 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
                 );
             }
             Link::Connected {
+                probe: Some((_, sent)),
+                ..
+            } if now >= *sent + SILENT_AFTER => {
+                self.events.push_back(DriverEvent::Close);
+                self.connection_lost(
+                    now,
+                    ClientError::Disconnected(format!(
+                        "the relay answered no ping for {} s (its requests hang)",
+                        SILENT_AFTER.as_secs()
+                    )),
+                );
+            }
+            Link::Connected {
                 ping_at,
+                probe,
                 poll_at,
                 external_seen,
                 presence_at,
                 ..
             } => {
-                let ping = now >= *ping_at;
+                let ping = probe.is_none() && now >= *ping_at;
+                if ping {
+                    self.pings += 1;
+                    *probe = Some((self.pings, now));
+                }
                 let presence = now >= *presence_at;
                 if presence {
                     *presence_at = now + PRESENCE_REFRESH;
@@ -257,13 +286,13 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
                 }
                 if presence && matches!(self.link, Link::Connected { .. }) {
                     let refresh = self.session.presence_refresh();
-                    self.transmit(now, refresh);
+                    self.transmit(refresh);
                     for doc in self.presence.expire(now) {
                         self.events.push_back(DriverEvent::Presence(doc));
                     }
                 }
                 if ping && matches!(self.link, Link::Connected { .. }) {
-                    self.transmit(now, vec![Message::Ping(0)]);
+                    self.transmit(vec![Message::Ping(self.pings)]);
                 }
             }
             _ => {}
@@ -277,6 +306,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         }
         self.link = Link::Connected {
             ping_at: now + KEEPALIVE_AFTER,
+            probe: None,
             poll_at: now + EXTERNAL_POLL_EVERY,
             external_seen: self.session.log().external_changes(),
             heard_at: now,
@@ -284,7 +314,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         };
         self.refusals.clear();
         let hello = self.session.connected();
-        self.transmit(now, hello);
+        self.transmit(hello);
         self.status.connected = true;
         self.status.retries = 0;
         self.status.last_error = None;
@@ -328,10 +358,10 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
     /// Sets this device's presence on `doc_id` (empty: withdraws it): sent now when the
     /// document is in sync on this connection, else once it is; re-sent after reconnects
     /// and every [`PRESENCE_REFRESH`].
-    pub fn set_presence(&mut self, now: Duration, doc_id: &str, state: Vec<u8>) {
+    pub fn set_presence(&mut self, _now: Duration, doc_id: &str, state: Vec<u8>) {
         let out = self.session.set_presence(doc_id, state);
         if matches!(self.link, Link::Connected { .. }) {
-            self.transmit(now, out);
+            self.transmit(out);
         }
     }
 
@@ -356,12 +386,9 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
     }
 
     /// The one place messages become frames.
-    fn transmit(&mut self, now: Duration, messages: Vec<Message>) {
+    fn transmit(&mut self, messages: Vec<Message>) {
         if messages.is_empty() {
             return;
-        }
-        if let Link::Connected { ping_at, .. } = &mut self.link {
-            *ping_at = now + KEEPALIVE_AFTER;
         }
         self.events.extend(
             messages
@@ -373,6 +400,12 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
     /// After the session handled something: send its answer, act on the relay's errors,
     /// and finish a one-shot sync that is done.
     fn after_step(&mut self, now: Duration, result: Result<Vec<Message>>) {
+        if let Link::Connected { ping_at, probe, .. } = &mut self.link {
+            if probe.is_some_and(|(nonce, _)| self.session.last_pong() >= nonce) {
+                *probe = None;
+                *ping_at = now + KEEPALIVE_AFTER;
+            }
+        }
         for p in self.session.take_presence() {
             let doc = p.doc_id.clone();
             if self.presence.apply(now, p) {
@@ -389,7 +422,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             self.emit_status();
         }
         match result {
-            Ok(messages) => self.transmit(now, messages),
+            Ok(messages) => self.transmit(messages),
             Err(e) => {
                 self.events.push_back(DriverEvent::Close);
                 self.connection_lost(now, ClientError::Store(e));

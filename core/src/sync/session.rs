@@ -105,6 +105,8 @@ pub struct ClientSession<L: DeviceLog> {
     presence: HashMap<String, Vec<u8>>,
     /// Presence of others received since the last [`ClientSession::take_presence`].
     presence_in: Vec<Presence>,
+    /// The highest `Pong` nonce received (the driver's liveness probe).
+    last_pong: u64,
 }
 
 impl<L: DeviceLog> ClientSession<L> {
@@ -125,7 +127,14 @@ impl<L: DeviceLog> ClientSession<L> {
             acks: Vec::new(),
             presence: HashMap::new(),
             presence_in: Vec::new(),
+            last_pong: 0,
         }
+    }
+
+    /// The highest nonce of a `Pong` received: the relay had answered every frame sent
+    /// before that `Ping` (it answers a connection's frames in order).
+    pub fn last_pong(&self) -> u64 {
+        self.last_pong
     }
 
     /// The highest log position (LSN) this session has been acknowledged or served. It is
@@ -438,7 +447,10 @@ impl<L: DeviceLog> ClientSession<L> {
                 Ok(out)
             }
             Message::Ping(n) => Ok(vec![Message::Pong(n)]),
-            Message::Pong(_) => Ok(vec![]),
+            Message::Pong(n) => {
+                self.last_pong = self.last_pong.max(n);
+                Ok(vec![])
+            }
             Message::Hello(_)
             | Message::Subscribe(_)
             | Message::ListDocs(_)

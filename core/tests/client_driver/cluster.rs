@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
-use concord_core::protocol::Message;
-use concord_core::sync::{Backoff, ClientConfig, ClientError, DriverMode, SILENT_AFTER};
-use concord_core::{DocKind, Origin};
+use concord_core::protocol::{Message, Updates};
+use concord_core::sync::{
+    Backoff, ClientConfig, ClientError, DriverMode, KEEPALIVE_AFTER, SILENT_AFTER,
+};
+use concord_core::{DocKind, Origin, UpdateRecord};
 
 use crate::fake_relay::FakeRelay;
 use crate::mem_log::MemLog;
@@ -308,6 +310,65 @@ fn a_relay_that_goes_silent_with_the_socket_open_is_left_for_the_next_node() {
     assert_eq!(pair.closes, closes + 1, "the silent connection is closed");
     // The next attempt goes to the next node, which answers: the update is acknowledged.
     pair.relay.black_hole = false;
+    assert!(pair.step_timeout());
+    assert_eq!(urls(&pair), ["ws://a", "ws://b"]);
+    assert_eq!(log.pending_of("d"), 0);
+}
+
+/// A node whose request path hangs while it still forwards other devices' updates: the
+/// connection is never silent, but the ping sent a keepalive period in goes unanswered,
+/// and after [`SILENT_AFTER`] the device moves to the next node, where its update is
+/// acknowledged.
+#[test]
+fn a_relay_that_forwards_updates_but_answers_no_request_is_left_for_the_next_node() {
+    let log = device_with_doc();
+    let mut pair = Pair::new(
+        log.clone(),
+        FakeRelay::default(),
+        background(),
+        &["ws://a", "ws://b"],
+        1,
+    );
+    assert!(pair.connected);
+    let connected_at = pair.now;
+    pair.relay.stalled = true;
+    pair.commit("d", b"waiting");
+    assert_eq!(log.pending_of("d"), 1);
+    let closes = pair.closes;
+    let other = Origin::from("other-device");
+    let mut seq = 0;
+    while pair.closes == closes && pair.now < connected_at + Duration::from_secs(120) {
+        seq += 1;
+        pair.push(&Message::Updates(Updates {
+            doc_id: "d".into(),
+            updates: vec![UpdateRecord {
+                origin: other.clone(),
+                seq,
+                data: b"fanned out".to_vec(),
+            }],
+            lsn: seq,
+        }));
+        pair.advance(Duration::from_secs(1));
+    }
+    assert_eq!(pair.closes, closes + 1, "the hung connection is closed");
+    let pinged = pair
+        .relay
+        .received
+        .iter()
+        .any(|m| matches!(m, Message::Ping(_)));
+    assert!(pinged, "a ping went out on the busy connection");
+    let after = pair.now - connected_at;
+    assert!(
+        after >= KEEPALIVE_AFTER + SILENT_AFTER
+            && after <= KEEPALIVE_AFTER + SILENT_AFTER + Duration::from_secs(1),
+        "closed {after:?} after connecting: the unanswered ping decides, not the fan-out"
+    );
+    assert_eq!(
+        log.version("d").get(&other),
+        seq,
+        "the fan-out was applied meanwhile"
+    );
+    pair.relay.stalled = false;
     assert!(pair.step_timeout());
     assert_eq!(urls(&pair), ["ws://a", "ws://b"]);
     assert_eq!(log.pending_of("d"), 0);

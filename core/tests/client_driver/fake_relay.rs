@@ -31,6 +31,9 @@ pub struct FakeRelay {
     pub forbidden: BTreeSet<String>,
     /// Incoming frames are dropped unread (a relay that has stopped answering).
     pub black_hole: bool,
+    /// Incoming frames are recorded and never answered (a node whose request path hangs
+    /// while it may still forward others' updates).
+    pub stalled: bool,
     pub docs: BTreeMap<String, RelayDoc>,
     pub received: Vec<Message>,
     /// The relay's log position: batches that stored something.
@@ -55,6 +58,7 @@ impl Default for FakeRelay {
             refuse_hello: None,
             forbidden: BTreeSet::new(),
             black_hole: false,
+            stalled: false,
             docs: BTreeMap::new(),
             received: Vec::new(),
             lsn: 0,
@@ -98,6 +102,9 @@ impl FakeRelay {
             return vec![];
         }
         self.received.push(message.clone());
+        if self.stalled {
+            return vec![];
+        }
         match message {
             Message::Hello(_) => match self.refuse_hello {
                 Some(code) => vec![Message::error(code, "refused by the script", None)],

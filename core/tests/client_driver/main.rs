@@ -80,7 +80,7 @@ fn a_one_shot_sync_exchanges_updates_both_ways_then_closes() {
 }
 
 #[test]
-fn an_idle_connection_is_kept_alive_with_pings() {
+fn a_connection_is_probed_with_a_ping_every_keepalive_period_busy_or_idle() {
     let mut pair = Pair::new(
         device_with(&["d"]),
         FakeRelay::default(),
@@ -91,22 +91,31 @@ fn an_idle_connection_is_kept_alive_with_pings() {
     assert!(pair.status.connected);
     assert_eq!(pair.relay.pings(), 0);
 
-    // Traffic defers the ping.
+    // Traffic does not defer the probe: the Pong is what shows requests are answered.
     pair.advance(KEEPALIVE_AFTER / 2);
     pair.commit("d", b"edit");
-    pair.advance(KEEPALIVE_AFTER / 2 + Duration::from_millis(1));
-    assert_eq!(
-        pair.relay.pings(),
-        0,
-        "a ping went out on a busy connection"
-    );
+    pair.advance(KEEPALIVE_AFTER / 2 - Duration::from_millis(1));
+    assert_eq!(pair.relay.pings(), 0, "a ping before the keepalive period");
+    pair.advance(Duration::from_millis(1));
+    assert_eq!(pair.relay.pings(), 1, "no ping on a busy connection");
 
-    // Idle for the keepalive period: one ping, then another after another idle period.
-    pair.advance(KEEPALIVE_AFTER / 2);
-    assert_eq!(pair.relay.pings(), 1);
+    // Idle: one ping per keepalive period after the last was answered, each numbered anew.
     pair.advance(KEEPALIVE_AFTER);
     assert_eq!(pair.relay.pings(), 2);
+    pair.advance(KEEPALIVE_AFTER * 3);
+    assert_eq!(pair.relay.pings(), 5);
+    let nonces: Vec<u64> = pair
+        .relay
+        .received
+        .iter()
+        .filter_map(|m| match m {
+            Message::Ping(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(nonces, [1, 2, 3, 4, 5]);
     assert!(pair.connected && pair.ended.is_none());
+    assert_eq!(pair.closes, 0, "answered pings keep the connection");
 }
 
 #[test]

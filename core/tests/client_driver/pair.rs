@@ -143,6 +143,14 @@ impl Pair {
         self.now = until;
     }
 
+    /// A frame the relay sends unasked (another device's updates, fanned out).
+    pub fn push(&mut self, message: &concord_core::protocol::Message) {
+        assert!(self.connected);
+        self.driver
+            .handle_frame(self.now, &protocol::encode(message));
+        self.drive();
+    }
+
     /// The transport breaks.
     pub fn break_connection(&mut self) {
         assert!(self.connected);
