@@ -22,6 +22,10 @@ use crate::http;
 use crate::node::{server_binary, NodeProcess};
 use crate::proxy::Proxy;
 
+/// How long an operator's membership change may take under faults (the server's own bound
+/// for one leader's attempt).
+const MEMBERSHIP_WAIT: Duration = Duration::from_secs(120);
+
 /// How to build the cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {
@@ -523,10 +527,16 @@ impl Cluster {
         }
     }
 
-    /// Sends an operator request to node `via`'s cluster port.
+    /// Sends an operator request to node `via`'s cluster port. A membership change blocks
+    /// until the learner caught up and both configurations committed, following leadership
+    /// (the server bounds it at 120 s per leader): it gets that long, not [`ClusterSpec::wait`].
     pub async fn admin(&self, via: u64, method: &str, path: &str, body: &str) -> Result<String> {
         let node = self.nodes.get(&via).ok_or_else(|| no_node(via))?;
-        let timeout = self.spec.wait;
+        let timeout = if path == "/admin/add" || path == "/admin/remove" {
+            MEMBERSHIP_WAIT.max(self.spec.wait)
+        } else {
+            self.spec.wait
+        };
         let r = http::request(
             node.cluster_addr,
             method,

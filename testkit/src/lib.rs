@@ -2,12 +2,12 @@
 //! ([`proxy`]), real `concord-server` processes ([`node`]) assembled into a cluster with a
 //! proxy on every node→node and client→node link ([`cluster`]), concurrent writing devices
 //! ([`writers`]), session-guarantee probes ([`reads`]), the nemeses and their seeded scheduler ([`nemesis`]), and the checker run
-//! after healing ([`checker`]) over each node's database digest ([`digest`]); [`run`] ends
+//! after healing ([`checker`]) over each node's database digest ([`digest`], the type `concord-server digest` prints, from core); [`run`] ends
 //! a run (heal, converge, check).
 
 pub mod checker;
 pub mod cluster;
-pub mod digest;
+pub use concord_core::log::digest;
 pub mod error;
 pub mod http;
 pub mod nemesis;

@@ -23,6 +23,7 @@
 pub mod checkpoint;
 pub mod codec;
 pub mod contiguity;
+pub mod digest;
 pub mod load;
 pub mod rows;
 pub mod schema;

@@ -1,10 +1,13 @@
-//! A node's database as `concord-server digest --data-dir D` prints it (the JSON of the
-//! relay's `Storage::digest`): per document its kind, version vector and log.
+//! The digest of an update log, for comparing replicas offline: per document its kind,
+//! version vector and every logged update as (log index, origin, seq, hash of the bytes),
+//! plus the last applied position. The relay computes it (`concord-server digest`) and the
+//! fault suite's checker compares the digests of stopped nodes; both use these types.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+/// One logged update, its bytes reduced to a 64-bit FNV-1a hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoggedUpdate {
     pub index: i64,
@@ -14,6 +17,7 @@ pub struct LoggedUpdate {
     pub len: usize,
 }
 
+/// One document: kind, version vector (origin → highest contiguous seq) and its log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocDigest {
     pub kind: String,
@@ -21,6 +25,7 @@ pub struct DocDigest {
     pub log: Vec<LoggedUpdate>,
 }
 
+/// The whole database: documents by id, and the last applied log position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Digest {
     pub last_applied: u64,
@@ -40,4 +45,14 @@ impl Digest {
     pub fn updates(&self) -> usize {
         self.docs.values().map(|d| d.log.len()).sum()
     }
+}
+
+/// 64-bit FNV-1a: stable across builds and processes (unlike `DefaultHasher`).
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
