@@ -5,6 +5,7 @@
 //! and the relay's protocol `Ping` round trip. Clients connect to the nodes' own client
 //! ports and nodes dial each other directly: no proxy on any path.
 
+use concord_testkit::cluster::WriteConcern;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -25,7 +26,7 @@ pub struct LatencyArgs {
     pub nodes: Vec<u64>,
     /// Write concerns: majority, all, leader
     #[arg(long, value_delimiter = ',', default_value = "majority,all,leader")]
-    pub concerns: Vec<String>,
+    pub concerns: Vec<WriteConcern>,
     /// Timed writes per row (after `--warmup` untimed ones)
     #[arg(long, default_value_t = 500)]
     pub writes: usize,
@@ -104,7 +105,7 @@ async fn run_async(args: &LatencyArgs) -> Result<()> {
         for concern in &args.concerns {
             setups.push(Setup::Cluster {
                 nodes,
-                concern: concern.clone(),
+                concern: *concern,
             });
         }
     }

@@ -6,6 +6,7 @@
 //! window and peak RSS (from `/proc/<pid>/stat` and `status`). The same pre-generated
 //! updates are sent to each setup.
 
+use concord_testkit::cluster::WriteConcern;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ pub struct ThroughputArgs {
     pub nodes: u64,
     /// The cluster's write concern
     #[arg(long, default_value = "majority")]
-    pub concern: String,
+    pub concern: WriteConcern,
     /// Updates generated beforehand per writer count, shared out over its writers; a
     /// writer that runs out stops early (reported)
     #[arg(long, default_value_t = 48_000)]
@@ -108,7 +109,7 @@ async fn run_async(args: &ThroughputArgs) -> Result<()> {
             Setup::Standalone,
             Setup::Cluster {
                 nodes: args.nodes,
-                concern: args.concern.clone(),
+                concern: args.concern,
             },
         ] {
             let row = run_setup(&setup, sets.clone(), window, limit)

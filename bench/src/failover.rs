@@ -5,6 +5,7 @@
 //! before it died); acknowledgements are polled every 10 ms, which bounds the resolution.
 //! The old leader restarts on its data between trials.
 
+use concord_testkit::cluster::WriteConcern;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -24,7 +25,7 @@ pub struct FailoverArgs {
     pub nodes: u64,
     /// majority, all or leader
     #[arg(long, default_value = "majority")]
-    pub write_concern: String,
+    pub write_concern: WriteConcern,
     /// Print results as JSON on stdout
     #[arg(long)]
     pub json: bool,
@@ -43,8 +44,8 @@ pub fn run(args: &FailoverArgs) -> Result<()> {
 
 async fn run_async(args: &FailoverArgs) -> Result<()> {
     let limit = Duration::from_secs(60);
-    let spec = ClusterSpec::new(args.nodes).write_concern(&args.write_concern);
-    let election_ms = spec.election_timeout_max_ms;
+    let spec = ClusterSpec::new(args.nodes).write_concern(args.write_concern);
+    let election_ms = spec.settings.election_timeout_max_ms;
     let mut cluster = Cluster::start(spec).await?;
     let n = cluster.ids().len();
     let devices = 2 * n;
@@ -111,7 +112,7 @@ async fn run_async(args: &FailoverArgs) -> Result<()> {
         &json!({
             "nodes": n,
             "trials": args.trials,
-            "write_concern": args.write_concern,
+            "write_concern": args.write_concern.name(),
             "p50_ms": latency.p50_us / 1e3,
             "max_ms": latency.max_us / 1e3,
             "election_timeout_max_ms": election_ms,

@@ -4,6 +4,7 @@
 //! converge and check. Prints faults injected, updates acknowledged, acknowledged updates
 //! lost, and divergent nodes (under `--write-concern leader` a loss is measured, not a bug).
 
+use concord_testkit::cluster::WriteConcern;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -27,7 +28,7 @@ pub struct FaultsArgs {
     pub seed: u64,
     /// majority, all or leader
     #[arg(long, default_value = "majority")]
-    pub write_concern: String,
+    pub write_concern: WriteConcern,
     /// Writing devices
     #[arg(long, default_value_t = 4)]
     pub devices: usize,
@@ -54,7 +55,7 @@ async fn run_async(args: &FaultsArgs) -> Result<()> {
     let spec = if args.standalone {
         ClusterSpec::standalone()
     } else {
-        ClusterSpec::new(args.nodes).write_concern(&args.write_concern)
+        ClusterSpec::new(args.nodes).write_concern(args.write_concern)
     };
     let limit = Duration::from_secs(120);
     let started = Instant::now();
@@ -105,7 +106,7 @@ async fn run_async(args: &FaultsArgs) -> Result<()> {
     let mut table = Table::new("fault run", &["measure", "value"]);
     let rows: Vec<(&str, String)> = vec![
         ("nodes", n.to_string()),
-        ("write concern", args.write_concern.clone()),
+        ("write concern", args.write_concern.to_string()),
         ("seed", args.seed.to_string()),
         ("faults injected", faults.len().to_string()),
         ("updates committed", report.committed.to_string()),
@@ -137,7 +138,7 @@ async fn run_async(args: &FaultsArgs) -> Result<()> {
         &[table],
         &json!({
             "nodes": n,
-            "write_concern": args.write_concern,
+            "write_concern": args.write_concern.name(),
             "seed": args.seed,
             "faults": faults.len(),
             "by_nemesis": per_nemesis,
@@ -155,7 +156,7 @@ async fn run_async(args: &FaultsArgs) -> Result<()> {
         }),
         args.json,
     );
-    if args.write_concern != "leader" && !report.ok() {
+    if args.write_concern != WriteConcern::Leader && !report.ok() {
         bail!("the checker failed: {report}");
     }
     Ok(())

@@ -8,13 +8,14 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
+use concord_testkit::cluster::{ClusterSettings, WriteConcern};
 use concord_testkit::{Cluster, ClusterSpec};
 
 /// One relay setup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Setup {
     Standalone,
-    Cluster { nodes: u64, concern: String },
+    Cluster { nodes: u64, concern: WriteConcern },
 }
 
 impl fmt::Display for Setup {
@@ -31,22 +32,24 @@ impl Setup {
     pub fn concern(&self) -> &str {
         match self {
             Setup::Standalone => "-",
-            Setup::Cluster { concern, .. } => concern,
+            Setup::Cluster { concern, .. } => concern.name(),
         }
     }
 
     fn spec(&self) -> ClusterSpec {
         let spec = match self {
             Setup::Standalone => ClusterSpec::standalone(),
-            Setup::Cluster { nodes, concern } => ClusterSpec::new(*nodes).write_concern(concern),
+            Setup::Cluster { nodes, concern } => ClusterSpec::new(*nodes).write_concern(*concern),
         };
-        ClusterSpec {
-            // The server's defaults (testkit's are small, to force snapshot installs).
-            snapshot_logs: 5000,
-            keep_logs: 1000,
+        let mut spec = ClusterSpec {
             sample_every: Duration::from_secs(2),
             ..spec.direct_node_links()
-        }
+        };
+        // The server's defaults (testkit's are small, to force snapshot installs).
+        let defaults = ClusterSettings::default();
+        spec.settings.snapshot_logs = defaults.snapshot_logs;
+        spec.settings.keep_logs = defaults.keep_logs;
+        spec
     }
 }
 

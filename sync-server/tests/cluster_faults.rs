@@ -136,7 +136,7 @@ async fn settle_and_check(mut cluster: Cluster, w: Writers, members: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_leader_under_concurrent_writers_loses_no_acknowledged_update() {
     let spec = ClusterSpec::new(3).binary(BIN);
-    let election = Duration::from_millis(spec.election_timeout_max_ms);
+    let election = spec.election_timeout_max();
     let mut cluster = Cluster::start(spec).await.expect("cluster starts");
     let urls: Vec<Vec<String>> = (0..4).map(|i| cluster.client_urls(i % 3)).collect();
     let w = Writers::start(&cluster_writers(), |i| urls[i].clone(), LIMIT)
@@ -181,7 +181,7 @@ async fn kill_leader_under_concurrent_writers_loses_no_acknowledged_update() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned_old_leader_acknowledges_nothing_and_converges_after_healing() {
     let spec = ClusterSpec::new(3).binary(BIN);
-    let hold = Duration::from_millis(spec.election_timeout_max_ms) * 4;
+    let hold = spec.election_timeout_max() * 4;
     let cluster = Cluster::start(spec).await.expect("cluster starts");
     let leader = cluster.wait_for_leader().await.expect("a leader");
     let ids = cluster.ids();
@@ -275,7 +275,7 @@ async fn partitioned_old_leader_acknowledges_nothing_and_converges_after_healing
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_leader_resumes_and_follows() {
     let spec = ClusterSpec::new(3).binary(BIN);
-    let hold = Duration::from_millis(spec.election_timeout_max_ms) * 2;
+    let hold = spec.election_timeout_max() * 2;
     let mut cluster = Cluster::start(spec).await.expect("cluster starts");
     let urls: Vec<Vec<String>> = (0..4).map(|i| cluster.client_urls(i % 3)).collect();
     let w = Writers::start(&cluster_writers(), |i| urls[i].clone(), LIMIT)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use concord_core::native_client::SyncClient;
 use concord_core::sync::{Acked, Backoff, ClientConfig};
 use concord_core::{DocKind, Store};
-use concord_testkit::cluster::{Cluster, ClusterSpec};
+use concord_testkit::cluster::{Cluster, ClusterSpec, WriteConcern};
 use concord_testkit::reads::{probe, ReadOutcome};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -84,7 +84,7 @@ impl Device {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ack_through_a_follower_waits_for_a_durable_majority() {
     let mut s = spec(3);
-    s.write_timeout_ms = 120_000; // the write waits; no `unavailable` during the test
+    s.settings.write_timeout_ms = 120_000; // the write waits; no `unavailable` during the test
     let mut cluster = Cluster::start(s).await.unwrap();
     let leader = cluster.wait_for_leader().await.unwrap();
     let followers = cluster.followers().await.unwrap();
@@ -124,8 +124,8 @@ async fn an_ack_through_a_follower_waits_for_a_durable_majority() {
 /// retryable `unavailable` and stays in the outbox); once the follower is back, it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_concern_all_waits_for_every_voter() {
-    let mut s = spec(3).write_concern("all");
-    s.write_timeout_ms = 2_000;
+    let mut s = spec(3).write_concern(WriteConcern::All);
+    s.settings.write_timeout_ms = 2_000;
     let mut cluster = Cluster::start(s).await.unwrap();
     let leader = cluster.wait_for_leader().await.unwrap();
     let followers = cluster.followers().await.unwrap();
@@ -148,7 +148,7 @@ async fn write_concern_all_waits_for_every_voter() {
 /// with every follower stopped (the trade-off BENCHMARKS.md measures under faults).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_concern_leader_acks_without_followers() {
-    let mut cluster = Cluster::start(spec(3).write_concern("leader"))
+    let mut cluster = Cluster::start(spec(3).write_concern(WriteConcern::Leader))
         .await
         .unwrap();
     let leader = cluster.wait_for_leader().await.unwrap();

@@ -14,6 +14,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use concord_server::cluster::PeerSettings;
+pub use concord_server::cluster::{ClusterSettings, WriteConcern};
+use concord_server::ServerConfig;
 use serde::Deserialize;
 
 use crate::digest::Digest;
@@ -32,18 +35,10 @@ pub struct ClusterSpec {
     pub nodes: u64,
     /// No `[cluster]` section: one plain relay (`nodes` must be 1).
     pub standalone: bool,
-    pub write_concern: String,
-    pub heartbeat_ms: u64,
-    pub election_timeout_min_ms: u64,
-    pub election_timeout_max_ms: u64,
-    pub rpc_timeout_ms: u64,
-    pub write_timeout_ms: u64,
-    pub min_lsn_wait_ms: u64,
-    pub max_lag_entries: u64,
-    pub snapshot_logs: u64,
-    /// Log entries kept behind a snapshot when the log is purged.
-    pub keep_logs: u64,
-    pub secret: String,
+    /// The `[cluster]` settings every node shares (secret, timeouts, write concern,
+    /// snapshots); `node_id`, `listen`, `bootstrap`, `peers` and `dial` are filled in per
+    /// node when its config file is written.
+    pub settings: ClusterSettings,
     /// A fault proxy on every node→node link (default). Without, nodes dial each other
     /// directly (benchmarks: no proxy hop in a replication round trip); the link nemeses
     /// then have nothing to cut.
@@ -66,17 +61,13 @@ impl ClusterSpec {
         ClusterSpec {
             nodes,
             standalone: false,
-            write_concern: "majority".into(),
-            heartbeat_ms: 200,
-            election_timeout_min_ms: 800,
-            election_timeout_max_ms: 1600,
-            rpc_timeout_ms: 1000,
-            write_timeout_ms: 5000,
-            min_lsn_wait_ms: 2000,
-            max_lag_entries: 100_000,
-            snapshot_logs: 50,
-            keep_logs: 10,
-            secret: "cluster-secret".into(),
+            settings: ClusterSettings {
+                secret: "cluster-secret".into(),
+                heartbeat_ms: 200,
+                snapshot_logs: 50,
+                keep_logs: 10,
+                ..ClusterSettings::default()
+            },
             node_proxies: true,
             wait: Duration::from_secs(30),
             sample_every: Duration::from_millis(100),
@@ -92,9 +83,14 @@ impl ClusterSpec {
         }
     }
 
-    pub fn write_concern(mut self, concern: &str) -> ClusterSpec {
-        self.write_concern = concern.into();
+    pub fn write_concern(mut self, concern: WriteConcern) -> ClusterSpec {
+        self.settings.write_concern = concern;
         self
+    }
+
+    /// The longest election timeout the nodes use.
+    pub fn election_timeout_max(&self) -> Duration {
+        Duration::from_millis(self.settings.election_timeout_max_ms)
     }
 
     /// Nodes dial each other directly, with no fault proxy between them.
@@ -272,44 +268,33 @@ impl Cluster {
         peers: &[(u64, SocketAddr, SocketAddr)],
         bootstrap: bool,
     ) -> String {
-        let data = self.dir.path().join(format!("n{id}")).join("data");
-        let mut t = format!("listen = \"{client}\"\ndata_dir = \"{}\"\n", data.display());
-        if self.spec.standalone {
-            return t;
-        }
-        let s = &self.spec;
-        t.push_str(&format!(
-            "[cluster]\nnode_id = {id}\nlisten = \"{cluster_addr}\"\nsecret = \"{}\"\n\
-             bootstrap = {bootstrap}\nwrite_concern = \"{}\"\nheartbeat_ms = {}\n\
-             election_timeout_min_ms = {}\nelection_timeout_max_ms = {}\nrpc_timeout_ms = {}\n\
-             write_timeout_ms = {}\nmin_lsn_wait_ms = {}\nmax_lag_entries = {}\nsnapshot_logs = {}\nkeep_logs = {}\n",
-            s.secret,
-            s.write_concern,
-            s.heartbeat_ms,
-            s.election_timeout_min_ms,
-            s.election_timeout_max_ms,
-            s.rpc_timeout_ms,
-            s.write_timeout_ms,
-            s.min_lsn_wait_ms,
-            s.max_lag_entries,
-            s.snapshot_logs,
-            s.keep_logs,
-        ));
-        for (pid, pclient, pcluster) in peers {
-            t.push_str(&format!(
-                "[[cluster.peers]]\nid = {pid}\nclient = \"{pclient}\"\ncluster = \"{pcluster}\"\n"
-            ));
-        }
-        if self.links.is_empty() {
-            return t;
-        }
-        t.push_str("[cluster.dial]\n");
-        for ((from, to), proxy) in &self.links {
-            if *from == id {
-                t.push_str(&format!("\"{to}\" = \"{}\"\n", proxy.addr()));
-            }
-        }
-        t
+        let cluster = (!self.spec.standalone).then(|| ClusterSettings {
+            node_id: id,
+            listen: cluster_addr,
+            bootstrap,
+            peers: peers
+                .iter()
+                .map(|(pid, pclient, pcluster)| PeerSettings {
+                    id: *pid,
+                    client: pclient.to_string(),
+                    cluster: pcluster.to_string(),
+                })
+                .collect(),
+            dial: self
+                .links
+                .iter()
+                .filter(|((from, _), _)| *from == id)
+                .map(|((_, to), proxy)| (to.to_string(), proxy.addr().to_string()))
+                .collect(),
+            ..self.spec.settings.clone()
+        });
+        let config = ServerConfig {
+            listen: client,
+            data_dir: self.dir.path().join(format!("n{id}")).join("data"),
+            cluster,
+            ..ServerConfig::default()
+        };
+        toml::to_string(&config).expect("a server config serializes to TOML")
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -541,7 +526,7 @@ impl Cluster {
             node.cluster_addr,
             method,
             path,
-            Some(&self.spec.secret),
+            Some(&self.spec.settings.secret),
             Some(body),
             timeout,
         )

@@ -85,7 +85,7 @@ pub struct Timing {
 impl Timing {
     /// Defaults for a cluster spec: hold past the election timeout.
     pub fn for_cluster(cluster: &Cluster) -> Timing {
-        let election = Duration::from_millis(cluster.spec.election_timeout_max_ms);
+        let election = cluster.spec.election_timeout_max();
         Timing {
             hold: election * 2,
             long_hold: election * 5,

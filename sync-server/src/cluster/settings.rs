@@ -22,6 +22,27 @@ pub enum WriteConcern {
     Leader,
 }
 
+impl std::str::FromStr for WriteConcern {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<WriteConcern, String> {
+        [
+            WriteConcern::Majority,
+            WriteConcern::All,
+            WriteConcern::Leader,
+        ]
+        .into_iter()
+        .find(|c| c.name() == s)
+        .ok_or_else(|| format!("unknown write concern {s:?} (majority, all or leader)"))
+    }
+}
+
+impl std::fmt::Display for WriteConcern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl WriteConcern {
     pub fn name(self) -> &'static str {
         match self {
