@@ -512,6 +512,27 @@ impl Cluster {
         }
     }
 
+    /// A membership change through the current leader, as an operator would make it: sent
+    /// again (up to 3 times) while the cluster answers 503 (no leader to carry it out).
+    async fn change_membership(&self, path: &str, body: &str) -> Result<String> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let leader = self.wait_for_leader().await?;
+            match self.admin(leader, "POST", path, body).await {
+                Err(TestkitError::Http { message, .. })
+                    if attempt < 3 && message.starts_with("status 503") =>
+                {
+                    eprintln!(
+                        "{} {path} answered {message}; again",
+                        crate::nemesis::clock()
+                    );
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Sends an operator request to node `via`'s cluster port. A membership change blocks
     /// until the learner caught up and both configurations committed, following leadership
     /// (the server bounds it at 120 s per leader): it gets that long, not [`ClusterSpec::wait`].
@@ -586,17 +607,15 @@ impl Cluster {
             .lock()
             .expect("observed")
             .insert(id, client_addr);
-        let leader = self.wait_for_leader().await?;
         let body =
             format!("{{\"id\":{id},\"client\":\"{client_addr}\",\"cluster\":\"{inbound_addr}\"}}");
-        self.admin(leader, "POST", "/admin/add", &body).await?;
+        self.change_membership("/admin/add", &body).await?;
         Ok(id)
     }
 
     /// Removes node `id` from the membership through the leader, then stops it.
     pub async fn remove_node(&mut self, id: u64) -> Result<()> {
-        let leader = self.wait_for_leader().await?;
-        self.admin(leader, "POST", "/admin/remove", &format!("{{\"id\":{id}}}"))
+        self.change_membership("/admin/remove", &format!("{{\"id\":{id}}}"))
             .await?;
         let node = self.nodes.get_mut(&id).ok_or_else(|| no_node(id))?;
         node.removed = true;

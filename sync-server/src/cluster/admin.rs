@@ -51,13 +51,34 @@ fn answer(result: Result<serde_json::Value, String>) -> Response {
     }
 }
 
-/// Runs `path` on the leader when this node is not it; `None` when this node leads.
+/// A retryable refusal: no leader to carry the change out now.
+fn unavailable(error: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({ "error": error })),
+    )
+        .into_response()
+}
+
+/// Runs `path` on the leader when this node is not it; `None` when this node leads. With no
+/// leader known (an election under way), waits for one, up to two election timeouts.
 async fn on_leader<T: Serialize>(cluster: &Cluster, path: &str, body: &T) -> Option<Response> {
     if cluster.is_leader() {
         return None;
     }
+    if cluster.leader().is_none() {
+        let wait = std::time::Duration::from_millis(2 * cluster.settings.election_timeout_max_ms);
+        let _ = cluster
+            .raft
+            .wait(Some(wait))
+            .metrics(|m| m.current_leader.is_some(), "a leader")
+            .await;
+        if cluster.is_leader() {
+            return None;
+        }
+    }
     let result = match cluster.leader().and_then(|l| cluster.cluster_addr(l)) {
-        None => Err("no leader now; try again".to_string()),
+        None => return Some(unavailable("no leader now; try again")),
         Some(addr) => cluster
             .peers
             .call_json::<_, serde_json::Value>(&addr, path, body, Some(long()))
@@ -137,9 +158,7 @@ async fn change_on_leader(cluster: &Cluster, path: &str, change: Membership) -> 
             }
         }
     }
-    answer(Err(
-        "leadership kept moving during the change; try again".into()
-    ))
+    unavailable("leadership kept moving during the change; try again")
 }
 
 /// The leader's part of a membership change. `again`: a previous attempt may have

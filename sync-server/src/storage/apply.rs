@@ -62,7 +62,7 @@ impl Storage {
             // Nothing was committed: in-memory copies may be ahead of the file.
             for entry in entries {
                 if let LogEntry::Append { doc_id, .. } = &entry.payload {
-                    self.loaded.remove(doc_id);
+                    self.unload(doc_id);
                 }
             }
         }
@@ -142,6 +142,7 @@ impl Storage {
                         // Already applied by `integrate` on the leader's path: a no-op then.
                         if doc.apply_update(&update.data).is_err() {
                             self.loaded.remove(doc_id);
+                            self.ahead.remove(doc_id);
                         }
                     }
                     if !touched.contains(doc_id) {
@@ -158,7 +159,12 @@ impl Storage {
         for doc_id in &touched {
             let head = heads.get_mut(doc_id).expect("touched docs exist");
             let every = self.checkpoint_every;
-            if head.tail < every || !checkpoint(&tx, doc_id, head, every, &mut self.loaded)? {
+            // A copy that may hold validated, uncommitted updates is not checkpointed.
+            let in_memory = match self.ahead.contains(doc_id) {
+                true => None,
+                false => self.loaded.get_mut(doc_id),
+            };
+            if head.tail < every || !checkpoint(&tx, doc_id, head, every, in_memory)? {
                 log::write_head(&tx, doc_id, &head.version, head.tail)?;
             }
         }
@@ -195,8 +201,9 @@ enum Positions<'a> {
     Through { through: u64, consensus: &'a [u8] },
 }
 
-/// Takes the document's checkpoint, from its in-memory copy when there is one, unless it
-/// holds updates it cannot integrate yet (then its tail is kept until they fill); returns
+/// Takes the document's checkpoint, from `in_memory` (a copy equal to the committed state)
+/// when given, else from the committed state read back in `tx`, unless the document holds
+/// updates it cannot integrate yet (then its tail is kept until they fill); returns
 /// whether it took one. The relay also records the version the checkpoint covers
 /// (`snapshot_vv`), for catch-up snapshots, and prunes nothing: clients that lack a few
 /// updates still get exactly those.
@@ -205,10 +212,10 @@ fn checkpoint(
     doc_id: &str,
     head: &mut DocState,
     every: u64,
-    loaded: &mut HashMap<String, CrdtDoc>,
+    in_memory: Option<&mut CrdtDoc>,
 ) -> Result<bool> {
     let mut reloaded;
-    let doc = match loaded.get_mut(doc_id) {
+    let doc = match in_memory {
         Some(doc) => doc,
         None => {
             reloaded = log::load(tx, doc_id)

@@ -14,6 +14,7 @@ impl Storage {
     /// decode and still be unusable, e.g. name a parent of the wrong type). On failure the
     /// in-memory copy, which may hold part of it, is dropped and reloaded on next use.
     pub fn integrate(&mut self, doc_id: &str, update: &UpdateRecord) -> Result<()> {
+        self.ahead.insert(doc_id.to_string());
         let doc = self.loaded_doc(doc_id)?;
         // A crafted update can make a CRDT library panic: that is a refused update, and the
         // copy it may have half changed is dropped.
@@ -22,11 +23,11 @@ impl Storage {
         match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
-                self.loaded.remove(doc_id);
+                self.unload(doc_id);
                 Err(StorageError::Doc(e))
             }
             Err(panic) => {
-                self.loaded.remove(doc_id);
+                self.unload(doc_id);
                 let reason = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
@@ -43,11 +44,13 @@ impl Storage {
     /// Forgets every in-memory copy (after a panic while one was being changed).
     pub fn unload_all(&mut self) {
         self.loaded.clear();
+        self.ahead.clear();
     }
 
     /// Forgets the in-memory copy of a document (after a refused batch).
     pub fn unload(&mut self, doc_id: &str) {
         self.loaded.remove(doc_id);
+        self.ahead.remove(doc_id);
     }
 
     fn loaded_doc(&mut self, doc_id: &str) -> Result<&mut CrdtDoc> {
@@ -57,7 +60,7 @@ impl Storage {
             }
             if self.loaded.len() >= MAX_LOADED_DOCS {
                 if let Some(victim) = self.loaded.keys().next().cloned() {
-                    self.loaded.remove(&victim);
+                    self.unload(&victim);
                 }
             }
             let doc = log::load(&self.conn, doc_id)

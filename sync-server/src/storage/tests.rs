@@ -344,3 +344,82 @@ fn corrupt_stored_data_is_a_storage_failure_not_a_refused_update() {
         .expect("the head does not decode");
     assert!(matches!(e, StorageError::Corrupt(_)), "{e:?}");
 }
+
+/// The node that validates writes keeps validated updates in its in-memory copy until they
+/// are applied (so the next validation sees them). A checkpoint taken meanwhile, from other
+/// updates' apply, must hold only what is committed: a catch-up snapshot made from it must
+/// not show a write that may never commit (a leader can lose it with its leadership).
+#[test]
+fn a_checkpoint_never_holds_a_validated_update_that_is_not_applied() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, updates) = device_updates(kind, 4);
+        // Another device's edit, made on top of the first three updates.
+        let other = Store::open_in_memory().unwrap();
+        other.create_doc("d", kind).unwrap();
+        for u in &updates[..3] {
+            other.apply_remote("d", std::slice::from_ref(u)).unwrap();
+        }
+        other
+            .transact("d", |tx| tx.insert_text("text", 0, "uncommitted"))
+            .unwrap();
+        let pending = other.outbox("d").unwrap();
+        assert_eq!(pending.len(), 1);
+
+        let mut storage = Storage::open(&dir.path().join("s.db"), 4).unwrap();
+        let mut entries = vec![LogEntry::CreateDoc {
+            doc_id: "d".into(),
+            kind,
+        }];
+        entries.extend(updates[..3].iter().map(|u| LogEntry::Append {
+            doc_id: "d".into(),
+            update: u.clone(),
+        }));
+        storage.apply_batch(&entries).unwrap();
+        // Validated (integrated into the in-memory copy), proposed, not applied.
+        storage.integrate("d", &pending[0]).unwrap();
+        // The writer's fourth update commits and takes the tail to the checkpoint bound.
+        storage
+            .apply_batch(&[LogEntry::Append {
+                doc_id: "d".into(),
+                update: updates[3].clone(),
+            }])
+            .unwrap();
+        let fresh = storage.catchup("d", &VersionVector::new()).unwrap();
+        let snapshot = fresh.snapshot.expect("a checkpoint was taken");
+        assert_eq!(snapshot.covers.get(&writer.device_id()), 4, "{kind}");
+        let mut served = CrdtDoc::load(kind, &snapshot.data).unwrap();
+        for u in &fresh.updates {
+            served.apply_update(&u.data).unwrap();
+        }
+        assert_eq!(
+            served.to_json(),
+            writer.to_json("d").unwrap(),
+            "{kind}: the snapshot holds exactly the committed updates"
+        );
+        // Reopened, the document is the committed one too.
+        drop(storage);
+        let mut reopened = Storage::open(&dir.path().join("s.db"), 4).unwrap();
+        let again = reopened.catchup("d", &VersionVector::new()).unwrap();
+        let mut served = CrdtDoc::load(kind, &again.snapshot.unwrap().data).unwrap();
+        for u in &again.updates {
+            served.apply_update(&u.data).unwrap();
+        }
+        assert_eq!(served.to_json(), writer.to_json("d").unwrap(), "{kind}");
+        // Once the validated update commits, it is there like any other.
+        reopened.integrate("d", &pending[0]).unwrap();
+        reopened
+            .apply_batch(&[LogEntry::Append {
+                doc_id: "d".into(),
+                update: pending[0].clone(),
+            }])
+            .unwrap();
+        let last = reopened.catchup("d", &VersionVector::new()).unwrap();
+        let mut served = CrdtDoc::load(kind, &last.snapshot.unwrap().data).unwrap();
+        for u in &last.updates {
+            served.apply_update(&u.data).unwrap();
+        }
+        other.apply_remote("d", &updates[3..]).unwrap();
+        assert_eq!(served.to_json(), other.to_json("d").unwrap(), "{kind}");
+    }
+}
