@@ -6,7 +6,6 @@
 
 use concord_core::log;
 use concord_core::vv::SeqPosition;
-use std::collections::HashMap;
 
 use concord_core::{CrdtDoc, VersionVector};
 use rusqlite::{params, Transaction};
