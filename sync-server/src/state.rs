@@ -115,7 +115,7 @@ impl Relay {
     pub fn forget_docs<'a>(&self, docs: impl Iterator<Item = &'a String>) {
         let mut storage = self.storage();
         for doc_id in docs {
-            storage.unload(doc_id);
+            storage.forget_validated(doc_id);
         }
     }
 
@@ -336,7 +336,7 @@ impl Relay {
         );
         if plan.refusal.is_some() {
             // The in-memory copy may hold the refused update (or part of it): reload it.
-            storage.unload(doc_id);
+            storage.forget_validated(doc_id);
         }
         Validated {
             entries: plan

@@ -6,6 +6,7 @@
 
 use concord_core::log;
 use concord_core::vv::SeqPosition;
+use std::collections::HashMap;
 
 use concord_core::{CrdtDoc, VersionVector};
 use rusqlite::{params, Transaction};
@@ -138,10 +139,14 @@ impl Storage {
                     log::append(&tx, doc_id, update)?;
                     head.tail += 1;
                     if let Some(doc) = self.loaded.get_mut(doc_id) {
-                        // Already applied by `integrate` on the leader's path: a no-op then.
                         if doc.apply_update(&update.data).is_err() {
                             self.loaded.remove(doc_id);
-                            self.ahead.remove(doc_id);
+                        }
+                    }
+                    if let Some(doc) = self.validating.get_mut(doc_id) {
+                        // Already there when this node validated it: a no-op then.
+                        if doc.apply_update(&update.data).is_err() {
+                            self.validating.remove(doc_id);
                         }
                     }
                     if !touched.contains(doc_id) {
@@ -158,12 +163,7 @@ impl Storage {
         for doc_id in &touched {
             let head = heads.get_mut(doc_id).expect("touched docs exist");
             let every = self.checkpoint_every;
-            // A copy that may hold validated, uncommitted updates is not checkpointed.
-            let in_memory = match self.ahead.contains(doc_id) {
-                true => None,
-                false => self.loaded.get_mut(doc_id),
-            };
-            if head.tail < every || !checkpoint(&tx, doc_id, head, every, in_memory)? {
+            if head.tail < every || !checkpoint(&tx, doc_id, head, every, &mut self.loaded)? {
                 log::write_head(&tx, doc_id, &head.version, head.tail)?;
             }
         }
@@ -200,9 +200,9 @@ enum Positions<'a> {
     Through { through: u64, consensus: &'a [u8] },
 }
 
-/// Takes the document's checkpoint, from `in_memory` (a copy equal to the committed state)
-/// when given, else from the committed state read back in `tx`, unless the document holds
-/// updates it cannot integrate yet (then its tail is kept until they fill); returns
+/// Takes the document's checkpoint from its committed copy in `loaded` (read back in `tx`
+/// when there is none), unless the document holds updates it cannot integrate yet (then
+/// its tail is kept until they fill); returns
 /// whether it took one. The relay also records the version the checkpoint covers
 /// (`snapshot_vv`), for catch-up snapshots, and prunes nothing: clients that lack a few
 /// updates still get exactly those.
@@ -211,19 +211,23 @@ fn checkpoint(
     doc_id: &str,
     head: &mut DocState,
     every: u64,
-    in_memory: Option<&mut CrdtDoc>,
+    loaded: &mut HashMap<String, CrdtDoc>,
 ) -> Result<bool> {
-    let mut reloaded;
-    let doc = match in_memory {
-        Some(doc) => doc,
-        None => {
-            reloaded = log::load(tx, doc_id)
-                .map_err(StorageError::stored)?
-                .ok_or_else(|| StorageError::Corrupt(format!("no row for doc {doc_id}")))?
-                .crdt;
-            &mut reloaded
+    if !loaded.contains_key(doc_id) {
+        // Read back once (this transaction's rows included), then kept: later checkpoints
+        // of the document need no replay. Dropped if the transaction fails.
+        let doc = log::load(tx, doc_id)
+            .map_err(StorageError::stored)?
+            .ok_or_else(|| StorageError::Corrupt(format!("no row for doc {doc_id}")))?
+            .crdt;
+        if loaded.len() >= super::docs::MAX_LOADED_DOCS {
+            if let Some(victim) = loaded.keys().next().cloned() {
+                loaded.remove(&victim);
+            }
         }
-    };
+        loaded.insert(doc_id.to_string(), doc);
+    }
+    let doc = loaded.get_mut(doc_id).expect("inserted above");
     if !log::checkpoint_due(head.tail, every, doc) {
         return Ok(false);
     }

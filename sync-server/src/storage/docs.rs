@@ -1,21 +1,25 @@
-//! Documents kept in memory (bounded): loaded from the shared update log (checkpoint plus
-//! the updates after it), used to prove that a new update integrates and to take
-//! checkpoints.
+//! Documents kept in memory (bounded), loaded from the shared update log (checkpoint plus
+//! the updates after it). Two copies per document, each made when first needed:
+//! - `loaded`: exactly what is committed (changed only by apply); checkpoints are taken
+//!   from it, so a checkpoint, and every catch-up snapshot made from it, holds committed
+//!   updates only;
+//! - `validating`: what is committed plus the updates validated and not yet applied (on
+//!   the node that validates writes), so the next validation sees them; dropped with the
+//!   committed copy when a batch is refused or fails.
 
 use concord_core::{log, CrdtDoc, UpdateRecord};
 
 use super::{Result, Storage, StorageError};
 
 /// How many documents are kept loaded in memory (for checking updates and checkpoints).
-const MAX_LOADED_DOCS: usize = 256;
+pub(super) const MAX_LOADED_DOCS: usize = 256;
 
 impl Storage {
     /// Applies `update` to the in-memory document, proving it integrates (an update can
     /// decode and still be unusable, e.g. name a parent of the wrong type). On failure the
     /// in-memory copy, which may hold part of it, is dropped and reloaded on next use.
     pub fn integrate(&mut self, doc_id: &str, update: &UpdateRecord) -> Result<()> {
-        self.ahead.insert(doc_id.to_string());
-        let doc = self.loaded_doc(doc_id)?;
+        let doc = self.validating_doc(doc_id)?;
         // A crafted update can make a CRDT library panic: that is a refused update, and the
         // copy it may have half changed is dropped.
         let outcome =
@@ -23,11 +27,11 @@ impl Storage {
         match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
-                self.unload(doc_id);
+                self.forget_validated(doc_id);
                 Err(StorageError::Doc(e))
             }
             Err(panic) => {
-                self.unload(doc_id);
+                self.forget_validated(doc_id);
                 let reason = panic
                     .downcast_ref::<&str>()
                     .map(|s| s.to_string())
@@ -44,30 +48,37 @@ impl Storage {
     /// Forgets every in-memory copy (after a panic while one was being changed).
     pub fn unload_all(&mut self) {
         self.loaded.clear();
-        self.ahead.clear();
+        self.validating.clear();
     }
 
-    /// Forgets the in-memory copy of a document (after a refused batch).
+    /// Forgets the in-memory copies of a document (after a failed apply).
     pub fn unload(&mut self, doc_id: &str) {
         self.loaded.remove(doc_id);
-        self.ahead.remove(doc_id);
+        self.validating.remove(doc_id);
     }
 
-    fn loaded_doc(&mut self, doc_id: &str) -> Result<&mut CrdtDoc> {
-        if !self.loaded.contains_key(doc_id) {
+    /// Forgets what was validated for `doc_id` and not applied (a refused update, or writes
+    /// that did not commit): the next validation starts from the committed state.
+    pub fn forget_validated(&mut self, doc_id: &str) {
+        self.validating.remove(doc_id);
+    }
+
+    /// The validating copy of `doc_id`, read from the committed state when there is none.
+    fn validating_doc(&mut self, doc_id: &str) -> Result<&mut CrdtDoc> {
+        if !self.validating.contains_key(doc_id) {
             if !self.heads.contains_key(doc_id) {
                 return Err(StorageError::Corrupt(format!("unknown doc {doc_id}")));
             }
-            if self.loaded.len() >= MAX_LOADED_DOCS {
-                if let Some(victim) = self.loaded.keys().next().cloned() {
-                    self.unload(&victim);
+            if self.validating.len() >= MAX_LOADED_DOCS {
+                if let Some(victim) = self.validating.keys().next().cloned() {
+                    self.validating.remove(&victim);
                 }
             }
             let doc = log::load(&self.conn, doc_id)
                 .map_err(StorageError::stored)?
                 .ok_or_else(|| StorageError::Corrupt(format!("no row for doc {doc_id}")))?;
-            self.loaded.insert(doc_id.to_string(), doc.crdt);
+            self.validating.insert(doc_id.to_string(), doc.crdt);
         }
-        Ok(self.loaded.get_mut(doc_id).expect("inserted above"))
+        Ok(self.validating.get_mut(doc_id).expect("inserted above"))
     }
 }

@@ -25,7 +25,7 @@ mod entry;
 mod error;
 mod schema;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use concord_core::{log, CrdtDoc, DocKind, VersionVector};
@@ -61,15 +61,11 @@ pub struct Storage {
     last_applied: u64,
     /// The consensus layer's state at `last_applied` (opaque here; `None` on a single node).
     consensus: Option<Vec<u8>>,
-    /// Documents in memory: what is committed, plus, on the node that validates writes,
-    /// the updates validated and not yet applied (so the next validation sees them);
-    /// dropped when a batch is refused or fails.
+    /// Committed copies of documents in memory (see `docs.rs`): checkpoints come from
+    /// these.
     loaded: HashMap<String, CrdtDoc>,
-    /// Loaded documents that may hold validated updates not yet applied: their
-    /// checkpoints are taken from the committed state read back, never from the copy in
-    /// memory (a checkpoint, and the catch-up snapshots made from it, must not hold a
-    /// write that may never commit).
-    ahead: HashSet<String>,
+    /// Copies that also hold the updates validated and not yet applied (see `docs.rs`).
+    validating: HashMap<String, CrdtDoc>,
 }
 
 impl Storage {
@@ -85,7 +81,7 @@ impl Storage {
             last_applied: 0,
             consensus: None,
             loaded: HashMap::new(),
-            ahead: HashSet::new(),
+            validating: HashMap::new(),
         };
         storage.reload()?;
         Ok(storage)
@@ -113,7 +109,7 @@ impl Storage {
         self.last_applied = last_applied as u64;
         self.consensus = consensus;
         self.loaded.clear();
-        self.ahead.clear();
+        self.validating.clear();
         Ok(())
     }
 
