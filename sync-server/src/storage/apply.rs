@@ -74,7 +74,9 @@ impl Storage {
         let applied_before = self.last_applied;
         let mut last_applied = self.last_applied;
         let tx = self.conn.transaction()?;
+        // Per document, in order: the documents changed and the updates appended to each.
         let mut touched: Vec<String> = Vec::new();
+        let mut appended: HashMap<&str, Vec<&[u8]>> = HashMap::new();
         let mut outcomes = Vec::with_capacity(entries.len());
         for entry in entries {
             let (skip, in_order) = match positions {
@@ -138,17 +140,10 @@ impl Storage {
                     }
                     log::append(&tx, doc_id, update)?;
                     head.tail += 1;
-                    if let Some(doc) = self.loaded.get_mut(doc_id) {
-                        if doc.apply_update(&update.data).is_err() {
-                            self.loaded.remove(doc_id);
-                        }
-                    }
-                    if let Some(doc) = self.validating.get_mut(doc_id) {
-                        // Already there when this node validated it: a no-op then.
-                        if doc.apply_update(&update.data).is_err() {
-                            self.validating.remove(doc_id);
-                        }
-                    }
+                    appended
+                        .entry(doc_id.as_str())
+                        .or_default()
+                        .push(update.data.as_slice());
                     if !touched.contains(doc_id) {
                         touched.push(doc_id.clone());
                     }
@@ -159,6 +154,21 @@ impl Storage {
                 }
             };
             outcomes.push(outcome);
+        }
+        // The in-memory copies take each document's new updates in one call (one
+        // Automerge `apply_changes`: applying a long history change by change is what
+        // costs). The validating copy holds those it validated already: no-ops there.
+        for (doc_id, updates) in &appended {
+            if let Some(doc) = self.loaded.get_mut(*doc_id) {
+                if doc.apply_updates(updates).is_err() {
+                    self.loaded.remove(*doc_id);
+                }
+            }
+            if let Some(doc) = self.validating.get_mut(*doc_id) {
+                if doc.apply_updates(updates).is_err() {
+                    self.validating.remove(*doc_id);
+                }
+            }
         }
         for doc_id in &touched {
             let head = heads.get_mut(doc_id).expect("touched docs exist");
