@@ -2,6 +2,7 @@
 //! written by earlier versions, corrupt stored data.
 
 use super::*;
+use concord_core::sync::CatchupData;
 use concord_core::Store;
 use concord_core::{CrdtDoc, UpdateRecord};
 use std::path::Path;
@@ -345,6 +346,16 @@ fn corrupt_stored_data_is_a_storage_failure_not_a_refused_update() {
     assert!(matches!(e, StorageError::Corrupt(_)), "{e:?}");
 }
 
+/// The document a new client holds after a catch-up: its snapshot, then its updates.
+fn rebuilt(kind: DocKind, catchup: &CatchupData) -> serde_json::Value {
+    let snapshot = catchup.snapshot.as_ref().expect("a catch-up snapshot");
+    let mut doc = CrdtDoc::load(kind, &snapshot.data).unwrap();
+    for u in &catchup.updates {
+        doc.apply_update(&u.data).unwrap();
+    }
+    doc.to_json()
+}
+
 /// The node that validates writes keeps validated updates in its in-memory copy until they
 /// are applied (so the next validation sees them). A checkpoint taken meanwhile, from other
 /// updates' apply, must hold only what is committed: a catch-up snapshot made from it must
@@ -386,14 +397,10 @@ fn a_checkpoint_never_holds_a_validated_update_that_is_not_applied() {
             }])
             .unwrap();
         let fresh = storage.catchup("d", &VersionVector::new()).unwrap();
-        let snapshot = fresh.snapshot.expect("a checkpoint was taken");
+        let snapshot = fresh.snapshot.as_ref().expect("a checkpoint was taken");
         assert_eq!(snapshot.covers.get(&writer.device_id()), 4, "{kind}");
-        let mut served = CrdtDoc::load(kind, &snapshot.data).unwrap();
-        for u in &fresh.updates {
-            served.apply_update(&u.data).unwrap();
-        }
         assert_eq!(
-            served.to_json(),
+            rebuilt(kind, &fresh),
             writer.to_json("d").unwrap(),
             "{kind}: the snapshot holds exactly the committed updates"
         );
@@ -401,11 +408,11 @@ fn a_checkpoint_never_holds_a_validated_update_that_is_not_applied() {
         drop(storage);
         let mut reopened = Storage::open(&dir.path().join("s.db"), 4).unwrap();
         let again = reopened.catchup("d", &VersionVector::new()).unwrap();
-        let mut served = CrdtDoc::load(kind, &again.snapshot.unwrap().data).unwrap();
-        for u in &again.updates {
-            served.apply_update(&u.data).unwrap();
-        }
-        assert_eq!(served.to_json(), writer.to_json("d").unwrap(), "{kind}");
+        assert_eq!(
+            rebuilt(kind, &again),
+            writer.to_json("d").unwrap(),
+            "{kind}"
+        );
         // Once the validated update commits, it is there like any other.
         reopened.integrate("d", &pending[0]).unwrap();
         reopened
@@ -415,11 +422,7 @@ fn a_checkpoint_never_holds_a_validated_update_that_is_not_applied() {
             }])
             .unwrap();
         let last = reopened.catchup("d", &VersionVector::new()).unwrap();
-        let mut served = CrdtDoc::load(kind, &last.snapshot.unwrap().data).unwrap();
-        for u in &last.updates {
-            served.apply_update(&u.data).unwrap();
-        }
         other.apply_remote("d", &updates[3..]).unwrap();
-        assert_eq!(served.to_json(), other.to_json("d").unwrap(), "{kind}");
+        assert_eq!(rebuilt(kind, &last), other.to_json("d").unwrap(), "{kind}");
     }
 }
