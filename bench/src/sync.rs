@@ -335,9 +335,7 @@ impl Relay {
                 server.display()
             );
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = concord_testkit::ports::free_port();
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(&server)
             .args(["--listen", &addr, "--data-dir"])

@@ -23,6 +23,7 @@ use crate::digest::Digest;
 use crate::error::{Result, TestkitError};
 use crate::http;
 use crate::node::{server_binary, NodeProcess};
+use crate::ports::free_addr;
 use crate::proxy::Proxy;
 
 /// How long an operator's membership change may take under faults (the server's own bound
@@ -162,30 +163,6 @@ pub struct Cluster {
 }
 
 const MAX_SAMPLES: usize = 200_000;
-
-/// A free loopback address for a node to listen on later. Its port is drawn below the
-/// kernel's ephemeral range (32768–60999 by default): a port from that range, free now,
-/// can be taken before the node binds it by any outgoing connection (nodes dial each other
-/// from the moment they start) or by a `bind` to port 0. Ports handed out in this process
-/// are not handed out again.
-fn free_addr() -> Result<SocketAddr> {
-    use rand::Rng;
-    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
-    let mut given = GIVEN.lock().expect("ports given");
-    let mut rng = rand::rng();
-    for _ in 0..1000 {
-        let port = rng.random_range(20_000..32_000);
-        if given.contains(&port) {
-            continue;
-        }
-        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
-            given.push(port);
-            return Ok(l.local_addr()?);
-        }
-    }
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?)
-}
 
 impl Cluster {
     /// Starts every node (the first one bootstraps) and waits for a leader.

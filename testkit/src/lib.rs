@@ -3,7 +3,7 @@
 //! proxy on every node→node and client→node link ([`cluster`]), concurrent writing devices
 //! ([`writers`]), session-guarantee probes ([`reads`]), the nemeses and their seeded scheduler ([`nemesis`]), and the checker run
 //! after healing ([`checker`]) over each node's database digest ([`digest`], the type `concord-server digest` prints, from core); [`run`] ends
-//! a run (heal, converge, check).
+//! a run (heal, converge, check); [`ports`] hands out free ports to every harness.
 
 pub mod checker;
 pub mod cluster;
@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod nemesis;
 pub mod node;
+pub mod ports;
 pub mod proxy;
 pub mod reads;
 pub mod run;

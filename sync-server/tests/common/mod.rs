@@ -22,14 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single wait for the server (a reply, a health check) may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A free loopback port (bound and released; the server binds it right after).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use concord_testkit::ports::free_port;
 
 /// A running `concord-server` binary on 127.0.0.1. Killed (SIGKILL) when dropped; its log
 /// is printed when a test panics.

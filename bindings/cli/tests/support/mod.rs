@@ -57,14 +57,7 @@ pub fn server_bin() -> PathBuf {
     .clone()
 }
 
-/// A port nobody listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .expect("local address")
-        .port()
-}
+pub use concord_testkit::ports::free_port;
 
 /// A running `concord-server` process; killed on drop.
 pub struct Server {
