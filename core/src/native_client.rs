@@ -9,6 +9,10 @@
 //! every acknowledgement ([`Acked`], with its log position). Both take the URLs of the
 //! relay's nodes and rotate through them with backoff. A background client also carries
 //! presence: [`SyncClient::set_presence`] and [`SyncClient::presence_changes`].
+//!
+//! Each sync runs on a thread of its own (with a single-threaded tokio runtime): the
+//! store's SQLite work (a commit waits for its fsync, applying remote Automerge changes
+//! takes CPU) then never holds up the app's own async runtime, its timers or its sockets.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +22,7 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -304,24 +308,58 @@ pub async fn sync_once(
     timeout: Duration,
 ) -> Result<(), ClientError> {
     let urls = url_list(urls)?;
-    let (_sub, mut local) = local_changes(store);
-    let (_cancel_tx, mut cancel) = watch::channel(false);
-    let origin = Instant::now();
-    let driver = ClientDriver::new(
-        store.clone(),
-        config,
-        urls,
-        DriverMode::Once { timeout },
-        OsRandom,
-        Duration::ZERO,
-    );
-    let hooks = Hooks {
-        status: None,
-        acks: None,
-        presence_out: None,
-        presence_in: None,
-    };
-    drive(driver, origin, &mut local, hooks, &mut cancel).await
+    let first = urls[0].clone();
+    let store = store.clone();
+    let done = on_own_thread("concord-sync-once", move || async move {
+        let (_sub, mut local) = local_changes(&store);
+        let (_cancel_tx, mut cancel) = watch::channel(false);
+        let origin = Instant::now();
+        let driver = ClientDriver::new(
+            store,
+            config,
+            urls,
+            DriverMode::Once { timeout },
+            OsRandom,
+            Duration::ZERO,
+        );
+        let hooks = Hooks {
+            status: None,
+            acks: None,
+            presence_out: None,
+            presence_in: None,
+        };
+        drive(driver, origin, &mut local, hooks, &mut cancel).await
+    })
+    .map_err(|e| ClientError::Connect {
+        url: first.clone(),
+        reason: format!("cannot start the sync thread: {e}"),
+    })?;
+    done.await.unwrap_or_else(|_| {
+        Err(ClientError::Disconnected(
+            "the sync thread ended without a result".into(),
+        ))
+    })
+}
+
+/// Runs the future `make` builds on a new thread named `name`, on a single-threaded
+/// runtime of its own; its output arrives on the returned receiver (dropped unanswered if
+/// the future panics).
+fn on_own_thread<F, Fut, T>(name: &str, make: F) -> std::io::Result<oneshot::Receiver<T>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let _ = tx.send(runtime.block_on(make()));
+        })?;
+    Ok(rx)
 }
 
 /// A background sync task. Dropping the handle (or [`SyncClient::stop`]) ends it.
@@ -332,7 +370,8 @@ pub struct SyncClient {
     presence: PresenceListeners,
     presence_tx: mpsc::UnboundedSender<(String, Vec<u8>)>,
     cancel: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    /// Answered when the client's thread ends.
+    ended: Option<oneshot::Receiver<()>>,
 }
 
 impl SyncClient {
@@ -342,8 +381,11 @@ impl SyncClient {
     /// sent as they happen. When the relay refuses the connection for good (e.g. an expired
     /// token), the client stops and says so in [`ClientStatus::stopped`].
     ///
+    /// The client runs on a thread of its own, so it needs no tokio runtime of the caller's
+    /// (the receivers it hands out work on any runtime).
+    ///
     /// # Panics
-    /// If `urls` is empty.
+    /// If `urls` is empty, or the operating system cannot start a thread.
     pub fn spawn(
         store: Store,
         urls: impl IntoIterator<Item = impl Into<String>>,
@@ -381,7 +423,7 @@ impl SyncClient {
         let task_status = status.clone();
         let task_acks = acks.clone();
         let task_store = store.clone();
-        let task = tokio::spawn(async move {
+        let ended = on_own_thread("concord-sync", move || async move {
             let (_sub, mut local) = local_changes(&store);
             let origin = Instant::now();
             let driver = ClientDriver::new(
@@ -399,7 +441,8 @@ impl SyncClient {
                 presence_in: Some(&mut presence_rx),
             };
             let _ = drive(driver, origin, &mut local, hooks, &mut cancel).await;
-        });
+        })
+        .expect("the sync client's thread starts");
         SyncClient {
             store: task_store,
             status,
@@ -407,7 +450,7 @@ impl SyncClient {
             presence,
             presence_tx,
             cancel: cancel_tx,
-            task: Some(task),
+            ended: Some(ended),
         }
     }
 
@@ -456,8 +499,8 @@ impl SyncClient {
     /// Stops syncing and waits for the task to end.
     pub async fn stop(mut self) {
         let _ = self.cancel.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        if let Some(ended) = self.ended.take() {
+            let _ = ended.await;
         }
     }
 }

@@ -2,78 +2,12 @@
 //! per document (one store transaction, one CRDT apply), in order, with other messages
 //! handled in their place.
 
-use std::cell::Cell;
-use std::rc::Rc;
+mod support;
 
-use concord_core::protocol::{self, Catchup, Message, Updates, Welcome, PROTOCOL_VERSION};
-use concord_core::sync::{ClientConfig, ClientSession, DeviceLog};
-use concord_core::{DocKind, Origin, Result, Store, UpdateRecord, VersionVector};
-
-/// A store that counts how often remote updates are applied to it.
-struct Counting {
-    store: Store,
-    applies: Rc<Cell<usize>>,
-}
-
-impl DeviceLog for Counting {
-    fn device_id(&self) -> Origin {
-        DeviceLog::device_id(&self.store)
-    }
-    fn doc_ids(&self) -> Result<Vec<String>> {
-        DeviceLog::doc_ids(&self.store)
-    }
-    fn doc_kind(&self, doc_id: &str) -> Result<Option<DocKind>> {
-        DeviceLog::doc_kind(&self.store, doc_id)
-    }
-    fn ensure_doc(&mut self, doc_id: &str, kind: DocKind) -> Result<()> {
-        DeviceLog::ensure_doc(&mut self.store, doc_id, kind)
-    }
-    fn version_vector(&self, doc_id: &str) -> Result<VersionVector> {
-        DeviceLog::version_vector(&self.store, doc_id)
-    }
-    fn pending(&self, doc_id: &str) -> Result<usize> {
-        DeviceLog::pending(&self.store, doc_id)
-    }
-    fn outbox(&self, doc_id: &str) -> Result<Vec<UpdateRecord>> {
-        DeviceLog::outbox(&self.store, doc_id)
-    }
-    fn updates_missing_from(
-        &self,
-        doc_id: &str,
-        other: &VersionVector,
-    ) -> Result<Vec<UpdateRecord>> {
-        DeviceLog::updates_missing_from(&self.store, doc_id, other)
-    }
-    fn apply_remote(
-        &mut self,
-        doc_id: &str,
-        updates: &[UpdateRecord],
-    ) -> Result<Option<(Origin, u64)>> {
-        self.applies.set(self.applies.get() + 1);
-        DeviceLog::apply_remote(&mut self.store, doc_id, updates)
-    }
-    fn apply_catchup_snapshot(
-        &mut self,
-        doc_id: &str,
-        saved: &[u8],
-        covers: &VersionVector,
-    ) -> Result<()> {
-        DeviceLog::apply_catchup_snapshot(&mut self.store, doc_id, saved, covers)
-    }
-    fn acknowledge(&mut self, doc_id: &str, origin: &Origin, upto: u64) -> Result<()> {
-        DeviceLog::acknowledge(&mut self.store, doc_id, origin, upto)
-    }
-    fn reoriginate(&mut self) -> Result<()> {
-        DeviceLog::reoriginate(&mut self.store)
-    }
-    fn external_changes(&self) -> u64 {
-        DeviceLog::external_changes(&self.store)
-    }
-}
-
-fn frame(m: Message) -> Vec<u8> {
-    protocol::encode(&m)
-}
+use concord_core::protocol::{Catchup, Message, Updates};
+use concord_core::sync::{ClientConfig, ClientSession};
+use concord_core::{DocKind, Store, VersionVector};
+use support::{frame, welcome, Counting};
 
 #[test]
 fn waiting_update_frames_are_applied_as_one_batch_per_document() {
@@ -89,22 +23,11 @@ fn waiting_update_frames_are_applied_as_one_batch_per_document() {
                     .unwrap();
             }
         }
-        let applies = Rc::new(Cell::new(0));
-        let mut session = ClientSession::new(
-            Counting {
-                store: device.clone(),
-                applies: applies.clone(),
-            },
-            ClientConfig::default(),
-        );
+        let log = Counting::new(device.clone());
+        let applies = log.applies.clone();
+        let mut session = ClientSession::new(log, ClientConfig::default());
         session.connected();
-        session
-            .handle_frame(&frame(Message::Welcome(Welcome {
-                protocol_version: PROTOCOL_VERSION,
-                server_id: "relay".into(),
-                max_frame_bytes: 1 << 20,
-            })))
-            .unwrap();
+        session.handle_frame(&welcome()).unwrap();
         let mut frames = Vec::new();
         for doc in ["a", "b"] {
             frames.push(frame(Message::Catchup(Catchup {

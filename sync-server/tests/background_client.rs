@@ -100,3 +100,37 @@ async fn status_tracks_the_connection_and_the_outbox_across_a_relay_outage() {
         Some("online offline edits".into())
     );
 }
+
+/// The client runs on a thread of its own: it is started outside any tokio runtime, and
+/// it syncs while the caller's thread never yields to one (an app whose runtime is busy,
+/// or that has none, is not held up by the client's SQLite work, nor the client by it).
+#[test]
+fn a_background_client_syncs_on_its_own_thread_without_the_callers_runtime() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(ServerProcess::start(&[]));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("device.db")).unwrap();
+    store.create_doc("doc", DocKind::Automerge).unwrap();
+    let client = SyncClient::spawn(
+        store.clone(),
+        [server.url()],
+        ClientConfig::default(),
+        Backoff::default(),
+    );
+    for i in 0..5i64 {
+        store.transact("doc", |tx| tx.put("n", i)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = client.status();
+        if status.connected && status.pending.get("doc") == Some(&0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not synced: {status:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    runtime.block_on(client.stop());
+}

@@ -410,14 +410,21 @@ impl Cluster {
         loop {
             let leader = self.wait_for_leader().await?;
             let commit = self.status(leader).await.map(|s| s.commit_index).ok();
+            let mut seen = vec![format!("leader {leader} commit {commit:?}")];
             let mut all = commit.is_some();
             for id in self.ids() {
                 if !all {
                     break;
                 }
                 all = match self.status(id).await {
-                    Ok(s) => Some(s.applied_index) >= commit,
-                    Err(_) => false,
+                    Ok(s) => {
+                        seen.push(format!("n{id} applied {}", s.applied_index));
+                        Some(s.applied_index) >= commit
+                    }
+                    Err(e) => {
+                        seen.push(format!("n{id}: {e}"));
+                        false
+                    }
                 };
             }
             if all {
@@ -425,7 +432,10 @@ impl Cluster {
             }
             if Instant::now() > deadline {
                 return Err(TestkitError::Timeout {
-                    what: "every node applied the leader's commit index".into(),
+                    what: format!(
+                        "every node applied the leader's commit index (last seen: {})",
+                        seen.join(", ")
+                    ),
                     limit: self.spec.wait,
                 });
             }

@@ -3,10 +3,14 @@
 //! new ones), blackhole (keep connections open but forward nothing: a hung link, as in a
 //! partition; what was held is forwarded after healing, like TCP retransmission), heal; and
 //! retarget (new connections go to another address, as a name moved to a new machine).
+//!
+//! Every proxy runs on one runtime of its own: a link keeps moving whatever else the
+//! process runs (devices whose sync clients do synchronous SQLite work on the caller's
+//! runtime would otherwise starve the links, a stall no network would show).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,15 +52,28 @@ pub struct Proxy {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The runtime every proxy runs on (two workers, started with the first proxy).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("link-proxy")
+            .enable_all()
+            .build()
+            .expect("the proxies' runtime starts")
+    })
+}
+
 impl Proxy {
     /// Binds `listen` (port 0 for any free port) and forwards to `target`.
     pub async fn start(listen: SocketAddr, target: SocketAddr) -> Result<Proxy> {
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| TestkitError::Bind {
-                addr: listen,
-                source,
-            })?;
+        let bind = |source| TestkitError::Bind {
+            addr: listen,
+            source,
+        };
+        let listener = std::net::TcpListener::bind(listen).map_err(bind)?;
+        listener.set_nonblocking(true).map_err(TestkitError::Io)?;
         let listen = listener.local_addr().map_err(TestkitError::Io)?;
         let (mode, _) = watch::channel(LinkMode::Pass);
         let shared = Arc::new(Shared {
@@ -66,7 +83,13 @@ impl Proxy {
             delay_down: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
         });
-        let task = tokio::spawn(accept_loop(listener, shared.clone()));
+        let accepting = shared.clone();
+        let task = runtime().spawn(async move {
+            match TcpListener::from_std(listener) {
+                Ok(listener) => accept_loop(listener, accepting).await,
+                Err(e) => tracing::error!(error = %e, "a link proxy could not listen"),
+            }
+        });
         Ok(Proxy {
             listen,
             shared,

@@ -145,15 +145,12 @@ pub fn spawn_client(store: Store, urls: &[String], into: Arc<Mutex<Vec<LsnAck>>>
 
 /// The highest seq of `origin`'s own updates of `doc` that left the outbox.
 fn acked_upto(store: &Store, origin: &Origin, doc: &str) -> Result<u64> {
-    // The version first: anything committed by then is in the outbox read next, or acked.
-    let committed = store.version_vector(doc)?.get(origin);
-    let first_unacked = store
-        .outbox(doc)?
-        .iter()
-        .filter(|u| &u.origin == origin)
-        .map(|u| u.seq)
-        .min();
-    Ok(first_unacked.map_or(committed, |s| s - 1))
+    if store.device_id() == *origin {
+        return Ok(store.acknowledged_upto(doc)?);
+    }
+    // The device took a new origin since: the old one's updates are re-authored, so all
+    // of them left the outbox; what was acknowledged of them is in the version vector.
+    Ok(store.version_vector(doc)?.get(origin))
 }
 
 impl Writers {
@@ -378,18 +375,19 @@ impl Writers {
     /// The instant (since start) of the first acknowledgement of an update committed after
     /// `after` (so one that no node could have acknowledged before that instant).
     pub fn first_ack_of_write_after(&self, after: Duration) -> Option<Duration> {
+        // Both lists grow in time order: only their tails after `after` are read.
         self.devices
             .iter()
             .filter_map(|d| {
                 let written = d.written.lock().expect("written");
-                let fresh: std::collections::BTreeSet<(&str, u64)> = written
+                let from = written.partition_point(|w| w.at <= after);
+                let fresh: std::collections::BTreeSet<(&str, u64)> = written[from..]
                     .iter()
-                    .filter(|w| w.at > after)
                     .map(|w| (w.doc.as_str(), w.seq))
                     .collect();
-                d.acked
-                    .lock()
-                    .expect("acked")
+                let acked = d.acked.lock().expect("acked");
+                let from = acked.partition_point(|a| a.at <= after);
+                acked[from..]
                     .iter()
                     .filter(|a| fresh.contains(&(a.doc.as_str(), a.seq)))
                     .map(|a| a.at)

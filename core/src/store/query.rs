@@ -118,6 +118,26 @@ impl Store {
         Ok(n as usize + super::fold::folded_commits(&inner.conn, id)?)
     }
 
+    /// The highest seq up to which the relay has acknowledged this device's own updates of
+    /// `id` (every own update up to it left the outbox): the device's whole history of the
+    /// document when nothing waits, 0 when nothing was acknowledged. Reads no update data.
+    pub fn acknowledged_upto(&self, id: &str) -> Result<u64> {
+        // The version first: anything committed by then is in the outbox read next, or
+        // acknowledged.
+        let device = self.device_id();
+        let committed = self.version_vector(id)?.get(&device);
+        let inner = self.lock();
+        let waiting: Option<i64> = inner.conn.query_row(
+            "SELECT MIN(seq) FROM (
+                 SELECT seq FROM outbox WHERE doc_id = ?1 AND origin = ?2
+                 UNION ALL
+                 SELECT first_seq FROM outbox_fold WHERE doc_id = ?1 AND origin = ?2)",
+            rusqlite::params![id, device.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(waiting.map_or(committed, |first| (first as u64).saturating_sub(1)))
+    }
+
     /// Sync state of every document.
     pub fn status(&self) -> Result<Vec<DocStatus>> {
         let docs = self.list_docs()?;

@@ -26,6 +26,24 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// This device's own unacknowledged updates of `id` after seq `after`, oldest first:
+    /// what a live connection has not sent yet (read without the rest of the outbox, so
+    /// a commit costs the same however many updates wait for their acknowledgement).
+    pub fn outbox_after(&self, id: &str, after: u64) -> Result<Vec<UpdateRecord>> {
+        self.unfold(id)?;
+        let inner = self.lock();
+        let mut stmt = inner.conn.prepare_cached(
+            "SELECT u.origin, u.seq, u.data FROM outbox o
+             JOIN updates u ON u.doc_id = o.doc_id AND u.origin = o.origin AND u.seq = o.seq
+             WHERE o.doc_id = ?1 AND o.origin = ?2 AND o.seq > ?3 ORDER BY u.idx",
+        )?;
+        let rows = stmt.query_map(
+            params![id, inner.device.as_str(), after as i64],
+            log::record_from_row,
+        )?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
     /// Updates in this device's log that a replica at `other` lacks, in log order.
     /// (Updates folded into a checkpoint are no longer individually available, except
     /// those still in the outbox, which are never pruned.)

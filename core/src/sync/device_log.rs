@@ -25,6 +25,15 @@ pub trait DeviceLog {
     fn pending(&self, doc_id: &str) -> Result<usize>;
     /// The unacknowledged own updates of the document, in order.
     fn outbox(&self, doc_id: &str) -> Result<Vec<UpdateRecord>>;
+    /// The unacknowledged own updates of the document with a seq above `after`, in order
+    /// (what a connection has not sent yet). A log that can read these alone should: the
+    /// session asks on every local commit, while the outbox may be long.
+    fn outbox_after(&self, doc_id: &str, after: u64) -> Result<Vec<UpdateRecord>> {
+        let device = self.device_id();
+        let mut unsent = self.outbox(doc_id)?;
+        unsent.retain(|u| u.seq > after && u.origin == device);
+        Ok(unsent)
+    }
     /// The updates the device holds that `version` lacks, in an order they apply in.
     fn updates_missing_from(
         &self,
@@ -83,6 +92,10 @@ impl DeviceLog for Store {
 
     fn outbox(&self, doc_id: &str) -> Result<Vec<UpdateRecord>> {
         Store::outbox(self, doc_id)
+    }
+
+    fn outbox_after(&self, doc_id: &str, after: u64) -> Result<Vec<UpdateRecord>> {
+        Store::outbox_after(self, doc_id, after)
     }
 
     fn updates_missing_from(

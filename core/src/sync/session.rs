@@ -554,12 +554,7 @@ impl<L: DeviceLog> ClientSession<L> {
         if state.server_version.is_none() {
             return Ok(vec![]); // sent once the catch-up arrives
         }
-        let unsent: Vec<_> = self
-            .log
-            .outbox(doc_id)?
-            .into_iter()
-            .filter(|u| u.seq > state.sent_upto && u.origin == self.log.device_id())
-            .collect();
+        let unsent = self.log.outbox_after(doc_id, state.sent_upto)?;
         if let Some(last) = unsent.last() {
             state.sent_upto = last.seq;
         }
