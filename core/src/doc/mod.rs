@@ -210,6 +210,16 @@ impl CrdtDoc {
         }
     }
 
+    /// The whole document as one update, which any replica integrates (what it already
+    /// holds is skipped): for Automerge every change, for Yrs the full state. Sent to
+    /// restore a relay that lost part of this device's history.
+    pub fn whole_update(&mut self) -> Vec<u8> {
+        match self {
+            CrdtDoc::Automerge(doc) => doc.save_after(&[]),
+            CrdtDoc::Yrs(doc, _) => yrs_doc::save(doc),
+        }
+    }
+
     /// True when the document holds updates it cannot integrate yet (missing causal
     /// dependencies). A saved state taken now would not contain them.
     pub fn has_pending(&mut self) -> bool {

@@ -135,12 +135,28 @@ impl Store {
     /// unacknowledged local update to it, renumbered from 1, so no sequence number is ever
     /// used twice for different content. Returns the new origin.
     pub fn reoriginate(&self) -> Result<Origin> {
+        self.reoriginate_repairing(&[])
+    }
+
+    /// [`Store::reoriginate`], and for each `(document, seq)` in `lost` — a document whose
+    /// relay holds this device's updates only up to `seq`, fewer than it acknowledged (a
+    /// leader under the `leader` write concern died before passing them on, or the relay
+    /// was restored from an old backup) — re-authors everything of the old origin past
+    /// `seq` as one update under the new origin: the whole document
+    /// ([`CrdtDoc::whole_update`](crate::CrdtDoc::whole_update)), which the relay
+    /// integrates whatever it holds. The old origin's updates past `seq` leave this
+    /// device's log and outbox (the new update carries their content), so the device and
+    /// the relay agree on the old origin again and nothing it typed stays behind.
+    pub fn reoriginate_repairing(&self, lost: &[(String, u64)]) -> Result<Origin> {
         for id in self.doc_ids_with_fold()? {
             self.unfold(&id)?;
         }
         let mut guard = self.lock();
         let Write {
-            tx, device, docs, ..
+            tx,
+            device,
+            docs,
+            options,
         } = guard.begin_write()?;
         let old = device.clone();
         let new = Origin::random();
@@ -154,6 +170,29 @@ impl Store {
             ids.collect::<std::result::Result<_, _>>()?
         };
         for id in &doc_ids {
+            if let Some((_, relay_has)) = lost.iter().find(|(d, _)| d == id) {
+                let doc = sql::loaded(&tx, docs, id, options.text_unit)?;
+                let whole = doc.crdt.whole_update();
+                tx.execute(
+                    "DELETE FROM outbox WHERE doc_id = ?1 AND origin = ?2",
+                    params![id, old.as_str()],
+                )?;
+                tx.execute(
+                    "DELETE FROM updates WHERE doc_id = ?1 AND origin = ?2 AND seq > ?3",
+                    params![id, old.as_str(), *relay_has as i64],
+                )?;
+                doc.version.set(old.clone(), *relay_has);
+                let repair = UpdateRecord {
+                    origin: new.clone(),
+                    seq: 1,
+                    data: whole,
+                };
+                doc.version.set(new.clone(), 1);
+                sql::insert_update(&tx, id, &repair, true)?;
+                doc.tail += 1;
+                log::write_head(&tx, id, &doc.version, doc.tail)?;
+                continue;
+            }
             let pending: Vec<i64> = {
                 let mut stmt = tx.prepare(
                     "SELECT seq FROM outbox WHERE doc_id = ?1 AND origin = ?2 ORDER BY seq",

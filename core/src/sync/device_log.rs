@@ -60,6 +60,18 @@ pub trait DeviceLog {
     /// Takes a new device id, re-authoring the outbox under it (after a restore from a
     /// backup, the old sequence numbers may be taken on the relay).
     fn reoriginate(&mut self) -> Result<()>;
+    /// [`DeviceLog::reoriginate`], re-authoring what the relay lost of each `(document,
+    /// seq)` in `lost` (it holds this device's updates only up to `seq`, and the device no
+    /// longer holds the next ones one by one) as one update of the whole document under the
+    /// new origin. A log that cannot build such an update leaves it to the caller (error).
+    fn reoriginate_repairing(&mut self, lost: &[(String, u64)]) -> Result<()> {
+        if lost.is_empty() {
+            return self.reoriginate();
+        }
+        Err(crate::Error::InvalidEdit(
+            "this log cannot re-author a document whole".into(),
+        ))
+    }
     /// A counter that changes when another process committed to the same log (whose
     /// commits raise no in-process event): the driver polls it.
     fn external_changes(&self) -> u64;
@@ -129,6 +141,10 @@ impl DeviceLog for Store {
 
     fn reoriginate(&mut self) -> Result<()> {
         Store::reoriginate(self).map(drop)
+    }
+
+    fn reoriginate_repairing(&mut self, lost: &[(String, u64)]) -> Result<()> {
+        Store::reoriginate_repairing(self, lost).map(|_| ())
     }
 
     fn external_changes(&self) -> u64 {

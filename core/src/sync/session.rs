@@ -23,6 +23,7 @@ use crate::protocol::{
 use crate::sync::chunk::chunk_updates;
 use crate::sync::device_log::DeviceLog;
 use crate::sync::outcome::Acked;
+use crate::update::UpdateRecord;
 use crate::vv::{Causality, VersionVector};
 
 /// Which documents a session syncs.
@@ -432,7 +433,7 @@ impl<L: DeviceLog> ClientSession<L> {
                     return Ok(out);
                 }
                 let out = if e.code == ErrorCode::SeqConflict {
-                    self.restart_under_new_origin()?
+                    self.restart_under_new_origin(&[])?
                 } else if e.code.switches_node() {
                     vec![] // the driver moves to another node; nothing is refused for good
                 } else {
@@ -510,7 +511,7 @@ impl<L: DeviceLog> ClientSession<L> {
         if c.server_version.get(&device) > local.get(&device) {
             // The relay holds updates from this device that the device does not: it was
             // restored from an old backup. Never reuse those sequence numbers.
-            return self.restart_under_new_origin();
+            return self.restart_under_new_origin(&[]);
         }
         if let Some(snapshot) = &c.snapshot {
             self.log
@@ -525,10 +526,23 @@ impl<L: DeviceLog> ClientSession<L> {
             .into_iter()
             .filter(|u| c.server_version.contains(&u.origin, u.seq))
             .collect();
-        to_send.extend(
-            self.log
-                .updates_missing_from(&c.doc_id, &c.server_version)?,
-        );
+        let missing = self
+            .log
+            .updates_missing_from(&c.doc_id, &c.server_version)?;
+        let relay_has = c.server_version.get(&device);
+        let next_own = missing
+            .iter()
+            .filter(|u| u.origin == device)
+            .map(|u| u.seq)
+            .min();
+        if relay_has < local.get(&device) && next_own != Some(relay_has + 1) {
+            // The relay lacks updates this device had sent (and may have had acknowledged:
+            // a leader under the `leader` write concern died before passing them on), and
+            // the device no longer holds the next one by itself: resend them as one update
+            // of the whole document under a new origin.
+            return self.restart_under_new_origin(&[(c.doc_id.clone(), relay_has)]);
+        }
+        to_send.extend(sendable(missing, &c.server_version));
         let state = self.docs.get_mut(&c.doc_id).expect("checked above");
         state.server_version = Some(c.server_version.clone());
         state.sent_upto = to_send
@@ -561,8 +575,10 @@ impl<L: DeviceLog> ClientSession<L> {
         Ok(chunk_updates(doc_id, unsent, self.max_frame_bytes / 2, 0))
     }
 
-    fn restart_under_new_origin(&mut self) -> Result<Vec<Message>> {
-        self.log.reoriginate()?;
+    /// Takes a new origin (re-authoring what the relay lost of the documents in `lost`,
+    /// see [`DeviceLog::reoriginate_repairing`]) and subscribes every document again.
+    fn restart_under_new_origin(&mut self, lost: &[(String, u64)]) -> Result<Vec<Message>> {
+        self.log.reoriginate_repairing(lost)?;
         let ids: Vec<String> = self.docs.keys().cloned().collect();
         let mut out = Vec::new();
         for id in ids {
@@ -570,4 +586,25 @@ impl<L: DeviceLog> ClientSession<L> {
         }
         Ok(out)
     }
+}
+
+/// The updates the relay can take, in order: per origin only the run that continues what
+/// it holds (`have`). An update past a gap — another device's update whose predecessor
+/// this device never held, or no longer holds — would only be refused with `seq_gap`.
+fn sendable(missing: Vec<UpdateRecord>, have: &VersionVector) -> Vec<UpdateRecord> {
+    let mut next: HashMap<Origin, u64> = HashMap::new();
+    missing
+        .into_iter()
+        .filter(|u| {
+            let expected = next
+                .entry(u.origin.clone())
+                .or_insert_with(|| have.get(&u.origin) + 1);
+            if u.seq == *expected {
+                *expected += 1;
+                true
+            } else {
+                false
+            }
+        })
+        .collect()
 }
