@@ -165,22 +165,32 @@ pub fn check(
                 report.unconverged_devices.push(dev.origin.clone());
             }
         }
-        // Exactly once in effect: a counter equals its increments, a text its inserts.
+        // Exactly once in effect: a counter equals its increments, a text its inserts —
+        // every write the devices made (each +1 or one "x"), when they recorded them;
+        // otherwise every update in the version vector. (A device that re-authored writes
+        // the cluster lost as one whole-document update makes fewer updates than writes.)
+        let mut writes: BTreeMap<&str, u64> = BTreeMap::new();
+        for dev in devices {
+            for w in &dev.written {
+                *writes.entry(w.doc.as_str()).or_default() += 1;
+            }
+        }
         if let Some(first) = devices.first() {
             for (doc, (vv, _, json)) in &first.docs {
                 let updates: u64 = vv.values().sum();
                 let kind = reference.get(doc).map(|d| d.kind.as_str()).unwrap_or("");
+                let written = writes.get(doc.as_str()).copied().filter(|w| *w > 0);
                 let (effect, expected) = match kind {
                     // The first update of an Automerge document made the counter (+0).
                     "automerge" => (
                         json.get("n").and_then(|v| v.as_u64()),
-                        updates.saturating_sub(1),
+                        written.unwrap_or(updates.saturating_sub(1)),
                     ),
                     _ => (
                         json.get("text")
                             .and_then(|v| v.as_str())
                             .map(|t| t.len() as u64),
-                        updates,
+                        written.unwrap_or(updates),
                     ),
                 };
                 if updates > 0 && effect != Some(expected) {
@@ -240,7 +250,7 @@ mod tests {
     use super::*;
     use crate::cluster::ClusterStatus;
     use crate::digest::LoggedUpdate;
-    use crate::writers::Acked;
+    use crate::writers::{Acked, Written};
     use std::time::Duration;
 
     fn digest(seqs: &[u64]) -> Digest {
@@ -346,6 +356,27 @@ mod tests {
         let r = check(&digests, &[d], &[], &[]);
         assert_eq!(r.unconverged_devices, vec!["a".to_string()]);
         assert_eq!(r.effect_mismatches.len(), 1);
+    }
+
+    #[test]
+    fn counts_effect_against_the_writes_made_not_the_updates() {
+        // Three writes, re-authored into two updates (a repair): exactly once in effect.
+        let digests = [(1, digest(&[1, 2]))].into();
+        let mut d = device(2, 2);
+        d.written = (1..=3)
+            .map(|seq| Written {
+                doc: "d".into(),
+                seq,
+                at: Duration::ZERO,
+            })
+            .collect();
+        d.docs.get_mut("d").unwrap().2 = serde_json::json!({ "text": "xxx" });
+        assert!(check(&digests, &[d.clone()], &[], &[])
+            .effect_mismatches
+            .is_empty());
+        // A write whose effect is missing is found.
+        d.docs.get_mut("d").unwrap().2 = serde_json::json!({ "text": "xx" });
+        assert_eq!(check(&digests, &[d], &[], &[]).effect_mismatches.len(), 1);
     }
 
     #[test]
