@@ -175,3 +175,87 @@ fn another_origins_updates_past_a_gap_are_not_sent() {
         "3..5 would be refused with seq_gap"
     );
 }
+
+/// The fault run's case: one leader death loses acknowledged updates of two documents, and
+/// the device has more unacknowledged edits of the second, built on what was lost. The
+/// first catch-up makes the device take a new origin; the second document's edits and its
+/// lost content then reach the relay whole, and device and relay agree on every vector.
+#[test]
+fn losses_in_two_documents_are_both_repaired_and_the_vectors_agree() {
+    let device = Store::open_in_memory().unwrap();
+    let relay = Store::open_in_memory().unwrap();
+    let docs = [("a", DocKind::Automerge), ("b", DocKind::Yrs)];
+    let old = device.device_id();
+    for (id, kind) in docs {
+        device.create_doc(id, kind).unwrap();
+        relay.create_doc(id, kind).unwrap();
+        for i in 0..10usize {
+            device
+                .transact(id, |tx| match kind {
+                    DocKind::Automerge => tx.put(&format!("k{i}"), i as i64),
+                    DocKind::Yrs => tx.insert_text("t", 0, "x"),
+                })
+                .unwrap();
+        }
+        let all = device.outbox(id).unwrap();
+        relay.apply_remote(id, &all[..4]).unwrap();
+        device.acknowledge(id, &old, 10).unwrap();
+        device.compact(id).unwrap();
+    }
+    for _ in 0..3 {
+        device
+            .transact("b", |tx| tx.insert_text("t", 0, "y"))
+            .unwrap();
+    }
+    let catchup_of = |id: &str, kind| {
+        frame(Message::Catchup(Catchup {
+            doc_id: id.into(),
+            kind,
+            server_version: relay.version_vector(id).unwrap(),
+            snapshot: None,
+            lsn: 1,
+        }))
+    };
+
+    let mut session = ClientSession::new(device.clone(), ClientConfig::default());
+    session.connected();
+    session.handle_frame(&welcome()).unwrap();
+    session
+        .handle_frame(&catchup_of("b", DocKind::Yrs))
+        .unwrap();
+    // Whatever order the catch-ups come in, each is answered until nothing more is sent.
+    for _ in 0..4 {
+        for (id, kind) in docs {
+            let out = session.handle_frame(&catchup_of(id, kind)).unwrap();
+            let updates = sent(&out);
+            relay.apply_remote(id, &updates).unwrap();
+            device
+                .acknowledge(
+                    id,
+                    &device.device_id(),
+                    device.version_vector(id).unwrap().get(&device.device_id()),
+                )
+                .unwrap();
+        }
+    }
+    assert_ne!(device.device_id(), old);
+    for (id, _) in docs {
+        assert_eq!(
+            relay.to_json(id).unwrap(),
+            device.to_json(id).unwrap(),
+            "{id}"
+        );
+        assert_eq!(
+            relay.version_vector(id).unwrap(),
+            device.version_vector(id).unwrap(),
+            "{id}: the device's vector is the relay's again"
+        );
+        assert_eq!(device.pending(id).unwrap(), 0, "{id}");
+    }
+    let text = relay.get("b", "t").unwrap().unwrap();
+    assert_eq!(
+        text.as_str().unwrap().len(),
+        13,
+        "ten x and three y, once each"
+    );
+}

@@ -108,3 +108,89 @@ async fn restore_detected_by_a_sequence_conflict() {
     // learns of the restore when the relay refuses its different update 4 (seq_conflict).
     restore_scenario(2).await;
 }
+
+/// Copies a directory's files (one level: the relay's data dir).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// The relay is restored from an old backup and so lacks updates it had acknowledged;
+/// the devices had already folded them into their checkpoints. Each device re-authors what
+/// the relay lost as one whole-document update under a new origin, and a fresh device then
+/// sees every edit exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_restored_from_an_old_backup_gets_back_what_it_had_acknowledged() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let mut server = common::ServerProcess::start(&[]).await;
+        let url = server.url();
+        let dir = tempfile::tempdir().unwrap();
+        let edit = |s: &Store, tag: &str, n: usize| {
+            for i in 0..n {
+                s.transact("doc", |tx| match kind {
+                    DocKind::Automerge => tx.push("log", format!("{tag}{i}")),
+                    DocKind::Yrs => tx.insert_text("t", 0, &format!("{tag}{i};")),
+                })
+                .unwrap();
+            }
+        };
+        let a = Store::open(dir.path().join("a.db")).unwrap();
+        let b = Store::open(dir.path().join("b.db")).unwrap();
+        a.create_doc("doc", kind).unwrap();
+        edit(&a, "a-early-", 3);
+        sync(&a, &url).await;
+        sync(&b, &url).await;
+        edit(&b, "b-early-", 2);
+        sync(&b, &url).await;
+
+        server.kill();
+        let backup = dir.path().join("backup");
+        copy_dir(server.data_dir(), &backup);
+        server.restart().await;
+
+        // Acknowledged by the relay, then folded into the devices' checkpoints.
+        edit(&a, "a-late-", 4);
+        edit(&b, "b-late-", 3);
+        for _ in 0..2 {
+            sync(&a, &url).await;
+            sync(&b, &url).await;
+        }
+        assert_eq!(
+            (a.pending("doc").unwrap(), b.pending("doc").unwrap()),
+            (0, 0)
+        );
+        a.compact("doc").unwrap();
+        b.compact("doc").unwrap();
+        let (a_origin, b_origin) = (a.device_id(), b.device_id());
+
+        server.kill();
+        copy_dir(&backup, server.data_dir());
+        server.restart().await;
+
+        for _ in 0..2 {
+            sync(&a, &url).await;
+            sync(&b, &url).await;
+        }
+        assert_ne!(
+            a.device_id(),
+            a_origin,
+            "{kind}: a re-authored what was lost"
+        );
+        assert_ne!(b.device_id(), b_origin, "{kind}: so did b");
+        let fresh = Store::open(dir.path().join("fresh.db")).unwrap();
+        sync(&fresh, &url).await;
+        let content = fresh.to_json("doc").unwrap();
+        assert_eq!(content, a.to_json("doc").unwrap(), "{kind}");
+        assert_eq!(content, b.to_json("doc").unwrap(), "{kind}");
+        let text = content.to_string();
+        for tag in ["a-early-2", "b-early-1", "a-late-3", "b-late-2"] {
+            assert_eq!(text.matches(tag).count(), 1, "{kind}: {tag} once in {text}");
+        }
+    }
+}

@@ -135,71 +135,18 @@ impl Store {
     /// unacknowledged local update to it, renumbered from 1, so no sequence number is ever
     /// used twice for different content. Returns the new origin.
     pub fn reoriginate(&self) -> Result<Origin> {
-        self.reoriginate_repairing(&[])
-    }
-
-    /// [`Store::reoriginate`], and for each `(document, seq)` in `lost` — a document whose
-    /// relay holds this device's updates only up to `seq`, fewer than it acknowledged (a
-    /// leader under the `leader` write concern died before passing them on, or the relay
-    /// was restored from an old backup) — re-authors everything of the old origin past
-    /// `seq` as one update under the new origin: the whole document
-    /// ([`CrdtDoc::whole_update`](crate::CrdtDoc::whole_update)), which the relay
-    /// integrates whatever it holds. The old origin's updates past `seq` leave this
-    /// device's log and outbox (the new update carries their content), so the device and
-    /// the relay agree on the old origin again and nothing it typed stays behind.
-    pub fn reoriginate_repairing(&self, lost: &[(String, u64)]) -> Result<Origin> {
         for id in self.doc_ids_with_fold()? {
             self.unfold(&id)?;
         }
         let mut guard = self.lock();
         let Write {
-            tx,
-            device,
-            docs,
-            options,
+            tx, device, docs, ..
         } = guard.begin_write()?;
         let old = device.clone();
         let new = Origin::random();
-        tx.execute(
-            "UPDATE meta SET value = ?1 WHERE key = 'device_id'",
-            [new.as_str()],
-        )?;
-        let doc_ids: Vec<String> = {
-            let mut stmt = tx.prepare("SELECT id FROM docs")?;
-            let ids = stmt.query_map([], |r| r.get(0))?;
-            ids.collect::<std::result::Result<_, _>>()?
-        };
-        for id in &doc_ids {
-            if let Some((_, relay_has)) = lost.iter().find(|(d, _)| d == id) {
-                let doc = sql::loaded(&tx, docs, id, options.text_unit)?;
-                let whole = doc.crdt.whole_update();
-                tx.execute(
-                    "DELETE FROM outbox WHERE doc_id = ?1 AND origin = ?2",
-                    params![id, old.as_str()],
-                )?;
-                tx.execute(
-                    "DELETE FROM updates WHERE doc_id = ?1 AND origin = ?2 AND seq > ?3",
-                    params![id, old.as_str(), *relay_has as i64],
-                )?;
-                doc.version.set(old.clone(), *relay_has);
-                let repair = UpdateRecord {
-                    origin: new.clone(),
-                    seq: 1,
-                    data: whole,
-                };
-                doc.version.set(new.clone(), 1);
-                sql::insert_update(&tx, id, &repair, true)?;
-                doc.tail += 1;
-                log::write_head(&tx, id, &doc.version, doc.tail)?;
-                continue;
-            }
-            let pending: Vec<i64> = {
-                let mut stmt = tx.prepare(
-                    "SELECT seq FROM outbox WHERE doc_id = ?1 AND origin = ?2 ORDER BY seq",
-                )?;
-                let seqs = stmt.query_map(params![id, old.as_str()], |r| r.get(0))?;
-                seqs.collect::<std::result::Result<_, _>>()?
-            };
+        set_device(&tx, &new)?;
+        for id in &doc_ids(&tx)? {
+            let pending = pending_seqs(&tx, id, &old)?;
             let mut version = read_version(&tx, id)?;
             let acked = pending
                 .first()
@@ -228,6 +175,111 @@ impl Store {
         docs.clear();
         Ok(new)
     }
+
+    /// The relay holds the updates of each `(origin, seq)` in `lost` of document `id` only
+    /// up to `seq`, while this device has more of them and no longer holds the next one by
+    /// itself (they were folded into its checkpoint): a leader under the `leader` write
+    /// concern died before passing acknowledged updates on, or the relay was restored from
+    /// an old backup. Drops those origins' later updates from this device's log and
+    /// version (so device and relay agree on them again) and queues their content as one
+    /// update of the whole document ([`CrdtDoc::whole_update`](crate::CrdtDoc::whole_update)),
+    /// which the relay integrates whatever it holds; the document's own unacknowledged
+    /// updates go into it too (they may build on what was lost). When this device's own
+    /// origin is among `lost` it first takes a new origin (an acknowledged sequence number
+    /// is never reused), and every document with unacknowledged updates sends them the same
+    /// way, as one whole update. Returns true when it took a new origin.
+    pub fn repair_lost(&self, id: &str, lost: &[(Origin, u64)]) -> Result<bool> {
+        for doc in self.doc_ids_with_fold()? {
+            self.unfold(&doc)?;
+        }
+        let mut guard = self.lock();
+        let Write {
+            tx,
+            device,
+            docs,
+            options,
+        } = guard.begin_write()?;
+        let current = device.clone();
+        let renew = lost.iter().any(|(o, _)| *o == current);
+        let author = if renew {
+            Origin::random()
+        } else {
+            current.clone()
+        };
+        let mut here = lost.to_vec();
+        if !renew {
+            // This document's own unacknowledged updates may build on what was lost: they
+            // go into the whole update too, which takes the first of their seqs.
+            if let Some(first) = pending_seqs(&tx, id, &current)?.first() {
+                here.push((current.clone(), *first as u64 - 1));
+            }
+        }
+        let mut cut: Vec<(String, Vec<(Origin, u64)>)> = vec![(id.to_string(), here)];
+        if renew {
+            set_device(&tx, &author)?;
+            for other in doc_ids(&tx)? {
+                if other == id {
+                    continue;
+                }
+                // Unacknowledged updates go out whole under the new origin.
+                let pending = pending_seqs(&tx, &other, &current)?;
+                if let Some(first) = pending.first() {
+                    cut.push((other, vec![(current.clone(), *first as u64 - 1)]));
+                }
+            }
+        }
+        for (doc_id, origins) in &cut {
+            let doc = sql::loaded(&tx, docs, doc_id, options.text_unit)?;
+            let whole = doc.crdt.whole_update();
+            for (origin, upto) in origins {
+                for table in ["updates", "outbox"] {
+                    tx.execute(
+                        &format!(
+                            "DELETE FROM {table} WHERE doc_id = ?1 AND origin = ?2 AND seq > ?3"
+                        ),
+                        params![doc_id, origin.as_str(), *upto as i64],
+                    )?;
+                }
+                doc.version.set(origin.clone(), *upto);
+            }
+            let seq = doc.version.get(&author) + 1;
+            doc.version.set(author.clone(), seq);
+            let record = UpdateRecord {
+                origin: author.clone(),
+                seq,
+                data: whole,
+            };
+            sql::insert_update(&tx, doc_id, &record, true)?;
+            doc.tail += 1;
+            log::write_head(&tx, doc_id, &doc.version, doc.tail)?;
+        }
+        tx.commit()?;
+        *device = author;
+        docs.clear();
+        Ok(renew)
+    }
+}
+
+fn set_device(tx: &rusqlite::Transaction<'_>, origin: &Origin) -> Result<()> {
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'device_id'",
+        [origin.as_str()],
+    )?;
+    Ok(())
+}
+
+fn doc_ids(tx: &rusqlite::Transaction<'_>) -> Result<Vec<String>> {
+    let mut stmt = tx.prepare("SELECT id FROM docs")?;
+    let ids = stmt.query_map([], |r| r.get(0))?;
+    Ok(ids.collect::<std::result::Result<_, _>>()?)
+}
+
+/// The seqs of `origin`'s updates of `id` still in the outbox, in order.
+fn pending_seqs(tx: &rusqlite::Transaction<'_>, id: &str, origin: &Origin) -> Result<Vec<i64>> {
+    let mut stmt =
+        tx.prepare("SELECT seq FROM outbox WHERE doc_id = ?1 AND origin = ?2 ORDER BY seq")?;
+    let seqs = stmt.query_map(params![id, origin.as_str()], |r| r.get(0))?;
+    Ok(seqs.collect::<std::result::Result<_, _>>()?)
 }
 
 impl Store {

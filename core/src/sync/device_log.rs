@@ -60,14 +60,13 @@ pub trait DeviceLog {
     /// Takes a new device id, re-authoring the outbox under it (after a restore from a
     /// backup, the old sequence numbers may be taken on the relay).
     fn reoriginate(&mut self) -> Result<()>;
-    /// [`DeviceLog::reoriginate`], re-authoring what the relay lost of each `(document,
-    /// seq)` in `lost` (it holds this device's updates only up to `seq`, and the device no
-    /// longer holds the next ones one by one) as one update of the whole document under the
-    /// new origin. A log that cannot build such an update leaves it to the caller (error).
-    fn reoriginate_repairing(&mut self, lost: &[(String, u64)]) -> Result<()> {
-        if lost.is_empty() {
-            return self.reoriginate();
-        }
+    /// The relay lost updates of `doc_id` this device cannot resend one by one (each
+    /// `(origin, seq)` in `lost`: the relay holds that origin only up to `seq`): drop them
+    /// and queue their content as one update of the whole document (see
+    /// [`Store::repair_lost`]). True when the device took a new origin. A log that cannot
+    /// build such an update refuses (error).
+    fn repair_lost(&mut self, doc_id: &str, lost: &[(Origin, u64)]) -> Result<bool> {
+        let _ = (doc_id, lost);
         Err(crate::Error::InvalidEdit(
             "this log cannot re-author a document whole".into(),
         ))
@@ -143,8 +142,8 @@ impl DeviceLog for Store {
         Store::reoriginate(self).map(drop)
     }
 
-    fn reoriginate_repairing(&mut self, lost: &[(String, u64)]) -> Result<()> {
-        Store::reoriginate_repairing(self, lost).map(|_| ())
+    fn repair_lost(&mut self, doc_id: &str, lost: &[(Origin, u64)]) -> Result<bool> {
+        Store::repair_lost(self, doc_id, lost)
     }
 
     fn external_changes(&self) -> u64 {

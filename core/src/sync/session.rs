@@ -433,7 +433,7 @@ impl<L: DeviceLog> ClientSession<L> {
                     return Ok(out);
                 }
                 let out = if e.code == ErrorCode::SeqConflict {
-                    self.restart_under_new_origin(&[])?
+                    self.restart_under_new_origin()?
                 } else if e.code.switches_node() {
                     vec![] // the driver moves to another node; nothing is refused for good
                 } else {
@@ -511,7 +511,7 @@ impl<L: DeviceLog> ClientSession<L> {
         if c.server_version.get(&device) > local.get(&device) {
             // The relay holds updates from this device that the device does not: it was
             // restored from an old backup. Never reuse those sequence numbers.
-            return self.restart_under_new_origin(&[]);
+            return self.restart_under_new_origin();
         }
         if let Some(snapshot) = &c.snapshot {
             self.log
@@ -529,18 +529,32 @@ impl<L: DeviceLog> ClientSession<L> {
         let missing = self
             .log
             .updates_missing_from(&c.doc_id, &c.server_version)?;
-        let relay_has = c.server_version.get(&device);
-        let next_own = missing
+        // Origins of which the relay holds fewer updates than this device, which cannot
+        // resend the next one by itself: the relay lost them (a leader under the `leader`
+        // write concern died before passing acknowledged updates on, or it was restored
+        // from an old backup) after the device folded them into its checkpoint.
+        let lost: Vec<(Origin, u64)> = local
             .iter()
-            .filter(|u| u.origin == device)
-            .map(|u| u.seq)
-            .min();
-        if relay_has < local.get(&device) && next_own != Some(relay_has + 1) {
-            // The relay lacks updates this device had sent (and may have had acknowledged:
-            // a leader under the `leader` write concern died before passing them on), and
-            // the device no longer holds the next one by itself: resend them as one update
-            // of the whole document under a new origin.
-            return self.restart_under_new_origin(&[(c.doc_id.clone(), relay_has)]);
+            .filter(|(origin, seq)| *seq > c.server_version.get(origin))
+            .filter(|(origin, _)| {
+                let has = c.server_version.get(origin);
+                let next = missing
+                    .iter()
+                    .filter(|u| &u.origin == *origin)
+                    .map(|u| u.seq)
+                    .min();
+                next != Some(has + 1)
+            })
+            .map(|(origin, _)| (origin.clone(), c.server_version.get(origin)))
+            .collect();
+        if !lost.is_empty() {
+            // Their content goes out as one whole-document update; subscribe again to send
+            // it (every document, when the device took a new origin).
+            let renewed = self.log.repair_lost(&c.doc_id, &lost)?;
+            if renewed {
+                return self.resubscribe_all();
+            }
+            return self.subscribe(&c.doc_id);
         }
         to_send.extend(sendable(missing, &c.server_version));
         let state = self.docs.get_mut(&c.doc_id).expect("checked above");
@@ -575,10 +589,13 @@ impl<L: DeviceLog> ClientSession<L> {
         Ok(chunk_updates(doc_id, unsent, self.max_frame_bytes / 2, 0))
     }
 
-    /// Takes a new origin (re-authoring what the relay lost of the documents in `lost`,
-    /// see [`DeviceLog::reoriginate_repairing`]) and subscribes every document again.
-    fn restart_under_new_origin(&mut self, lost: &[(String, u64)]) -> Result<Vec<Message>> {
-        self.log.reoriginate_repairing(lost)?;
+    /// Takes a new origin and subscribes every document again.
+    fn restart_under_new_origin(&mut self) -> Result<Vec<Message>> {
+        self.log.reoriginate()?;
+        self.resubscribe_all()
+    }
+
+    fn resubscribe_all(&mut self) -> Result<Vec<Message>> {
         let ids: Vec<String> = self.docs.keys().cloned().collect();
         let mut out = Vec::new();
         for id in ids {
