@@ -310,9 +310,10 @@ pub async fn sync_once(
     let urls = url_list(urls)?;
     let first = urls[0].clone();
     let store = store.clone();
+    // Dropping this future (a timeout around it, say) drops the sender: the thread stops.
+    let (_cancel_tx, mut cancel) = watch::channel(false);
     let done = on_own_thread("concord-sync-once", move || async move {
         let (_sub, mut local) = local_changes(&store);
-        let (_cancel_tx, mut cancel) = watch::channel(false);
         let origin = Instant::now();
         let driver = ClientDriver::new(
             store,

@@ -65,6 +65,16 @@ fn acknowledged_updates_the_relay_lost_come_back_as_one_whole_update() {
         let mut session = ClientSession::new(device.clone(), ClientConfig::default());
         session.connected();
         session.handle_frame(&welcome()).unwrap();
+        // A lagging follower would show the same: the loss is confirmed by a linearizable
+        // read before anything is repaired.
+        let out = session
+            .handle_frame(&catchup(kind, relay.version_vector("d").unwrap()))
+            .unwrap();
+        assert!(
+            matches!(&out[..], [Message::Subscribe(s)] if s.linearizable),
+            "{kind}: {out:?}"
+        );
+        assert_eq!(device.device_id(), old, "{kind}: nothing repaired yet");
         let out = session
             .handle_frame(&catchup(kind, relay.version_vector("d").unwrap()))
             .unwrap();
@@ -174,6 +184,24 @@ fn another_origins_updates_past_a_gap_are_not_sent() {
         Vec::<u64>::new(),
         "3..5 would be refused with seq_gap"
     );
+    // Confirmed by a second (linearizable) catch-up, the loss is repaired: the device's
+    // entry for that origin becomes the relay's, and its whole document goes out under its
+    // own origin (a new one is not needed: the lost updates were not its own).
+    let own = device.device_id();
+    let out = session
+        .handle_frame(&catchup(DocKind::Yrs, relay.version_vector("d").unwrap()))
+        .unwrap();
+    assert!(sent(&out).is_empty(), "{out:?}");
+    assert_eq!(device.device_id(), own);
+    assert_eq!(device.version_vector("d").unwrap().get(&other_origin), 1);
+    let out = session
+        .handle_frame(&catchup(DocKind::Yrs, relay.version_vector("d").unwrap()))
+        .unwrap();
+    let repair = sent(&out);
+    assert_eq!(repair.len(), 1);
+    assert_eq!(repair[0].origin, own);
+    relay.apply_remote("d", &repair).unwrap();
+    assert_eq!(relay.to_json("d").unwrap(), device.to_json("d").unwrap());
 }
 
 /// The fault run's case: one leader death loses acknowledged updates of two documents, and
@@ -258,4 +286,47 @@ fn losses_in_two_documents_are_both_repaired_and_the_vectors_agree() {
         13,
         "ten x and three y, once each"
     );
+}
+
+/// The repair's updates may be folded into the checkpoint (compaction, or closing the
+/// store) before they are sent, together with a later edit: they are rebuilt whole, so
+/// the relay still gets everything it lost.
+#[test]
+fn a_repair_folded_before_it_is_sent_is_rebuilt_whole() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let device = Store::open_in_memory().unwrap();
+        let relay = Store::open_in_memory().unwrap();
+        device.create_doc("d", kind).unwrap();
+        relay.create_doc("d", kind).unwrap();
+        let old = device.device_id();
+        for i in 0..10 {
+            edit(&device, kind, i);
+        }
+        relay
+            .apply_remote("d", &device.outbox("d").unwrap()[..4])
+            .unwrap();
+        device.acknowledge("d", &old, 10).unwrap();
+        device.compact("d").unwrap();
+
+        let mut session = ClientSession::new(device.clone(), ClientConfig::default());
+        session.connected();
+        session.handle_frame(&welcome()).unwrap();
+        for _ in 0..2 {
+            session
+                .handle_frame(&catchup(kind, relay.version_vector("d").unwrap()))
+                .unwrap();
+        }
+        assert_ne!(device.device_id(), old, "{kind}: repaired");
+        edit(&device, kind, 10);
+        device.compact("d").unwrap(); // folds the repair and the new edit together
+        let out = session
+            .handle_frame(&catchup(kind, relay.version_vector("d").unwrap()))
+            .unwrap();
+        relay.apply_remote("d", &sent(&out)).unwrap();
+        assert_eq!(
+            relay.to_json("d").unwrap(),
+            device.to_json("d").unwrap(),
+            "{kind}: the relay holds everything"
+        );
+    }
 }

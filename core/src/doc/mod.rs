@@ -379,12 +379,25 @@ impl DocTxn<'_> {
 
     /// Removes a map key or a list element.
     pub fn delete(&mut self, path: &str) -> Result<()> {
-        let path = Path::parse(path)?;
-        match &mut self.inner {
-            TxnInner::Automerge(doc) => automerge_doc::delete(doc, &path)?,
-            TxnInner::Yrs(txn, _) => yrs_edit::delete(txn, &path)?,
+        let parsed = Path::parse(path)?;
+        let removed = match &mut self.inner {
+            TxnInner::Automerge(doc) => automerge_doc::delete(doc, &parsed),
+            TxnInner::Yrs(txn, _) => yrs_edit::delete(txn, &parsed),
+        };
+        if let Err(e) = removed {
+            // Under a conflict policy a read shows the policy's value, which may stand
+            // while the plain key is gone (a concurrent delete that lost to a later
+            // write): deleting what a read shows stamps the deletion.
+            if !matches!(e, Error::InvalidPath { .. }) || self.get(path)?.is_none() {
+                return Err(e);
+            }
+            self.stamp_if_governed(&parsed, &Payload::Deleted)?;
+            return match self.last_stamp {
+                Some(_) => Ok(()),
+                None => Err(e),
+            };
         }
-        self.stamp_if_governed(&path, &Payload::Deleted)
+        self.stamp_if_governed(&parsed, &Payload::Deleted)
     }
 
     /// Inserts `text` into the collaborative text at `path` (created if absent).

@@ -23,7 +23,7 @@ use crate::log;
 use crate::update::UpdateRecord;
 
 /// The size an Automerge fold aims at per rebuilt update (well under a relay's frame cap).
-const RECORD_BYTES: u64 = 1024 * 1024;
+pub(super) const RECORD_BYTES: u64 = 1024 * 1024;
 
 /// Records, before a local edit, the document's position if no earlier unacknowledged
 /// update holds one (the oldest is kept).

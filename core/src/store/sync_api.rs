@@ -5,6 +5,7 @@
 use rusqlite::params;
 
 use super::{change_event, clock, fold, sql, RemoteApplied, Store, Write};
+use crate::doc::CrdtDoc;
 use crate::error::Result;
 use crate::ids::Origin;
 use crate::log;
@@ -188,7 +189,7 @@ impl Store {
     /// origin is among `lost` it first takes a new origin (an acknowledged sequence number
     /// is never reused), and every document with unacknowledged updates sends them the same
     /// way, as one whole update. Returns true when it took a new origin.
-    pub fn repair_lost(&self, id: &str, lost: &[(Origin, u64)]) -> Result<bool> {
+    pub fn repair_lost(&self, id: &str, lost: &[(Origin, u64)], own: u64) -> Result<bool> {
         for doc in self.doc_ids_with_fold()? {
             self.unfold(&doc)?;
         }
@@ -210,8 +211,9 @@ impl Store {
         if !renew {
             // This document's own unacknowledged updates may build on what was lost: they
             // go into the whole update too, which takes the first of their seqs.
+            // Never below what the relay holds of this origin (no seq it has is reused).
             if let Some(first) = pending_seqs(&tx, id, &current)?.first() {
-                here.push((current.clone(), *first as u64 - 1));
+                here.push((current.clone(), (*first as u64 - 1).max(own)));
             }
         }
         let mut cut: Vec<(String, Vec<(Origin, u64)>)> = vec![(id.to_string(), here)];
@@ -230,7 +232,13 @@ impl Store {
         }
         for (doc_id, origins) in &cut {
             let doc = sql::loaded(&tx, docs, doc_id, options.text_unit)?;
-            let whole = doc.crdt.whole_update();
+            // The whole document from the empty position, in records of at most about
+            // 1 MiB (Automerge; Yrs is one update), well under a relay's frame cap.
+            let empty = CrdtDoc::new(doc.crdt.kind()).position();
+            let size = doc.crdt.whole_update().len() as u64;
+            let records = doc
+                .crdt
+                .updates_since(&empty, (size / fold::RECORD_BYTES + 1) as usize)?;
             for (origin, upto) in origins {
                 for table in ["updates", "outbox"] {
                     tx.execute(
@@ -242,16 +250,22 @@ impl Store {
                 }
                 doc.version.set(origin.clone(), *upto);
             }
-            let seq = doc.version.get(&author) + 1;
-            doc.version.set(author.clone(), seq);
-            let record = UpdateRecord {
-                origin: author.clone(),
-                seq,
-                data: whole,
-            };
-            sql::insert_update(&tx, doc_id, &record, true)?;
-            doc.tail += 1;
+            for data in records {
+                let seq = doc.version.get(&author) + 1;
+                doc.version.set(author.clone(), seq);
+                let record = UpdateRecord {
+                    origin: author.clone(),
+                    seq,
+                    data,
+                };
+                sql::insert_update(&tx, doc_id, &record, true)?;
+                doc.tail += 1;
+            }
             log::write_head(&tx, doc_id, &doc.version, doc.tail)?;
+            // Should these updates be folded before they are sent, they are rebuilt from
+            // the empty position too: the whole document, not only what follows them.
+            tx.execute("DELETE FROM outbox_base WHERE doc_id = ?1", [doc_id])?;
+            fold::note_base(&tx, doc_id, &empty)?;
         }
         tx.commit()?;
         *device = author;

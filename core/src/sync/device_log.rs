@@ -61,12 +61,12 @@ pub trait DeviceLog {
     /// backup, the old sequence numbers may be taken on the relay).
     fn reoriginate(&mut self) -> Result<()>;
     /// The relay lost updates of `doc_id` this device cannot resend one by one (each
-    /// `(origin, seq)` in `lost`: the relay holds that origin only up to `seq`): drop them
-    /// and queue their content as one update of the whole document (see
-    /// [`Store::repair_lost`]). True when the device took a new origin. A log that cannot
-    /// build such an update refuses (error).
-    fn repair_lost(&mut self, doc_id: &str, lost: &[(Origin, u64)]) -> Result<bool> {
-        let _ = (doc_id, lost);
+    /// `(origin, seq)` in `lost`: the relay holds that origin only up to `seq`; of the
+    /// device's own origin it holds `own`): drop them and queue their content as updates
+    /// of the whole document (see [`Store::repair_lost`]). True when the device took a new
+    /// origin. A log that cannot build such updates refuses (error).
+    fn repair_lost(&mut self, doc_id: &str, lost: &[(Origin, u64)], own: u64) -> Result<bool> {
+        let _ = (doc_id, lost, own);
         Err(crate::Error::InvalidEdit(
             "this log cannot re-author a document whole".into(),
         ))
@@ -142,8 +142,8 @@ impl DeviceLog for Store {
         Store::reoriginate(self).map(drop)
     }
 
-    fn repair_lost(&mut self, doc_id: &str, lost: &[(Origin, u64)]) -> Result<bool> {
-        Store::repair_lost(self, doc_id, lost)
+    fn repair_lost(&mut self, doc_id: &str, lost: &[(Origin, u64)], own: u64) -> Result<bool> {
+        Store::repair_lost(self, doc_id, lost, own)
     }
 
     fn external_changes(&self) -> u64 {

@@ -94,6 +94,10 @@ pub struct ClientSession<L: DeviceLog> {
     refused: HashSet<String>,
     /// Documents resubscribed on this connection after a `seq_gap`, and how often.
     resynced: HashMap<String, u32>,
+    /// Documents whose catch-up showed the relay lacking updates the device cannot resend:
+    /// subscribed again with a linearizable read to confirm the loss (a lagging follower
+    /// shows the same) before it is repaired.
+    confirming: HashSet<String>,
     listed: bool,
     max_frame_bytes: usize,
     errors: Vec<ErrorFrame>,
@@ -121,6 +125,7 @@ impl<L: DeviceLog> ClientSession<L> {
             unsynced: HashSet::new(),
             refused: HashSet::new(),
             resynced: HashMap::new(),
+            confirming: HashSet::new(),
             listed: false,
             max_frame_bytes: 1 << 20,
             errors: Vec::new(),
@@ -213,6 +218,7 @@ impl<L: DeviceLog> ClientSession<L> {
         self.unsynced.clear();
         self.refused.clear();
         self.resynced.clear();
+        self.confirming.clear();
         self.listed = false;
         vec![Message::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -228,6 +234,7 @@ impl<L: DeviceLog> ClientSession<L> {
         self.unsynced.clear();
         self.refused.clear();
         self.resynced.clear();
+        self.confirming.clear();
         self.listed = false;
     }
 
@@ -487,6 +494,10 @@ impl<L: DeviceLog> ClientSession<L> {
     }
 
     fn subscribe(&mut self, doc_id: &str) -> Result<Vec<Message>> {
+        self.subscribe_with(doc_id, self.config.linearizable)
+    }
+
+    fn subscribe_with(&mut self, doc_id: &str, linearizable: bool) -> Result<Vec<Message>> {
         let kind: DocKind = match self.log.doc_kind(doc_id)? {
             Some(k) => k,
             None => return Ok(vec![]),
@@ -498,7 +509,7 @@ impl<L: DeviceLog> ClientSession<L> {
             kind,
             version: self.log.version_vector(doc_id)?,
             min_lsn: self.max_lsn,
-            linearizable: self.config.linearizable,
+            linearizable,
         })])
     }
 
@@ -548,14 +559,22 @@ impl<L: DeviceLog> ClientSession<L> {
             .map(|(origin, _)| (origin.clone(), c.server_version.get(origin)))
             .collect();
         if !lost.is_empty() {
-            // Their content goes out as one whole-document update; subscribe again to send
+            // A lagging follower shows the same as a relay that lost updates: first ask
+            // again with a linearizable read (the node holds every committed entry).
+            if self.confirming.insert(c.doc_id.clone()) {
+                return self.subscribe_with(&c.doc_id, true);
+            }
+            self.confirming.remove(&c.doc_id);
+            // Their content goes out as whole-document updates; subscribe again to send
             // it (every document, when the device took a new origin).
-            let renewed = self.log.repair_lost(&c.doc_id, &lost)?;
+            let own = c.server_version.get(&device);
+            let renewed = self.log.repair_lost(&c.doc_id, &lost, own)?;
             if renewed {
                 return self.resubscribe_all();
             }
             return self.subscribe(&c.doc_id);
         }
+        self.confirming.remove(&c.doc_id);
         to_send.extend(sendable(missing, &c.server_version));
         let state = self.docs.get_mut(&c.doc_id).expect("checked above");
         state.server_version = Some(c.server_version.clone());
