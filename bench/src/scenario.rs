@@ -160,7 +160,15 @@ fn empty_report(job: &Job, trace: &Trace) -> ApplyReport {
     }
 }
 
-/// Raw Automerge: one `AutoCommit`, one Text object, `commit()` after every trace txn.
+/// The trace txns of the job, `batch` per commit.
+fn batches(job: &Job) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    (0..job.txns)
+        .step_by(job.batch.max(1))
+        .map(|start| start..(start + job.batch.max(1)).min(job.txns))
+}
+
+/// Raw Automerge: one `AutoCommit`, one Text object, `commit()` after every `batch` trace
+/// txns (every one by default).
 fn apply_raw_automerge(job: &Job, trace: &Trace, expected: &str) -> Result<ApplyReport> {
     let mut doc = AutoCommit::new();
     let text = doc.put_object(ROOT, TEXT, ObjType::Text)?;
@@ -170,10 +178,12 @@ fn apply_raw_automerge(job: &Job, trace: &Trace, expected: &str) -> Result<Apply
     doc.commit();
     let mut latencies = Vec::with_capacity(job.txns);
     let span = Span::start();
-    for i in 0..job.txns {
+    for txns in batches(job) {
         let t = Instant::now();
-        for p in trace.txn(i) {
-            doc.splice_text(&text, p.pos as usize, p.del as isize, trace.inserted(p))?;
+        for i in txns {
+            for p in trace.txn(i) {
+                doc.splice_text(&text, p.pos as usize, p.del as isize, trace.inserted(p))?;
+            }
         }
         doc.commit();
         latencies.push(t.elapsed());
@@ -191,7 +201,8 @@ fn yrs_doc() -> yrs::Doc {
     })
 }
 
-/// Raw Yrs: one `Doc`, one root `TextRef`, one `transact_mut` per trace txn.
+/// Raw Yrs: one `Doc`, one root `TextRef`, one `transact_mut` per `batch` trace txns
+/// (every one by default).
 fn apply_raw_yrs(job: &Job, trace: &Trace, expected: &str) -> Result<ApplyReport> {
     let doc = yrs_doc();
     let text = doc.get_or_insert_text(TEXT);
@@ -200,16 +211,18 @@ fn apply_raw_yrs(job: &Job, trace: &Trace, expected: &str) -> Result<ApplyReport
     }
     let mut latencies = Vec::with_capacity(job.txns);
     let span = Span::start();
-    for i in 0..job.txns {
+    for txns in batches(job) {
         let t = Instant::now();
         let mut txn = doc.transact_mut();
-        for p in trace.txn(i) {
-            if p.del > 0 {
-                text.remove_range(&mut txn, p.pos, p.del);
-            }
-            let ins = trace.inserted(p);
-            if !ins.is_empty() {
-                text.insert(&mut txn, p.pos, ins);
+        for i in txns {
+            for p in trace.txn(i) {
+                if p.del > 0 {
+                    text.remove_range(&mut txn, p.pos, p.del);
+                }
+                let ins = trace.inserted(p);
+                if !ins.is_empty() {
+                    text.insert(&mut txn, p.pos, ins);
+                }
             }
         }
         drop(txn);
@@ -238,7 +251,7 @@ fn raw_report(
     let save_secs = started.elapsed().as_secs_f64();
     std::fs::write(raw_file(&job.dir), &saved)?;
     Ok(ApplyReport {
-        commits: job.txns,
+        commits: latencies.len(),
         wall_secs: elapsed.wall.as_secs_f64(),
         cpu_secs: elapsed.cpu.map(|d| d.as_secs_f64()),
         commit_latency: Latency::of(&mut latencies),

@@ -1,12 +1,16 @@
 //! `concord-bench sync`: N client processes each make M edits to one document through one
-//! relay process. Measures the time from "go" until every client holds all N×M edits, and
-//! the relay's CPU time and peak RSS over the run.
+//! relay process. Measures the time from "go" until every client holds all N×M edits, the
+//! lag of that behind the slowest client's last local commit, and the CPU time of the
+//! clients and the relay.
 //!
 //! The relay is the real `concord-server` binary next to this one (build both with
 //! `cargo build --release -p concord-server -p concord-bench`). Each client is this binary
 //! again (`sync --role client`, hidden): a device store on disk with the native client
-//! syncing in the background, committing one counter increment per edit (durably) as fast
-//! as it can, then waiting until the counter shows every client's edits.
+//! syncing in the background, committing one edit per `transact` (durably) as fast as it
+//! can, then waiting (on the store's change subscription) until it holds every client's
+//! edits. The edit is one of three kinds (`--edit`), each run in turn by default: an
+//! increment of one shared Automerge counter, an overwrite of the client's own key, or one
+//! character typed into one shared text.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -20,10 +24,12 @@ use concord_core::{DocKind, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::measure;
 use crate::report::{self, Table};
 
 const DOC: &str = "bench";
 const COUNTER: &str = "n";
+const TEXT: &str = "t";
 /// Upper bound on any wait in this benchmark.
 const LIMIT: Duration = Duration::from_secs(600);
 
@@ -35,6 +41,12 @@ pub struct SyncArgs {
     /// Edits made by each client
     #[arg(long, default_value_t = 1_000)]
     pub edits: usize,
+    /// What each edit is: `counter` (every client increments one shared counter),
+    /// `own-key` (each client overwrites its own key with its edit count) or `text` (each
+    /// client types one character at the start of one shared text); every kind in turn
+    /// when not given
+    #[arg(long, value_enum)]
+    pub edit: Option<Edit>,
     /// Print results as JSON on stdout (tables go to stderr)
     #[arg(long)]
     pub json: bool,
@@ -45,6 +57,51 @@ pub struct SyncArgs {
     pub url: Option<String>,
     #[arg(long, hide = true)]
     pub db: Option<PathBuf>,
+    /// Internal: this client's number
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub index: usize,
+}
+
+/// The edit each client makes, and how a client counts the edits it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Edit {
+    Counter,
+    OwnKey,
+    Text,
+}
+
+impl Edit {
+    /// Makes edit number `n` (from 1) of client `index`.
+    fn make(self, store: &Store, index: usize, n: usize) -> Result<()> {
+        store.transact(DOC, |tx| match self {
+            Edit::Counter => tx.increment(COUNTER, 1),
+            Edit::OwnKey => tx.put(&own_key(index), n as i64),
+            Edit::Text => tx.insert_text(TEXT, 0, "x"),
+        })?;
+        Ok(())
+    }
+
+    /// How many edits (of every client) this store holds.
+    fn held(self, store: &Store, clients: usize) -> Result<i64> {
+        Ok(match self {
+            Edit::Counter => store
+                .get(DOC, COUNTER)?
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0),
+            Edit::OwnKey => {
+                let doc = store.get(DOC, "")?.unwrap_or_default();
+                (0..clients)
+                    .map(|i| doc.get(own_key(i)).and_then(|v| v.as_i64()).unwrap_or(0))
+                    .sum()
+            }
+            Edit::Text => store.text_len(DOC, TEXT).unwrap_or(0) as i64,
+        })
+    }
+}
+
+fn own_key(index: usize) -> String {
+    format!("c{index}")
 }
 
 /// What one client process reports.
@@ -54,27 +111,138 @@ struct ClientReport {
     commit_secs: f64,
     /// From "go" until this client held every client's edits.
     converged_secs: f64,
+    /// CPU time (user + system) this client process used from "go" until converged.
+    #[serde(default)]
+    cpu_secs: f64,
+}
+
+/// What one run (one kind of edit) measured.
+struct Outcome {
+    edit: Edit,
+    converged_secs: f64,
+    slowest_commit_secs: f64,
+    relay_cpu_secs: f64,
+    relay_peak_rss_kib: u64,
+    reports: Vec<ClientReport>,
+}
+
+impl Outcome {
+    /// From the slowest client's last local commit until every client converged.
+    fn lag_secs(&self) -> f64 {
+        self.converged_secs - self.slowest_commit_secs
+    }
+
+    fn clients_cpu_secs(&self) -> f64 {
+        self.reports.iter().map(|r| r.cpu_secs).sum()
+    }
 }
 
 pub fn run(args: &SyncArgs) -> Result<()> {
     if args.role == "client" {
-        return client(args);
+        return client(args, args.edit.context("--edit")?);
     }
     if args.clients == 0 || args.edits == 0 {
         bail!("--clients and --edits must be at least 1");
     }
+    let edits = match args.edit {
+        Some(edit) => vec![edit],
+        None => vec![Edit::Counter, Edit::OwnKey, Edit::Text],
+    };
+    let outcomes: Vec<Outcome> = edits
+        .into_iter()
+        .map(|edit| run_one(args, edit))
+        .collect::<Result<_>>()?;
+
+    let total = args.clients * args.edits;
+    let mut columns = vec!["measure".to_string()];
+    columns.extend(outcomes.iter().map(|o| edit_name(o.edit)));
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let mut table = Table::new(
+        format!(
+            "sync: {} client processes x {} edits, one relay process, per kind of edit",
+            args.clients, args.edits
+        ),
+        &columns,
+    );
+    let mut row = |name: &str, value: &dyn Fn(&Outcome) -> String| {
+        let mut cells = vec![name.to_string()];
+        cells.extend(outcomes.iter().map(value));
+        table.row(cells);
+    };
+    row("updates (durable commits, synced)", &|_| {
+        report::thousands(total as u64)
+    });
+    row("slowest client's local commits done after (s)", &|o| {
+        report::secs(o.slowest_commit_secs)
+    });
+    row("all clients converged after (s)", &|o| {
+        report::secs(o.converged_secs)
+    });
+    row("converged after the last local commit (s)", &|o| {
+        report::secs(o.lag_secs())
+    });
+    row("updates/s until convergence", &|o| {
+        report::rate(total as f64 / o.converged_secs)
+    });
+    row("clients' CPU time from go, all clients (s)", &|o| {
+        report::cpu_secs(Some(o.clients_cpu_secs()))
+    });
+    row("relay CPU time, user+system (s)", &|o| {
+        report::cpu_secs(Some(o.relay_cpu_secs))
+    });
+    row("relay peak RSS", &|o| {
+        report::kib(Some(o.relay_peak_rss_kib))
+    });
+    table.note(
+        "Each edit is one durable commit on its device (SQLite WAL, synchronous=FULL), sent live; \
+the relay stores each batch durably before acknowledging and fans it out to the other clients. \
+Converged = every client holds clients x edits edits and has nothing unacknowledged. Edits: \
+counter = every client increments one shared Automerge counter; own-key = each client \
+overwrites its own key; text = each client types one character at the start of one shared text.",
+    );
+    let data = json!({
+        "clients": args.clients,
+        "edits_per_client": args.edits,
+        "updates": total,
+        "runs": outcomes.iter().map(|o| json!({
+            "edit": o.edit,
+            "converged_secs": o.converged_secs,
+            "slowest_commit_secs": o.slowest_commit_secs,
+            "converged_after_last_commit_secs": o.lag_secs(),
+            "relay_cpu_secs": o.relay_cpu_secs,
+            "clients_cpu_secs": o.clients_cpu_secs(),
+            "relay_peak_rss_kib": o.relay_peak_rss_kib,
+            "clients_detail": o.reports,
+        })).collect::<Vec<_>>(),
+    });
+    report::emit(&[table], &data, args.json);
+    Ok(())
+}
+
+fn edit_name(edit: Edit) -> String {
+    clap::ValueEnum::to_possible_value(&edit)
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
+/// One relay, `clients` client processes, every client making `edits` edits of one kind.
+fn run_one(args: &SyncArgs, edit: Edit) -> Result<Outcome> {
     let dir = tempfile::tempdir()?;
     let mut relay = Relay::start(dir.path())?;
     let url = relay.url.clone();
     seed(&url, dir.path())?;
-
-    let total = args.clients * args.edits;
     eprintln!(
-        "sync: {} clients x {} edits = {total} updates through {url}",
-        args.clients, args.edits
+        "sync ({}): {} clients x {} edits = {} updates through {url}",
+        edit_name(edit),
+        args.clients,
+        args.edits,
+        args.clients * args.edits
     );
     let mut clients: Vec<ClientProcess> = (0..args.clients)
-        .map(|i| ClientProcess::start(&url, &dir.path().join(format!("client{i}.db")), args.edits))
+        .map(|i| {
+            let db = dir.path().join(format!("client{i}.db"));
+            ClientProcess::start(&url, &db, args, edit, i)
+        })
         .collect::<Result<_>>()?;
     for c in &mut clients {
         c.expect_line("ready")?;
@@ -88,67 +256,28 @@ pub fn run(args: &SyncArgs) -> Result<()> {
     for c in &mut clients {
         reports.push(c.report()?);
     }
-    let all_converged = start.elapsed().as_secs_f64();
-    let relay_cpu = relay.cpu_secs()? - cpu_before;
-    let relay_peak_kib = relay.peak_rss_kib()?;
+    let converged_secs = start.elapsed().as_secs_f64();
+    let relay_cpu_secs = relay.cpu_secs()? - cpu_before;
+    let relay_peak_rss_kib = relay.peak_rss_kib()?;
     relay.stop();
-
-    let slowest_commit = reports.iter().map(|r| r.commit_secs).fold(0.0, f64::max);
-    let mut table = Table::new(
-        format!(
-            "sync: {} client processes x {} edits, one relay process",
-            args.clients, args.edits
-        ),
-        &["measure", "value"],
-    );
-    table.row(vec![
-        "updates (durable commits, synced)".into(),
-        report::thousands(total as u64),
-    ]);
-    table.row(vec![
-        "all clients converged after (s)".into(),
-        report::secs(all_converged),
-    ]);
-    table.row(vec![
-        "updates/s until convergence".into(),
-        report::rate(total as f64 / all_converged),
-    ]);
-    table.row(vec![
-        "slowest client's local commits done after (s)".into(),
-        report::secs(slowest_commit),
-    ]);
-    table.row(vec![
-        "relay CPU time, user+system (s)".into(),
-        report::cpu_secs(Some(relay_cpu)),
-    ]);
-    table.row(vec![
-        "relay peak RSS".into(),
-        report::kib(Some(relay_peak_kib)),
-    ]);
-    table.note(
-        "Each edit is one durable commit on its device (SQLite WAL, synchronous=FULL), sent live; \
-the relay stores each batch durably before acknowledging and fans it out to the other clients. \
-Converged = every client reads a counter of clients x edits and has nothing unacknowledged.",
-    );
-    let data = json!({
-        "clients": args.clients,
-        "edits_per_client": args.edits,
-        "updates": total,
-        "converged_secs": all_converged,
-        "slowest_commit_secs": slowest_commit,
-        "relay_cpu_secs": relay_cpu,
-        "relay_peak_rss_kib": relay_peak_kib,
-        "clients_detail": reports,
-    });
-    report::emit(&[table], &data, args.json);
-    Ok(())
+    Ok(Outcome {
+        edit,
+        converged_secs,
+        slowest_commit_secs: reports.iter().map(|r| r.commit_secs).fold(0.0, f64::max),
+        relay_cpu_secs,
+        relay_peak_rss_kib,
+        reports,
+    })
 }
 
 /// Creates the shared document with its counter, so no client creates it concurrently.
 fn seed(url: &str, dir: &Path) -> Result<()> {
     let store = Store::open(dir.join("seed.db"))?;
     store.create_doc(DOC, DocKind::Automerge)?;
-    store.transact(DOC, |tx| tx.increment(COUNTER, 0))?;
+    store.transact(DOC, |tx| {
+        tx.increment(COUNTER, 0)?;
+        tx.insert_text(TEXT, 0, "")
+    })?;
     runtime()?.block_on(sync_once(
         &store,
         [url],
@@ -166,7 +295,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// The client process: sync in, wait for "go", commit, wait for everyone's edits.
-fn client(args: &SyncArgs) -> Result<()> {
+fn client(args: &SyncArgs, edit: Edit) -> Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -188,7 +317,11 @@ fn client(args: &SyncArgs) -> Result<()> {
         config.clone(),
         Duration::from_secs(60),
     ))?;
-    let expected = read_counter(&store)?;
+    let expected = edit.held(&store, args.clients)?;
+    let (notify, changed) = std::sync::mpsc::channel();
+    let _subscription = store.subscribe(Some(DOC), move |_| {
+        let _ = notify.send(());
+    });
     let _guard = rt.enter();
     let syncing = SyncClient::spawn(store.clone(), [url], config, Backoff::default());
     println!("ready");
@@ -196,36 +329,42 @@ fn client(args: &SyncArgs) -> Result<()> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     let start = Instant::now();
-    for _ in 0..args.edits {
-        store.transact(DOC, |tx| tx.increment(COUNTER, 1))?;
+    let cpu_start = measure::cpu_time().unwrap_or_default();
+    for n in 1..=args.edits {
+        edit.make(&store, args.index, n)?;
     }
     let commit_secs = start.elapsed().as_secs_f64();
     let target = expected + (args.edits * args.clients) as i64;
     // Converged: this client holds everyone's edits. It then stays until the relay has
-    // acknowledged all of its own, or the others could never converge.
-    while read_counter(&store)? < target || store.pending(DOC)? > 0 {
+    // acknowledged all of its own, or the others could never converge. The counter is
+    // read again only after a change, as an app would: reading an Automerge counter walks
+    // every increment, so reading it in a tight loop would measure this loop.
+    let mut held = edit.held(&store, args.clients)?;
+    while held < target || store.pending(DOC)? > 0 {
         if start.elapsed() > LIMIT {
             bail!("client did not converge within {LIMIT:?}");
         }
-        std::thread::sleep(Duration::from_millis(2));
+        match changed.recv_timeout(Duration::from_millis(20)) {
+            Ok(()) => {
+                while changed.try_recv().is_ok() {}
+                held = edit.held(&store, args.clients)?;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(e) => bail!("change subscription ended: {e}"),
+        }
     }
     let converged_secs = start.elapsed().as_secs_f64();
+    let cpu_secs = (measure::cpu_time().unwrap_or_default() - cpu_start).as_secs_f64();
     rt.block_on(syncing.stop());
     println!(
         "{}",
         serde_json::to_string(&ClientReport {
             commit_secs,
-            converged_secs
+            converged_secs,
+            cpu_secs
         })?
     );
     Ok(())
-}
-
-fn read_counter(store: &Store) -> Result<i64> {
-    Ok(store
-        .get(DOC, COUNTER)?
-        .and_then(|v| v.as_i64())
-        .unwrap_or(0))
 }
 
 /// A client child process, driven over its stdin/stdout.
@@ -238,23 +377,20 @@ struct ClientProcess {
 }
 
 impl ClientProcess {
-    fn start(url: &str, db: &Path, edits: usize) -> Result<ClientProcess> {
+    fn start(
+        url: &str,
+        db: &Path,
+        args: &SyncArgs,
+        edit: Edit,
+        index: usize,
+    ) -> Result<ClientProcess> {
         let exe = std::env::current_exe()?;
-        let clients = std::env::args()
-            .skip_while(|a| a != "--clients")
-            .nth(1)
-            .unwrap_or_else(|| "4".into());
         let mut child = Command::new(exe)
-            .args([
-                "sync",
-                "--role",
-                "client",
-                "--url",
-                url,
-                "--edits",
-                &edits.to_string(),
-            ])
-            .args(["--clients", &clients])
+            .args(["sync", "--role", "client", "--url", url])
+            .args(["--edits", &args.edits.to_string()])
+            .args(["--clients", &args.clients.to_string()])
+            .args(["--index", &index.to_string()])
+            .args(["--edit", &edit_name(edit)])
             .arg("--db")
             .arg(db)
             .stdin(Stdio::piped())

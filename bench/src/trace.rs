@@ -130,6 +130,21 @@ fn scenarios(args: &TraceArgs, total: usize) -> Result<Vec<Scenario>> {
     all.push(concord(Engine::ConcordAutomerge, txns, 1, "automerge"));
     all.push(concord(Engine::ConcordYrs, txns, 1, "yrs"));
     if args.batch > 1 {
+        // The libraries' own cost of the same batching, to tell Concord's from theirs.
+        for (engine, what) in [
+            (Engine::RawAutomerge, "automerge AutoCommit, commit()"),
+            (Engine::RawYrs, "yrs Doc, one transact_mut"),
+        ] {
+            all.push(Scenario {
+                batch: args.batch,
+                ..raw(
+                    engine,
+                    full,
+                    &format!("-batch{}", args.batch),
+                    &format!("{what} per {} trace txns", args.batch),
+                )
+            });
+        }
         all.push(concord(
             Engine::ConcordAutomerge,
             full,
@@ -409,29 +424,32 @@ fn ratios(outcomes: &[Outcome]) -> Table {
             Engine::ConcordYrs => Engine::RawYrs,
             _ => continue,
         };
-        let Some(raw) = outcomes
-            .iter()
-            .find(|r| r.scenario.engine == raw_engine && r.scenario.txns == o.scenario.txns)
-        else {
-            continue;
-        };
-        let (a, r) = (&o.apply, &raw.apply);
-        let saved = r.saved_bytes.unwrap_or(0) as f64;
-        let kib = |k: Option<u64>| k.unwrap_or(0) as f64;
-        t.row(vec![
-            o.scenario.name.clone(),
-            raw.scenario.name.clone(),
-            ratio(a.wall_secs, r.wall_secs),
-            ratio(a.cpu_secs.unwrap_or(0.0), r.cpu_secs.unwrap_or(0.0)),
-            ratio(kib(a.peak_rss_kib), kib(r.peak_rss_kib)),
-            ratio(o.load.load_secs, raw.load.load_secs),
-            ratio(kib(o.load.peak_rss_kib), kib(raw.load.peak_rss_kib)),
-            ratio(
-                a.disk_closed.map_or(0, |f| f.db + f.wal + f.shm) as f64,
-                saved,
-            ),
-            ratio(o.load.compacted_bytes.unwrap_or(0) as f64, saved),
-        ]);
+        // Against the raw row with a commit per trace txn, and against the raw row batched
+        // as this one is (the library's own cost of the same batching), when there is one.
+        let raws = outcomes.iter().filter(|r| {
+            r.scenario.engine == raw_engine
+                && r.scenario.txns == o.scenario.txns
+                && (r.scenario.batch == 1 || r.scenario.batch == o.scenario.batch)
+        });
+        for raw in raws {
+            let (a, r) = (&o.apply, &raw.apply);
+            let saved = r.saved_bytes.unwrap_or(0) as f64;
+            let kib = |k: Option<u64>| k.unwrap_or(0) as f64;
+            t.row(vec![
+                o.scenario.name.clone(),
+                raw.scenario.name.clone(),
+                ratio(a.wall_secs, r.wall_secs),
+                ratio(a.cpu_secs.unwrap_or(0.0), r.cpu_secs.unwrap_or(0.0)),
+                ratio(kib(a.peak_rss_kib), kib(r.peak_rss_kib)),
+                ratio(o.load.load_secs, raw.load.load_secs),
+                ratio(kib(o.load.peak_rss_kib), kib(raw.load.peak_rss_kib)),
+                ratio(
+                    a.disk_closed.map_or(0, |f| f.db + f.wal + f.shm) as f64,
+                    saved,
+                ),
+                ratio(o.load.compacted_bytes.unwrap_or(0) as f64, saved),
+            ]);
+        }
     }
     t.note(
         "Ratios within this run: Concord row / the raw row of the same library on the same \

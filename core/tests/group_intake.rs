@@ -57,3 +57,72 @@ fn waiting_update_frames_are_applied_as_one_batch_per_document() {
         assert_eq!(session.max_lsn(), 6);
     }
 }
+
+#[test]
+fn held_updates_wait_for_apply_held_and_a_catchup_applies_them_first() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let writer = Store::open_in_memory().unwrap();
+        let device = Store::open_in_memory().unwrap();
+        for doc in ["a", "b"] {
+            writer.create_doc(doc, kind).unwrap();
+            device.create_doc(doc, kind).unwrap();
+        }
+        for i in 0..3 {
+            writer
+                .transact("a", |tx| tx.insert_text("t", i, "x"))
+                .unwrap();
+        }
+        let log = Counting::new(device.clone());
+        let applies = log.applies.clone();
+        let mut session = ClientSession::new(log, ClientConfig::default());
+        session.set_hold_intake(true);
+        session.connected();
+        session.handle_frame(&welcome()).unwrap();
+        let catchup = |doc: &str, lsn| {
+            frame(Message::Catchup(Catchup {
+                doc_id: doc.into(),
+                kind,
+                server_version: VersionVector::new(),
+                snapshot: None,
+                lsn,
+            }))
+        };
+        session.handle_frames(&[catchup("a", 1)]).unwrap();
+        let live: Vec<_> = writer
+            .outbox("a")
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, u)| {
+                frame(Message::Updates(Updates {
+                    doc_id: "a".into(),
+                    updates: vec![u],
+                    lsn: 2 + i as u64,
+                }))
+            })
+            .collect();
+        // Held: nothing applied, a ping is still answered at once.
+        let mut frames = live[..2].to_vec();
+        frames.push(frame(Message::Ping(7)));
+        let out = session.handle_frames(&frames).unwrap();
+        assert_eq!(out, vec![Message::Pong(7)]);
+        assert_eq!(applies.get(), 0, "{kind}: held");
+        assert!(session.has_held_intake());
+        assert!(
+            !session.is_synced(),
+            "{kind}: not in sync while updates wait"
+        );
+        // A catch-up (of another document) must see them applied first.
+        session
+            .handle_frames(&[live[2].clone(), catchup("b", 5)])
+            .unwrap();
+        assert_eq!(
+            applies.get(),
+            1,
+            "{kind}: applied together, before the catch-up"
+        );
+        assert!(!session.has_held_intake());
+        assert_eq!(device.get("a", "t").unwrap(), writer.get("a", "t").unwrap());
+        assert!(session.apply_held().unwrap().is_empty());
+    }
+}

@@ -216,3 +216,42 @@ fn compaction_after_acknowledgement_gives_the_disk_back() {
         );
     }
 }
+
+#[test]
+fn a_remote_batch_due_a_checkpoint_is_kept_in_it_across_reopening() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = Store::open(dir.path().join("w.db")).unwrap();
+        type_text(&writer, kind, 300);
+        let updates = writer.outbox("d").unwrap();
+        let path = dir.path().join("a.db");
+        let options = StoreOptions {
+            checkpoint_every: 1_000_000,
+            checkpoint_min_bytes: 4096,
+            ..Default::default()
+        };
+        let s = Store::open_with(&path, options.clone()).unwrap();
+        s.create_doc("d", kind).unwrap();
+        // A small batch stays in the log; a big one is due a checkpoint, which holds it.
+        s.apply_remote("d", &updates[..2]).unwrap();
+        let (tail, rows, _) = db_stats(&path);
+        assert_eq!((tail, rows), (2, 2), "{kind}: a short tail is logged");
+        s.apply_remote("d", &updates[2..]).unwrap();
+        let (tail, rows, outbox) = db_stats(&path);
+        assert_eq!(
+            (tail, rows, outbox),
+            (0, 0, 0),
+            "{kind}: all in the checkpoint"
+        );
+        drop(s);
+        let s = Store::open_with(&path, options).unwrap();
+        assert_eq!(s.text_len("d", "t").unwrap(), 300, "{kind}");
+        assert_eq!(
+            s.version_vector("d").unwrap(),
+            writer.version_vector("d").unwrap()
+        );
+        // What the checkpoint holds is known as held: a resend is a duplicate.
+        let again = s.apply_remote("d", &updates[100..110]).unwrap();
+        assert_eq!((again.applied, again.duplicates), (0, 10), "{kind}");
+    }
+}

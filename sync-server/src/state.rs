@@ -16,7 +16,7 @@ use concord_core::Origin;
 
 use concord_core::protocol::{self, ErrorCode, Message, Presence, Updates};
 use concord_core::sync::{
-    plan_append, update_refusal, AppendOutcome, Authenticator, CatchupData, Completion,
+    plan_append_batched, update_refusal, AppendOutcome, Authenticator, CatchupData, Completion,
     RelayOutput, RelayRefusal, RelayRequest, RelaySession, Rights,
 };
 use concord_core::{DocKind, UpdateRecord, VersionVector};
@@ -320,7 +320,9 @@ impl Relay {
         // The rules read stored bytes and integrate through the same storage: a cell
         // lends it to both callbacks in turn.
         let cell = std::cell::RefCell::new(&mut *storage);
-        let plan = plan_append(
+        // All the batch's new updates are integrated at once; only if that fails, one by
+        // one from the committed state, to refuse exactly the first that does not fit.
+        let plan = plan_append_batched(
             &head,
             updates,
             |origin, seq| {
@@ -328,11 +330,15 @@ impl Relay {
                     .stored_update(doc_id, origin, seq)
                     .map_err(internal)
             },
-            |update| match cell.borrow_mut().integrate(doc_id, update) {
+            |batch| match cell.borrow_mut().integrate_all(doc_id, batch) {
                 Ok(()) => Ok(()),
-                Err(StorageError::Doc(e)) => Err(update_refusal(update, &e)),
+                Err(StorageError::Doc(e)) => Err(match batch {
+                    [update] => update_refusal(update, &e),
+                    _ => RelayRefusal::new(ErrorCode::InvalidUpdate, e.to_string()),
+                }),
                 Err(e) => Err(internal(e)),
             },
+            || cell.borrow_mut().forget_validated(doc_id),
         );
         if plan.refusal.is_some() {
             // The in-memory copy may hold the refused update (or part of it): reload it.

@@ -161,12 +161,20 @@ impl CrdtDoc {
     /// type as another kind (map entries in a text or array, items in a map). On error the
     /// document may hold part of the update: the caller must discard this copy.
     pub fn integrate(&mut self, update: &[u8]) -> Result<()> {
+        self.integrate_all(&[update])
+    }
+
+    /// [`CrdtDoc::integrate`] for several updates at once, in order (one Automerge apply
+    /// for all of them). On error the document may hold some of them.
+    pub fn integrate_all(&mut self, updates: &[&[u8]]) -> Result<()> {
         let kind = self.kind();
         match self {
-            CrdtDoc::Automerge(doc) => automerge_doc::apply_changes(doc, &[update])?,
+            CrdtDoc::Automerge(doc) => automerge_doc::apply_changes(doc, updates)?,
             CrdtDoc::Yrs(doc, astral) => {
                 astral.forget();
-                yrs_doc::integrate(doc, update)?
+                for update in updates {
+                    yrs_doc::integrate(doc, update)?
+                }
             }
         }
         if self.has_pending() {

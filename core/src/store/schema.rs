@@ -62,6 +62,12 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// giving up with "database is locked".
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The page size of a new store file. Each table and index takes at least one page, so a
+/// store holding one small document is mostly those pages: at SQLite's default of 4 KiB
+/// its file is several times the document. Documents' saved states live in overflow
+/// chains either way. An existing file keeps the page size it was created with.
+pub const NEW_STORE_PAGE_SIZE: u32 = 1024;
+
 /// Sets the busy timeout (first, so that everything after it waits for other processes'
 /// locks) and the durability pragmas, brings the schema up to date and makes sure the
 /// store has a device id.
@@ -72,6 +78,12 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// failing), in which both are checked again before anything is written.
 pub fn prepare(conn: &mut Connection) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Only an empty file (a new store) takes a page size; this reads nothing and writes
+    // nothing for an existing one.
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    if pages == 0 {
+        conn.pragma_update(None, "page_size", NEW_STORE_PAGE_SIZE)?;
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

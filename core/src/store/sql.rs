@@ -85,6 +85,19 @@ pub(super) fn write_doc_state(
     doc: &mut Loaded,
     options: &StoreOptions,
 ) -> Result<()> {
+    log_and_write_doc_state(tx, id, doc, options, &[])
+}
+
+/// [`write_doc_state`] after other devices' updates `new` were applied to the document
+/// (and counted in its tail) but not yet logged: they are logged, unless the checkpoint
+/// taken now holds them, which would prune them at once.
+pub(super) fn log_and_write_doc_state(
+    tx: &Transaction<'_>,
+    id: &str,
+    doc: &mut Loaded,
+    options: &StoreOptions,
+    new: &[&UpdateRecord],
+) -> Result<()> {
     doc.dirty = true;
     let byte_bound = ((doc.checkpoint_bytes as f64 * options.checkpoint_tail_ratio) as u64)
         .max(options.checkpoint_min_bytes);
@@ -95,6 +108,9 @@ pub(super) fn write_doc_state(
     };
     if log::checkpoint_due(doc.tail, every, &mut doc.crdt) {
         return take_checkpoint(tx, id, doc);
+    }
+    for record in new {
+        insert_update(tx, id, record, false)?;
     }
     log::write_head(tx, id, &doc.version, doc.tail)
 }

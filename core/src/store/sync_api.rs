@@ -97,13 +97,10 @@ impl Store {
             let data: Vec<&[u8]> = admitted.new.iter().map(|r| r.data.as_slice()).collect();
             doc.crdt.apply_updates(&data)?;
             clock::observe_doc(tx, &doc.crdt, device, options)?;
-            for record in &admitted.new {
-                sql::insert_update(tx, id, record, false)?;
-            }
             doc.version = version;
             doc.tail += admitted.new.len() as u64;
             doc.tail_bytes += data.iter().map(|d| d.len() as u64).sum::<u64>();
-            sql::write_doc_state(tx, id, doc, options)?;
+            sql::log_and_write_doc_state(tx, id, doc, options, &admitted.new)?;
             outcome.applied = admitted.new.len();
             Ok((outcome, Some(change_event(id, ChangeSource::Remote, doc))))
         })?;

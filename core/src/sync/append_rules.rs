@@ -67,6 +67,29 @@ pub fn plan_append(
     plan
 }
 
+/// [`plan_append`] with the integration check run once for all the batch's new updates
+/// (`integrate_all`, one CRDT apply instead of one per update: an Automerge apply costs
+/// something that grows with the document, per call). Only when that fails is the batch
+/// planned again one update at a time, after `reset` (which must drop what the failed
+/// check left in the caller's document), to find the first update that does not integrate:
+/// the plan is the same as [`plan_append`]'s.
+pub fn plan_append_batched(
+    head: &DocHead,
+    batch: Vec<UpdateRecord>,
+    mut stored: impl FnMut(&Origin, u64) -> Result<Option<Vec<u8>>, RelayRefusal>,
+    mut integrate_all: impl FnMut(&[&UpdateRecord]) -> Result<(), RelayRefusal>,
+    reset: impl FnOnce(),
+) -> AppendPlan {
+    let fallback = batch.clone();
+    let plan = plan_append(head, batch, &mut stored, |_| Ok(()));
+    let new: Vec<&UpdateRecord> = plan.accepted.iter().collect();
+    if new.is_empty() || integrate_all(&new).is_ok() {
+        return plan;
+    }
+    reset();
+    plan_append(head, fallback, stored, |update| integrate_all(&[update]))
+}
+
 /// Checks one update against the version reached so far: `Ok(true)` when it is already
 /// held (same bytes), `Ok(false)` when it is new, decodes and is next for its origin.
 fn check_one(
@@ -238,6 +261,62 @@ mod tests {
         assert_eq!(code(&plan), Some(ErrorCode::SeqGap));
         assert_eq!(plan.accepted, vec![ua[0].clone()]);
         assert_eq!(plan.acked, vec![(a, 1)]);
+    }
+
+    #[test]
+    fn a_batched_plan_integrates_once_and_falls_back_to_the_same_plan() {
+        let (a, ua) = updates(4);
+        let (b, ub) = updates(2);
+        let batch = vec![
+            ua[0].clone(),
+            ub[0].clone(),
+            ua[1].clone(),
+            ub[1].clone(),
+            ua[2].clone(),
+            ua[3].clone(),
+        ];
+        // Every update integrates: one check for all of them.
+        let mut calls = Vec::new();
+        let plan = plan_append_batched(
+            &head(VersionVector::new()),
+            batch.clone(),
+            lookup(&[]),
+            |all| {
+                calls.push(all.len());
+                Ok(())
+            },
+            || panic!("nothing to reset"),
+        );
+        assert_eq!(calls, [6]);
+        assert_eq!(plan.accepted, batch);
+        assert_eq!(plan.acked, vec![(a.clone(), 4), (b.clone(), 2)]);
+
+        // One does not integrate: reset, then the plan one update at a time.
+        let missing = crate::Error::MissingDependencies {
+            kind: DocKind::Yrs,
+            detail: "a parent is missing".into(),
+        };
+        let refuse_third_of_a =
+            |all: &[&UpdateRecord]| match all.iter().find(|u| u.origin == a && u.seq == 3) {
+                Some(u) => Err(update_refusal(u, &missing)),
+                None => Ok(()),
+            };
+        let mut reset = false;
+        let plan = plan_append_batched(
+            &head(VersionVector::new()),
+            batch.clone(),
+            lookup(&[]),
+            refuse_third_of_a,
+            || reset = true,
+        );
+        assert!(reset);
+        let sequential = plan_append(&head(VersionVector::new()), batch, lookup(&[]), |u| {
+            refuse_third_of_a(&[u])
+        });
+        assert_eq!(plan, sequential);
+        assert_eq!(code(&plan), Some(ErrorCode::MissingDependencies));
+        assert_eq!(plan.accepted.len(), 4);
+        assert_eq!(plan.acked, vec![(a, 2), (b, 2)]);
     }
 
     #[test]

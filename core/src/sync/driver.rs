@@ -123,6 +123,8 @@ pub struct ClientDriver<L: DeviceLog, R: RandomSource> {
     presence: PresenceView,
     /// The nonce of the last ping sent (pings are numbered for the driver's life).
     pings: u64,
+    /// When the updates held by the session are applied (see [`crate::sync::intake`]).
+    intake_at: Option<Duration>,
 }
 
 impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
@@ -160,7 +162,12 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             events: VecDeque::new(),
             presence: PresenceView::default(),
             pings: 0,
+            intake_at: None,
         };
+        // A background client holds live updates while it is busy applying (see
+        // `sync::intake`); a one-shot sync applies each batch as it comes.
+        let hold = matches!(driver.mode, DriverMode::Background { .. });
+        driver.session.set_hold_intake(hold);
         driver.connect();
         driver
     }
@@ -190,6 +197,10 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             ),
             Link::Connecting => None,
             Link::Ended => return None,
+        };
+        let link = match (link, self.intake_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         match (link, self.deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -227,6 +238,14 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             if now >= deadline {
                 let timeout = *timeout;
                 self.end(Err(ClientError::Timeout(timeout)));
+                return;
+            }
+        }
+        if self.intake_at.is_some_and(|at| now >= at) {
+            self.intake_at = None;
+            let result = self.session.apply_held();
+            self.after_step(now, result);
+            if self.is_ended() {
                 return;
             }
         }
@@ -437,6 +456,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
             self.node_refusals = 0;
         }
         self.act_on_errors(now);
+        self.schedule_intake(now);
         if matches!(self.mode, DriverMode::Once { .. })
             && !self.is_ended()
             && self.session.is_synced()
@@ -449,6 +469,25 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
                 )))
             };
             self.end(result);
+        }
+    }
+
+    /// Sets when the updates the session holds are applied: after the session's hold from
+    /// the first of them, or now when the hold is zero (the last apply was cheap).
+    fn schedule_intake(&mut self, now: Duration) {
+        if !self.session.has_held_intake() || !matches!(self.link, Link::Connected { .. }) {
+            self.intake_at = None;
+            return;
+        }
+        if self.intake_at.is_some() {
+            return;
+        }
+        let hold = self.session.intake_hold();
+        if hold.is_zero() {
+            let result = self.session.apply_held();
+            self.after_step(now, result);
+        } else {
+            self.intake_at = Some(now + hold);
         }
     }
 
@@ -501,6 +540,10 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
     /// one-shot sync does too after a node's `replica_behind`/`unavailable`, or after a
     /// transport failure while some URL has not yet failed in a row; otherwise it ends.
     fn connection_lost(&mut self, now: Duration, error: ClientError) {
+        // Updates that arrived before the connection went are applied now. If that fails
+        // the rest are dropped: the next connection's catch-up brings them again.
+        self.intake_at = None;
+        let _ = self.session.apply_held();
         self.session.disconnected();
         for doc in self.presence.clear() {
             self.events.push_back(DriverEvent::Presence(doc));

@@ -12,6 +12,7 @@ mod backoff;
 mod chunk;
 mod device_log;
 mod driver;
+mod intake;
 mod outcome;
 mod presence;
 mod relay_request;
@@ -21,13 +22,14 @@ mod relay_session_tests;
 mod rights;
 mod session;
 
-pub use append_rules::{plan_append, update_refusal, AppendPlan, DocHead};
+pub use append_rules::{plan_append, plan_append_batched, update_refusal, AppendPlan, DocHead};
 pub use backoff::{Backoff, OsRandom, RandomSource, SeededRandom};
 pub use chunk::chunk_updates;
 pub use device_log::DeviceLog;
 pub use driver::{
     ClientDriver, DriverEvent, DriverMode, EXTERNAL_POLL_EVERY, KEEPALIVE_AFTER, SILENT_AFTER,
 };
+pub use intake::{INTAKE_HOLD_FACTOR, MAX_INTAKE_HOLD};
 pub use outcome::{Acked, ClientError, ClientStatus, Disconnect};
 pub use presence::{PeerState, PresenceView, PRESENCE_REFRESH, PRESENCE_TIMEOUT};
 pub use relay_request::{

@@ -13,6 +13,7 @@
 //! monotonic reads).
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use crate::error::Result;
 use crate::ids::{DocKind, Origin};
@@ -22,6 +23,7 @@ use crate::protocol::{
 };
 use crate::sync::chunk::chunk_updates;
 use crate::sync::device_log::DeviceLog;
+use crate::sync::intake::{Intake, Stopwatch};
 use crate::sync::outcome::Acked;
 use crate::update::UpdateRecord;
 use crate::vv::{Causality, VersionVector};
@@ -112,6 +114,11 @@ pub struct ClientSession<L: DeviceLog> {
     presence_in: Vec<Presence>,
     /// The highest `Pong` nonce received (the driver's liveness probe).
     last_pong: u64,
+    /// Whether received updates are held for [`ClientSession::apply_held`] (set by the
+    /// driver) or applied as they are handled.
+    hold_intake: bool,
+    /// Received updates not yet applied (see [`crate::sync::intake`]).
+    intake: Intake,
 }
 
 impl<L: DeviceLog> ClientSession<L> {
@@ -134,7 +141,50 @@ impl<L: DeviceLog> ClientSession<L> {
             presence: HashMap::new(),
             presence_in: Vec::new(),
             last_pong: 0,
+            hold_intake: false,
+            intake: Intake::default(),
         }
+    }
+
+    /// Hold received updates until [`ClientSession::apply_held`] (the driver does this for
+    /// a background client, see [`crate::sync::intake`]) instead of applying them as they
+    /// are handled. Turning it off applies nothing by itself.
+    pub fn set_hold_intake(&mut self, hold: bool) {
+        self.hold_intake = hold;
+    }
+
+    /// True when received updates wait to be applied.
+    pub fn has_held_intake(&self) -> bool {
+        !self.intake.is_empty()
+    }
+
+    /// How long updates that arrive now should wait before [`ClientSession::apply_held`]:
+    /// the last apply's wall time times [`crate::sync::INTAKE_HOLD_FACTOR`], capped.
+    pub fn intake_hold(&self) -> Duration {
+        self.intake.hold()
+    }
+
+    /// Applies every held update, one batch per document; returns the messages to send
+    /// (a resubscribe after a gap).
+    pub fn apply_held(&mut self) -> Result<Vec<Message>> {
+        let held = self.intake.take();
+        if held.is_empty() {
+            return Ok(vec![]);
+        }
+        let watch = Stopwatch::start();
+        let mut out = Vec::new();
+        let mut result = Ok(());
+        for u in held {
+            match self.apply_updates(u) {
+                Ok(more) => out.extend(more),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.intake.applied(watch.elapsed());
+        result.map(|()| out)
     }
 
     /// The highest nonce of a `Pong` received: the relay had answered every frame sent
@@ -299,26 +349,15 @@ impl<L: DeviceLog> ClientSession<L> {
     }
 
     /// Handles frames that arrived together, in order. Consecutive `Updates` of a document
-    /// (up to any other message, which is handled in its place) are applied as one batch:
-    /// one store transaction and one CRDT apply instead of one per frame (group commit).
+    /// (up to any message that must see them applied first) are applied as one batch: one
+    /// store transaction and one CRDT apply instead of one per frame (group commit). While
+    /// the intake is held (see [`ClientSession::set_hold_intake`]) they wait for
+    /// [`ClientSession::apply_held`] instead.
     pub fn handle_frames<F: AsRef<[u8]>>(&mut self, frames: &[F]) -> Result<Vec<Message>> {
         let mut out = Vec::new();
-        let mut batch: Vec<Updates> = Vec::new();
         for frame in frames {
             match protocol::decode(frame.as_ref()) {
-                Ok(Message::Updates(u)) => match batch.iter_mut().find(|b| b.doc_id == u.doc_id) {
-                    Some(b) => {
-                        b.updates.extend(u.updates);
-                        b.lsn = b.lsn.max(u.lsn);
-                    }
-                    None => batch.push(u),
-                },
-                Ok(message) => {
-                    for u in batch.drain(..) {
-                        out.extend(self.handle(Message::Updates(u))?);
-                    }
-                    out.extend(self.handle(message)?);
-                }
+                Ok(message) => out.extend(self.take_in(message)?),
                 Err(e) => self.errors.push(ErrorFrame {
                     code: e.code(),
                     message: format!("undecodable frame from the relay: {e}"),
@@ -326,8 +365,8 @@ impl<L: DeviceLog> ClientSession<L> {
                 }),
             }
         }
-        for u in batch {
-            out.extend(self.handle(Message::Updates(u))?);
+        if !self.hold_intake {
+            out.extend(self.apply_held()?);
         }
         Ok(out)
     }
@@ -352,8 +391,55 @@ impl<L: DeviceLog> ClientSession<L> {
         Ok(out)
     }
 
-    /// Handles one message from the relay.
+    /// Handles one message from the relay; returns the messages to send.
     pub fn handle(&mut self, message: Message) -> Result<Vec<Message>> {
+        let mut out = self.take_in(message)?;
+        if !self.hold_intake {
+            out.extend(self.apply_held()?);
+        }
+        Ok(out)
+    }
+
+    /// Handles one message, except that `Updates` join the held intake. A message that must
+    /// see them applied first (a catch-up, an error, a welcome) applies them before it is
+    /// handled; acks, presence and pings do not wait for them.
+    fn take_in(&mut self, message: Message) -> Result<Vec<Message>> {
+        match message {
+            Message::Updates(u) => {
+                self.seen_lsn(u.lsn);
+                if self.docs.contains_key(&u.doc_id) {
+                    self.unsynced.insert(u.doc_id.clone());
+                    self.intake.push(u);
+                }
+                Ok(vec![])
+            }
+            Message::Ack(_) | Message::Presence(_) | Message::Ping(_) | Message::Pong(_) => {
+                self.handle_in_order(message)
+            }
+            _ => {
+                let mut out = self.apply_held()?;
+                out.extend(self.handle_in_order(message)?);
+                Ok(out)
+            }
+        }
+    }
+
+    /// Applies one document's received updates.
+    fn apply_updates(&mut self, u: Updates) -> Result<Vec<Message>> {
+        if !self.docs.contains_key(&u.doc_id) || self.log.doc_kind(&u.doc_id)?.is_none() {
+            return Ok(vec![]);
+        }
+        let gap = self.log.apply_remote(&u.doc_id, &u.updates)?;
+        if gap.is_some() {
+            // Something was missed: ask again from what we hold.
+            return self.subscribe(&u.doc_id);
+        }
+        self.recheck(&u.doc_id)?;
+        Ok(vec![])
+    }
+
+    /// Handles a message other than `Updates`, in its turn.
+    fn handle_in_order(&mut self, message: Message) -> Result<Vec<Message>> {
         match message {
             Message::Welcome(w) => {
                 self.phase = Phase::Ready;
@@ -400,17 +486,8 @@ impl<L: DeviceLog> ClientSession<L> {
                 Ok(vec![])
             }
             Message::Updates(u) => {
-                self.seen_lsn(u.lsn);
-                if !self.docs.contains_key(&u.doc_id) || self.log.doc_kind(&u.doc_id)?.is_none() {
-                    return Ok(vec![]);
-                }
-                let gap = self.log.apply_remote(&u.doc_id, &u.updates)?;
-                if gap.is_some() {
-                    // Something was missed: ask again from what we hold.
-                    return self.subscribe(&u.doc_id);
-                }
-                self.recheck(&u.doc_id)?;
-                Ok(vec![])
+                self.intake.push(u);
+                self.apply_held()
             }
             Message::Ack(ack) => {
                 self.seen_lsn(ack.lsn);

@@ -10,11 +10,12 @@ mod pair;
 
 use std::time::Duration;
 
-use concord_core::protocol::{ErrorCode, Message};
+use concord_core::protocol::{ErrorCode, Message, Updates};
 use concord_core::sync::{
-    Backoff, ClientError, DriverMode, SeededRandom, EXTERNAL_POLL_EVERY, KEEPALIVE_AFTER,
+    Backoff, ClientError, DriverMode, SeededRandom, EXTERNAL_POLL_EVERY, INTAKE_HOLD_FACTOR,
+    KEEPALIVE_AFTER, MAX_INTAKE_HOLD,
 };
-use concord_core::{DocKind, Origin};
+use concord_core::{DocKind, Origin, UpdateRecord};
 
 use fake_relay::FakeRelay;
 use mem_log::MemLog;
@@ -348,4 +349,89 @@ fn a_one_shot_sync_ends_when_the_connection_drops() {
         pair.ended
     );
     assert_eq!(pair.connects.len(), 1, "a one-shot sync does not reconnect");
+}
+
+/// Another device's update `seq`, fanned out live by the relay.
+fn live_update(doc_id: &str, seq: u64) -> Message {
+    Message::Updates(Updates {
+        doc_id: doc_id.into(),
+        updates: vec![UpdateRecord {
+            origin: Origin::from("other"),
+            seq,
+            data: format!("theirs {seq}").into_bytes(),
+        }],
+        lsn: 100 + seq,
+    })
+}
+
+#[test]
+fn a_background_client_holds_live_updates_while_its_last_apply_is_paid_for() {
+    let log = device_with(&["d"]);
+    let mut pair = Pair::new(
+        log.clone(),
+        FakeRelay::default(),
+        background(Backoff::default()),
+        &[URL],
+        1,
+    );
+    assert!(pair.status.connected);
+    let other = Origin::from("other");
+    let cost = Duration::from_millis(5);
+    log.set_apply_cost(cost);
+    let applies = log.applies();
+
+    // Nothing applied yet on this connection: the first update is applied at once, and
+    // its cost measured.
+    pair.push(&live_update("d", 1));
+    assert_eq!(log.applies(), applies + 1);
+    assert_eq!(log.version("d").get(&other), 1);
+
+    // The next ones wait for a hold of about four times that cost, and are applied
+    // together.
+    pair.push(&live_update("d", 2));
+    pair.push(&live_update("d", 3));
+    assert_eq!(
+        log.applies(),
+        applies + 1,
+        "held while the last apply is paid for"
+    );
+    assert_eq!(log.version("d").get(&other), 1);
+    let due = pair
+        .driver
+        .poll_timeout()
+        .expect("the held updates are due");
+    assert!(
+        due >= pair.now + cost * INTAKE_HOLD_FACTOR,
+        "held at least 4x the apply"
+    );
+    assert!(
+        due <= pair.now + MAX_INTAKE_HOLD,
+        "never longer than the cap"
+    );
+    // Acks do not wait for them: a local commit is sent and acknowledged meanwhile.
+    pair.commit("d", b"mine");
+    assert_eq!(pair.acked.len(), 1);
+    assert_eq!(log.version("d").get(&other), 1);
+
+    pair.step_timeout();
+    assert_eq!(log.applies(), applies + 2, "one apply for both");
+    assert_eq!(log.version("d").get(&other), 3);
+}
+
+#[test]
+fn held_live_updates_are_applied_before_the_connection_is_given_up() {
+    let log = device_with(&["d"]);
+    let mut pair = Pair::new(
+        log.clone(),
+        FakeRelay::default(),
+        background(Backoff::default()),
+        &[URL],
+        1,
+    );
+    log.set_apply_cost(Duration::from_millis(5));
+    pair.push(&live_update("d", 1));
+    pair.push(&live_update("d", 2));
+    assert_eq!(log.version("d").get(&Origin::from("other")), 1);
+    pair.break_connection();
+    assert_eq!(log.version("d").get(&Origin::from("other")), 2);
 }

@@ -23,6 +23,10 @@ struct Inner {
     device: Origin,
     docs: BTreeMap<String, Doc>,
     external: u64,
+    /// How long each `apply_remote` takes (a stand-in for a CRDT's apply).
+    apply_cost: std::time::Duration,
+    /// How many times `apply_remote` was called.
+    applies: usize,
 }
 
 #[derive(Clone)]
@@ -34,6 +38,8 @@ impl MemLog {
             device: Origin::from(device),
             docs: BTreeMap::new(),
             external: 0,
+            apply_cost: std::time::Duration::ZERO,
+            applies: 0,
         })))
     }
 
@@ -73,6 +79,16 @@ impl MemLog {
 
     pub fn version(&self, doc_id: &str) -> VersionVector {
         self.0.borrow().docs[doc_id].version.clone()
+    }
+
+    /// Every later `apply_remote` takes this long (it sleeps).
+    pub fn set_apply_cost(&self, cost: std::time::Duration) {
+        self.0.borrow_mut().apply_cost = cost;
+    }
+
+    /// How many times other devices' updates were applied.
+    pub fn applies(&self) -> usize {
+        self.0.borrow().applies
     }
 
     pub fn pending_of(&self, doc_id: &str) -> usize {
@@ -150,6 +166,8 @@ impl DeviceLog for MemLog {
         updates: &[UpdateRecord],
     ) -> Result<Option<(Origin, u64)>> {
         let mut inner = self.0.borrow_mut();
+        inner.applies += 1;
+        std::thread::sleep(inner.apply_cost);
         let doc = inner.docs.entry(doc_id.into()).or_default();
         for u in updates {
             let held = doc.version.get(&u.origin);

@@ -19,11 +19,17 @@ impl Storage {
     /// decode and still be unusable, e.g. name a parent of the wrong type). On failure the
     /// in-memory copy, which may hold part of it, is dropped and reloaded on next use.
     pub fn integrate(&mut self, doc_id: &str, update: &UpdateRecord) -> Result<()> {
+        self.integrate_all(doc_id, &[update])
+    }
+
+    /// [`Storage::integrate`] for several updates at once, in order (one CRDT apply).
+    pub fn integrate_all(&mut self, doc_id: &str, updates: &[&UpdateRecord]) -> Result<()> {
         let doc = self.validating_doc(doc_id)?;
+        let data: Vec<&[u8]> = updates.iter().map(|u| u.data.as_slice()).collect();
         // A crafted update can make a CRDT library panic: that is a refused update, and the
         // copy it may have half changed is dropped.
         let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.integrate(&update.data)));
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.integrate_all(&data)));
         match outcome {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
