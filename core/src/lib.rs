@@ -21,6 +21,7 @@ pub use ids::{DocKind, Origin};
 pub use text_unit::TextUnit;
 pub use vv::{Causality, VersionVector};
 pub mod notify;
+mod stopwatch;
 pub mod store;
 pub mod update;
 

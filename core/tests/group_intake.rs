@@ -4,8 +4,8 @@
 
 mod support;
 
-use concord_core::protocol::{Catchup, Message, Updates};
-use concord_core::sync::{ClientConfig, ClientSession};
+use concord_core::protocol::{Ack, Catchup, Message, Updates};
+use concord_core::sync::{ClientConfig, ClientSession, SyncScope};
 use concord_core::{DocKind, Store, VersionVector};
 use support::{frame, welcome, Counting};
 
@@ -74,7 +74,11 @@ fn held_updates_wait_for_apply_held_and_a_catchup_applies_them_first() {
         }
         let log = Counting::new(device.clone());
         let applies = log.applies.clone();
-        let mut session = ClientSession::new(log, ClientConfig::default());
+        let config = ClientConfig {
+            scope: SyncScope::LocalDocs,
+            ..ClientConfig::default()
+        };
+        let mut session = ClientSession::new(log, config);
         session.set_hold_intake(true);
         session.connected();
         session.handle_frame(&welcome()).unwrap();
@@ -87,7 +91,10 @@ fn held_updates_wait_for_apply_held_and_a_catchup_applies_them_first() {
                 lsn,
             }))
         };
-        session.handle_frames(&[catchup("a", 1)]).unwrap();
+        session
+            .handle_frames(&[catchup("a", 1), catchup("b", 1)])
+            .unwrap();
+        assert!(session.is_synced(), "{kind}");
         let live: Vec<_> = writer
             .outbox("a")
             .unwrap()
@@ -112,6 +119,17 @@ fn held_updates_wait_for_apply_held_and_a_catchup_applies_them_first() {
             !session.is_synced(),
             "{kind}: not in sync while updates wait"
         );
+        assert_eq!(session.max_lsn(), 1, "{kind}: an LSN counts once applied");
+        // An ack is handled at once, and does not make the session look in sync.
+        let ack = frame(Message::Ack(Ack {
+            doc_id: "a".into(),
+            origin: device.device_id(),
+            upto: 0,
+            lsn: 1,
+        }));
+        session.handle_frames(&[ack]).unwrap();
+        assert_eq!(applies.get(), 0, "{kind}: still held after an ack");
+        assert!(!session.is_synced(), "{kind}: not in sync after an ack");
         // A catch-up (of another document) must see them applied first.
         session
             .handle_frames(&[live[2].clone(), catchup("b", 5)])
@@ -124,5 +142,7 @@ fn held_updates_wait_for_apply_held_and_a_catchup_applies_them_first() {
         assert!(!session.has_held_intake());
         assert_eq!(device.get("a", "t").unwrap(), writer.get("a", "t").unwrap());
         assert!(session.apply_held().unwrap().is_empty());
+        assert_eq!(session.max_lsn(), 5);
+        assert!(session.is_synced(), "{kind}");
     }
 }

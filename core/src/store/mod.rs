@@ -125,6 +125,8 @@ pub struct RemoteApplied {
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
     listeners: Listeners,
+    /// How long the last [`Store::apply_remote`] took, in nanoseconds (wall time).
+    last_apply_nanos: Arc<std::sync::atomic::AtomicU64>,
 }
 
 struct Inner {
@@ -213,6 +215,7 @@ impl Store {
                 data_version,
             })),
             listeners: Listeners::default(),
+            last_apply_nanos: Arc::default(),
         })
     }
 

@@ -83,6 +83,24 @@ impl Store {
     /// Updates already held are skipped; an update whose predecessor from the same origin
     /// is missing stops the batch (the caller should ask for a resync).
     pub fn apply_remote(&self, id: &str, updates: &[UpdateRecord]) -> Result<RemoteApplied> {
+        let watch = crate::stopwatch::Stopwatch::start();
+        let applied = self.apply_remote_timed(id, updates);
+        let nanos = u64::try_from(watch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_apply_nanos
+            .store(nanos, std::sync::atomic::Ordering::Relaxed);
+        applied
+    }
+
+    /// How long the last [`Store::apply_remote`] took (wall time, lock wait included): a
+    /// sync client holds live updates for a multiple of it (see `sync::intake`).
+    pub fn last_apply_time(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(
+            self.last_apply_nanos
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    fn apply_remote_timed(&self, id: &str, updates: &[UpdateRecord]) -> Result<RemoteApplied> {
         let (outcome, event) = self.write_doc(id, |tx, doc, device, options| {
             let mut version = doc.version.clone();
             let admitted = log::admit(&mut version, updates);

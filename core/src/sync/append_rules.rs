@@ -71,8 +71,10 @@ pub fn plan_append(
 /// (`integrate_all`, one CRDT apply instead of one per update: an Automerge apply costs
 /// something that grows with the document, per call). Only when that fails is the batch
 /// planned again one update at a time, after `reset` (which must drop what the failed
-/// check left in the caller's document), to find the first update that does not integrate:
-/// the plan is the same as [`plan_append`]'s.
+/// check left in the caller's document), to find the first update that does not integrate.
+/// The plan is [`plan_append`]'s, except that an update whose causal dependencies come later
+/// in the same request is accepted with them (checked together, nothing is left pending)
+/// where one at a time it would be refused as `missing_dependencies`.
 pub fn plan_append_batched(
     head: &DocHead,
     batch: Vec<UpdateRecord>,

@@ -2,6 +2,8 @@
 //! the session runs over the SQLite [`Store`] in production and over an in-memory log in
 //! tests. Implemented here for [`Store`] through its public API only.
 
+use std::time::Duration;
+
 use crate::error::Result;
 use crate::ids::{DocKind, Origin};
 use crate::store::Store;
@@ -47,6 +49,12 @@ pub trait DeviceLog {
         doc_id: &str,
         updates: &[UpdateRecord],
     ) -> Result<Option<(Origin, u64)>>;
+    /// How long the last `apply_remote` took (wall time), when the log measures it: a
+    /// background session holds live updates for a multiple of it (`sync::intake`). The
+    /// default, zero, never holds.
+    fn last_apply_time(&self) -> Duration {
+        Duration::ZERO
+    }
     /// Merges a catch-up snapshot (a saved state covering `covers`) into a document.
     fn apply_catchup_snapshot(
         &mut self,
@@ -123,6 +131,10 @@ impl DeviceLog for Store {
         updates: &[UpdateRecord],
     ) -> Result<Option<(Origin, u64)>> {
         Ok(Store::apply_remote(self, doc_id, updates)?.gap)
+    }
+
+    fn last_apply_time(&self) -> Duration {
+        Store::last_apply_time(self)
     }
 
     fn apply_catchup_snapshot(

@@ -472,6 +472,15 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         }
     }
 
+    /// Applies the updates the session holds before the connection or the driver goes. A
+    /// failure is reported in the status; what was not applied is still on the relay, and
+    /// the next catch-up brings it again.
+    fn apply_held_before_leaving(&mut self) {
+        if let Err(e) = self.session.apply_held() {
+            self.status.last_error = Some(format!("applying received updates: {e}"));
+        }
+    }
+
     /// Sets when the updates the session holds are applied: after the session's hold from
     /// the first of them, or now when the hold is zero (the last apply was cheap).
     fn schedule_intake(&mut self, now: Duration) {
@@ -543,7 +552,7 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         // Updates that arrived before the connection went are applied now. If that fails
         // the rest are dropped: the next connection's catch-up brings them again.
         self.intake_at = None;
-        let _ = self.session.apply_held();
+        self.apply_held_before_leaving();
         self.session.disconnected();
         for doc in self.presence.clear() {
             self.events.push_back(DriverEvent::Presence(doc));
@@ -592,6 +601,8 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
 
     /// Closes whatever connection there is and ends the run.
     fn end(&mut self, result: std::result::Result<(), ClientError>) {
+        self.intake_at = None;
+        self.apply_held_before_leaving();
         if matches!(self.link, Link::Connecting | Link::Connected { .. }) {
             self.session.disconnected();
             self.events.push_back(DriverEvent::Close);

@@ -5,7 +5,8 @@
 //! Applying costs a CRDT something per call that grows with the document (Automerge walks
 //! the touched object's operations on every `apply_changes`), so a device that applies each
 //! frame as it comes spends ever more of its time re-walking a growing document, and falls
-//! behind a busy one. The hold is the last apply's measured wall time times
+//! behind a busy one. The hold is the last apply's wall time (measured by the device log,
+//! [`DeviceLog::last_apply_time`](crate::sync::DeviceLog::last_apply_time)) times
 //! [`INTAKE_HOLD_FACTOR`], capped at [`MAX_INTAKE_HOLD`]: intake takes at most about a fifth
 //! of the device's time, a cheap document (an apply of well under a millisecond) is held
 //! for well under a few milliseconds, and a device starved of CPU (where every apply takes
@@ -60,38 +61,6 @@ impl Intake {
         self.last_cost
             .saturating_mul(INTAKE_HOLD_FACTOR)
             .min(MAX_INTAKE_HOLD)
-    }
-}
-
-/// Wall time, for measuring an apply: `Instant` natively, `Date.now()` in the browser
-/// (where `Instant` is not available).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Stopwatch {
-    #[cfg(not(target_arch = "wasm32"))]
-    start: std::time::Instant,
-    #[cfg(target_arch = "wasm32")]
-    start_ms: f64,
-}
-
-impl Stopwatch {
-    pub fn start() -> Stopwatch {
-        Stopwatch {
-            #[cfg(not(target_arch = "wasm32"))]
-            start: std::time::Instant::now(),
-            #[cfg(target_arch = "wasm32")]
-            start_ms: js_sys::Date::now(),
-        }
-    }
-
-    pub fn elapsed(&self) -> Duration {
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            self.start.elapsed()
-        }
-        #[cfg(target_arch = "wasm32")]
-        {
-            Duration::from_secs_f64(((js_sys::Date::now() - self.start_ms) / 1000.0).max(0.0))
-        }
     }
 }
 

@@ -23,7 +23,7 @@ use crate::protocol::{
 };
 use crate::sync::chunk::chunk_updates;
 use crate::sync::device_log::DeviceLog;
-use crate::sync::intake::{Intake, Stopwatch};
+use crate::sync::intake::Intake;
 use crate::sync::outcome::Acked;
 use crate::update::UpdateRecord;
 use crate::vv::{Causality, VersionVector};
@@ -171,11 +171,11 @@ impl<L: DeviceLog> ClientSession<L> {
         if held.is_empty() {
             return Ok(vec![]);
         }
-        let watch = Stopwatch::start();
         let mut out = Vec::new();
         let mut result = Ok(());
+        let mut took = Duration::ZERO;
         for u in held {
-            match self.apply_updates(u) {
+            match self.apply_updates(u, &mut took) {
                 Ok(more) => out.extend(more),
                 Err(e) => {
                     result = Err(e);
@@ -183,7 +183,7 @@ impl<L: DeviceLog> ClientSession<L> {
                 }
             }
         }
-        self.intake.applied(watch.elapsed());
+        self.intake.applied(took);
         result.map(|()| out)
     }
 
@@ -304,6 +304,7 @@ impl<L: DeviceLog> ClientSession<L> {
         self.phase == Phase::Ready
             && (self.listed || !matches!(self.config.scope, SyncScope::Prefix(_)))
             && self.unsynced.is_empty()
+            && self.intake.is_empty()
     }
 
     /// Re-checks whether one document is in step with the relay.
@@ -406,7 +407,7 @@ impl<L: DeviceLog> ClientSession<L> {
     fn take_in(&mut self, message: Message) -> Result<Vec<Message>> {
         match message {
             Message::Updates(u) => {
-                self.seen_lsn(u.lsn);
+                // Its LSN counts as served once the updates are applied (`apply_updates`).
                 if self.docs.contains_key(&u.doc_id) {
                     self.unsynced.insert(u.doc_id.clone());
                     self.intake.push(u);
@@ -424,12 +425,14 @@ impl<L: DeviceLog> ClientSession<L> {
         }
     }
 
-    /// Applies one document's received updates.
-    fn apply_updates(&mut self, u: Updates) -> Result<Vec<Message>> {
+    /// Applies one document's received updates; adds the store's time for it to `took`.
+    fn apply_updates(&mut self, u: Updates, took: &mut Duration) -> Result<Vec<Message>> {
         if !self.docs.contains_key(&u.doc_id) || self.log.doc_kind(&u.doc_id)?.is_none() {
             return Ok(vec![]);
         }
         let gap = self.log.apply_remote(&u.doc_id, &u.updates)?;
+        *took += self.log.last_apply_time();
+        self.seen_lsn(u.lsn);
         if gap.is_some() {
             // Something was missed: ask again from what we hold.
             return self.subscribe(&u.doc_id);

@@ -160,6 +160,11 @@ impl DeviceLog for MemLog {
             .unwrap_or_default())
     }
 
+    fn last_apply_time(&self) -> std::time::Duration {
+        // What each apply is made to take (it sleeps that long).
+        self.0.borrow().apply_cost
+    }
+
     fn apply_remote(
         &mut self,
         doc_id: &str,

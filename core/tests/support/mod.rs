@@ -77,6 +77,9 @@ impl DeviceLog for Counting {
         self.applies.set(self.applies.get() + 1);
         DeviceLog::apply_remote(&mut self.store, doc_id, updates)
     }
+    fn last_apply_time(&self) -> std::time::Duration {
+        DeviceLog::last_apply_time(&self.store)
+    }
     fn apply_catchup_snapshot(
         &mut self,
         doc_id: &str,
