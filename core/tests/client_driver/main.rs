@@ -33,6 +33,17 @@ fn background(backoff: Backoff) -> DriverMode {
     DriverMode::Background { backoff }
 }
 
+/// A background client over `log`, connected to an empty relay.
+fn background_pair(log: MemLog) -> Pair {
+    Pair::new(
+        log,
+        FakeRelay::default(),
+        background(Backoff::default()),
+        &[URL],
+        1,
+    )
+}
+
 fn device_with(docs: &[&str]) -> MemLog {
     let log = MemLog::new("device");
     for doc in docs {
@@ -269,13 +280,7 @@ fn a_refused_document_is_reported_once_and_the_others_sync() {
 #[test]
 fn the_outbox_is_resent_after_a_reconnect() {
     let log = device_with(&["d"]);
-    let mut pair = Pair::new(
-        log.clone(),
-        FakeRelay::default(),
-        background(Backoff::default()),
-        &[URL],
-        1,
-    );
+    let mut pair = background_pair(log.clone());
     assert!(pair.connected);
 
     // The relay stops answering: the edit is sent but lost, and stays in the outbox.
@@ -296,13 +301,7 @@ fn the_outbox_is_resent_after_a_reconnect() {
 #[test]
 fn commits_by_another_process_are_found_by_polling() {
     let log = device_with(&["d"]);
-    let mut pair = Pair::new(
-        log.clone(),
-        FakeRelay::default(),
-        background(Backoff::default()),
-        &[URL],
-        1,
-    );
+    let mut pair = background_pair(log.clone());
     log.commit_from_another_process("d", b"from a sync --watch");
     assert_eq!(received_updates(&pair.relay, "d"), 0);
 
@@ -367,13 +366,7 @@ fn live_update(doc_id: &str, seq: u64) -> Message {
 #[test]
 fn a_background_client_holds_live_updates_while_its_last_apply_is_paid_for() {
     let log = device_with(&["d"]);
-    let mut pair = Pair::new(
-        log.clone(),
-        FakeRelay::default(),
-        background(Backoff::default()),
-        &[URL],
-        1,
-    );
+    let mut pair = background_pair(log.clone());
     assert!(pair.status.connected);
     let other = Origin::from("other");
     let cost = Duration::from_millis(5);
@@ -421,13 +414,7 @@ fn a_background_client_holds_live_updates_while_its_last_apply_is_paid_for() {
 #[test]
 fn held_live_updates_are_applied_before_the_connection_is_given_up() {
     let log = device_with(&["d"]);
-    let mut pair = Pair::new(
-        log.clone(),
-        FakeRelay::default(),
-        background(Backoff::default()),
-        &[URL],
-        1,
-    );
+    let mut pair = background_pair(log.clone());
     log.set_apply_cost(Duration::from_millis(5));
     pair.push(&live_update("d", 1));
     pair.push(&live_update("d", 2));
