@@ -97,6 +97,9 @@ enum ChildCommand {
         expected: PathBuf,
         #[arg(long)]
         dir: PathBuf,
+        /// Only open and read (a repeated timing run): no acknowledgement and compaction
+        #[arg(long)]
+        read_only: bool,
     },
     /// Run a share of `yjs-load`'s clients; print a report as JSON
     YjsClients(yjs_client::ClientsArgs),
@@ -143,6 +146,7 @@ fn run(command: Command) -> Result<()> {
             engine,
             expected,
             dir,
-        }) => child::reply(&scenario::load(engine, &dir, &expected)?),
+            read_only,
+        }) => child::reply(&scenario::load(engine, &dir, &expected, read_only)?),
     }
 }

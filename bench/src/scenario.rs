@@ -321,8 +321,9 @@ fn apply_concord(job: &Job, kind: DocKind, trace: &Trace, expected: &str) -> Res
     })
 }
 
-/// Opens what [`apply`] left behind, in a fresh process, and checks the text.
-pub fn load(engine: Engine, dir: &Path, expected: &Path) -> Result<LoadReport> {
+/// Opens what [`apply`] left behind, in a fresh process, and checks the text; unless
+/// `read_only`, a Concord store is then acknowledged and compacted and its size reported.
+pub fn load(engine: Engine, dir: &Path, expected: &Path, read_only: bool) -> Result<LoadReport> {
     let expected = std::fs::read_to_string(expected)?;
     let mut compacted_bytes = None;
     let mut load_peak = None;
@@ -355,12 +356,14 @@ pub fn load(engine: Engine, dir: &Path, expected: &Path) -> Result<LoadReport> {
             // After the timing and the peak memory of the load: what acknowledgement and
             // compaction leave on disk.
             load_peak = measure::peak_rss_kib();
-            let upto = store.version_vector(DOC)?.get(&store.device_id());
-            store.acknowledge(DOC, &store.device_id(), upto)?;
-            store.compact_all()?;
-            drop(store);
-            let files = SqliteFiles::of(&db_file(dir));
-            compacted_bytes = Some(files.db + files.wal + files.shm);
+            if !read_only {
+                let upto = store.version_vector(DOC)?.get(&store.device_id());
+                store.acknowledge(DOC, &store.device_id(), upto)?;
+                store.compact_all()?;
+                drop(store);
+                let files = SqliteFiles::of(&db_file(dir));
+                compacted_bytes = Some(files.db + files.wal + files.shm);
+            }
             let Some(serde_json::Value::String(text)) = value else {
                 bail!(
                     "{}: the reopened store has no text at {DOC:?}/{TEXT:?}",

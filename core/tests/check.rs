@@ -75,20 +75,16 @@ fn damaged_documents_are_each_named_with_what_is_wrong() {
     let garbage = b"\x85\x6f\x4a\x83 these bytes are not a CRDT \x00\xff".to_vec();
     let db = sql(&path);
     let snapshots: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM docs WHERE snapshot IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT COUNT(*) FROM checkpoints", [], |r| r.get(0))
         .unwrap();
     assert_eq!(snapshots, 4, "every document has a snapshot to damage");
     db.execute(
-        "UPDATE docs SET snapshot = ?1 WHERE id = 'am1'",
+        "UPDATE checkpoints SET state = ?1 WHERE doc_id = 'am1'",
         params![garbage],
     )
     .unwrap();
     db.execute(
-        "UPDATE docs SET snapshot = ?1 WHERE id = 'y1'",
+        "UPDATE checkpoints SET state = ?1 WHERE doc_id = 'y1'",
         params![garbage],
     )
     .unwrap();

@@ -127,7 +127,7 @@ fn commits_survive_reopen_and_snapshots_load_the_same_state() {
         );
         let conn = rusqlite::Connection::open(dir.path().join(&name)).unwrap();
         let (snap, tail): (Option<Vec<u8>>, i64) = conn
-            .query_row("SELECT snapshot, tail FROM docs WHERE id = 'd'", [], |r| {
+            .query_row("SELECT (SELECT state FROM checkpoints WHERE doc_id = id), tail FROM docs WHERE id = 'd'", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();

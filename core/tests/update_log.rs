@@ -1,5 +1,6 @@
 //! The shared update log on its own, the way the relay storage uses it: a `docs` table
-//! built from the shared columns, the shared `updates` table, and no outbox.
+//! built from the shared columns, the shared `updates` and `checkpoints` tables, and no
+//! outbox.
 
 use concord_core::log::{self, schema, Keep};
 use concord_core::{DocKind, Origin, Store, UpdateRecord, VersionVector};
@@ -8,9 +9,10 @@ use rusqlite::Connection;
 fn relay_like_db() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(&format!(
-        "CREATE TABLE docs (id TEXT PRIMARY KEY, {}); {}",
+        "CREATE TABLE docs (id TEXT PRIMARY KEY, {}); {} {}",
         schema::DOC_LOG_COLUMNS,
-        schema::UPDATES_TABLE
+        schema::UPDATES_TABLE,
+        schema::CHECKPOINTS_TABLE
     ))
     .unwrap();
     conn

@@ -116,7 +116,7 @@ fn a_garbage_snapshot_is_named_by_check_and_reported_by_show() {
     let changed = a
         .sql()
         .execute(
-            "UPDATE docs SET snapshot = x'856f4a83deadbeef00ff' WHERE id = 'notes' AND snapshot IS NOT NULL",
+            "UPDATE checkpoints SET state = x'856f4a83deadbeef00ff' WHERE doc_id = 'notes'",
             [],
         )
         .unwrap();

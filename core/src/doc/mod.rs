@@ -14,8 +14,10 @@ mod creation_id;
 mod policies;
 mod since;
 mod yrs_create;
+mod yrs_diff;
 mod yrs_doc;
 mod yrs_edit;
+mod yrs_local;
 mod yrs_policy;
 mod yrs_text;
 
@@ -296,16 +298,16 @@ impl CrdtDoc {
             }
             CrdtDoc::Yrs(doc, astral) => {
                 let mut txn = DocTxn {
-                    inner: TxnInner::Yrs(Box::new(yrs_doc::transact(doc)), astral),
+                    inner: TxnInner::Yrs(yrs_local::YrsEdit::new(doc, astral)),
                     reader,
                     clock,
                     last_stamp: None,
                 };
                 let r = f(&mut txn)?;
-                let TxnInner::Yrs(txn, _) = txn.inner else {
+                let TxnInner::Yrs(edit) = txn.inner else {
                     unreachable!()
                 };
-                Ok((r, yrs_doc::finish(*txn)))
+                Ok((r, edit.finish()))
             }
         }
     }
@@ -349,7 +351,7 @@ pub struct DocTxn<'a> {
 
 enum TxnInner<'a> {
     Automerge(&'a mut automerge::AutoCommit),
-    Yrs(Box<yrs::TransactionMut<'a>>, &'a mut yrs_text::AstralTexts),
+    Yrs(yrs_local::YrsEdit<'a>),
 }
 
 impl DocTxn<'_> {
@@ -360,7 +362,7 @@ impl DocTxn<'_> {
         let value = value.into();
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::put(doc, &path, &value)?,
-            TxnInner::Yrs(txn, _) => yrs_edit::put(txn, &path, &value)?,
+            TxnInner::Yrs(edit) => edit.step(|txn, _| yrs_edit::put(txn, &path, &value))?,
         }
         self.stamp_if_governed(&path, &Payload::of(&value))
     }
@@ -371,7 +373,7 @@ impl DocTxn<'_> {
         let value = value.into();
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::insert(doc, &path, &value),
-            TxnInner::Yrs(txn, _) => yrs_edit::insert(txn, &path, &value),
+            TxnInner::Yrs(edit) => edit.step(|txn, _| yrs_edit::insert(txn, &path, &value)),
         }
     }
 
@@ -381,7 +383,7 @@ impl DocTxn<'_> {
         let value = value.into();
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::push(doc, &path, &value),
-            TxnInner::Yrs(txn, _) => yrs_edit::push(txn, &path, &value),
+            TxnInner::Yrs(edit) => edit.step(|txn, _| yrs_edit::push(txn, &path, &value)),
         }
     }
 
@@ -390,7 +392,7 @@ impl DocTxn<'_> {
         let parsed = Path::parse(path)?;
         let removed = match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::delete(doc, &parsed),
-            TxnInner::Yrs(txn, _) => yrs_edit::delete(txn, &parsed),
+            TxnInner::Yrs(edit) => edit.step(|txn, _| yrs_edit::delete(txn, &parsed)),
         };
         if let Err(e) = removed {
             // Under a conflict policy a read shows the policy's value, which may stand
@@ -431,9 +433,8 @@ impl DocTxn<'_> {
         let path = Path::parse(path)?;
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_doc::splice_text(doc, &path, index, delete, text),
-            TxnInner::Yrs(txn, astral) => {
-                yrs_edit::splice_text(txn, astral, &path, index, delete, text)
-            }
+            TxnInner::Yrs(edit) => edit
+                .step(|txn, astral| yrs_edit::splice_text(txn, astral, &path, index, delete, text)),
         }
     }
 
@@ -454,7 +455,7 @@ impl DocTxn<'_> {
         let path = Path::parse(path)?;
         match &self.inner {
             TxnInner::Automerge(doc) => self.reader.automerge(*doc, &path),
-            TxnInner::Yrs(txn, _) => self.reader.yrs(txn.as_ref(), &path),
+            TxnInner::Yrs(edit) => self.reader.yrs(&edit.read(), &path),
         }
     }
 }

@@ -82,8 +82,8 @@ impl DocTxn<'_> {
         crate::policy::Pattern::parse(pattern).map_err(Error::InvalidEdit)?;
         match &mut self.inner {
             TxnInner::Automerge(doc) => automerge_policy::set_policy(doc, pattern, policy),
-            TxnInner::Yrs(txn, _) => {
-                yrs_policy::set_policy(txn, pattern, policy);
+            TxnInner::Yrs(edit) => {
+                edit.step(|txn, _| yrs_policy::set_policy(txn, pattern, policy));
                 Ok(())
             }
         }
@@ -110,12 +110,17 @@ impl DocTxn<'_> {
                 self.last_stamp = Some(automerge_policy::stamp(doc, self.clock, &keys, payload)?);
                 Ok(())
             }
-            TxnInner::Yrs(txn, _) => {
-                let table = yrs_meta::table(txn.as_ref());
-                if *table.policy_for(&keys) == Policy::Crdt || !yrs_edit::parent_is_map(txn, path) {
-                    return Ok(());
+            TxnInner::Yrs(edit) => {
+                let governed = {
+                    let read = edit.read();
+                    *yrs_meta::table(&read).policy_for(&keys) != Policy::Crdt
+                        && yrs_edit::parent_is_map(&read, path)
+                };
+                if governed {
+                    let clock = &mut *self.clock;
+                    let stamp = edit.step(|txn, _| yrs_policy::stamp(txn, clock, &keys, payload));
+                    self.last_stamp = Some(stamp);
                 }
-                self.last_stamp = Some(yrs_policy::stamp(txn, self.clock, &keys, payload));
                 Ok(())
             }
         }

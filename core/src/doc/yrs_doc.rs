@@ -1,7 +1,8 @@
 //! Yrs (Yjs-compatible) documents: creating, decoding and applying v1 updates (with the
-//! relay's integration check), saving, and the transaction a local edit runs in.
+//! relay's integration check), and saving.
 //!
-//! Edits by path live in `yrs_edit.rs`; text positions in `yrs_text.rs`.
+//! Edits by path live in `yrs_edit.rs`, a local edit's transactions in `yrs_local.rs`,
+//! text positions in `yrs_text.rs`.
 
 use std::sync::Arc;
 
@@ -124,18 +125,6 @@ pub(super) fn has_pending(doc: &Doc) -> bool {
     doc.transact().has_missing_updates()
 }
 
-pub(super) fn transact(doc: &mut Doc) -> TransactionMut<'_> {
-    doc.transact_mut()
-}
-
 pub(super) fn read_txn(doc: &Doc) -> Transaction<'_> {
     doc.transact()
-}
-
-/// Ends a local edit; returns its v1 update unless it changed nothing.
-pub(super) fn finish(txn: TransactionMut<'_>) -> Option<Vec<u8>> {
-    let changed = txn.before_state() != txn.after_state() || !txn.delete_set().is_empty();
-    let update = txn.encode_update_v1();
-    drop(txn);
-    changed.then_some(update)
 }

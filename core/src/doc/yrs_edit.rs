@@ -315,7 +315,7 @@ pub(super) fn splice_text(
 }
 
 /// True when `path` names a key of a map (not an array index or a root).
-pub(super) fn parent_is_map(txn: &TransactionMut<'_>, path: &Path) -> bool {
+pub(super) fn parent_is_map(txn: &impl ReadTxn, path: &Path) -> bool {
     let n = path.segments.len();
     let Some(mut current) = root_name(path)
         .ok()

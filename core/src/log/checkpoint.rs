@@ -1,4 +1,4 @@
-//! Checkpoints: when to take one, storing the saved state in the document's row, and
+//! Checkpoints: when to take one, storing the saved state (table `checkpoints`), and
 //! pruning the logged updates it covers.
 
 use rusqlite::{params, Transaction};
@@ -49,8 +49,13 @@ pub fn write_checkpoint(
     )?;
     let upto = last_index(tx, doc_id)?;
     tx.execute(
-        "UPDATE docs SET vv = ?1, snapshot = ?2, snapshot_upto = ?3, tail = 0 WHERE id = ?4",
-        params![encode_version(version), saved, upto, doc_id],
+        "UPDATE docs SET vv = ?1, snapshot_upto = ?2, tail = 0 WHERE id = ?3",
+        params![encode_version(version), upto, doc_id],
+    )?;
+    tx.execute(
+        "INSERT INTO checkpoints (doc_id, state) VALUES (?1, ?2)
+         ON CONFLICT (doc_id) DO UPDATE SET state = excluded.state",
+        params![doc_id, saved],
     )?;
     Ok(LogSpan {
         previous_upto,

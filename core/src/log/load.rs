@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection, Row};
 
 use super::codec::decode_version;
+use super::schema::CHECKPOINT_OF_ROW;
 use crate::doc::CrdtDoc;
 use crate::error::Result;
 use crate::ids::DocKind;
@@ -50,7 +51,7 @@ fn head_from_row(r: &Row<'_>) -> Result<LogHead> {
 /// The document's row, or `None` when there is no such document.
 pub fn read_head(conn: &Connection, doc_id: &str) -> Result<Option<LogHead>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {HEAD_COLUMNS}, snapshot FROM docs WHERE id = ?1"
+        "SELECT {HEAD_COLUMNS}, {CHECKPOINT_OF_ROW} FROM docs WHERE id = ?1"
     ))?;
     let mut rows = stmt.query([doc_id])?;
     let Some(row) = rows.next()? else {

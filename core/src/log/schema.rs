@@ -1,8 +1,9 @@
 //! The SQL of the shared log schema, for the owners' migrations to include.
 
 /// The columns of the owner's `docs` table that the log uses, after `id TEXT PRIMARY KEY`:
-/// kind, version vector, checkpoint (saved state, named `snapshot` in the file), the log
-/// index it covers up to, and how many updates were logged since.
+/// kind, version vector, checkpoint (saved state, named `snapshot` in the file; since
+/// [`CHECKPOINTS_TABLE`] always NULL), the log index it covers up to, and how many updates
+/// were logged since.
 pub const DOC_LOG_COLUMNS: &str = "
         kind          TEXT NOT NULL,
         vv            BLOB NOT NULL,
@@ -21,3 +22,26 @@ pub const UPDATES_TABLE: &str = "
         UNIQUE (doc_id, origin, seq)
     );
     CREATE INDEX updates_by_doc ON updates (doc_id, idx);";
+
+/// The `checkpoints` table: each document's checkpoint (saved state), kept out of its
+/// `docs` row. Every commit rewrites that row (version vector, tail); with the saved state
+/// in it SQLite read, copied and compared the whole state each time, and walked its
+/// overflow pages to reach the columns after it. A rowid table: a `WITHOUT ROWID` one
+/// keyed by `doc_id` reads a record that overflows in full to compare its key, so every
+/// lookup would read the saved state twice.
+pub const CHECKPOINTS_TABLE: &str = "
+    CREATE TABLE IF NOT EXISTS checkpoints (
+        doc_id TEXT PRIMARY KEY,
+        state  BLOB NOT NULL
+    );";
+
+/// Moves checkpoints written in `docs.snapshot` (files from before [`CHECKPOINTS_TABLE`])
+/// into that table.
+pub const MOVE_CHECKPOINTS: &str = "
+    INSERT INTO checkpoints (doc_id, state)
+        SELECT id, snapshot FROM docs WHERE snapshot IS NOT NULL
+        ON CONFLICT (doc_id) DO UPDATE SET state = excluded.state;
+    UPDATE docs SET snapshot = NULL WHERE snapshot IS NOT NULL;";
+
+/// The checkpoint of the `docs` row in scope, as an SQL expression.
+pub const CHECKPOINT_OF_ROW: &str = "(SELECT state FROM checkpoints WHERE doc_id = docs.id)";

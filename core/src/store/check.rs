@@ -15,6 +15,7 @@ use crate::doc::{validate_update, CrdtDoc};
 use crate::error::{Error, Result};
 use crate::ids::{DocKind, Origin};
 use crate::log::decode_version;
+use crate::log::schema::CHECKPOINT_OF_ROW;
 
 /// What [`Store::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -316,7 +317,7 @@ struct DocRow {
 
 fn doc_row(conn: &Connection, id: &str) -> Result<DocRow> {
     conn.query_row(
-        "SELECT kind, vv, snapshot, snapshot_upto FROM docs WHERE id = ?1",
+        &format!("SELECT kind, vv, {CHECKPOINT_OF_ROW}, snapshot_upto FROM docs WHERE id = ?1"),
         [id],
         |r| {
             Ok(DocRow {

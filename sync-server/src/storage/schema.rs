@@ -2,10 +2,12 @@
 //!
 //! The documents' update log is core's shared one ([`concord_core::log::schema`]); the
 //! relay adds `snapshot_vv` to `docs`: the version vector its checkpoint covers, sent with
-//! a catch-up snapshot. Column names are the file format and stay as written (`snapshot`
-//! is the checkpoint, `snapshot_vv` the version it covers).
+//! a catch-up snapshot. Column names are the file format and stay as written (the
+//! checkpoint is in `checkpoints`, `snapshot_vv` the version it covers).
 
-use concord_core::log::schema::{DOC_LOG_COLUMNS, UPDATES_TABLE};
+use concord_core::log::schema::{
+    CHECKPOINTS_TABLE, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
+};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::error::Result;
@@ -32,6 +34,8 @@ const MIGRATIONS: &[&[&str]] = &[
     // 2 -> 3: the consensus layer's state at the last applied position (opaque to the
     // relay; a cluster node's last applied log id and membership), written with it.
     &["ALTER TABLE applied ADD COLUMN consensus BLOB;"],
+    // 3 -> 4: checkpoints in a table of their own (see `CHECKPOINTS_TABLE`).
+    &[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS],
 ];
 
 /// The schema version this build writes.

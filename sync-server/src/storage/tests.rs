@@ -330,8 +330,11 @@ fn corrupt_stored_data_is_a_storage_failure_not_a_refused_update() {
     append_all(&mut storage, DocKind::Yrs, &updates[..35]);
     drop(storage);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("UPDATE docs SET snapshot = x'00ff00ff' WHERE id = 'd'", [])
-        .unwrap();
+    conn.execute(
+        "UPDATE checkpoints SET state = x'00ff00ff' WHERE doc_id = 'd'",
+        [],
+    )
+    .unwrap();
     // A checkpoint that no longer loads: the update is not the client's fault.
     let mut storage = Storage::open(&path, 30).unwrap();
     let e = storage.integrate("d", &updates[35]).unwrap_err();
