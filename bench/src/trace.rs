@@ -40,6 +40,10 @@ pub struct TraceArgs {
     /// Print results as JSON on stdout (tables go to stderr)
     #[arg(long)]
     pub json: bool,
+    /// Rounds of every scenario, one after the other (raw and Concord rows interleaved,
+    /// so a slower spell of the machine falls on both); each row reports its median round
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 /// One row: an engine replaying the first `txns` trace txns, `batch` per commit.
@@ -188,38 +192,55 @@ pub fn run(args: &TraceArgs) -> Result<()> {
     };
     let compact = work.path().join("trace.bin");
     trace.write_compact(&compact)?;
-    let mut outcomes = Vec::new();
-    for scenario in scenarios {
-        let expected = work.path().join(format!("expected-{}.txt", scenario.txns));
-        if !expected.exists() {
-            std::fs::write(&expected, trace.expected_text(scenario.txns)?)?;
-        }
-        let dir = work.path().join(&scenario.name);
-        std::fs::create_dir(&dir)?;
-        eprintln!("running {}: {}", scenario.name, scenario.description);
-        let (apply, load) = run_scenario(&scenario, &compact, &expected, &dir)?;
-        eprintln!(
-            "  done in {}s, text verified, cold load verified",
-            report::secs(apply.wall_secs)
-        );
-        outcomes.push(Outcome {
-            scenario,
-            apply,
-            load,
-        });
-        if !args.keep {
-            // Free the disk space of this row before the next one.
+    ensure!(args.rounds >= 1, "--rounds must be at least 1");
+    let mut runs: Vec<Vec<(ApplyReport, Vec<LoadReport>)>> =
+        scenarios.iter().map(|_| Vec::new()).collect();
+    for round in 1..=args.rounds {
+        for (scenario, done) in scenarios.iter().zip(&mut runs) {
+            let expected = work.path().join(format!("expected-{}.txt", scenario.txns));
+            if !expected.exists() {
+                std::fs::write(&expected, trace.expected_text(scenario.txns)?)?;
+            }
+            let dir = work.path().join(&scenario.name);
             std::fs::remove_dir_all(&dir).ok();
+            std::fs::create_dir(&dir)?;
+            eprintln!(
+                "running {} (round {round}/{}): {}",
+                scenario.name, args.rounds, scenario.description
+            );
+            let (apply, loads) = run_scenario(scenario, &compact, &expected, &dir)?;
+            eprintln!(
+                "  done in {}s, text verified, cold load verified",
+                report::secs(apply.wall_secs)
+            );
+            done.push((apply, loads));
+            if !args.keep || round < args.rounds {
+                // Free the disk space of this row before the next one.
+                std::fs::remove_dir_all(&dir).ok();
+            }
         }
     }
+    let outcomes: Vec<Outcome> = scenarios
+        .into_iter()
+        .zip(runs)
+        .map(|(scenario, rounds)| {
+            let (apply, load) = median_round(rounds);
+            Outcome {
+                scenario,
+                apply,
+                load,
+            }
+        })
+        .collect();
     if args.keep {
         eprintln!("kept the stores in {}", work.keep().display());
     }
-    let tables = tables(&outcomes, &path, &trace);
+    let tables = tables(&outcomes, &path, &trace, args.rounds);
     let data = json!({
         "benchmark": "trace",
         "trace": path.display().to_string(),
         "trace_txns": trace.txns(),
+        "rounds": args.rounds,
         "trace_edits": trace.edits(trace.txns()),
         "scenarios": outcomes.iter().map(|o| json!({
             "name": o.scenario.name,
@@ -240,7 +261,7 @@ fn run_scenario(
     compact: &Path,
     expected: &Path,
     dir: &Path,
-) -> Result<(ApplyReport, LoadReport)> {
+) -> Result<(ApplyReport, Vec<LoadReport>)> {
     let os = |s: &str| OsString::from(s);
     let apply_args = vec![
         os("child"),
@@ -271,8 +292,7 @@ fn run_scenario(
         dir.into(),
     ];
     // A cold load takes milliseconds, so one process's timing is mostly noise: the first
-    // LOAD_RUNS - 1 loads only open and read, the last also acknowledges and compacts; the
-    // report is the median time and peak memory of all of them.
+    // LOAD_RUNS - 1 loads only open and read, the last also acknowledges and compacts.
     let mut loads = Vec::with_capacity(LOAD_RUNS);
     for run in 1..=LOAD_RUNS {
         let mut args = load_args.clone();
@@ -283,11 +303,24 @@ fn run_scenario(
             .with_context(|| format!("scenario {}", s.name))?;
         loads.push(load);
     }
-    Ok((apply, median_load(loads)))
+    Ok((apply, loads))
 }
 
-/// Cold loads per scenario, each in a fresh process.
-const LOAD_RUNS: usize = 5;
+/// Cold loads per scenario and round, each in a fresh process.
+const LOAD_RUNS: usize = 3;
+
+/// A scenario's rounds as one row: the replay of the round with the median wall time, and
+/// the median load time and peak memory of every cold load of every round.
+fn median_round(mut rounds: Vec<(ApplyReport, Vec<LoadReport>)>) -> (ApplyReport, LoadReport) {
+    let loads: Vec<LoadReport> = rounds
+        .iter_mut()
+        .flat_map(|(_, loads)| std::mem::take(loads))
+        .collect();
+    rounds.sort_by(|a, b| a.0.wall_secs.total_cmp(&b.0.wall_secs));
+    let middle = rounds.len() / 2;
+    let apply = rounds.swap_remove(middle).0;
+    (apply, median_load(loads))
+}
 
 /// The median load time and median peak memory of `loads`, with the last one's sizes.
 fn median_load(mut loads: Vec<LoadReport>) -> LoadReport {
@@ -303,7 +336,7 @@ fn median_load(mut loads: Vec<LoadReport>) -> LoadReport {
     }
 }
 
-fn tables(outcomes: &[Outcome], path: &Path, trace: &Trace) -> Vec<Table> {
+fn tables(outcomes: &[Outcome], path: &Path, trace: &Trace, rounds: usize) -> Vec<Table> {
     let mut speed = Table::new(
         "Editing trace: replay (automerge-paper, one single-character edit per trace txn)",
         &[
@@ -349,9 +382,12 @@ fn tables(outcomes: &[Outcome], path: &Path, trace: &Trace) -> Vec<Table> {
         .filter_map(|o| o.apply.baseline_rss_kib)
         .max();
     speed.note(format!(
-        "Each scenario runs in its own process; peak RSS is that process's VmHWM, read at \
-         the end (after the final save/snapshot). It includes a baseline of about {} \
-         (program, compact trace, expected text) before the replay starts.",
+        "Each scenario runs in its own process, in {} rounds (every scenario once per round, \
+         raw and Concord rows interleaved); each row is its round with the median wall time. \
+         Peak RSS is that process's VmHWM, read at the end (after the final save/snapshot). \
+         It includes a baseline of about {} (program, compact trace, expected text) before \
+         the replay starts.",
+        rounds,
         report::kib(baseline)
     ));
     speed.note(
@@ -410,7 +446,7 @@ fn tables(outcomes: &[Outcome], path: &Path, trace: &Trace) -> Vec<Table> {
          whole document. CRDT snapshot: Concord rows, `Store::saved_state` at the end.",
     );
     size.note(
-        "cold load: a fresh process, five times; the median time and median peak memory. Raw \
+        "cold load: a fresh process, three times per round; the median time and median peak memory of all rounds. Raw \
          rows time decoding the saved bytes and reading the text; Concord rows time \
          `Store::open` until `store.get(doc, \"text\")` returns the whole text. The OS page \
          cache is warm (the files were just written).",

@@ -33,8 +33,9 @@ export async function freePort() {
   });
 }
 
-/** Polls `f` until it returns a truthy value (bounded by `ms`). */
-export async function until(f, what, ms = WAIT) {
+/** Polls `f` until it returns a truthy value (bounded by `ms`); on timeout the error
+ * also carries what `explain` (if given) reports, e.g. each tab's sync status. */
+export async function until(f, what, ms = WAIT, explain = null) {
   const end = Date.now() + ms;
   let last;
   for (let i = 0; i < 10_000 && Date.now() < end; i++) {
@@ -46,7 +47,8 @@ export async function until(f, what, ms = WAIT) {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+  const why = explain ? `; ${await explain().catch((e) => `explain failed: ${e}`)}` : "";
+  throw new Error(`timed out waiting for ${what} (last: ${last})${why}`);
 }
 
 async function healthy(port) {
@@ -117,6 +119,15 @@ export async function openDemo(context, url, name) {
 
 export async function noteText(page) {
   return page.evaluate(() => window.demo.store.get("note", "body").then((v) => v ?? ""));
+}
+
+/** A tab's sync status and note, for a failure message. */
+export async function tabState(page) {
+  return page.evaluate(async () => JSON.stringify({
+    sync: window.demo.sync ?? null,
+    status: await window.demo.store.syncStatus().catch((e) => `${e}`),
+    note: await window.demo.store.get("note", "body").catch((e) => `${e}`),
+  }));
 }
 
 export async function online(page) {

@@ -2,7 +2,7 @@
 // survive a reload (OPFS) and then sync.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { startRelay, launch, openDemo, noteText, online, shot, until } from "./harness.js";
+import { startRelay, launch, openDemo, noteText, online, shot, tabState, until } from "./harness.js";
 
 let relay, browser;
 before(async () => { relay = await startRelay(); browser = await launch(); });
@@ -37,7 +37,8 @@ test("a second tab of the same origin falls back to memory with a visible warnin
   await second.locator("#note").click();
   await second.keyboard.press("Control+End");
   await second.keyboard.type(" From the second tab.");
-  await until(async () => (await noteText(first)).includes("From the second tab."), "the second tab's edit in the first");
+  await until(async () => (await noteText(first)).includes("From the second tab."), "the second tab's edit in the first",
+    undefined, async () => `first tab: ${await tabState(first)}; second tab: ${await tabState(second)}`);
   await shot(second, "second-tab-memory-warning");
   await ctx.close();
 });
