@@ -199,7 +199,8 @@ async fn drive(
                 None => local_open = false,
             },
             _ = timer => driver.handle_timeout(now()),
-            _ = cancel.changed() => return Ok(()),
+            // The events of the stop (close, status, ended) are carried out above.
+            _ = cancel.changed() => driver.stop(),
         }
     }
 }

@@ -39,6 +39,9 @@ fn an_edit_of_many_steps_is_one_update_a_replica_integrates() {
                 tx.splice_text("text", 0, 5, "Hi 🌍")?;
                 tx.delete_text("text", 0, 0)?;
                 tx.put("meta/title", "final")?;
+                // A nested map and list, created inside the edit, then written into.
+                tx.put("meta/nested", json!({"k": [1, 2]}))?;
+                tx.push("meta/nested/k", 3)?;
                 tx.delete("meta/gone")?;
                 tx.push("list", "b")?;
                 tx.insert_text("text", 0, "¡")
@@ -47,7 +50,7 @@ fn an_edit_of_many_steps_is_one_update_a_replica_integrates() {
         let update = update.expect("the edit changed the document");
         let expected = json!({
             "text": "¡Hi 🌍 new world",
-            "meta": {"title": "final"},
+            "meta": {"title": "final", "nested": {"k": [1, 2, 3]}},
             "list": ["a", "b"],
         });
         assert_eq!(doc.to_json(), expected, "{kind}");

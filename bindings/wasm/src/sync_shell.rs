@@ -148,9 +148,12 @@ impl Shell {
         shell
     }
 
-    /// Stops: closes the socket, drops the timer; late events find nothing.
+    /// Stops: applies the updates the driver holds, closes the socket, drops the timer;
+    /// late events find nothing.
     pub fn stop(shell: &Rc<RefCell<Shell>>) {
         let mut s = shell.borrow_mut();
+        // As in `feed`, the store's work runs with the shell borrowed.
+        s.driver.stop();
         s.ended = true;
         s.generation += 1;
         s.drop_socket();

@@ -599,6 +599,15 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         self.emit_status();
     }
 
+    /// Ends the run at the app's request: the updates the session holds are applied first
+    /// (see `sync::intake`), then the connection is closed ([`DriverEvent::Close`],
+    /// [`DriverEvent::Ended`] with `Ok`). Nothing happens if the run already ended.
+    pub fn stop(&mut self) {
+        if !self.is_ended() {
+            self.end(Ok(()));
+        }
+    }
+
     /// Closes whatever connection there is and ends the run.
     fn end(&mut self, result: std::result::Result<(), ClientError>) {
         self.intake_at = None;

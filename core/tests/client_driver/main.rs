@@ -422,3 +422,28 @@ fn held_live_updates_are_applied_before_the_connection_is_given_up() {
     pair.break_connection();
     assert_eq!(log.version("d").get(&Origin::from("other")), 2);
 }
+
+#[test]
+fn stopping_applies_the_held_live_updates_and_closes() {
+    let log = device_with(&["d"]);
+    let mut pair = background_pair(log.clone());
+    log.set_apply_cost(Duration::from_millis(5));
+    pair.push(&live_update("d", 1));
+    pair.push(&live_update("d", 2));
+    assert_eq!(
+        log.version("d").get(&Origin::from("other")),
+        1,
+        "update 2 is held"
+    );
+    let closes = pair.closes;
+    pair.driver.stop();
+    pair.drive();
+    assert_eq!(log.version("d").get(&Origin::from("other")), 2);
+    assert_eq!(pair.closes, closes + 1, "the connection is closed");
+    assert!(pair.driver.is_ended());
+    pair.driver.stop();
+    assert!(
+        pair.driver.poll_event().is_none(),
+        "a second stop does nothing"
+    );
+}
