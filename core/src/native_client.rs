@@ -98,7 +98,8 @@ async fn drive(
                 DriverEvent::Close => {
                     connecting = None;
                     if let Some(mut l) = link.take() {
-                        let _ = l.sink.close().await;
+                        // A relay that stopped reading must not hold up a stop.
+                        let _ = tokio::time::timeout(CLOSE_WAIT, l.sink.close()).await;
                     }
                 }
                 DriverEvent::Status(s) => {
@@ -205,6 +206,9 @@ async fn drive(
     }
 }
 
+/// How long closing a connection may wait for the relay to take the close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 /// At most this many waiting frames are handed to the driver together.
 const MAX_FRAMES_AT_ONCE: usize = 512;
 
@@ -266,10 +270,7 @@ async fn close_reason(stream: &mut SplitStream<Socket>) -> Option<Disconnect> {
         }
         None
     };
-    tokio::time::timeout(Duration::from_secs(2), wait)
-        .await
-        .ok()
-        .flatten()
+    tokio::time::timeout(CLOSE_WAIT, wait).await.ok().flatten()
 }
 
 fn local_changes(store: &Store) -> (crate::Subscription, mpsc::UnboundedReceiver<String>) {
