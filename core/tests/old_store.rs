@@ -12,18 +12,30 @@ use concord_core::{DocKind, Store};
 use rusqlite::Connection;
 use serde_json::json;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v2.db")
+/// The committed store written in schema `version`.
+fn fixture(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/store-v{version}.db"))
 }
+
+/// A new store at `path` (any old file removed) with the two documents both fixtures hold.
+fn new_notes_and_pad(path: &Path) -> Store {
+    let _ = std::fs::remove_file(path);
+    let store = Store::open(path).unwrap();
+    store.create_doc("notes", DocKind::Automerge).unwrap();
+    store.create_doc("pad", DocKind::Yrs).unwrap();
+    store
+}
+
+/// Puts checkpoints back into the `docs` rows, as schemas before 4 kept them.
+const CHECKPOINTS_BACK_IN_ROWS: &str =
+    "UPDATE docs SET snapshot = (SELECT state FROM checkpoints WHERE doc_id = docs.id);
+     DROP TABLE checkpoints;";
 
 #[test]
 #[ignore = "remakes the committed fixture"]
 fn make_v2_fixture() {
-    let path = fixture();
-    let _ = std::fs::remove_file(&path);
-    let store = Store::open(&path).unwrap();
-    store.create_doc("notes", DocKind::Automerge).unwrap();
-    store.create_doc("pad", DocKind::Yrs).unwrap();
+    let path = fixture(2);
+    let store = new_notes_and_pad(&path);
     for (i, word) in ["one ", "two ", "three "].iter().enumerate() {
         let at = ["one ", "two ", "three "][..i].concat().chars().count();
         store
@@ -43,11 +55,10 @@ fn make_v2_fixture() {
     // Leave the outbox as rows (no fold on close), as version 2 kept it.
     std::mem::forget(store);
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "UPDATE docs SET snapshot = (SELECT state FROM checkpoints WHERE doc_id = docs.id);
-         DROP TABLE checkpoints; DROP TABLE outbox_base; DROP TABLE outbox_fold;
-         PRAGMA user_version = 2;",
-    )
+    conn.execute_batch(&format!(
+        "{CHECKPOINTS_BACK_IN_ROWS} DROP TABLE outbox_base; DROP TABLE outbox_fold;
+         PRAGMA user_version = 2;"
+    ))
     .unwrap();
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
@@ -57,7 +68,7 @@ fn make_v2_fixture() {
 fn a_version_2_store_migrates_reads_and_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
-    std::fs::copy(fixture(), &path).unwrap();
+    std::fs::copy(fixture(2), &path).unwrap();
     let version: i64 = Connection::open(&path)
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -111,21 +122,14 @@ fn a_version_2_store_migrates_reads_and_syncs() {
     assert_eq!(version, SCHEMA_VERSION);
 }
 
-fn fixture_v3() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v3.db")
-}
-
 /// Version 3 kept each checkpoint in its `docs` row (column `snapshot`); version 4 moved
 /// them to `checkpoints`. Made by this code, then put back into version 3's layout.
 #[test]
 #[ignore = "remakes the committed fixture"]
 fn make_v3_fixture() {
-    let path = fixture_v3();
-    let _ = std::fs::remove_file(&path);
+    let path = fixture(3);
     {
-        let store = Store::open(&path).unwrap();
-        store.create_doc("notes", DocKind::Automerge).unwrap();
-        store.create_doc("pad", DocKind::Yrs).unwrap();
+        let store = new_notes_and_pad(&path);
         for i in 0..40 {
             let word = format!("w{i} ");
             store
@@ -149,11 +153,9 @@ fn make_v3_fixture() {
         .unwrap();
     std::mem::forget(store);
     let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(
-        "UPDATE docs SET snapshot = (SELECT state FROM checkpoints WHERE doc_id = docs.id);
-         DROP TABLE checkpoints;
-         PRAGMA user_version = 3;",
-    )
+    conn.execute_batch(&format!(
+        "{CHECKPOINTS_BACK_IN_ROWS} PRAGMA user_version = 3;"
+    ))
     .unwrap();
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
@@ -168,7 +170,7 @@ fn make_v3_fixture() {
 fn a_version_3_store_moves_its_checkpoints_reads_and_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
-    std::fs::copy(fixture_v3(), &path).unwrap();
+    std::fs::copy(fixture(3), &path).unwrap();
     {
         let conn = Connection::open(&path).unwrap();
         let version: i64 = conn

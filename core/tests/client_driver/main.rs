@@ -411,20 +411,9 @@ fn a_background_client_holds_live_updates_while_its_last_apply_is_paid_for() {
     assert_eq!(log.version("d").get(&other), 3);
 }
 
-#[test]
-fn held_live_updates_are_applied_before_the_connection_is_given_up() {
-    let log = device_with(&["d"]);
-    let mut pair = background_pair(log.clone());
-    log.set_apply_cost(Duration::from_millis(5));
-    pair.push(&live_update("d", 1));
-    pair.push(&live_update("d", 2));
-    assert_eq!(log.version("d").get(&Origin::from("other")), 1);
-    pair.break_connection();
-    assert_eq!(log.version("d").get(&Origin::from("other")), 2);
-}
-
-#[test]
-fn stopping_applies_the_held_live_updates_and_closes() {
+/// A background client whose last apply cost 5 ms: of two live updates, the first is
+/// applied and the second held.
+fn second_live_update_held() -> (MemLog, Pair) {
     let log = device_with(&["d"]);
     let mut pair = background_pair(log.clone());
     log.set_apply_cost(Duration::from_millis(5));
@@ -435,6 +424,19 @@ fn stopping_applies_the_held_live_updates_and_closes() {
         1,
         "update 2 is held"
     );
+    (log, pair)
+}
+
+#[test]
+fn held_live_updates_are_applied_before_the_connection_is_given_up() {
+    let (log, mut pair) = second_live_update_held();
+    pair.break_connection();
+    assert_eq!(log.version("d").get(&Origin::from("other")), 2);
+}
+
+#[test]
+fn stopping_applies_the_held_live_updates_and_closes() {
+    let (log, mut pair) = second_live_update_held();
     let closes = pair.closes;
     pair.driver.stop();
     pair.drive();
