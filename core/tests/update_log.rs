@@ -9,10 +9,11 @@ use rusqlite::Connection;
 fn relay_like_db() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(&format!(
-        "CREATE TABLE docs (id TEXT PRIMARY KEY, {}); {} {}",
+        "CREATE TABLE docs (id TEXT PRIMARY KEY, {}); {} {} {}",
         schema::DOC_LOG_COLUMNS,
         schema::UPDATES_TABLE,
-        schema::CHECKPOINTS_TABLE
+        schema::CHECKPOINTS_TABLE,
+        schema::CHECKPOINT_ROOTS
     ))
     .unwrap();
     conn
@@ -62,7 +63,7 @@ fn appended_updates_load_back_before_and_after_a_pruning_checkpoint() {
 
         // Checkpoint and prune everything it covers (a relay keeping no outbox).
         let tx = conn.transaction().unwrap();
-        let span = log::write_checkpoint(&tx, "d", &version, &crdt.save()).unwrap();
+        let span = log::write_checkpoint(&tx, "d", &version, &crdt.save(), None).unwrap();
         assert_eq!(span.previous_upto, 0);
         assert_eq!(log::prune(&tx, "d", span, Keep::Nothing).unwrap(), 8);
         for record in &updates[8..] {

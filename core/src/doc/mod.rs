@@ -19,6 +19,7 @@ mod yrs_doc;
 mod yrs_edit;
 mod yrs_local;
 mod yrs_policy;
+mod yrs_roots;
 mod yrs_text;
 
 use serde_json::Value;
@@ -65,15 +66,39 @@ impl CrdtDoc {
 
     /// Loads a document from a saved state, its text positions counting `unit`.
     pub fn load_in(kind: DocKind, saved: &[u8], unit: TextUnit) -> Result<CrdtDoc> {
+        CrdtDoc::load_checkpoint(kind, saved, None, unit)
+    }
+
+    /// Loads a checkpoint: a saved state and the root types [`CrdtDoc::root_types`]
+    /// recorded with it (`None` when none were: the types then come from the content).
+    pub fn load_checkpoint(
+        kind: DocKind,
+        saved: &[u8],
+        roots: Option<&str>,
+        unit: TextUnit,
+    ) -> Result<CrdtDoc> {
         match kind {
             DocKind::Automerge => Ok(CrdtDoc::Automerge(Box::new(automerge_doc::load(
                 saved, unit,
             )?))),
             DocKind::Yrs => {
                 let mut doc = CrdtDoc::new_in(kind, unit);
+                if let (CrdtDoc::Yrs(inner, _), Some(roots)) = (&doc, roots) {
+                    yrs_roots::declare_roots(inner, roots);
+                }
                 doc.merge_saved_state(saved)?;
                 Ok(doc)
             }
+        }
+    }
+
+    /// What a checkpoint records next to the saved state, for [`CrdtDoc::load_checkpoint`]:
+    /// the types of a Yrs document's roots (its saved state names them but does not say
+    /// what each is); `None` for Automerge, whose saved state says.
+    pub fn root_types(&self) -> Option<String> {
+        match self {
+            CrdtDoc::Automerge(_) => None,
+            CrdtDoc::Yrs(doc, _) => yrs_roots::root_types(doc),
         }
     }
 

@@ -4,12 +4,9 @@
 //! Edits by path live in `yrs_edit.rs`, a local edit's transactions in `yrs_local.rs`,
 //! text positions in `yrs_text.rs`.
 
-use std::sync::Arc;
-
 use yrs::updates::decoder::Decode;
 use yrs::{
-    Doc, In, Map, MapRef, OffsetKind, Options, Out, ReadTxn, StateVector, Transact, Transaction,
-    TransactionMut, Update, WriteTxn,
+    Doc, Map, MapRef, OffsetKind, Options, ReadTxn, StateVector, Transact, Transaction, Update,
 };
 
 use crate::error::{Error, Result};
@@ -46,7 +43,7 @@ pub(super) fn apply_updates(doc: &mut Doc, updates: &[&[u8]]) -> Result<()> {
             reason: e.to_string(),
         })?;
     }
-    define_roots(&mut txn);
+    super::yrs_roots::define_roots(&mut txn);
     Ok(())
 }
 
@@ -60,7 +57,7 @@ pub(super) fn integrate(doc: &mut Doc, bytes: &[u8]) -> Result<()> {
         kind: DocKind::Yrs,
         reason: e.to_string(),
     })?;
-    define_roots(&mut txn);
+    super::yrs_roots::define_roots(&mut txn);
     txn.commit();
     for branch in txn.changed_parent_types() {
         let (ty, items, entries) = (
@@ -87,33 +84,6 @@ pub(super) fn integrate(doc: &mut Doc, bytes: &[u8]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Gives every root that arrived from a remote update without a local type declaration
-/// the type its content implies, so reads see it as a map, array or text.
-fn define_roots(txn: &mut TransactionMut<'_>) {
-    let undefined: Vec<(Arc<str>, In)> = txn
-        .root_refs()
-        .filter_map(|(name, out)| match &out {
-            Out::UndefinedRef(_) => {
-                Some((Arc::from(name), yrs::types::AsPrelim::as_prelim(&out, txn)))
-            }
-            _ => None,
-        })
-        .collect();
-    for (name, prelim) in undefined {
-        match prelim {
-            In::Text(_) => {
-                txn.get_or_insert_text(name);
-            }
-            In::Array(_) => {
-                txn.get_or_insert_array(name);
-            }
-            _ => {
-                txn.get_or_insert_map(name);
-            }
-        }
-    }
 }
 
 pub(super) fn save(doc: &Doc) -> Vec<u8> {

@@ -1,6 +1,7 @@
 //! Checkpoints: when to take one, storing the saved state (table `checkpoints`), and
 //! pruning the logged updates it covers.
 
+use super::cached::Cached;
 use rusqlite::{params, Transaction};
 
 use super::codec::encode_version;
@@ -34,28 +35,30 @@ pub fn checkpoint_due(tail: u64, every: u64, crdt: &mut CrdtDoc) -> bool {
     tail >= every && !crdt.has_pending()
 }
 
-/// Stores `saved` (the document's saved state, which must hold every logged update) as
-/// its checkpoint, with `version`, and resets the tail to 0.
+/// Stores `saved` (the document's saved state, which must hold every logged update) and
+/// `roots` (its [`CrdtDoc::root_types`]) as its checkpoint, with `version`, and resets the
+/// tail to 0.
 pub fn write_checkpoint(
     tx: &Transaction<'_>,
     doc_id: &str,
     version: &VersionVector,
     saved: &[u8],
+    roots: Option<&str>,
 ) -> Result<LogSpan> {
-    let previous_upto: i64 = tx.query_row(
+    let previous_upto: i64 = tx.query_row_cached(
         "SELECT snapshot_upto FROM docs WHERE id = ?1",
         [doc_id],
         |r| r.get(0),
     )?;
     let upto = last_index(tx, doc_id)?;
-    tx.execute(
+    tx.execute_cached(
         "UPDATE docs SET vv = ?1, snapshot_upto = ?2, tail = 0 WHERE id = ?3",
         params![encode_version(version), upto, doc_id],
     )?;
-    tx.execute(
-        "INSERT INTO checkpoints (doc_id, state) VALUES (?1, ?2)
-         ON CONFLICT (doc_id) DO UPDATE SET state = excluded.state",
-        params![doc_id, saved],
+    tx.execute_cached(
+        "INSERT INTO checkpoints (doc_id, state, roots) VALUES (?1, ?2, ?3)
+         ON CONFLICT (doc_id) DO UPDATE SET state = excluded.state, roots = excluded.roots",
+        params![doc_id, saved, roots],
     )?;
     Ok(LogSpan {
         previous_upto,
@@ -76,5 +79,5 @@ pub fn prune(tx: &Transaction<'_>, doc_id: &str, span: LogSpan, keep: Keep<'_>) 
                   AND k.origin = updates.origin AND k.seq = updates.seq)"
         ),
     };
-    Ok(tx.execute(&sql, params![doc_id, span.previous_upto, span.upto])?)
+    Ok(tx.execute_cached(&sql, params![doc_id, span.previous_upto, span.upto])?)
 }

@@ -1,25 +1,28 @@
 //! The update log: what the device store and the relay storage both keep of a document.
 //!
 //! A document's log is its rows in the `updates` table (one per update, in log order by
-//! `idx`) plus four columns of its owner's `docs` row: the version vector (`vv`), the
-//! checkpoint (`snapshot`, the CRDT's saved state covering every update up to log index
-//! `snapshot_upto`) and the number of updates logged since it (`tail`). The pieces here
-//! are plain functions over a `rusqlite::Connection` (a `Transaction` derefs to one), with
-//! that fixed shared schema ([`schema`]) and nothing of either owner (a table of updates
-//! to keep when pruning, such as the device's unsent ones, is passed in: [`Keep`]):
+//! `idx`), three columns of its owner's `docs` row: the version vector (`vv`), the log index
+//! its checkpoint covers up to (`snapshot_upto`) and the number of updates logged since
+//! (`tail`), and its row in the `checkpoints` table (the CRDT's saved state covering every
+//! update up to `snapshot_upto`). The pieces here are plain functions over a
+//! `rusqlite::Connection` (a `Transaction` derefs to one), with that fixed shared schema
+//! ([`schema`]) and nothing of either owner (a table of updates to keep when pruning, such
+//! as the device's unsent ones, is passed in: [`Keep`]):
 //!
 //! - [`schema`]: the SQL of the shared tables and columns, for the owner's migrations;
 //! - [`codec`]: the stored form of a version vector;
 //! - [`rows`]: creating a document's row, appending, reading records back;
 //! - [`load`]: a document as committed (checkpoint + tail, applied in one batch);
 //! - [`checkpoint`]: when to take one, storing it, pruning the updates it covers;
-//! - [`contiguity`]: which updates of a batch are new, held, or past a gap.
+//! - [`contiguity`]: which updates of a batch are new, held, or past a gap;
+//! - [`cached`]: running statements through the connection's prepared-statement cache.
 //!
 //! Words, one meaning each: the **saved state** is the CRDT's compact full state
-//! (`CrdtDoc::save`); a **checkpoint** is a saved state stored in the `docs` row (column
-//! `snapshot`) that loading starts from; a **catch-up snapshot** is a saved state the relay
-//! sends to a client that lacks much (`protocol::CatchupSnapshot`).
+//! (`CrdtDoc::save`); a **checkpoint** is a saved state stored in the `checkpoints` table
+//! that loading starts from; a **catch-up snapshot** is a saved state the relay sends to a
+//! client that lacks much (`protocol::CatchupSnapshot`).
 
+pub mod cached;
 pub mod checkpoint;
 pub mod codec;
 pub mod contiguity;
@@ -28,6 +31,7 @@ pub mod load;
 pub mod rows;
 pub mod schema;
 
+pub use cached::{Cached, STATEMENT_CACHE};
 pub use checkpoint::{checkpoint_due, prune, write_checkpoint, Keep, LogSpan};
 pub use codec::{decode_version, encode_version};
 pub use contiguity::{admit, Admitted};

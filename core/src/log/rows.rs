@@ -1,6 +1,7 @@
 //! A document's rows in the log: creating its `docs` row, appending updates, writing its
 //! head (version vector and tail), and reading updates back as [`UpdateRecord`]s.
 
+use super::cached::Cached;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::codec::encode_version;
@@ -23,7 +24,7 @@ pub fn record_from_row(r: &Row<'_>) -> rusqlite::Result<UpdateRecord> {
 
 /// Inserts the `docs` row of a new, empty document (the caller checks it is new).
 pub fn create_doc(conn: &Connection, doc_id: &str, kind: DocKind) -> Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO docs (id, kind, vv) VALUES (?1, ?2, ?3)",
         params![doc_id, kind.as_str(), encode_version(&VersionVector::new())],
     )?;
@@ -33,7 +34,7 @@ pub fn create_doc(conn: &Connection, doc_id: &str, kind: DocKind) -> Result<()> 
 /// Appends one update at the end of the document's log (the caller has checked it is the
 /// next from its origin, see [`super::admit`]).
 pub fn append(conn: &Connection, doc_id: &str, record: &UpdateRecord) -> Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO updates (doc_id, origin, seq, data) VALUES (?1, ?2, ?3, ?4)",
         params![
             doc_id,
@@ -52,7 +53,7 @@ pub fn write_head(
     version: &VersionVector,
     tail: u64,
 ) -> Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "UPDATE docs SET vv = ?1, tail = ?2 WHERE id = ?3",
         params![encode_version(version), tail as i64, doc_id],
     )?;
@@ -61,7 +62,7 @@ pub fn write_head(
 
 /// The log index of the document's last logged update (0 when none).
 pub fn last_index(conn: &Connection, doc_id: &str) -> Result<i64> {
-    Ok(conn.query_row(
+    Ok(conn.query_row_cached(
         "SELECT COALESCE(MAX(idx), 0) FROM updates WHERE doc_id = ?1",
         [doc_id],
         |r| r.get(0),
@@ -76,7 +77,7 @@ pub fn stored_update(
     seq: u64,
 ) -> Result<Option<Vec<u8>>> {
     Ok(conn
-        .query_row(
+        .query_row_cached(
             "SELECT data FROM updates WHERE doc_id = ?1 AND origin = ?2 AND seq = ?3",
             params![doc_id, origin.as_str(), seq as i64],
             |r| r.get(0),

@@ -43,5 +43,20 @@ pub const MOVE_CHECKPOINTS: &str = "
         ON CONFLICT (doc_id) DO UPDATE SET state = excluded.state;
     UPDATE docs SET snapshot = NULL WHERE snapshot IS NOT NULL;";
 
+/// Adds the root types a checkpoint records next to its saved state (`CrdtDoc::root_types`:
+/// a Yrs saved state names its roots but does not say what type each is); NULL for
+/// checkpoints written before, and for Automerge documents. The table is rebuilt rather
+/// than altered so that the step can run on a file that already has the column (SQLite
+/// has no `ADD COLUMN IF NOT EXISTS`), as every migration step here can.
+pub const CHECKPOINT_ROOTS: &str = "
+    CREATE TABLE checkpoints_with_roots (
+        doc_id TEXT PRIMARY KEY,
+        state  BLOB NOT NULL,
+        roots  TEXT
+    );
+    INSERT INTO checkpoints_with_roots (doc_id, state) SELECT doc_id, state FROM checkpoints;
+    DROP TABLE checkpoints;
+    ALTER TABLE checkpoints_with_roots RENAME TO checkpoints;";
+
 /// The checkpoint of the `docs` row in scope, as an SQL expression.
 pub const CHECKPOINT_OF_ROW: &str = "(SELECT state FROM checkpoints WHERE doc_id = docs.id)";

@@ -1,6 +1,7 @@
 //! The device's hybrid logical clock, persisted in the `hlc` table (one row) and moved in
 //! the same transaction as the edit that stamps with it or the remote updates it saw.
 
+use crate::log::Cached;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::StoreOptions;
@@ -12,7 +13,7 @@ use crate::policy::{ClockState, HlcClock};
 /// The persisted position (zero in a store that never stamped).
 pub(super) fn read(conn: &Connection) -> Result<ClockState> {
     Ok(conn
-        .query_row("SELECT ms, counter FROM hlc WHERE id = 0", [], |r| {
+        .query_row_cached("SELECT ms, counter FROM hlc WHERE id = 0", [], |r| {
             Ok(ClockState {
                 ms: r.get::<_, i64>(0)? as u64,
                 counter: r.get::<_, i64>(1)? as u32,
@@ -23,7 +24,7 @@ pub(super) fn read(conn: &Connection) -> Result<ClockState> {
 }
 
 fn write(conn: &Connection, state: ClockState) -> Result<()> {
-    conn.execute(
+    conn.execute_cached(
         "INSERT INTO hlc (id, ms, counter) VALUES (0, ?1, ?2)
          ON CONFLICT (id) DO UPDATE SET ms = excluded.ms, counter = excluded.counter",
         params![state.ms as i64, i64::from(state.counter)],

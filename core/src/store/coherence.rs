@@ -2,6 +2,7 @@
 //! and another process sharing the file may commit at any time. `PRAGMA data_version`
 //! tells when it has; the cache is then dropped and reloaded on next use.
 
+use crate::log::Cached;
 use std::collections::HashMap;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -22,7 +23,7 @@ impl DiskVersion {
     /// The file's state as this connection sees it now.
     pub fn read(conn: &Connection) -> Result<DiskVersion> {
         Ok(DiskVersion {
-            seen: conn.query_row("PRAGMA data_version", [], |r| r.get(0))?,
+            seen: conn.query_row_cached("PRAGMA data_version", [], |r| r.get(0))?,
             external_changes: 0,
         })
     }
@@ -38,7 +39,7 @@ pub(super) struct Cache<'a> {
 /// Drops cached documents (and re-reads the device id) when another connection — another
 /// process sharing the file — has committed since we last looked.
 pub(super) fn refresh_from_disk(conn: &Connection, cache: Cache<'_>) -> Result<()> {
-    let now: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+    let now: i64 = conn.query_row_cached("PRAGMA data_version", [], |r| r.get(0))?;
     if now != cache.data_version.seen {
         cache.docs.clear();
         *cache.device = read_device(conn)?;

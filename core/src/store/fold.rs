@@ -14,6 +14,7 @@
 //! origin than the device has, and the device takes a new origin (protocol.md, restored
 //! device), so no sequence number is ever stored twice with different content.
 
+use crate::log::Cached;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{sql, Loaded};
@@ -35,7 +36,7 @@ pub(super) fn note_base(tx: &Transaction<'_>, id: &str, position: &[u8]) -> Resu
 
 /// Forgets the base once nothing of the document is left to send.
 pub(super) fn forget_base_if_sent(tx: &rusqlite::Connection, id: &str) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM outbox_base WHERE doc_id = ?1
            AND NOT EXISTS (SELECT 1 FROM outbox WHERE doc_id = ?1)
            AND NOT EXISTS (SELECT 1 FROM outbox_fold WHERE doc_id = ?1)",
@@ -48,7 +49,7 @@ pub(super) fn forget_base_if_sent(tx: &rusqlite::Connection, id: &str) -> Result
 /// acknowledged).
 pub(super) fn folded_commits(conn: &rusqlite::Connection, id: &str) -> Result<usize> {
     let n: Option<i64> = conn
-        .query_row(
+        .query_row_cached(
             "SELECT commits FROM outbox_fold WHERE doc_id = ?1",
             [id],
             |r| r.get(0),
@@ -73,7 +74,7 @@ pub(super) fn fold(
         return Ok(0);
     }
     let Some(since): Option<Vec<u8>> = tx
-        .query_row(
+        .query_row_cached(
             "SELECT since FROM outbox_base WHERE doc_id = ?1",
             [id],
             |r| r.get(0),
@@ -83,7 +84,7 @@ pub(super) fn fold(
         return Ok(0);
     };
     let (rows, others, first, last, bytes): (i64, i64, Option<i64>, Option<i64>, i64) = tx
-        .query_row(
+        .query_row_cached(
             "SELECT COUNT(*), SUM(o.origin != ?2), MIN(o.seq), MAX(o.seq),
                     COALESCE(SUM(LENGTH(u.data)), 0)
              FROM outbox o JOIN updates u
@@ -103,12 +104,12 @@ pub(super) fn fold(
     if others > 0 || !contiguous || rows <= records || (rows as u64) < min_rows {
         return Ok(0);
     }
-    tx.execute(
+    tx.execute_cached(
         "DELETE FROM updates WHERE doc_id = ?1 AND origin = ?2 AND seq >= ?3",
         params![id, device.as_str(), first],
     )?;
-    tx.execute("DELETE FROM outbox WHERE doc_id = ?1", [id])?;
-    tx.execute(
+    tx.execute_cached("DELETE FROM outbox WHERE doc_id = ?1", [id])?;
+    tx.execute_cached(
         "INSERT INTO outbox_fold (doc_id, origin, first_seq, records, commits, since)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![id, device.as_str(), first, records, rows, since],
@@ -122,7 +123,7 @@ pub(super) fn fold(
 /// Rebuilds a folded outbox as updates, logged and listed in the outbox (before sending).
 pub(super) fn unfold(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result<()> {
     let fold: Option<(String, i64, i64, Vec<u8>)> = tx
-        .query_row(
+        .query_row_cached(
             "SELECT origin, first_seq, records, since FROM outbox_fold WHERE doc_id = ?1",
             [id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -142,7 +143,7 @@ pub(super) fn unfold(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result
         sql::insert_update(tx, id, &record, true)?;
         doc.tail += 1;
     }
-    tx.execute("DELETE FROM outbox_fold WHERE doc_id = ?1", [id])?;
+    tx.execute_cached("DELETE FROM outbox_fold WHERE doc_id = ?1", [id])?;
     log::write_head(tx, id, &doc.version, doc.tail)?;
     Ok(())
 }
@@ -150,7 +151,7 @@ pub(super) fn unfold(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result
 /// True when the document has a folded outbox (a cheap check before taking the lock).
 pub(super) fn has_fold(conn: &rusqlite::Connection, id: &str) -> Result<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM outbox_fold WHERE doc_id = ?1", [id], |_| {
+        .query_row_cached("SELECT 1 FROM outbox_fold WHERE doc_id = ?1", [id], |_| {
             Ok(())
         })
         .optional()?

@@ -1,6 +1,7 @@
 //! Reading documents: values as JSON (through the store's [`crate::read::Reader`]), saved
 //! states, version vectors, the list of documents and their sync status.
 
+use crate::log::Cached;
 use serde_json::Value;
 
 use super::{sql, DocInfo, DocStatus, Inner, Store};
@@ -109,12 +110,11 @@ impl Store {
     /// Number of local updates of `id` the relay has not acknowledged.
     pub fn pending(&self, id: &str) -> Result<usize> {
         let inner = self.lock();
-        let n: i64 =
-            inner
-                .conn
-                .query_row("SELECT COUNT(*) FROM outbox WHERE doc_id = ?1", [id], |r| {
-                    r.get(0)
-                })?;
+        let n: i64 = inner.conn.query_row_cached(
+            "SELECT COUNT(*) FROM outbox WHERE doc_id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
         Ok(n as usize + super::fold::folded_commits(&inner.conn, id)?)
     }
 
@@ -127,7 +127,7 @@ impl Store {
         let device = self.device_id();
         let committed = self.version_vector(id)?.get(&device);
         let inner = self.lock();
-        let waiting: Option<i64> = inner.conn.query_row(
+        let waiting: Option<i64> = inner.conn.query_row_cached(
             "SELECT MIN(seq) FROM (
                  SELECT seq FROM outbox WHERE doc_id = ?1 AND origin = ?2
                  UNION ALL

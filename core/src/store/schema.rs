@@ -6,7 +6,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::{Error, Result};
 use crate::ids::Origin;
-use crate::log::schema::{CHECKPOINTS_TABLE, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE};
+use crate::log::schema::{
+    CHECKPOINTS_TABLE, CHECKPOINT_ROOTS, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
+};
 
 /// Each entry migrates from version `index` to `index + 1`: its SQL pieces, run in order
 /// as one batch (the shared update log's pieces come from [`crate::log::schema`]).
@@ -55,6 +57,8 @@ const MIGRATIONS: &[&[&str]] = &[
         ) WITHOUT ROWID;"],
     // 3 -> 4: checkpoints in a table of their own (see `CHECKPOINTS_TABLE`).
     &[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS],
+    // 4 -> 5: a checkpoint records its document's root types (see `CHECKPOINT_ROOTS`).
+    &[CHECKPOINT_ROOTS],
 ];
 
 /// The schema version this build writes.

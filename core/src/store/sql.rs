@@ -1,6 +1,7 @@
 //! The device's SQL: its uses of the shared update log ([`crate::log`]) plus what only a
 //! device has, the outbox of local updates the relay has not acknowledged.
 
+use crate::log::Cached;
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -17,7 +18,7 @@ pub(super) const OUTBOX: &str = "outbox";
 
 pub(super) fn kind_of(conn: &Connection, id: &str) -> Result<Option<DocKind>> {
     let kind: Option<String> = conn
-        .query_row("SELECT kind FROM docs WHERE id = ?1", [id], |r| r.get(0))
+        .query_row_cached("SELECT kind FROM docs WHERE id = ?1", [id], |r| r.get(0))
         .optional()?;
     kind.map(|k| k.parse()).transpose()
 }
@@ -52,7 +53,7 @@ fn load(conn: &Connection, id: &str, unit: TextUnit) -> Result<Loaded> {
         version: loaded.head.version,
         tail: loaded.head.tail,
         tail_bytes: loaded.tail_bytes,
-        checkpoint_bytes: loaded.head.checkpoint.map_or(0, |c| c.len() as u64),
+        checkpoint_bytes: loaded.checkpoint_bytes,
         dirty: false,
         base_noted: false,
     })
@@ -67,7 +68,7 @@ pub(super) fn insert_update(
 ) -> Result<()> {
     log::append(tx, id, record)?;
     if outbox {
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO outbox (doc_id, origin, seq) VALUES (?1, ?2, ?3)",
             params![id, record.origin.as_str(), record.seq as i64],
         )?;
@@ -119,7 +120,8 @@ pub(super) fn log_and_write_doc_state(
 /// (keeping those still in the outbox, which must be sent).
 pub(super) fn take_checkpoint(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result<()> {
     let saved = doc.crdt.save();
-    let span = log::write_checkpoint(tx, id, &doc.version, &saved)?;
+    let roots = doc.crdt.root_types();
+    let span = log::write_checkpoint(tx, id, &doc.version, &saved, roots.as_deref())?;
     log::prune(tx, id, span, Keep::ListedIn(OUTBOX))?;
     doc.tail = 0;
     doc.tail_bytes = 0;
@@ -130,9 +132,10 @@ pub(super) fn take_checkpoint(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) 
 /// Deletes every logged update the document's checkpoint covers, except those still in
 /// the outbox (all of them, not only the last checkpoint's span).
 pub(super) fn prune_covered(tx: &Transaction<'_>, id: &str) -> Result<usize> {
-    let upto: i64 = tx.query_row("SELECT snapshot_upto FROM docs WHERE id = ?1", [id], |r| {
-        r.get(0)
-    })?;
+    let upto: i64 =
+        tx.query_row_cached("SELECT snapshot_upto FROM docs WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })?;
     let span = log::LogSpan {
         previous_upto: 0,
         upto,

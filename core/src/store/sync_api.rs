@@ -2,6 +2,7 @@
 //! a peer lacks, applying remote updates and catch-up snapshots, acknowledgements, and
 //! taking a new origin after a restore from an old backup.
 
+use crate::log::Cached;
 use rusqlite::params;
 
 use super::{change_event, clock, fold, sql, RemoteApplied, Store, Write};
@@ -68,7 +69,7 @@ impl Store {
     /// The relay holds every update of `origin` up to `upto`: drop them from the outbox.
     pub fn acknowledge(&self, id: &str, origin: &Origin, upto: u64) -> Result<usize> {
         let mut inner = self.lock();
-        let n = inner.conn.execute(
+        let n = inner.conn.execute_cached(
             "DELETE FROM outbox WHERE doc_id = ?1 AND origin = ?2 AND seq <= ?3",
             params![id, origin.as_str(), upto as i64],
         )?;
@@ -171,17 +172,17 @@ impl Store {
             version.set(old.clone(), acked);
             for (i, seq) in pending.iter().enumerate() {
                 let new_seq = i as i64 + 1;
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE updates SET origin = ?1, seq = ?2 WHERE doc_id = ?3 AND origin = ?4 AND seq = ?5",
                     params![new.as_str(), new_seq, id, old.as_str(), seq],
                 )?;
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE outbox SET origin = ?1, seq = ?2 WHERE doc_id = ?3 AND origin = ?4 AND seq = ?5",
                     params![new.as_str(), new_seq, id, old.as_str(), seq],
                 )?;
             }
             version.set(new.clone(), pending.len() as u64);
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE docs SET vv = ?1 WHERE id = ?2",
                 params![log::encode_version(&version), id],
             )?;
@@ -256,7 +257,7 @@ impl Store {
                 .updates_since(&empty, (size / fold::RECORD_BYTES + 1) as usize)?;
             for (origin, upto) in origins {
                 for table in ["updates", "outbox"] {
-                    tx.execute(
+                    tx.execute_cached(
                         &format!(
                             "DELETE FROM {table} WHERE doc_id = ?1 AND origin = ?2 AND seq > ?3"
                         ),
@@ -279,7 +280,7 @@ impl Store {
             log::write_head(&tx, doc_id, &doc.version, doc.tail)?;
             // Should these updates be folded before they are sent, they are rebuilt from
             // the empty position too: the whole document, not only what follows them.
-            tx.execute("DELETE FROM outbox_base WHERE doc_id = ?1", [doc_id])?;
+            tx.execute_cached("DELETE FROM outbox_base WHERE doc_id = ?1", [doc_id])?;
             fold::note_base(&tx, doc_id, &empty)?;
         }
         tx.commit()?;
@@ -290,7 +291,7 @@ impl Store {
 }
 
 fn set_device(tx: &rusqlite::Transaction<'_>, origin: &Origin) -> Result<()> {
-    tx.execute(
+    tx.execute_cached(
         "UPDATE meta SET value = ?1 WHERE key = 'device_id'",
         [origin.as_str()],
     )?;
@@ -321,6 +322,7 @@ impl Store {
 }
 
 fn read_version(conn: &rusqlite::Connection, id: &str) -> Result<VersionVector> {
-    let bytes: Vec<u8> = conn.query_row("SELECT vv FROM docs WHERE id = ?1", [id], |r| r.get(0))?;
+    let bytes: Vec<u8> =
+        conn.query_row_cached("SELECT vv FROM docs WHERE id = ?1", [id], |r| r.get(0))?;
     log::decode_version(&bytes)
 }

@@ -5,6 +5,7 @@
 //! and the consensus log's (`apply_through`: a position may hold several entries or none).
 
 use concord_core::log;
+use concord_core::log::Cached;
 use concord_core::vv::SeqPosition;
 use std::collections::HashMap;
 
@@ -179,14 +180,14 @@ impl Storage {
         }
         match positions {
             Positions::Contiguous => {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE applied SET last_index = ?1 WHERE id = 0",
                     [last_applied as i64],
                 )?;
             }
             Positions::Through { through, consensus } => {
                 last_applied = last_applied.max(*through);
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE applied SET last_index = ?1, consensus = ?2 WHERE id = 0",
                     params![last_applied as i64, consensus],
                 )?;
@@ -241,8 +242,9 @@ fn checkpoint(
     if !log::checkpoint_due(head.tail, every, doc) {
         return Ok(false);
     }
-    log::write_checkpoint(tx, doc_id, &head.version, &doc.save())?;
-    tx.execute(
+    let roots = doc.root_types();
+    log::write_checkpoint(tx, doc_id, &head.version, &doc.save(), roots.as_deref())?;
+    tx.execute_cached(
         "UPDATE docs SET snapshot_vv = ?1 WHERE id = ?2",
         params![log::encode_version(&head.version), doc_id],
     )?;

@@ -3,6 +3,7 @@
 //! one update.
 
 use concord_core::log;
+use concord_core::log::Cached;
 use concord_core::protocol::CatchupSnapshot;
 use concord_core::sync::CatchupData;
 use concord_core::{Origin, VersionVector};
@@ -66,7 +67,7 @@ impl Storage {
     fn checkpoint(&self, doc_id: &str) -> Result<Option<(Vec<u8>, i64, VersionVector)>> {
         let head = log::read_head(&self.conn, doc_id)?
             .ok_or_else(|| StorageError::Corrupt(format!("no row for doc {doc_id}")))?;
-        let covers: Option<Vec<u8>> = self.conn.query_row(
+        let covers: Option<Vec<u8>> = self.conn.query_row_cached(
             "SELECT snapshot_vv FROM docs WHERE id = ?1",
             [doc_id],
             |r| r.get(0),

@@ -73,6 +73,7 @@ impl Storage {
     /// is taken once `checkpoint_every` updates were logged since the last one.
     pub fn open(path: &Path, checkpoint_every: u64) -> Result<Storage> {
         let mut conn = Connection::open(path)?;
+        conn.set_prepared_statement_cache_capacity(concord_core::log::STATEMENT_CACHE);
         schema::prepare(&mut conn)?;
         let mut storage = Storage {
             conn,

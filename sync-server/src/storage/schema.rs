@@ -6,7 +6,7 @@
 //! checkpoint is in `checkpoints`, `snapshot_vv` the version it covers).
 
 use concord_core::log::schema::{
-    CHECKPOINTS_TABLE, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
+    CHECKPOINTS_TABLE, CHECKPOINT_ROOTS, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
 };
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -36,6 +36,8 @@ const MIGRATIONS: &[&[&str]] = &[
     &["ALTER TABLE applied ADD COLUMN consensus BLOB;"],
     // 3 -> 4: checkpoints in a table of their own (see `CHECKPOINTS_TABLE`).
     &[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS],
+    // 4 -> 5: a checkpoint records its document's root types (see `CHECKPOINT_ROOTS`).
+    &[CHECKPOINT_ROOTS],
 ];
 
 /// The schema version this build writes.
