@@ -196,7 +196,11 @@ pub fn run(args: &TraceArgs) -> Result<()> {
     let mut runs: Vec<Vec<(ApplyReport, Vec<LoadReport>)>> =
         scenarios.iter().map(|_| Vec::new()).collect();
     for round in 1..=args.rounds {
-        for (scenario, done) in scenarios.iter().zip(&mut runs) {
+        // Every scenario's replay, then the cold loads of all of them interleaved (load k
+        // of each scenario, then load k + 1 of each): a slow spell of the machine, which
+        // lasts seconds here, falls on the raw and the Concord rows' loads alike.
+        let mut applied = Vec::with_capacity(scenarios.len());
+        for scenario in &scenarios {
             let expected = work.path().join(format!("expected-{}.txt", scenario.txns));
             if !expected.exists() {
                 std::fs::write(&expected, trace.expected_text(scenario.txns)?)?;
@@ -208,14 +212,31 @@ pub fn run(args: &TraceArgs) -> Result<()> {
                 "running {} (round {round}/{}): {}",
                 scenario.name, args.rounds, scenario.description
             );
-            let (apply, loads) = run_scenario(scenario, &compact, &expected, &dir)?;
+            let apply = apply_scenario(scenario, &compact, &expected, &dir)?;
             eprintln!(
-                "  done in {}s, text verified, cold load verified",
+                "  done in {}s, text verified",
                 report::secs(apply.wall_secs)
             );
+            applied.push((apply, expected, dir, Vec::with_capacity(LOAD_RUNS)));
+        }
+        // The first LOAD_RUNS - 1 loads only open and read, the last also acknowledges and
+        // compacts.
+        for run in 1..=LOAD_RUNS {
+            for (scenario, (_, expected, dir, loads)) in scenarios.iter().zip(&mut applied) {
+                loads.push(load_scenario(
+                    scenario,
+                    expected,
+                    dir,
+                    run,
+                    run < LOAD_RUNS,
+                )?);
+            }
+        }
+        eprintln!("  cold loads verified ({LOAD_RUNS} per scenario)");
+        for (done, (apply, _, dir, loads)) in runs.iter_mut().zip(applied) {
             done.push((apply, loads));
             if !args.keep || round < args.rounds {
-                // Free the disk space of this row before the next one.
+                // Free the disk space of this round before the next one.
                 std::fs::remove_dir_all(&dir).ok();
             }
         }
@@ -256,14 +277,15 @@ pub fn run(args: &TraceArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_scenario(
+/// Replays the trace into `dir` in a child process.
+fn apply_scenario(
     s: &Scenario,
     compact: &Path,
     expected: &Path,
     dir: &Path,
-) -> Result<(ApplyReport, Vec<LoadReport>)> {
+) -> Result<ApplyReport> {
     let os = |s: &str| OsString::from(s);
-    let apply_args = vec![
+    let args = vec![
         os("child"),
         os("apply"),
         os("--engine"),
@@ -279,9 +301,21 @@ fn run_scenario(
         os("--dir"),
         dir.into(),
     ];
-    let apply: ApplyReport = child::run(&format!("{} (apply)", s.name), &apply_args)
-        .with_context(|| format!("scenario {}", s.name))?;
-    let load_args = vec![
+    child::run(&format!("{} (apply)", s.name), &args)
+        .with_context(|| format!("scenario {}", s.name))
+}
+
+/// Cold load number `run` of what [`apply_scenario`] left in `dir`, in a fresh process
+/// (`read_only`: only open and read; otherwise also acknowledge and compact).
+fn load_scenario(
+    s: &Scenario,
+    expected: &Path,
+    dir: &Path,
+    run: usize,
+    read_only: bool,
+) -> Result<LoadReport> {
+    let os = |s: &str| OsString::from(s);
+    let mut args = vec![
         os("child"),
         os("load"),
         os("--engine"),
@@ -291,23 +325,17 @@ fn run_scenario(
         os("--dir"),
         dir.into(),
     ];
-    // A cold load takes milliseconds, so one process's timing is mostly noise: the first
-    // LOAD_RUNS - 1 loads only open and read, the last also acknowledges and compacts.
-    let mut loads = Vec::with_capacity(LOAD_RUNS);
-    for run in 1..=LOAD_RUNS {
-        let mut args = load_args.clone();
-        if run < LOAD_RUNS {
-            args.push(os("--read-only"));
-        }
-        let load: LoadReport = child::run(&format!("{} (cold load {run})", s.name), &args)
-            .with_context(|| format!("scenario {}", s.name))?;
-        loads.push(load);
+    if read_only {
+        args.push(os("--read-only"));
     }
-    Ok((apply, loads))
+    child::run(&format!("{} (cold load {run})", s.name), &args)
+        .with_context(|| format!("scenario {}", s.name))
 }
 
-/// Cold loads per scenario and round, each in a fresh process.
-const LOAD_RUNS: usize = 3;
+/// Cold loads per scenario and round, each in a fresh process. A load takes milliseconds and
+/// its time varies by ±10% from one process to the next (two raw rows loading the same
+/// saved state differed by 13% in medians of 9 loads), so it is taken many times.
+const LOAD_RUNS: usize = 9;
 
 /// A scenario's rounds as one row: the replay of the round with the median wall time, and
 /// the median load time and peak memory of every cold load of every round.
@@ -446,7 +474,7 @@ fn tables(outcomes: &[Outcome], path: &Path, trace: &Trace, rounds: usize) -> Ve
          whole document. CRDT snapshot: Concord rows, `Store::saved_state` at the end.",
     );
     size.note(
-        "cold load: a fresh process, three times per round; the median time and median peak memory of all rounds. Raw \
+        "cold load: a fresh process, nine times per round (interleaved with the other rows' loads); the median time and median peak memory of all rounds. Raw \
          rows time decoding the saved bytes and reading the text; Concord rows time \
          `Store::open` until `store.get(doc, \"text\")` returns the whole text. The OS page \
          cache is warm (the files were just written).",
