@@ -10,6 +10,12 @@ pub enum StorageError {
     Sqlite(#[from] rusqlite::Error),
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// The file was written by a newer relay: this build does not know its layout, so it
+    /// opens nothing rather than write to it.
+    #[error(
+        "the database is schema version {found}, newer than this relay understands ({supported}): run a newer relay"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
     /// SQLite failed under the shared update log ([`concord_core::log`]).
     #[error("SQLite failed")]
     Log(#[source] concord_core::StorageError),

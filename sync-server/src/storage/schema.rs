@@ -10,7 +10,7 @@ use concord_core::log::schema::{
 };
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::error::Result;
+use super::error::{Result, StorageError};
 
 /// Each entry migrates from version `index` to `index + 1`: its SQL pieces, run in order
 /// as one batch.
@@ -52,6 +52,13 @@ pub fn prepare(conn: &mut Connection) -> Result<()> {
     if version == 0 && has_docs_table(&tx)? {
         // Written before migrations were numbered: it already has version 1's tables.
         version = 1;
+    }
+    if version > SCHEMA_VERSION {
+        // Dropping the transaction rolls it back: nothing is written.
+        return Err(StorageError::SchemaTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
     }
     if version < SCHEMA_VERSION {
         for migration in &MIGRATIONS[version as usize..] {

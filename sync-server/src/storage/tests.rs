@@ -429,3 +429,34 @@ fn a_checkpoint_never_holds_a_validated_update_that_is_not_applied() {
         assert_eq!(rebuilt(kind, &last), other.to_json("d").unwrap(), "{kind}");
     }
 }
+
+#[test]
+fn a_database_written_by_a_newer_relay_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("newer.db");
+    let (_device, updates) = device_updates(DocKind::Automerge, 5);
+    {
+        let mut storage = Storage::open(&path, 30).unwrap();
+        append_all(&mut storage, DocKind::Automerge, &updates);
+    }
+    let newer = schema::SCHEMA_VERSION + 1;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", newer)
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let Err(e) = Storage::open(&path, 30) else {
+        panic!("a newer file opened");
+    };
+    assert!(
+        matches!(e, StorageError::SchemaTooNew { found, supported }
+            if found == newer && supported == schema::SCHEMA_VERSION),
+        "{e:?}"
+    );
+    assert!(e.chain().contains("newer than this relay"), "{}", e.chain());
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the file is unchanged"
+    );
+}
