@@ -9,13 +9,13 @@ use rusqlite::Connection;
 fn relay_like_db() -> Connection {
     let conn = Connection::open_in_memory().unwrap();
     conn.execute_batch(&format!(
-        "CREATE TABLE docs (id TEXT PRIMARY KEY, {}); {} {} {}",
+        "CREATE TABLE docs (id TEXT PRIMARY KEY, {}); {} {}",
         schema::DOC_LOG_COLUMNS,
         schema::UPDATES_TABLE,
         schema::CHECKPOINTS_TABLE,
-        schema::CHECKPOINT_ROOTS
     ))
     .unwrap();
+    schema::add_checkpoint_roots(&conn).unwrap();
     conn
 }
 

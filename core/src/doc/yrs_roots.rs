@@ -5,15 +5,25 @@
 //! declares them first ([`declare_roots`]), so a reopened document reads each root as it
 //! was written. Guessing from content cannot tell a text whose characters were all
 //! deleted from an empty array, and it walks the whole root to look (Yrs builds the
-//! text's full delta), which was 3% of a cold open of a long text.
+//! text's full delta), which was 3% of a cold open of a long text. Only what the guess
+//! cannot get wrong later is recorded (see [`root_types`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use yrs::{Doc, In, Out, ReadTxn, Transact, TransactionMut, WriteTxn};
+use yrs::branch::BranchPtr;
+use yrs::{Array, Doc, GetString, In, Out, ReadTxn, TextRef, Transact, TransactionMut, WriteTxn};
 
 /// The record of `doc`'s root types: a JSON object of root name to `"text"`, `"map"` or
-/// `"array"` (roots of any other type are left out); `None` when it has no such roots.
+/// `"array"`; `None` when it has none to record.
+///
+/// Left out: roots of any other type, and an array that holds no items or holds text. A
+/// text whose characters were all deleted before it reached this device without a
+/// declaration was guessed an array ([`define_roots`]); recorded, that guess would be
+/// declared at every load, and text typed into it later would stay inside an array for
+/// good. Left out, the next load guesses again from the content, which by then may say
+/// text. A text is never guessed wrongly (only text content makes the guess), and a map's
+/// content cannot be a text's or an array's (the relay refuses sequence items in a map).
 pub(super) fn root_types(doc: &Doc) -> Option<String> {
     let txn = doc.transact();
     let roots: BTreeMap<&str, &str> = txn
@@ -22,7 +32,13 @@ pub(super) fn root_types(doc: &Doc) -> Option<String> {
             let ty = match out {
                 Out::YText(_) => "text",
                 Out::YMap(_) => "map",
-                Out::YArray(_) => "array",
+                Out::YArray(array) => {
+                    let as_text = TextRef::from(BranchPtr::from(array.as_ref()));
+                    if array.len(&txn) == 0 || !as_text.get_string(&txn).is_empty() {
+                        return None;
+                    }
+                    "array"
+                }
                 _ => return None,
             };
             Some((name, ty))
@@ -93,7 +109,7 @@ pub(super) fn define_roots(txn: &mut TransactionMut<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yrs::{Array, GetString, Map, Text};
+    use yrs::{Map, Text};
 
     #[test]
     fn recorded_types_are_declared_before_the_content_arrives() {

@@ -88,8 +88,12 @@ fn with_checkpoint<T>(
                 let found = value.data_type();
                 return Err(rusqlite::Error::InvalidColumnType(0, "state".into(), found).into());
             };
-            let roots: Option<String> = row.get(1)?;
-            f(Some((bytes, roots.as_deref())))
+            // A record that is not text is no record: the types come from the content.
+            let roots = match row.get_ref(1)? {
+                ValueRef::Text(text) => std::str::from_utf8(text).ok(),
+                _ => None,
+            };
+            f(Some((bytes, roots)))
         }
         None => f(None),
     }

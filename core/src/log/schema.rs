@@ -1,5 +1,7 @@
 //! The SQL of the shared log schema, for the owners' migrations to include.
 
+use rusqlite::Connection;
+
 /// The columns of the owner's `docs` table that the log uses, after `id TEXT PRIMARY KEY`:
 /// kind, version vector, checkpoint (saved state, named `snapshot` in the file; since
 /// [`CHECKPOINTS_TABLE`] always NULL), the log index it covers up to, and how many updates
@@ -45,18 +47,36 @@ pub const MOVE_CHECKPOINTS: &str = "
 
 /// Adds the root types a checkpoint records next to its saved state (`CrdtDoc::root_types`:
 /// a Yrs saved state names its roots but does not say what type each is); NULL for
-/// checkpoints written before, and for Automerge documents. The table is rebuilt rather
-/// than altered so that the step can run on a file that already has the column (SQLite
-/// has no `ADD COLUMN IF NOT EXISTS`), as every migration step here can.
-pub const CHECKPOINT_ROOTS: &str = "
-    CREATE TABLE checkpoints_with_roots (
-        doc_id TEXT PRIMARY KEY,
-        state  BLOB NOT NULL,
-        roots  TEXT
-    );
-    INSERT INTO checkpoints_with_roots (doc_id, state) SELECT doc_id, state FROM checkpoints;
-    DROP TABLE checkpoints;
-    ALTER TABLE checkpoints_with_roots RENAME TO checkpoints;";
+/// checkpoints written before, and for Automerge documents. Adds the column only where it
+/// is missing (SQLite has no `ADD COLUMN IF NOT EXISTS`), so the step can run again on a
+/// file that has it, losing nothing.
+pub fn add_checkpoint_roots(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('checkpoints') WHERE name = 'roots'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has {
+        conn.execute_batch("ALTER TABLE checkpoints ADD COLUMN roots TEXT;")?;
+    }
+    Ok(())
+}
+
+/// One step of an owner's schema migrations: SQL pieces run in order as one batch, or a
+/// function for what SQL alone cannot say.
+pub enum Step {
+    Sql(&'static [&'static str]),
+    Run(fn(&Connection) -> rusqlite::Result<()>),
+}
+
+impl Step {
+    pub fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
+        match self {
+            Step::Sql(pieces) => conn.execute_batch(&pieces.concat()),
+            Step::Run(f) => f(conn),
+        }
+    }
+}
 
 /// The checkpoint of the `docs` row in scope, as an SQL expression.
 pub const CHECKPOINT_OF_ROW: &str = "(SELECT state FROM checkpoints WHERE doc_id = docs.id)";

@@ -7,14 +7,14 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::{Error, Result};
 use crate::ids::Origin;
 use crate::log::schema::{
-    CHECKPOINTS_TABLE, CHECKPOINT_ROOTS, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
+    add_checkpoint_roots, Step, CHECKPOINTS_TABLE, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
 };
 
-/// Each entry migrates from version `index` to `index + 1`: its SQL pieces, run in order
-/// as one batch (the shared update log's pieces come from [`crate::log::schema`]).
-const MIGRATIONS: &[&[&str]] = &[
+/// Each entry migrates from version `index` to `index + 1` (the shared update log's pieces
+/// come from [`crate::log::schema`]).
+const MIGRATIONS: &[Step] = &[
     // 0 -> 1: documents, their update log, the outbox of unacknowledged local updates.
-    &[
+    Step::Sql(&[
         "CREATE TABLE meta (
             key   TEXT PRIMARY KEY,
             value TEXT NOT NULL
@@ -32,18 +32,18 @@ const MIGRATIONS: &[&[&str]] = &[
             seq    INTEGER NOT NULL,
             PRIMARY KEY (doc_id, origin, seq)
         ) WITHOUT ROWID;",
-    ],
+    ]),
     // 1 -> 2: the device's hybrid logical clock (conflict policies), one row.
-    &["CREATE TABLE hlc (
+    Step::Sql(&["CREATE TABLE hlc (
             id      INTEGER PRIMARY KEY CHECK (id = 0),
             ms      INTEGER NOT NULL,
             counter INTEGER NOT NULL
-        );"],
+        );"]),
     // 2 -> 3: the compact outbox (store `fold.rs`): per document, the position before its
     // oldest unacknowledged local update, and the local updates folded into the checkpoint
     // (`commits` of them, to be rebuilt from it as `records` updates from `first_seq`
     // before they are sent).
-    &["CREATE TABLE IF NOT EXISTS outbox_base (
+    Step::Sql(&["CREATE TABLE IF NOT EXISTS outbox_base (
             doc_id TEXT PRIMARY KEY,
             since  BLOB NOT NULL
         ) WITHOUT ROWID;
@@ -54,11 +54,11 @@ const MIGRATIONS: &[&[&str]] = &[
             records   INTEGER NOT NULL,
             commits   INTEGER NOT NULL,
             since     BLOB NOT NULL
-        ) WITHOUT ROWID;"],
+        ) WITHOUT ROWID;"]),
     // 3 -> 4: checkpoints in a table of their own (see `CHECKPOINTS_TABLE`).
-    &[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS],
-    // 4 -> 5: a checkpoint records its document's root types (see `CHECKPOINT_ROOTS`).
-    &[CHECKPOINT_ROOTS],
+    Step::Sql(&[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS]),
+    // 4 -> 5: a checkpoint records its document's root types (see `add_checkpoint_roots`).
+    Step::Run(add_checkpoint_roots),
 ];
 
 /// The schema version this build writes.
@@ -84,6 +84,8 @@ pub const NEW_STORE_PAGE_SIZE: u32 = 1024;
 /// failing), in which both are checked again before anything is written.
 pub fn prepare(conn: &mut Connection) -> Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // A file of a newer schema is refused before anything (a pragma) is written to it.
+    schema_version(conn)?;
     // Only an empty file (a new store) takes a page size; this reads nothing and writes
     // nothing for an existing one.
     let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
@@ -100,7 +102,7 @@ pub fn prepare(conn: &mut Connection) -> Result<()> {
     let version = schema_version(&tx)?;
     if version < SCHEMA_VERSION {
         for migration in &MIGRATIONS[version as usize..] {
-            tx.execute_batch(&migration.concat())?;
+            migration.apply(&tx)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }

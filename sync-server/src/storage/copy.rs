@@ -21,9 +21,12 @@ impl Storage {
 
     /// Replaces the database's whole content with the copy in `src` (written by
     /// [`Storage::copy_to`], here or on another node) in one transaction, so a crash leaves
-    /// either the old content or the new; then migrates it if it is older and reloads.
+    /// either the old content or the new; then migrates it if it is older and reloads. A
+    /// copy of a newer schema (from a node running a newer relay) is refused before
+    /// anything is replaced.
     pub fn restore_from(&mut self, src: &Path) -> Result<()> {
         let source = Connection::open(src)?;
+        schema::refuse_newer(&source)?;
         {
             let backup = Backup::new(&source, &mut self.conn)?;
             match backup.step(-1)? {

@@ -6,17 +6,16 @@
 //! checkpoint is in `checkpoints`, `snapshot_vv` the version it covers).
 
 use concord_core::log::schema::{
-    CHECKPOINTS_TABLE, CHECKPOINT_ROOTS, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
+    add_checkpoint_roots, Step, CHECKPOINTS_TABLE, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
 };
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::error::{Result, StorageError};
 
-/// Each entry migrates from version `index` to `index + 1`: its SQL pieces, run in order
-/// as one batch.
-const MIGRATIONS: &[&[&str]] = &[
+/// Each entry migrates from version `index` to `index + 1`.
+const MIGRATIONS: &[Step] = &[
     // 0 -> 1: documents and their update log.
-    &[
+    Step::Sql(&[
         "CREATE TABLE docs (
         id            TEXT PRIMARY KEY,",
         DOC_LOG_COLUMNS,
@@ -24,27 +23,29 @@ const MIGRATIONS: &[&[&str]] = &[
         snapshot_vv   BLOB
     );",
         UPDATES_TABLE,
-    ],
+    ]),
     // 1 -> 2: the log position of the last applied entry, written with each batch.
-    &["CREATE TABLE applied (
+    Step::Sql(&["CREATE TABLE applied (
         id         INTEGER PRIMARY KEY CHECK (id = 0),
         last_index INTEGER NOT NULL
     );
-    INSERT INTO applied (id, last_index) VALUES (0, 0);"],
+    INSERT INTO applied (id, last_index) VALUES (0, 0);"]),
     // 2 -> 3: the consensus layer's state at the last applied position (opaque to the
     // relay; a cluster node's last applied log id and membership), written with it.
-    &["ALTER TABLE applied ADD COLUMN consensus BLOB;"],
+    Step::Sql(&["ALTER TABLE applied ADD COLUMN consensus BLOB;"]),
     // 3 -> 4: checkpoints in a table of their own (see `CHECKPOINTS_TABLE`).
-    &[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS],
-    // 4 -> 5: a checkpoint records its document's root types (see `CHECKPOINT_ROOTS`).
-    &[CHECKPOINT_ROOTS],
+    Step::Sql(&[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS]),
+    // 4 -> 5: a checkpoint records its document's root types (see `add_checkpoint_roots`).
+    Step::Run(add_checkpoint_roots),
 ];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Sets the durability pragmas and brings the schema up to date, in one transaction.
+/// Refuses a file written by a newer relay (before anything is written to it), sets the
+/// durability pragmas and brings the schema up to date, in one transaction.
 pub fn prepare(conn: &mut Connection) -> Result<()> {
+    refuse_newer(conn)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -53,20 +54,25 @@ pub fn prepare(conn: &mut Connection) -> Result<()> {
         // Written before migrations were numbered: it already has version 1's tables.
         version = 1;
     }
-    if version > SCHEMA_VERSION {
-        // Dropping the transaction rolls it back: nothing is written.
-        return Err(StorageError::SchemaTooNew {
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
-    }
     if version < SCHEMA_VERSION {
         for migration in &MIGRATIONS[version as usize..] {
-            tx.execute_batch(&migration.concat())?;
+            migration.apply(&tx)?;
         }
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// An error if the database at `conn` is of a newer schema than this build's.
+pub fn refuse_newer(conn: &Connection) -> Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StorageError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
     Ok(())
 }
 

@@ -460,3 +460,63 @@ fn a_database_written_by_a_newer_relay_is_refused_and_left_as_it_was() {
         "the file is unchanged"
     );
 }
+
+#[test]
+fn a_copy_of_a_newer_schema_is_refused_before_anything_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_device, updates) = device_updates(DocKind::Yrs, 5);
+    let mut node = Storage::open(&dir.path().join("node.db"), 30).unwrap();
+    append_all(&mut node, DocKind::Yrs, &updates);
+    let digest = node.digest().unwrap();
+    let copy = dir.path().join("copy.db");
+    {
+        let mut other = Storage::open(&dir.path().join("other.db"), 30).unwrap();
+        append_all(
+            &mut other,
+            DocKind::Automerge,
+            &device_updates(DocKind::Automerge, 3).1,
+        );
+        other.copy_to(&copy).unwrap();
+    }
+    rusqlite::Connection::open(&copy)
+        .unwrap()
+        .pragma_update(None, "user_version", schema::SCHEMA_VERSION + 1)
+        .unwrap();
+    let e = node.restore_from(&copy).unwrap_err();
+    assert!(matches!(e, StorageError::SchemaTooNew { .. }), "{e:?}");
+    assert_eq!(
+        node.digest().unwrap(),
+        digest,
+        "the node's content is as it was"
+    );
+    drop(node);
+    let reopened = Storage::open(&dir.path().join("node.db"), 30).unwrap();
+    assert_eq!(reopened.digest().unwrap(), digest);
+}
+
+#[test]
+fn relay_checkpoints_record_the_yrs_root_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let (device, updates) = device_updates(DocKind::Yrs, 40);
+    {
+        let mut storage = Storage::open(&path, 10).unwrap();
+        append_all(&mut storage, DocKind::Yrs, &updates);
+    }
+    let roots: Option<String> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT roots FROM checkpoints WHERE doc_id = 'd'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(roots.as_deref(), Some(r#"{"text":"text"}"#));
+    // Reopened, the relay loads that checkpoint and still serves the document whole.
+    let storage = Storage::open(&path, 10).unwrap();
+    let catchup = storage.catchup("d", &VersionVector::new()).unwrap();
+    assert_eq!(
+        rebuilt(DocKind::Yrs, &catchup),
+        device.to_json("d").unwrap()
+    );
+}
