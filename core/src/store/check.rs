@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::Store;
@@ -16,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::ids::{DocKind, Origin};
 use crate::log::decode_version;
 use crate::log::schema::CHECKPOINT_OF_ROW;
+use crate::text_unit::TextUnit;
 
 /// What [`Store::check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -219,7 +221,13 @@ impl Checker {
         )?;
         let crdt = match &row.snapshot {
             None => Some(CrdtDoc::new(kind)),
-            Some(bytes) => match CrdtDoc::load(kind, bytes) {
+            // Loaded as the store loads it (the recorded root types declared first).
+            Some(bytes) => match CrdtDoc::load_checkpoint(
+                kind,
+                bytes,
+                row.roots.as_deref(),
+                TextUnit::default(),
+            ) {
                 Ok(crdt) => Some(crdt),
                 Err(Error::InvalidUpdate { reason, .. }) => {
                     let detail = format!("does not load as {kind}: {reason}");
@@ -312,12 +320,18 @@ struct DocRow {
     kind: String,
     vv: Vec<u8>,
     snapshot: Option<Vec<u8>>,
+    /// The root types recorded with the checkpoint (not text: no record, as loading reads it).
+    roots: Option<String>,
     upto: i64,
 }
 
 fn doc_row(conn: &Connection, id: &str) -> Result<DocRow> {
     conn.query_row(
-        &format!("SELECT kind, vv, {CHECKPOINT_OF_ROW}, snapshot_upto FROM docs WHERE id = ?1"),
+        &format!(
+            "SELECT kind, vv, {CHECKPOINT_OF_ROW}, snapshot_upto,
+                    (SELECT roots FROM checkpoints WHERE doc_id = docs.id)
+             FROM docs WHERE id = ?1"
+        ),
         [id],
         |r| {
             Ok(DocRow {
@@ -325,6 +339,10 @@ fn doc_row(conn: &Connection, id: &str) -> Result<DocRow> {
                 vv: r.get(1)?,
                 snapshot: r.get(2)?,
                 upto: r.get(3)?,
+                roots: match r.get_ref(4)? {
+                    ValueRef::Text(text) => std::str::from_utf8(text).ok().map(str::to_string),
+                    _ => None,
+                },
             })
         },
     )
