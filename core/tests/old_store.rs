@@ -28,6 +28,20 @@ fn new_notes_and_pad(path: &Path) -> Store {
     store
 }
 
+/// Runs `sql` (an older schema's layout) on the file at `path`, whose store handle was
+/// forgotten, and leaves everything in the main file: its WAL checkpointed and the empty
+/// WAL and shared-memory files the forgotten handle left behind removed.
+fn put_back(path: &Path, sql: &str) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(sql).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+    drop(conn);
+    for ext in ["db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(path.with_extension(ext));
+    }
+}
+
 /// Puts checkpoints back into the `docs` rows, as schemas before 4 kept them.
 const CHECKPOINTS_BACK_IN_ROWS: &str =
     "UPDATE docs SET snapshot = (SELECT state FROM checkpoints WHERE doc_id = docs.id);
@@ -154,18 +168,10 @@ fn make_v3_fixture() {
         .transact("pad", |tx| tx.insert_text("t", 0, "tail "))
         .unwrap();
     std::mem::forget(store);
-    let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(&format!(
-        "{CHECKPOINTS_BACK_IN_ROWS} PRAGMA user_version = 3;"
-    ))
-    .unwrap();
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        .unwrap();
-    drop(conn);
-    // Everything is in the main file; the forgotten store leaves its empty WAL behind.
-    for ext in ["db-wal", "db-shm"] {
-        let _ = std::fs::remove_file(path.with_extension(ext));
-    }
+    put_back(
+        &path,
+        &format!("{CHECKPOINTS_BACK_IN_ROWS} PRAGMA user_version = 3;"),
+    );
 }
 
 #[test]
@@ -282,17 +288,10 @@ fn make_v4_fixture() {
         .transact("pad", |tx| tx.insert_text("t", 0, "tail "))
         .unwrap();
     std::mem::forget(store);
-    let conn = Connection::open(&path).unwrap();
-    conn.execute_batch(&format!(
-        "{CHECKPOINTS_WITHOUT_ROOTS} PRAGMA user_version = 4;"
-    ))
-    .unwrap();
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        .unwrap();
-    drop(conn);
-    for ext in ["db-wal", "db-shm"] {
-        let _ = std::fs::remove_file(path.with_extension(ext));
-    }
+    put_back(
+        &path,
+        &format!("{CHECKPOINTS_WITHOUT_ROOTS} PRAGMA user_version = 4;"),
+    );
 }
 
 #[test]

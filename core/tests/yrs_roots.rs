@@ -4,17 +4,37 @@
 //! guessing from its content (a text whose characters were all deleted looks like an
 //! empty array).
 
+use std::path::Path;
+
 use concord_core::{DocKind, Store};
 use rusqlite::Connection;
 use serde_json::json;
+
+/// A store at `path` with an empty Yrs document "pad".
+fn store_with_pad(path: &Path) -> Store {
+    let store = Store::open(path).unwrap();
+    store.create_doc("pad", DocKind::Yrs).unwrap();
+    store
+}
+
+/// The root types recorded with "pad"'s checkpoint in the file at `path`.
+fn recorded_roots(path: &Path) -> Option<String> {
+    Connection::open(path)
+        .unwrap()
+        .query_row(
+            "SELECT roots FROM checkpoints WHERE doc_id = 'pad'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
 
 #[test]
 fn an_emptied_text_reads_as_text_after_reopening_from_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
     {
-        let store = Store::open(&path).unwrap();
-        store.create_doc("pad", DocKind::Yrs).unwrap();
+        let store = store_with_pad(&path);
         store
             .transact("pad", |tx| tx.insert_text("t", 0, "hello"))
             .unwrap();
@@ -29,20 +49,12 @@ fn an_emptied_text_reads_as_text_after_reopening_from_its_checkpoint() {
         assert_eq!(store.get("pad", "t").unwrap(), Some(json!("")));
         store.compact_all().unwrap();
     }
-    let conn = Connection::open(&path).unwrap();
-    let roots: Option<String> = conn
-        .query_row(
-            "SELECT roots FROM checkpoints WHERE doc_id = 'pad'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let roots: serde_json::Value = serde_json::from_str(&roots.expect("roots recorded")).unwrap();
+    let roots = recorded_roots(&path).expect("roots recorded");
+    let roots: serde_json::Value = serde_json::from_str(&roots).unwrap();
     assert_eq!(
         roots,
         json!({"t": "text", "title": "text", "list": "array", "m": "map"})
     );
-    drop(conn);
 
     let store = Store::open(&path).unwrap();
     assert_eq!(store.get("pad", "t").unwrap(), Some(json!("")));
@@ -62,8 +74,7 @@ fn a_checkpoint_without_recorded_roots_still_loads_by_content() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
     {
-        let store = Store::open(&path).unwrap();
-        store.create_doc("pad", DocKind::Yrs).unwrap();
+        let store = store_with_pad(&path);
         store
             .transact("pad", |tx| tx.insert_text("t", 0, "kept"))
             .unwrap();
@@ -100,21 +111,15 @@ fn a_guessed_array_is_not_recorded_so_the_text_comes_back_as_text() {
     a.transact("pad", |tx| tx.delete_text("t", 0, 5)).unwrap();
     a.transact("pad", |tx| tx.push("list", 1)).unwrap();
     {
-        let b = Store::open(&path).unwrap();
-        b.create_doc("pad", DocKind::Yrs).unwrap();
+        let b = store_with_pad(&path);
         let saved = a.saved_state("pad").unwrap();
         let version = a.version_vector("pad").unwrap();
         b.apply_catchup_snapshot("pad", &saved, &version).unwrap();
         b.compact_all().unwrap();
-        let roots: Option<String> = Connection::open(&path)
-            .unwrap()
-            .query_row(
-                "SELECT roots FROM checkpoints WHERE doc_id = 'pad'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(roots.as_deref(), Some(r#"{"list":"array"}"#));
+        assert_eq!(
+            recorded_roots(&path).as_deref(),
+            Some(r#"{"list":"array"}"#)
+        );
         a.transact("pad", |tx| tx.insert_text("t", 0, "back"))
             .unwrap();
         let missing = a

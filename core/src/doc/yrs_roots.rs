@@ -111,6 +111,14 @@ mod tests {
     use super::*;
     use yrs::{Map, Text};
 
+    /// The root `name` of `doc`, as its type is now.
+    fn root_of(doc: &Doc, name: &str) -> Option<Out> {
+        doc.transact()
+            .root_refs()
+            .find(|(n, _)| *n == name)
+            .map(|(_, o)| o)
+    }
+
     #[test]
     fn recorded_types_are_declared_before_the_content_arrives() {
         let doc = Doc::new();
@@ -149,19 +157,11 @@ mod tests {
         drop(txn);
         // By content alone, the emptied text looks like an empty array.
         let guessed = load(None);
-        let out = guessed
-            .transact()
-            .root_refs()
-            .find(|(n, _)| *n == "t")
-            .map(|(_, o)| o);
+        let out = root_of(&guessed, "t");
         assert!(matches!(out, Some(Out::YArray(_))), "{out:?}");
         // An unreadable record declares nothing.
         let unreadable = load(Some(r#"{"t":"widget"}"#));
-        let out = unreadable
-            .transact()
-            .root_refs()
-            .find(|(n, _)| *n == "t")
-            .map(|(_, o)| o);
+        let out = root_of(&unreadable, "t");
         assert!(matches!(out, Some(Out::YArray(_))), "{out:?}");
     }
 }

@@ -142,24 +142,6 @@ pub fn load_in(conn: &Connection, doc_id: &str, unit: TextUnit) -> Result<Option
     }))
 }
 
-/// Loads `checkpoint` (an empty document when `None`) and applies the updates logged after
-/// log index `upto` in one batch. Returns the document, the log index of the last
-/// update applied (`upto` when none) and the bytes of the updates applied.
-pub fn replay(
-    conn: &Connection,
-    doc_id: &str,
-    kind: DocKind,
-    checkpoint: Option<&[u8]>,
-    upto: i64,
-    unit: TextUnit,
-) -> Result<(CrdtDoc, i64, u64)> {
-    let crdt = match checkpoint {
-        Some(bytes) => CrdtDoc::load_in(kind, bytes, unit)?,
-        None => CrdtDoc::new_in(kind, unit),
-    };
-    replay_onto(conn, doc_id, crdt, upto)
-}
-
 /// Applies the updates logged after log index `upto` to `crdt` in one batch.
 fn replay_onto(
     conn: &Connection,

@@ -430,20 +430,33 @@ fn a_checkpoint_never_holds_a_validated_update_that_is_not_applied() {
     }
 }
 
+/// A relay database at `path` holding document "d" of `kind` with `updates`, closed.
+fn stored(path: &Path, checkpoint_every: u64, kind: DocKind, updates: &[UpdateRecord]) {
+    let mut storage = Storage::open(path, checkpoint_every).unwrap();
+    append_all(&mut storage, kind, updates);
+}
+
+/// Marks the database at `path` as written by a newer relay; returns its version.
+fn mark_newer(path: &Path) -> i64 {
+    let newer = schema::SCHEMA_VERSION + 1;
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .pragma_update(None, "user_version", newer)
+        .unwrap();
+    newer
+}
+
 #[test]
 fn a_database_written_by_a_newer_relay_is_refused_and_left_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("newer.db");
-    let (_device, updates) = device_updates(DocKind::Automerge, 5);
-    {
-        let mut storage = Storage::open(&path, 30).unwrap();
-        append_all(&mut storage, DocKind::Automerge, &updates);
-    }
-    let newer = schema::SCHEMA_VERSION + 1;
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .pragma_update(None, "user_version", newer)
-        .unwrap();
+    stored(
+        &path,
+        30,
+        DocKind::Automerge,
+        &device_updates(DocKind::Automerge, 5).1,
+    );
+    let newer = mark_newer(&path);
     let before = std::fs::read(&path).unwrap();
     let Err(e) = Storage::open(&path, 30) else {
         panic!("a newer file opened");
@@ -478,10 +491,7 @@ fn a_copy_of_a_newer_schema_is_refused_before_anything_is_replaced() {
         );
         other.copy_to(&copy).unwrap();
     }
-    rusqlite::Connection::open(&copy)
-        .unwrap()
-        .pragma_update(None, "user_version", schema::SCHEMA_VERSION + 1)
-        .unwrap();
+    mark_newer(&copy);
     let e = node.restore_from(&copy).unwrap_err();
     assert!(matches!(e, StorageError::SchemaTooNew { .. }), "{e:?}");
     assert_eq!(
@@ -499,10 +509,7 @@ fn relay_checkpoints_record_the_yrs_root_types() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let (device, updates) = device_updates(DocKind::Yrs, 40);
-    {
-        let mut storage = Storage::open(&path, 10).unwrap();
-        append_all(&mut storage, DocKind::Yrs, &updates);
-    }
+    stored(&path, 10, DocKind::Yrs, &updates);
     let roots: Option<String> = rusqlite::Connection::open(&path)
         .unwrap()
         .query_row(
