@@ -22,6 +22,7 @@ mod report;
 mod scenario;
 mod setup;
 mod sync;
+mod sync_raw;
 mod trace;
 mod trace_data;
 mod yjs_client;

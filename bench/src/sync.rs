@@ -26,10 +26,11 @@ use serde_json::json;
 
 use crate::measure;
 use crate::report::{self, Table};
+use crate::sync_raw;
 
 const DOC: &str = "bench";
-const COUNTER: &str = "n";
-const TEXT: &str = "t";
+pub(crate) const COUNTER: &str = "n";
+pub(crate) const TEXT: &str = "t";
 /// Upper bound on any wait in this benchmark.
 const LIMIT: Duration = Duration::from_secs(600);
 
@@ -100,7 +101,7 @@ impl Edit {
     }
 }
 
-fn own_key(index: usize) -> String {
+pub(crate) fn own_key(index: usize) -> String {
     format!("c{index}")
 }
 
@@ -124,6 +125,10 @@ struct Outcome {
     relay_cpu_secs: f64,
     relay_peak_rss_kib: u64,
     reports: Vec<ClientReport>,
+    /// Plain Automerge's time for one client's share of the same work (`sync_raw`), live.
+    raw_client_secs: f64,
+    /// The same, the others' edits all applied at the end.
+    raw_at_end_client_secs: f64,
 }
 
 impl Outcome {
@@ -135,6 +140,21 @@ impl Outcome {
     fn clients_cpu_secs(&self) -> f64 {
         self.reports.iter().map(|r| r.cpu_secs).sum()
     }
+
+    /// Plain Automerge's time for every client's share.
+    fn raw_secs(&self) -> f64 {
+        self.raw_client_secs * self.reports.len() as f64
+    }
+
+    /// The soonest every client could converge if the library's own work were all they
+    /// did, spread over every core of this machine.
+    fn raw_floor_secs(&self) -> f64 {
+        self.raw_secs() / cores() as f64
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 pub fn run(args: &SyncArgs) -> Result<()> {
@@ -193,12 +213,39 @@ pub fn run(args: &SyncArgs) -> Result<()> {
     row("relay peak RSS", &|o| {
         report::kib(Some(o.relay_peak_rss_kib))
     });
+    row("raw Automerge, live: one client's share (ms)", &|o| {
+        report::millis(o.raw_client_secs)
+    });
+    row("raw Automerge, live: all clients' shares (s)", &|o| {
+        report::secs(o.raw_secs())
+    });
+    row("clients' CPU / raw Automerge, live", &|o| {
+        format!("{:.2}x", o.clients_cpu_secs() / o.raw_secs())
+    });
+    let floor_row = format!(
+        "raw Automerge, live, alone on {} cores: converged after (s)",
+        cores()
+    );
+    row(&floor_row, &|o| report::secs(o.raw_floor_secs()));
+    row(
+        "raw Automerge, all at the end: one client's share (ms)",
+        &|o| report::millis(o.raw_at_end_client_secs),
+    );
     table.note(
         "Each edit is one durable commit on its device (SQLite WAL, synchronous=FULL), sent live; \
 the relay stores each batch durably before acknowledging and fans it out to the other clients. \
 Converged = every client holds clients x edits edits and has nothing unacknowledged. Edits: \
 counter = every client increments one shared Automerge counter; own-key = each client \
 overwrites its own key; text = each client types one character at the start of one shared text.",
+    );
+    table.note(
+        "Raw Automerge: the same run replays one client's share with plain Automerge in this \
+process, after the clients are done (wall time, fastest of 5): its edits, one commit each, and \
+the other clients' edits decoded from their bytes and applied either live (after each own \
+edit, that round's edits of the others in one apply_changes, as a device keeping up would) or \
+all at the end in one apply_changes (the cheapest order, which no live device gets); nothing \
+stored or sent. The live figure times the clients, spread over every core, is the soonest all \
+clients keeping up live could converge if the library's work were all they did.",
     );
     let data = json!({
         "clients": args.clients,
@@ -212,6 +259,9 @@ overwrites its own key; text = each client types one character at the start of o
             "relay_cpu_secs": o.relay_cpu_secs,
             "clients_cpu_secs": o.clients_cpu_secs(),
             "relay_peak_rss_kib": o.relay_peak_rss_kib,
+            "raw_automerge_one_client_secs": o.raw_client_secs,
+            "raw_automerge_floor_secs": o.raw_floor_secs(),
+            "raw_automerge_at_end_one_client_secs": o.raw_at_end_client_secs,
             "clients_detail": o.reports,
         })).collect::<Vec<_>>(),
     });
@@ -260,6 +310,8 @@ fn run_one(args: &SyncArgs, edit: Edit) -> Result<Outcome> {
     let relay_cpu_secs = relay.cpu_secs()? - cpu_before;
     let relay_peak_rss_kib = relay.peak_rss_kib()?;
     relay.stop();
+    drop(clients);
+    let [raw_live, raw_at_end] = sync_raw::one_client(edit, args.clients, args.edits)?;
     Ok(Outcome {
         edit,
         converged_secs,
@@ -267,6 +319,8 @@ fn run_one(args: &SyncArgs, edit: Edit) -> Result<Outcome> {
         relay_cpu_secs,
         relay_peak_rss_kib,
         reports,
+        raw_client_secs: raw_live.as_secs_f64(),
+        raw_at_end_client_secs: raw_at_end.as_secs_f64(),
     })
 }
 

@@ -319,22 +319,45 @@ pub(super) fn delete(doc: &mut AutoCommit, path: &Path) -> Result<()> {
     doc.delete(&obj, prop).map_err(edit_error)
 }
 
+/// The text the last splice of an edit worked on, with its length after that splice: a
+/// run of splices into one text (typing) finds and measures it once. Valid only while
+/// nothing else wrote to the document, which `pending` (the edit's operation count after
+/// that splice) shows: every other write adds operations.
+#[derive(Debug)]
+pub(super) struct LastSplice {
+    path: Path,
+    obj: ObjId,
+    len: usize,
+    pending: usize,
+}
+
 pub(super) fn splice_text(
     doc: &mut AutoCommit,
+    last: &mut Option<LastSplice>,
     path: &Path,
     index: usize,
     delete: usize,
     text: &str,
 ) -> Result<()> {
-    let obj = object_or_create(doc, path, ObjType::Text)?;
-    let len = doc.length(&obj);
+    let known = last
+        .take()
+        .filter(|l| l.path == *path && l.pending == doc.pending_ops());
+    let (obj, len) = match known {
+        Some(l) => (l.obj, l.len),
+        None => {
+            let obj = object_or_create(doc, path, ObjType::Text)?;
+            let len = doc.length(&obj);
+            (obj, len)
+        }
+    };
     if index + delete > len {
         return Err(path.error(format!(
             "range {index}..{} is outside the text of length {len}",
             index + delete
         )));
     }
-    if unit_of(doc) == TextUnit::Utf16 && (0 < index && index < len || delete > 0) {
+    let unit = unit_of(doc);
+    if unit == TextUnit::Utf16 && (0 < index && index < len || delete > 0) {
         // Automerge would cut an astral character in two at a position inside it.
         let current = doc.text(&obj).map_err(edit_error)?;
         for pos in [index, index + delete] {
@@ -346,7 +369,16 @@ pub(super) fn splice_text(
         }
     }
     doc.splice_text(&obj, index, delete as isize, text)
-        .map_err(edit_error)
+        .map_err(edit_error)?;
+    let len = len - delete + unit.len_of(text);
+    debug_assert_eq!(len, doc.length(&obj), "the text's length after a splice");
+    *last = Some(LastSplice {
+        path: path.clone(),
+        obj,
+        len,
+        pending: doc.pending_ops(),
+    });
+    Ok(())
 }
 
 pub(super) fn increment(doc: &mut AutoCommit, path: &Path, by: i64) -> Result<()> {

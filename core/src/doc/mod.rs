@@ -308,6 +308,7 @@ impl CrdtDoc {
                     reader,
                     clock,
                     last_stamp: None,
+                    last_splice: None,
                 };
                 let out = f(&mut txn);
                 let TxnInner::Automerge(doc) = txn.inner else {
@@ -327,6 +328,7 @@ impl CrdtDoc {
                     reader,
                     clock,
                     last_stamp: None,
+                    last_splice: None,
                 };
                 let r = f(&mut txn)?;
                 let TxnInner::Yrs(edit) = txn.inner else {
@@ -372,6 +374,8 @@ pub struct DocTxn<'a> {
     reader: &'a Reader,
     clock: &'a mut HlcClock,
     last_stamp: Option<Hlc>,
+    /// Automerge: the text the last splice worked on (see `automerge_doc::LastSplice`).
+    last_splice: Option<automerge_doc::LastSplice>,
 }
 
 enum TxnInner<'a> {
@@ -457,7 +461,9 @@ impl DocTxn<'_> {
     ) -> Result<()> {
         let path = Path::parse(path)?;
         match &mut self.inner {
-            TxnInner::Automerge(doc) => automerge_doc::splice_text(doc, &path, index, delete, text),
+            TxnInner::Automerge(doc) => {
+                automerge_doc::splice_text(doc, &mut self.last_splice, &path, index, delete, text)
+            }
             TxnInner::Yrs(edit) => edit
                 .step(|txn, astral| yrs_edit::splice_text(txn, astral, &path, index, delete, text)),
         }
