@@ -244,6 +244,24 @@ impl Store {
         guard
     }
 
+    /// Runs `f` on document `id` as this store holds it in memory (loaded first if need
+    /// be), with the store's options: the reads' one way in.
+    fn with_loaded<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Loaded, &StoreOptions) -> Result<R>,
+    ) -> Result<R> {
+        let mut guard = self.lock();
+        let Inner {
+            conn,
+            docs,
+            options,
+            ..
+        } = &mut *guard;
+        let doc = sql::loaded(conn, docs, id, options.text_unit)?;
+        f(doc, options)
+    }
+
     /// How many times another process was seen to have committed to this store's file.
     /// When it changes, that process may have added local updates to send (the native
     /// client polls this).

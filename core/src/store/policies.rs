@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{sql, Inner, Store};
+use super::Store;
 use crate::error::{Error, Result};
 use crate::policy::{Policy, PolicyTable};
 use crate::read::policies::ValueVersion;
@@ -18,45 +18,20 @@ impl Store {
 
     /// The document's policy table.
     pub fn policies(&self, id: &str) -> Result<PolicyTable> {
-        let mut guard = self.lock();
-        let Inner {
-            conn,
-            docs,
-            options,
-            ..
-        } = &mut *guard;
-        Ok(sql::loaded(conn, docs, id, options.text_unit)?
-            .crdt
-            .policies())
+        self.with_loaded(id, |doc, _| Ok(doc.crdt.policies()))
     }
 
     /// Every value concurrently at `path`, oldest first, each with its origin and hybrid
     /// logical clock time (for a path written under a policy; otherwise the one value).
     pub fn get_all(&self, id: &str, path: &str) -> Result<Vec<ValueVersion>> {
-        let mut guard = self.lock();
-        let Inner {
-            conn,
-            docs,
-            options,
-            ..
-        } = &mut *guard;
-        sql::loaded(conn, docs, id, options.text_unit)?
-            .crdt
-            .get_all_with(&options.reader, path)
+        self.with_loaded(id, |doc, options| {
+            doc.crdt.get_all_with(&options.reader, path)
+        })
     }
 
     /// The keep-all paths of `id` that hold several concurrent values.
     pub fn conflicts(&self, id: &str) -> Result<Vec<String>> {
-        let mut guard = self.lock();
-        let Inner {
-            conn,
-            docs,
-            options,
-            ..
-        } = &mut *guard;
-        Ok(sql::loaded(conn, docs, id, options.text_unit)?
-            .crdt
-            .conflicts())
+        self.with_loaded(id, |doc, _| Ok(doc.crdt.conflicts()))
     }
 
     /// Writes `value` at `path`, superseding exactly the values this device holds there

@@ -4,7 +4,7 @@
 use crate::log::Cached;
 use serde_json::Value;
 
-use super::{sql, DocInfo, DocStatus, Inner, Store};
+use super::{sql, DocInfo, DocStatus, Store};
 use crate::error::Result;
 use crate::ids::DocKind;
 use crate::vv::VersionVector;
@@ -33,46 +33,21 @@ impl Store {
 
     /// The value at `path` (`""` for the whole document) as JSON.
     pub fn get(&self, id: &str, path: &str) -> Result<Option<Value>> {
-        let mut guard = self.lock();
-        let Inner {
-            conn,
-            docs,
-            options,
-            ..
-        } = &mut *guard;
-        sql::loaded(conn, docs, id, options.text_unit)?
-            .crdt
-            .get_with(&options.reader, path)
+        self.with_loaded(id, |doc, options| doc.crdt.get_with(&options.reader, path))
     }
 
     /// The length of the text at `path`, counted in [`StoreOptions::text_unit`](super::StoreOptions::text_unit).
     pub fn text_len(&self, id: &str, path: &str) -> Result<usize> {
-        let mut guard = self.lock();
-        let Inner {
-            conn,
-            docs,
-            options,
-            ..
-        } = &mut *guard;
-        sql::loaded(conn, docs, id, options.text_unit)?
-            .crdt
-            .text_len(&options.reader, path)
+        self.with_loaded(id, |doc, options| doc.crdt.text_len(&options.reader, path))
     }
 
     /// The text at `path` from position `start` up to `end` (in
     /// [`StoreOptions::text_unit`](super::StoreOptions::text_unit)); an error when the
     /// range is outside the text or cuts a character.
     pub fn text_slice(&self, id: &str, path: &str, start: usize, end: usize) -> Result<String> {
-        let mut guard = self.lock();
-        let Inner {
-            conn,
-            docs,
-            options,
-            ..
-        } = &mut *guard;
-        sql::loaded(conn, docs, id, options.text_unit)?
-            .crdt
-            .text_slice(&options.reader, path, start, end)
+        self.with_loaded(id, |doc, options| {
+            doc.crdt.text_slice(&options.reader, path, start, end)
+        })
     }
 
     /// The whole document as JSON.
@@ -83,28 +58,12 @@ impl Store {
     /// The document's saved state: its full state as the CRDT saves it (Automerge save /
     /// Yrs v1 state update).
     pub fn saved_state(&self, id: &str) -> Result<Vec<u8>> {
-        let mut guard = self.lock();
-        let Inner {
-            conn,
-            docs,
-            options,
-            ..
-        } = &mut *guard;
-        Ok(sql::loaded(conn, docs, id, options.text_unit)?.crdt.save())
+        self.with_loaded(id, |doc, _| Ok(doc.crdt.save()))
     }
 
     /// Which updates of the document this device holds.
     pub fn version_vector(&self, id: &str) -> Result<VersionVector> {
-        let mut guard = self.lock();
-        let Inner {
-            conn,
-            docs,
-            options,
-            ..
-        } = &mut *guard;
-        Ok(sql::loaded(conn, docs, id, options.text_unit)?
-            .version
-            .clone())
+        self.with_loaded(id, |doc, _| Ok(doc.version.clone()))
     }
 
     /// Number of local updates of `id` the relay has not acknowledged.
