@@ -16,6 +16,8 @@ async function device(ws) {
     const mergeModule = new URL("/tests/merge-longest.js", location.href).href;
     window.store = await window.Store.open("merge", { mergeModule });
     window.ws = ws;
+    window.statuses = [];
+    window.store.onSyncStatus((s) => window.statuses.push(s));
   }, ws);
   return page;
 }
@@ -33,6 +35,9 @@ test("a merge function written in JS resolves concurrent writes the same way on 
   await until(() => a.evaluate(() => store.syncStatus().then((s) => s.connected && s.pending.d === 0)), "A in sync");
   await a.evaluate(() => store.stopSync());
   await b.evaluate(() => store.stopSync());
+  // The status listener hears of the stop, as it heard of the connection.
+  for (const p of [a, b])
+    await until(() => p.evaluate(() => { const s = statuses.at(-1); return s?.syncing === false && s?.connected === false; }), "the last status: stopped");
   // The longer value is written first: last-writer-wins would show "short".
   await b.evaluate(() => store.put("d", "title", "a much longer title"));
   await new Promise((r) => setTimeout(r, 50));

@@ -148,12 +148,13 @@ impl Shell {
         shell
     }
 
-    /// Stops: applies the updates the driver holds, closes the socket, drops the timer;
-    /// late events find nothing.
+    /// Stops: applies the updates the driver holds, closes the socket, tells the status
+    /// listener (not syncing, not connected), drops the timer; late events find nothing.
     pub fn stop(shell: &Rc<RefCell<Shell>>) {
+        // The driver's last events (the close, its final status, the end) are carried out
+        // as any others are, and the listener is called after the shell is released.
+        Shell::feed(shell, |s, _| s.driver.stop());
         let mut s = shell.borrow_mut();
-        // As in `feed`, the store's work runs with the shell borrowed.
-        s.driver.stop();
         s.ended = true;
         s.generation += 1;
         s.drop_socket();
