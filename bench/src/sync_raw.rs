@@ -67,7 +67,7 @@ fn make(edit: Edit, doc: &mut AutoCommit, text: &ObjId, index: usize, n: usize) 
     match edit {
         Edit::Counter => doc.increment(ROOT, COUNTER, 1)?,
         Edit::OwnKey => doc.put(ROOT, own_key(index), n as i64)?,
-        Edit::Text => doc.insert(text, 0, "x")?,
+        Edit::Text => doc.splice_text(text, 0, 0, "x")?,
     }
     doc.commit();
     Ok(())

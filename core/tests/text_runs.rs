@@ -173,3 +173,60 @@ fn a_text_deleted_inside_an_edit_comes_back_new_on_the_next_splice() {
         assert_eq!(s.get("d", "m/t").unwrap(), Some(json!("new!")), "{kind}");
     }
 }
+
+/// Writes that commit Automerge's open transaction (creating a counter, a policy, a map)
+/// reset its operation count: a splice after them must still see what the writes between
+/// did to the text, however many operations they made.
+#[test]
+fn a_splice_after_writes_that_create_containers_sees_the_text_as_they_left_it() {
+    let s = store(DocKind::Automerge, TextUnit::default());
+    // Deleted, then a counter created: the next splice makes a new text.
+    s.transact("d", |tx| {
+        tx.insert_text("t", 0, "a")?;
+        tx.delete("t")?;
+        tx.increment("c", 1)?;
+        tx.insert_text("t", 0, "b")
+    })
+    .unwrap();
+    assert_eq!(s.to_json("d").unwrap(), json!({"c": 1, "t": "b"}));
+
+    // Replaced by a string, then a map created: the splice is refused.
+    s.transact("d", |tx| {
+        tx.insert_text("u", 0, "a")?;
+        tx.put("u", "plain")?;
+        tx.put("m", json!({}))?;
+        tx.put("m/k", 1)?;
+        let err = tx.insert_text("u", 0, "b").unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidPath { reason, .. } if reason.contains("not")),
+            "{err}"
+        );
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(s.get("d", "u").unwrap(), Some(json!("plain")));
+
+    // Shortened through an index path, then a counter created: the range check sees the
+    // shorter text.
+    s.transact("d", |tx| tx.insert_text("v", 0, "xy")).unwrap();
+    let err = s
+        .transact("d", |tx| {
+            tx.insert_text("v", 0, "a")?;
+            tx.delete("v/0")?;
+            tx.increment("c2", 1)?;
+            tx.insert_text("v", 3, "b")
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidPath { reason, .. } if reason.contains("length 2")),
+        "{err}"
+    );
+    s.transact("d", |tx| {
+        tx.insert_text("v", 0, "a")?;
+        tx.delete("v/0")?;
+        tx.increment("c2", 1)?;
+        tx.insert_text("v", 2, "b")
+    })
+    .unwrap();
+    assert_eq!(s.get("d", "v").unwrap(), Some(json!("xyb")));
+}

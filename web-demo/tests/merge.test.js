@@ -35,9 +35,13 @@ test("a merge function written in JS resolves concurrent writes the same way on 
   await until(() => a.evaluate(() => store.syncStatus().then((s) => s.connected && s.pending.d === 0)), "A in sync");
   await a.evaluate(() => store.stopSync());
   await b.evaluate(() => store.stopSync());
-  // The status listener hears of the stop, as it heard of the connection.
+  // The status listener hears of the stop, as it heard of the connection, and may read
+  // the store when it does (the worker adds the pending counts from syncStatus()).
   for (const p of [a, b])
-    await until(() => p.evaluate(() => { const s = statuses.at(-1); return s?.syncing === false && s?.connected === false; }), "the last status: stopped");
+    await until(() => p.evaluate(() => {
+      const s = statuses.at(-1);
+      return s?.syncing === false && s?.connected === false && s?.pending?.d === 0;
+    }), "the last status: stopped, with the pending counts");
   // The longer value is written first: last-writer-wins would show "short".
   await b.evaluate(() => store.put("d", "title", "a much longer title"));
   await new Promise((r) => setTimeout(r, 50));

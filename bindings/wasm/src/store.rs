@@ -280,12 +280,17 @@ impl Store {
     pub fn stop_sync(&mut self) {
         if let Some(shell) = self.sync.take() {
             Shell::stop(&shell);
-            // Offline, nobody else is shown on the documents this device is present on.
-            if let Some(listener) = &self.presence_listener {
-                for doc in self.presence.keys() {
-                    let event = from_json(&json!({"docId": doc, "peers": []}));
-                    let _ = listener.call1(&JsValue::NULL, &event);
-                }
+            // Offline, nobody else is shown on the documents this device is present on:
+            // told after the shell's last events, once this call has returned (as the
+            // shell calls listeners).
+            if let Some(listener) = self.presence_listener.clone() {
+                let docs: Vec<String> = self.presence.keys().cloned().collect();
+                wasm_bindgen_futures::spawn_local(async move {
+                    for doc in docs {
+                        let event = from_json(&json!({"docId": doc, "peers": []}));
+                        let _ = listener.call1(&JsValue::NULL, &event);
+                    }
+                });
             }
         }
     }

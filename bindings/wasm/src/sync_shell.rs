@@ -189,7 +189,8 @@ impl Shell {
     }
 
     /// Runs `f` on the driver, then carries out its events and re-arms the timer. Status
-    /// listeners are called after the shell is released.
+    /// and presence listeners are called after the shell is released, from a task of
+    /// their own.
     fn feed(shell: &Rc<RefCell<Shell>>, f: impl FnOnce(&mut Shell, Duration)) {
         let (status, presence) = {
             let mut s = shell.borrow_mut();
@@ -213,12 +214,20 @@ impl Shell {
             };
             (status, presence)
         };
-        if let Some((listener, status)) = status {
-            let _ = listener.call1(&JsValue::NULL, &crate::convert::from_json(&status));
+        if status.is_none() && presence.is_empty() {
+            return;
         }
-        for (listener, event) in presence {
-            let _ = listener.call1(&JsValue::NULL, &crate::convert::from_json(&event));
-        }
+        // Called once the current call has returned: a listener may then use the store
+        // (`syncStatus()`, say) even when this ran inside one of its methods (`stopSync`,
+        // `startSync`, `setPresence`), which hold it borrowed.
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some((listener, status)) = status {
+                let _ = listener.call1(&JsValue::NULL, &crate::convert::from_json(&status));
+            }
+            for (listener, event) in presence {
+                let _ = listener.call1(&JsValue::NULL, &crate::convert::from_json(&event));
+            }
+        });
     }
 
     /// Carries out the driver's events; true when the status changed.

@@ -321,8 +321,9 @@ pub(super) fn delete(doc: &mut AutoCommit, path: &Path) -> Result<()> {
 
 /// The text the last splice of an edit worked on, with its length after that splice: a
 /// run of splices into one text (typing) finds and measures it once. Valid only while
-/// nothing else wrote to the document, which `pending` (the edit's operation count after
-/// that splice) shows: every other write adds operations.
+/// nothing else wrote to the document: every other write of the edit forgets it
+/// (`DocTxn::inner_for_write`), and `pending` (the edit's operation count after that
+/// splice) is checked as well.
 #[derive(Debug)]
 pub(super) struct LastSplice {
     path: Path,

@@ -383,13 +383,24 @@ enum TxnInner<'a> {
     Yrs(yrs_local::YrsEdit<'a>),
 }
 
+impl<'a> DocTxn<'a> {
+    /// The document, for any write but a text splice. A run of splices' remembered text
+    /// ([`automerge_doc::LastSplice`]) is forgotten: the write may replace, delete or
+    /// shorten it, and may commit Automerge's open transaction (creating a shared
+    /// container does), after which its operation count no longer tells.
+    fn inner_for_write(&mut self) -> &mut TxnInner<'a> {
+        self.last_splice = None;
+        &mut self.inner
+    }
+}
+
 impl DocTxn<'_> {
     /// Sets the value at `path` (a map key, or a list index to replace). JSON objects and
     /// arrays become nested maps and lists.
     pub fn put(&mut self, path: &str, value: impl Into<Value>) -> Result<()> {
         let path = Path::parse(path)?;
         let value = value.into();
-        match &mut self.inner {
+        match self.inner_for_write() {
             TxnInner::Automerge(doc) => automerge_doc::put(doc, &path, &value)?,
             TxnInner::Yrs(edit) => edit.step(|txn, _| yrs_edit::put(txn, &path, &value))?,
         }
@@ -400,7 +411,7 @@ impl DocTxn<'_> {
     pub fn insert(&mut self, path: &str, value: impl Into<Value>) -> Result<()> {
         let path = Path::parse(path)?;
         let value = value.into();
-        match &mut self.inner {
+        match self.inner_for_write() {
             TxnInner::Automerge(doc) => automerge_doc::insert(doc, &path, &value),
             TxnInner::Yrs(edit) => edit.step(|txn, _| yrs_edit::insert(txn, &path, &value)),
         }
@@ -410,7 +421,7 @@ impl DocTxn<'_> {
     pub fn push(&mut self, path: &str, value: impl Into<Value>) -> Result<()> {
         let path = Path::parse(path)?;
         let value = value.into();
-        match &mut self.inner {
+        match self.inner_for_write() {
             TxnInner::Automerge(doc) => automerge_doc::push(doc, &path, &value),
             TxnInner::Yrs(edit) => edit.step(|txn, _| yrs_edit::push(txn, &path, &value)),
         }
@@ -419,7 +430,7 @@ impl DocTxn<'_> {
     /// Removes a map key or a list element.
     pub fn delete(&mut self, path: &str) -> Result<()> {
         let parsed = Path::parse(path)?;
-        let removed = match &mut self.inner {
+        let removed = match self.inner_for_write() {
             TxnInner::Automerge(doc) => automerge_doc::delete(doc, &parsed),
             TxnInner::Yrs(edit) => edit.step(|txn, _| yrs_edit::delete(txn, &parsed)),
         };
@@ -473,7 +484,7 @@ impl DocTxn<'_> {
     /// add up. Automerge documents only.
     pub fn increment(&mut self, path: &str, by: i64) -> Result<()> {
         let path = Path::parse(path)?;
-        match &mut self.inner {
+        match self.inner_for_write() {
             TxnInner::Automerge(doc) => automerge_doc::increment(doc, &path, by),
             TxnInner::Yrs(..) => Err(Error::InvalidEdit(
                 "counters exist only in automerge documents".into(),

@@ -80,7 +80,7 @@ impl DocTxn<'_> {
     /// ordinary edit of the document's policy table, so every device resolves alike.
     pub fn set_policy(&mut self, pattern: &str, policy: &Policy) -> Result<()> {
         crate::policy::Pattern::parse(pattern).map_err(Error::InvalidEdit)?;
-        match &mut self.inner {
+        match self.inner_for_write() {
             TxnInner::Automerge(doc) => automerge_policy::set_policy(doc, pattern, policy),
             TxnInner::Yrs(edit) => {
                 edit.step(|txn, _| yrs_policy::set_policy(txn, pattern, policy));
@@ -99,6 +99,8 @@ impl DocTxn<'_> {
     /// map key): its register then records it with its hybrid logical clock time.
     pub(super) fn stamp_if_governed(&mut self, path: &Path, payload: &Payload) -> Result<()> {
         let keys = policies::keys_of(path);
+        // A stamp is a write (see `DocTxn::inner_for_write`).
+        self.last_splice = None;
         match &mut self.inner {
             TxnInner::Automerge(doc) => {
                 let table = automerge_meta::table(&**doc);
