@@ -214,7 +214,7 @@ pub fn run(args: &SyncArgs) -> Result<()> {
         report::kib(Some(o.relay_peak_rss_kib))
     });
     row(
-        "raw Automerge, one client's share, applying each round (ms)",
+        "raw Automerge, one client's share, every round (ms)",
         &|o| report::millis(o.raw_client_secs[0]),
     );
     row(
