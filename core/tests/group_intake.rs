@@ -9,20 +9,29 @@ use concord_core::sync::{ClientConfig, ClientSession, SyncScope};
 use concord_core::{DocKind, Store, VersionVector};
 use support::{frame, welcome, Counting};
 
+/// A writer and a device, both holding documents `a` and `b` of `kind`; the writer has
+/// typed `n` characters, one commit each, into the text of each `(doc, n)` of `typed`.
+fn writer_and_device(kind: DocKind, typed: &[(&str, usize)]) -> (Store, Store) {
+    let writer = Store::open_in_memory().unwrap();
+    let device = Store::open_in_memory().unwrap();
+    for doc in ["a", "b"] {
+        writer.create_doc(doc, kind).unwrap();
+        device.create_doc(doc, kind).unwrap();
+    }
+    for &(doc, n) in typed {
+        for i in 0..n {
+            writer
+                .transact(doc, |tx| tx.insert_text("t", i, "x"))
+                .unwrap();
+        }
+    }
+    (writer, device)
+}
+
 #[test]
 fn waiting_update_frames_are_applied_as_one_batch_per_document() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
-        let writer = Store::open_in_memory().unwrap();
-        let device = Store::open_in_memory().unwrap();
-        for doc in ["a", "b"] {
-            writer.create_doc(doc, kind).unwrap();
-            device.create_doc(doc, kind).unwrap();
-            for i in 0..5 {
-                writer
-                    .transact(doc, |tx| tx.insert_text("t", i, "x"))
-                    .unwrap();
-            }
-        }
+        let (writer, device) = writer_and_device(kind, &[("a", 5), ("b", 5)]);
         let log = Counting::new(device.clone());
         let applies = log.applies.clone();
         let mut session = ClientSession::new(log, ClientConfig::default());
@@ -61,17 +70,7 @@ fn waiting_update_frames_are_applied_as_one_batch_per_document() {
 #[test]
 fn held_updates_wait_for_apply_held_and_a_catchup_applies_them_first() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
-        let writer = Store::open_in_memory().unwrap();
-        let device = Store::open_in_memory().unwrap();
-        for doc in ["a", "b"] {
-            writer.create_doc(doc, kind).unwrap();
-            device.create_doc(doc, kind).unwrap();
-        }
-        for i in 0..3 {
-            writer
-                .transact("a", |tx| tx.insert_text("t", i, "x"))
-                .unwrap();
-        }
+        let (writer, device) = writer_and_device(kind, &[("a", 3)]);
         let log = Counting::new(device.clone());
         let applies = log.applies.clone();
         let config = ClientConfig {

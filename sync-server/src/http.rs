@@ -181,6 +181,10 @@ async fn upgrade(
         .on_upgrade(move |socket| serve_socket(node, socket, peer))
 }
 
+/// How long a connection's reader waits for the client to read what is queued for it
+/// before closing the connection.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn serve_socket(node: Node, socket: WebSocket, peer: SocketAddr) {
     let relay = node.relay.clone();
     let (queue, receiver) = conn_queue();
@@ -193,6 +197,17 @@ async fn serve_socket(node: Node, socket: WebSocket, peer: SocketAddr) {
     let mut writer = tokio::spawn(write_frames(sink, receiver, close_rx));
     tracing::info!(%peer, "connection opened");
     loop {
+        // A client that sends requests and does not read the replies is not served more
+        // until it has read them: what waits for it stays bounded (`hub.rs`). One that
+        // still has not read them after `DRAIN_LIMIT` is closed.
+        let max_queue = relay.config.max_queue;
+        if tokio::time::timeout(DRAIN_LIMIT, queue.drained(max_queue))
+            .await
+            .is_err()
+        {
+            tracing::warn!(%peer, "closing a connection that does not read its replies");
+            break;
+        }
         // A connection whose token expires is closed then, so it stops receiving updates.
         let expiry = token_expiry(session.expires_at());
         let msg = tokio::select! {
@@ -378,7 +393,7 @@ async fn write_frames(
         tokio::select! {
             frame = receiver.rx.recv() => {
                 let Some(frame) = frame else { break };
-                receiver.watch.sent_one();
+                receiver.watch.sent(&frame);
                 if sink.send(WsMessage::Binary(frame.as_ref().clone().into())).await.is_err() {
                     break;
                 }

@@ -4,9 +4,12 @@
 //! frame fanned out) when the connection unfollows or goes. Presence is never stored.
 //!
 //! A connection's queue is unbounded in type but bounded in policy: when fan-out finds more
-//! than `max_queue` frames waiting for a connection, that connection is marked lagging and
-//! closed (with a `slow_consumer` error). It resyncs from its version vector when it
-//! reconnects, so a slow client is never silently skipped.
+//! than `max_queue` frames, or more than [`MAX_QUEUED_BYTES`], waiting for a connection,
+//! that connection is marked lagging and closed (with a `slow_consumer` error). It resyncs
+//! from its version vector when it reconnects, so a slow client is never silently skipped.
+//! Replies to a connection's own requests are never refused, but the connection's reader
+//! stops taking requests while that much is waiting ([`ConnQueue::drained`]), so a client
+//! that sends and never reads is held back by its own socket.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,13 +20,19 @@ use tokio::sync::{mpsc, Notify};
 pub type ConnId = u64;
 pub type Frame = Arc<Vec<u8>>;
 
+/// The most bytes waiting for one connection before fan-out stops and marks it lagging,
+/// and its reader stops taking requests.
+pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+
 /// The sending half of one connection.
 #[derive(Clone)]
 pub struct ConnQueue {
     tx: mpsc::UnboundedSender<Frame>,
     queued: Arc<AtomicUsize>,
+    bytes: Arc<AtomicUsize>,
     lagging: Arc<AtomicBool>,
     wake: Arc<Notify>,
+    drain: Arc<Notify>,
 }
 
 /// The receiving half, owned by the connection's writer task.
@@ -35,28 +44,36 @@ pub struct ConnReceiver {
 /// Tracks how far behind a connection is.
 pub struct LagWatch {
     queued: Arc<AtomicUsize>,
+    bytes: Arc<AtomicUsize>,
     lagging: Arc<AtomicBool>,
     wake: Arc<Notify>,
+    drain: Arc<Notify>,
 }
 
 pub fn conn_queue() -> (ConnQueue, ConnReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
+    let bytes = Arc::new(AtomicUsize::new(0));
     let lagging = Arc::new(AtomicBool::new(false));
     let wake = Arc::new(Notify::new());
+    let drain = Arc::new(Notify::new());
     (
         ConnQueue {
             tx,
             queued: queued.clone(),
+            bytes: bytes.clone(),
             lagging: lagging.clone(),
             wake: wake.clone(),
+            drain: drain.clone(),
         },
         ConnReceiver {
             rx,
             watch: LagWatch {
                 queued,
+                bytes,
                 lagging,
                 wake,
+                drain,
             },
         },
     )
@@ -66,6 +83,7 @@ impl ConnQueue {
     /// Queues a direct reply (never refused: it answers this connection's own request).
     pub fn send(&self, frame: Frame) {
         self.queued.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(frame.len(), Ordering::Relaxed);
         let _ = self.tx.send(frame);
     }
 
@@ -75,12 +93,28 @@ impl ConnQueue {
         if self.lagging.load(Ordering::Relaxed) {
             return;
         }
-        if self.queued.load(Ordering::Relaxed) >= max_queue {
+        if self.queued.load(Ordering::Relaxed) >= max_queue
+            || self.bytes.load(Ordering::Relaxed) >= MAX_QUEUED_BYTES
+        {
             self.lagging.store(true, Ordering::Relaxed);
             self.wake.notify_one();
             return;
         }
         self.send(frame);
+    }
+
+    /// Resolves once fewer than `max_queue` frames and [`MAX_QUEUED_BYTES`] wait for the
+    /// connection (at once when they do): its reader takes no new request until then.
+    pub async fn drained(&self, max_queue: usize) {
+        loop {
+            let waiting = self.drain.notified();
+            if self.queued.load(Ordering::Relaxed) < max_queue
+                && self.bytes.load(Ordering::Relaxed) < MAX_QUEUED_BYTES
+            {
+                return;
+            }
+            waiting.await;
+        }
     }
 
     /// Marks the connection lagging: it is closed with `slow_consumer` and resyncs.
@@ -91,9 +125,11 @@ impl ConnQueue {
 }
 
 impl LagWatch {
-    /// Records that one frame left the queue.
-    pub fn sent_one(&self) {
+    /// Records that `frame` left the queue.
+    pub fn sent(&self, frame: &Frame) {
         self.queued.fetch_sub(1, Ordering::Relaxed);
+        self.bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+        self.drain.notify_waiters();
     }
 
     pub fn is_lagging(&self) -> bool {

@@ -308,7 +308,7 @@ impl Relay {
         doc_id: &str,
         updates: Vec<UpdateRecord>,
     ) -> Validated {
-        let Some(head) = storage.head(doc_id).map(|h| h.rules_head()) else {
+        let Some(head) = storage.rules_head(doc_id) else {
             return Validated {
                 refusal: Some(RelayRefusal::new(
                     ErrorCode::NotSubscribed,
@@ -327,7 +327,7 @@ impl Relay {
             updates,
             |origin, seq| {
                 cell.borrow()
-                    .stored_update(doc_id, origin, seq)
+                    .held_update(doc_id, origin, seq)
                     .map_err(internal)
             },
             |batch| match cell.borrow_mut().integrate_all(doc_id, batch) {
@@ -386,6 +386,15 @@ impl Relay {
             let mut storage = self.storage();
             let mut validated = Self::validate_locked(&mut storage, doc_id, updates);
             let entries = std::mem::take(&mut validated.entries);
+            // The next validation, on any connection, counts these as held until they are
+            // committed (or fail): see `storage/queued.rs`.
+            storage.note_queued(
+                doc_id,
+                entries.iter().filter_map(|e| match e {
+                    LogEntry::Append { update, .. } => Some(update.clone()),
+                    _ => None,
+                }),
+            );
             let ticket = (!entries.is_empty()).then(|| self.group.enqueue(entries, conn));
             (validated, ticket, storage.last_applied())
         };

@@ -24,7 +24,7 @@ fn updates(n: usize) -> Vec<UpdateRecord> {
 fn received(rx: &mut ConnReceiver) -> Vec<Message> {
     let mut out = Vec::new();
     while let Ok(frame) = rx.rx.try_recv() {
-        rx.watch.sent_one();
+        rx.watch.sent(&frame);
         out.push(protocol::decode(&frame).unwrap());
     }
     out

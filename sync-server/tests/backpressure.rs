@@ -136,3 +136,106 @@ async fn a_slow_subscriber_is_disconnected_and_catches_up_after_resync() {
         writer.to_json("big").unwrap()
     );
 }
+
+/// The relay's count of frames waiting for its connections (`/metrics`), once it has
+/// stopped changing for a second (bounded).
+async fn settled_queue_depth(ws_url: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = ws_url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/sync")
+        .to_string();
+    let read = || async {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut page = String::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut page))
+            .await
+            .unwrap()
+            .unwrap();
+        page.lines()
+            .find_map(|l| l.strip_prefix("concord_fanout_queue_depth "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .expect("the queue depth on /metrics") as u64
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = read().await;
+    let mut since = Instant::now();
+    while since.elapsed() < Duration::from_secs(1) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = read().await;
+        if now != last {
+            last = now;
+            since = Instant::now();
+        }
+    }
+    last
+}
+
+/// A client that sends requests and does not read the replies is held back, not buffered
+/// for: the relay takes no more of its requests while `max_queue` frames wait for it, and
+/// answers the rest once it reads. (Before, every pipelined request was answered into an
+/// unbounded queue: 60 subscribes to a 3 MiB document held about 190 MiB.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_its_replies_is_held_back_not_buffered() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = common::in_process_relay(dir.path(), |config| config.max_queue = 8).await;
+    let writer = Store::open(dir.path().join("writer.db")).unwrap();
+    writer.create_doc("big", DocKind::Yrs).unwrap();
+    writer
+        .transact("big", |tx| tx.insert_text("text", 0, &"x".repeat(200_000)))
+        .unwrap();
+    sync_once(
+        &writer,
+        [&url],
+        ClientConfig::default(),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+
+    // 300 subscribes, each answered with the 200 KB document, and nothing read.
+    const REQUESTS: usize = 300;
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let hello = Message::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        device_id: concord_core::Origin::from("never-reads"),
+        token: None,
+    });
+    ws.send(Ws::Binary(protocol::encode(&hello).into()))
+        .await
+        .unwrap();
+    let subscribe = Message::Subscribe(Subscribe {
+        doc_id: "big".into(),
+        min_lsn: 0,
+        linearizable: false,
+        kind: DocKind::Yrs,
+        version: VersionVector::new(),
+    });
+    for _ in 0..REQUESTS {
+        ws.send(Ws::Binary(protocol::encode(&subscribe).into()))
+            .await
+            .unwrap();
+    }
+    let depth = settled_queue_depth(&url).await;
+    assert!(
+        depth <= 8 + 1,
+        "{depth} frames wait for a client that reads nothing (limit 8)"
+    );
+
+    // Once it reads, every request is answered.
+    let mut answered = 0;
+    while answered < REQUESTS {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+            Ok(Some(Ok(Ws::Binary(b)))) => {
+                if let Message::Catchup(_) = protocol::decode(&b).unwrap() {
+                    answered += 1;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("the connection ended after {answered} answers: {other:?}"),
+        }
+    }
+}

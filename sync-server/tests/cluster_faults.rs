@@ -290,6 +290,24 @@ async fn paused_leader_resumes_and_follows() {
         let term = cluster.status(leader).await.expect("leader status").term;
         cluster.pause(leader).expect("SIGSTOP");
         tokio::time::sleep(hold).await;
+        // Past the election timeout the others elect a leader in a later term; on a busy
+        // machine that can take longer than the timeout, so wait for it (bounded) rather
+        // than resume into a term nobody has left yet.
+        let deadline = Instant::now() + LIMIT;
+        'elected: loop {
+            for node in (1..=3u64).filter(|n| *n != leader) {
+                if let Ok(s) = cluster.status(node).await {
+                    if s.role == "leader" && s.term > term {
+                        break 'elected;
+                    }
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no leader elected while node {leader} was stopped"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         cluster.resume(leader).expect("SIGCONT");
         // The others elected a leader in a later term while it was stopped; back, it knows
         // that term and a leader (which may be itself again, elected anew in a later term).

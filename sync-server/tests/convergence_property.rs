@@ -149,7 +149,7 @@ impl World {
     fn collect_fanout(&mut self, i: usize) {
         let d = &mut self.devices[i];
         while let Ok(frame) = d.from_relay.rx.try_recv() {
-            d.from_relay.watch.sent_one();
+            d.from_relay.watch.sent(&frame);
             d.down.push_back(frame.as_ref().clone());
         }
     }

@@ -292,3 +292,85 @@ async fn a_read_only_token_reads_and_its_writes_are_dropped() {
     reader.exit().await;
     stranger.exit().await;
 }
+
+/// Awareness client ids announced in a y-websocket message.
+fn awareness_of(message: &Message) -> Vec<(u64, u32, String)> {
+    match message {
+        Message::Awareness(update) => update
+            .clients
+            .iter()
+            .map(|(id, e)| (id.get(), e.clock, e.json.to_string()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A client that announced the largest awareness clock and leaves is still removed: the
+/// others get its state as `null` (at that clock, which y-protocols takes as the end), a
+/// newcomer is not shown it, and the server does not panic on `clock + 1`.
+#[tokio::test]
+async fn a_client_at_the_largest_awareness_clock_is_removed_when_it_leaves() {
+    let server = ServerProcess::start(&[]).await;
+    let room = format!("{}/clock-max", yjs_url(&server));
+    const GHOST: u64 = 4242;
+    let (mut ghost, _) = tokio_tungstenite::connect_async(&room).await.unwrap();
+    let mut clients = std::collections::HashMap::new();
+    clients.insert(
+        yrs::ClientID::new(GHOST),
+        AwarenessUpdateEntry {
+            clock: u32::MAX,
+            json: "{\"user\":\"ghost\"}".into(),
+        },
+    );
+    let frame = Message::Awareness(AwarenessUpdate { clients }).encode_v1();
+    ghost.send(WsMessage::Binary(frame.into())).await.unwrap();
+    // Its state is held once it comes back (the room echoes what it stores).
+    loop {
+        let m = next_raw(&mut ghost).await.expect("the room answers");
+        if awareness_of(&m).iter().any(|(id, _, _)| *id == GHOST) {
+            break;
+        }
+    }
+    let (mut watcher, _) = tokio_tungstenite::connect_async(&room).await.unwrap();
+    loop {
+        let m = next_raw(&mut watcher).await.expect("the room answers");
+        if awareness_of(&m)
+            .iter()
+            .any(|(id, _, json)| *id == GHOST && json != "null")
+        {
+            break;
+        }
+    }
+    ghost.close(None).await.unwrap();
+    drop(ghost);
+    let removal = loop {
+        let m = next_raw(&mut watcher)
+            .await
+            .expect("the watcher is told the ghost left");
+        if let Some(entry) = awareness_of(&m)
+            .into_iter()
+            .find(|(id, _, json)| *id == GHOST && json == "null")
+        {
+            break entry;
+        }
+    };
+    assert_eq!(removal.1, u32::MAX, "removed at the clock it announced");
+    // A newcomer is shown the room's states: the ghost is not among them.
+    let (mut newcomer, _) = tokio_tungstenite::connect_async(&room).await.unwrap();
+    while let Ok(Some(Ok(WsMessage::Binary(bytes)))) =
+        tokio::time::timeout(Duration::from_millis(800), newcomer.next()).await
+    {
+        let m = Message::decode_v1(&bytes).expect("a y-websocket message");
+        assert!(
+            !awareness_of(&m)
+                .iter()
+                .any(|(id, _, json)| *id == GHOST && json != "null"),
+            "a newcomer is shown the departed client"
+        );
+    }
+    assert!(
+        !server.log_tail().contains("panicked"),
+        "the server panicked:\n{}",
+        server.log_tail()
+    );
+}

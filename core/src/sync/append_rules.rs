@@ -8,6 +8,8 @@
 //! (`invalid_update` / `missing_dependencies`). The first refused update stops the batch.
 //! Acks are per origin, up to the highest sequence number accepted or already held.
 
+use std::collections::HashMap;
+
 use crate::doc::validate_update;
 use crate::ids::{DocKind, Origin};
 use crate::protocol::ErrorCode;
@@ -46,8 +48,12 @@ pub fn plan_append(
 ) -> AppendPlan {
     let mut version = head.version.clone();
     let mut plan = AppendPlan::default();
+    // Where each origin's ack and each accepted update sit in the plan: a batch may name
+    // many origins (or repeat updates), and searching the lists for each would cost the
+    // square of the batch.
+    let mut index = PlanIndex::default();
     for update in batch {
-        let checked = check_one(head.kind, &version, &plan, &update, &mut stored);
+        let checked = check_one(head.kind, &version, &plan, &index, &update, &mut stored);
         let held = match checked.and_then(|held| match held {
             true => Ok(true),
             false => integrate(&update).map(|()| false),
@@ -58,9 +64,12 @@ pub fn plan_append(
                 break;
             }
         };
-        note_ack(&mut plan.acked, &update.origin, update.seq);
+        index.note_ack(&mut plan.acked, &update.origin, update.seq);
         if !held {
             version.advance(&update.origin, update.seq);
+            index
+                .accepted
+                .insert((update.origin.clone(), update.seq), plan.accepted.len());
             plan.accepted.push(update);
         }
     }
@@ -98,17 +107,14 @@ fn check_one(
     kind: DocKind,
     version: &VersionVector,
     plan: &AppendPlan,
+    index: &PlanIndex,
     update: &UpdateRecord,
     stored: &mut impl FnMut(&Origin, u64) -> Result<Option<Vec<u8>>, RelayRefusal>,
 ) -> Result<bool, RelayRefusal> {
     let position = version.position(&update.origin, update.seq);
     if position == SeqPosition::Held {
-        let held = match plan
-            .accepted
-            .iter()
-            .find(|u| u.origin == update.origin && u.seq == update.seq)
-        {
-            Some(u) => Some(u.data.clone()),
+        let held = match index.accepted.get(&(update.origin.clone(), update.seq)) {
+            Some(&i) => Some(plan.accepted[i].data.clone()),
             None => stored(&update.origin, update.seq)?,
         };
         if held.as_deref() != Some(update.data.as_slice()) {
@@ -149,10 +155,22 @@ pub fn update_refusal(update: &UpdateRecord, e: &crate::Error) -> RelayRefusal {
     )
 }
 
-fn note_ack(acked: &mut Vec<(Origin, u64)>, origin: &Origin, seq: u64) {
-    match acked.iter_mut().find(|(o, _)| o == origin) {
-        Some((_, upto)) => *upto = (*upto).max(seq),
-        None => acked.push((origin.clone(), seq)),
+/// Positions in an [`AppendPlan`]'s lists, by origin and by (origin, seq).
+#[derive(Default)]
+struct PlanIndex {
+    acks: HashMap<Origin, usize>,
+    accepted: HashMap<(Origin, u64), usize>,
+}
+
+impl PlanIndex {
+    fn note_ack(&mut self, acked: &mut Vec<(Origin, u64)>, origin: &Origin, seq: u64) {
+        match self.acks.get(origin) {
+            Some(&i) => acked[i].1 = acked[i].1.max(seq),
+            None => {
+                self.acks.insert(origin.clone(), acked.len());
+                acked.push((origin.clone(), seq));
+            }
+        }
     }
 }
 

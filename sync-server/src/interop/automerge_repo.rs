@@ -120,7 +120,7 @@ async fn serve(node: Node, socket: WebSocket, token: Option<String>) {
                 biased;
                 frame = receiver.rx.recv() => {
                     let Some(frame) = frame else { break None };
-                    receiver.watch.sent_one();
+                    receiver.watch.sent(&frame);
                     conn.fanned_out(&frame)
                 }
                 _ = receiver.watch.lagged() => {

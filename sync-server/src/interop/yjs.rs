@@ -282,7 +282,7 @@ async fn write_frames(
             },
             frame = receiver.rx.recv() => {
                 let Some(frame) = frame else { break };
-                receiver.watch.sent_one();
+                receiver.watch.sent(&frame);
                 let Ok(Concord::Updates(updates)) = protocol::decode(&frame) else {
                     continue;
                 };

@@ -132,7 +132,10 @@ impl YjsRooms {
                 (
                     *id,
                     AwarenessUpdateEntry {
-                        clock: clock + 1,
+                        // A removal at the same clock also counts (y-protocols takes a
+                        // `null` state at an equal clock as its end), so a client that
+                        // announced the largest clock is still removed.
+                        clock: clock.saturating_add(1),
                         json: Arc::from("null"),
                     },
                 )

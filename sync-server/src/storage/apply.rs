@@ -196,6 +196,11 @@ impl Storage {
         tx.commit()?;
         self.heads = heads;
         self.last_applied = last_applied;
+        for entry in entries {
+            if let LogEntry::Append { doc_id, .. } = &entry.payload {
+                self.settle_queued(doc_id);
+            }
+        }
         if let Positions::Through { consensus, .. } = positions {
             self.consensus = Some(consensus.to_vec());
         }

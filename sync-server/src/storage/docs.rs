@@ -5,7 +5,8 @@
 //!   updates only;
 //! - `validating`: what is committed plus the updates validated and not yet applied (on
 //!   the node that validates writes), so the next validation sees them; dropped with the
-//!   committed copy when a batch is refused or fails.
+//!   committed copy when a batch is refused or fails, and rebuilt from the committed state
+//!   plus what the single relay has queued (`queued.rs`).
 
 use concord_core::{log, CrdtDoc, UpdateRecord};
 
@@ -57,10 +58,12 @@ impl Storage {
         self.validating.clear();
     }
 
-    /// Forgets the in-memory copies of a document (after a failed apply).
+    /// Forgets the in-memory copies of a document, and what was queued of it (after a
+    /// failed apply: the queued updates were in it, and their writers are told it failed).
     pub fn unload(&mut self, doc_id: &str) {
         self.loaded.remove(doc_id);
         self.validating.remove(doc_id);
+        self.queued.remove(doc_id);
     }
 
     /// Forgets what was validated for `doc_id` and not applied (a refused update, or writes
@@ -80,9 +83,19 @@ impl Storage {
                     self.validating.remove(&victim);
                 }
             }
-            let doc = log::load(&self.conn, doc_id)
+            let mut doc = log::load(&self.conn, doc_id)
                 .map_err(StorageError::stored)?
                 .ok_or_else(|| StorageError::Corrupt(format!("no row for doc {doc_id}")))?;
+            // What is queued for the next commit was validated on top of the committed
+            // state: the next validation builds on it too (`queued.rs`).
+            let queued: Vec<&[u8]> = self
+                .queued_updates(doc_id)
+                .iter()
+                .map(|u| u.data.as_slice())
+                .collect();
+            if !queued.is_empty() {
+                doc.crdt.integrate_all(&queued).map_err(StorageError::Doc)?;
+            }
             self.validating.insert(doc_id.to_string(), doc.crdt);
         }
         Ok(self.validating.get_mut(doc_id).expect("inserted above"))

@@ -23,6 +23,7 @@ mod digest;
 mod docs;
 mod entry;
 mod error;
+mod queued;
 mod schema;
 
 use std::collections::HashMap;
@@ -66,6 +67,8 @@ pub struct Storage {
     loaded: HashMap<String, CrdtDoc>,
     /// Copies that also hold the updates validated and not yet applied (see `docs.rs`).
     validating: HashMap<String, CrdtDoc>,
+    /// Updates validated and queued for the single relay's next commit (see `queued.rs`).
+    queued: HashMap<String, queued::Queued>,
 }
 
 impl Storage {
@@ -83,6 +86,7 @@ impl Storage {
             consensus: None,
             loaded: HashMap::new(),
             validating: HashMap::new(),
+            queued: HashMap::new(),
         };
         storage.reload()?;
         Ok(storage)
@@ -111,6 +115,7 @@ impl Storage {
         self.consensus = consensus;
         self.loaded.clear();
         self.validating.clear();
+        self.queued.clear();
         Ok(())
     }
 
