@@ -1,6 +1,7 @@
 //! The device's sync driver, sans IO, in quinn-proto's style: every protocol decision a
 //! client makes around its [`ClientSession`] — when to connect and to which relay URL,
 //! reconnect backoff with jitter, keepalive pings, polling for other processes' commits,
+//! listing a prefix scope again every presence beat (documents others created since),
 //! which relay errors end the run, collecting per-document refusals, when a one-shot sync
 //! is done — with time passed in and work handed out as [`DriverEvent`]s.
 //!
@@ -304,7 +305,9 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
                     self.after_step(now, result);
                 }
                 if presence && matches!(self.link, Link::Connected { .. }) {
-                    let refresh = self.session.presence_refresh();
+                    let mut refresh = self.session.presence_refresh();
+                    // On the same beat, documents others created since the last listing.
+                    refresh.extend(self.session.relist());
                     self.transmit(refresh);
                     for doc in self.presence.expire(now) {
                         self.events.push_back(DriverEvent::Presence(doc));

@@ -230,6 +230,20 @@ impl<L: DeviceLog> ClientSession<L> {
             .collect()
     }
 
+    /// The request that lists the relay's documents in this device's scope again, so that
+    /// documents others created after this connection listed them are found (a `DocList`
+    /// subscribes what is new); nothing unless the scope is a prefix and the session ready.
+    pub fn relist(&self) -> Vec<Message> {
+        match &self.config.scope {
+            SyncScope::Prefix(prefix) if self.phase == Phase::Ready => {
+                vec![Message::ListDocs(ListDocs {
+                    prefix: prefix.clone(),
+                })]
+            }
+            _ => vec![],
+        }
+    }
+
     /// Presence of others received since the last call.
     pub fn take_presence(&mut self) -> Vec<Presence> {
         std::mem::take(&mut self.presence_in)

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use concord_core::protocol::{ErrorCode, Message, Updates};
 use concord_core::sync::{
-    Backoff, ClientError, DriverMode, SeededRandom, EXTERNAL_POLL_EVERY, INTAKE_HOLD_FACTOR,
-    KEEPALIVE_AFTER, MAX_INTAKE_HOLD,
+    Backoff, ClientError, DeviceLog, DriverMode, SeededRandom, EXTERNAL_POLL_EVERY,
+    INTAKE_HOLD_FACTOR, KEEPALIVE_AFTER, MAX_INTAKE_HOLD, PRESENCE_REFRESH,
 };
 use concord_core::{DocKind, Origin, UpdateRecord};
 
@@ -448,4 +448,33 @@ fn stopping_applies_the_held_live_updates_and_closes() {
         pair.driver.poll_event().is_none(),
         "a second stop does nothing"
     );
+}
+
+/// A device syncing a prefix finds documents that others create on the relay after it
+/// connected: it lists the prefix again on every presence beat and subscribes what is new
+/// (before, only a new connection listed again).
+#[test]
+fn a_document_created_on_the_relay_after_connecting_is_found_and_subscribed() {
+    let mut pair = background_pair(MemLog::new("device"));
+    assert!(pair.status.connected);
+    let subscribed = |pair: &Pair, doc: &str| {
+        pair.relay
+            .received
+            .iter()
+            .any(|m| matches!(m, Message::Subscribe(s) if s.doc_id == doc))
+    };
+    // Another device creates a document after this one listed the relay's.
+    pair.relay
+        .seed("late", DocKind::Automerge, "other", 1, b"made later");
+    pair.advance(PRESENCE_REFRESH - Duration::from_millis(1));
+    assert!(
+        !subscribed(&pair, "late"),
+        "not listed again before the beat"
+    );
+    pair.advance(Duration::from_millis(1));
+    assert!(
+        subscribed(&pair, "late"),
+        "found on the next listing and subscribed"
+    );
+    assert_eq!(pair.log.doc_kind("late").unwrap(), Some(DocKind::Automerge));
 }
