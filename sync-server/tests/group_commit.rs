@@ -63,25 +63,7 @@ fn concurrent_writers_are_all_acknowledged_fanned_out_and_durable() {
             let relay = relay.clone();
             let start = start.clone();
             std::thread::spawn(move || {
-                let (queue, mut rx) = conn_queue();
-                let conn = relay.connection(queue);
-                let mut session = RelaySession::new("t", 1 << 20);
-                for m in [
-                    Message::Hello(Hello {
-                        protocol_version: PROTOCOL_VERSION,
-                        device_id: origin.clone(),
-                        token: None,
-                    }),
-                    Message::Subscribe(Subscribe {
-                        doc_id: "d".into(),
-                        min_lsn: 0,
-                        linearizable: false,
-                        kind: DocKind::Yrs,
-                        version: VersionVector::new(),
-                    }),
-                ] {
-                    conn.handle_frame_blocking(&mut session, &protocol::encode(&m));
-                }
+                let (conn, mut session, mut rx) = subscribed(&relay, origin.clone());
                 start.wait();
                 let mut acked = 0;
                 for update in updates {
@@ -143,9 +125,11 @@ fn concurrent_writers_are_all_acknowledged_fanned_out_and_durable() {
     }
 }
 
-/// A connection to `relay`, greeted and subscribed to the Yrs document "d".
+/// A connection of device `device_id` to `relay`, greeted and subscribed to the Yrs
+/// document "d".
 fn subscribed(
     relay: &Arc<Relay>,
+    device_id: Origin,
 ) -> (
     concord_server::state::Connection,
     RelaySession,
@@ -157,7 +141,7 @@ fn subscribed(
     for m in [
         Message::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
-            device_id: Origin::random(),
+            device_id,
             token: None,
         }),
         Message::Subscribe(Subscribe {
@@ -215,7 +199,7 @@ fn racing_writers_of_one_origin_seq_get_one_ack_and_one_seq_conflict() {
         let relay = relay.clone();
         let start = start.clone();
         std::thread::spawn(move || {
-            let (conn, mut session, _rx) = subscribed(&relay);
+            let (conn, mut session, _rx) = subscribed(&relay, Origin::random());
             (0..TRIALS)
                 .map(|t| {
                     let origin = Origin::from(format!("restored-{t}"));
