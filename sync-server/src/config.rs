@@ -23,6 +23,10 @@ pub struct ServerConfig {
     pub cluster: Option<ClusterSettings>,
     /// A directory served as static files on the client port (the web demo); none: none.
     pub static_dir: Option<PathBuf>,
+    /// A connection that sends nothing for this long (no frame, and no pong to the pings
+    /// the relay sends every third of it) is closed; so is a sync connection that has not
+    /// said Hello by then.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +41,7 @@ impl Default for ServerConfig {
             server_id: None,
             cluster: None,
             static_dir: None,
+            idle_timeout_secs: 45,
         }
     }
 }

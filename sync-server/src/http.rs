@@ -183,7 +183,7 @@ async fn upgrade(
 
 /// How long a connection's reader waits for the client to read what is queued for it
 /// before closing the connection.
-const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn serve_socket(node: Node, socket: WebSocket, peer: SocketAddr) {
     let relay = node.relay.clone();
@@ -194,7 +194,16 @@ async fn serve_socket(node: Node, socket: WebSocket, peer: SocketAddr) {
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
     let mut close_tx = Some(close_tx);
-    let mut writer = tokio::spawn(write_frames(sink, receiver, close_rx));
+    let idle = relay.config.idle_timeout;
+    let mut writer = tokio::spawn(write_frames(
+        sink,
+        receiver,
+        close_rx,
+        relay.config.ping_every(),
+    ));
+    // A connection that has not said Hello by then is closed (it holds a socket and a
+    // task without being anyone).
+    let hello_by = tokio::time::Instant::now() + idle;
     tracing::info!(%peer, "connection opened");
     loop {
         // A client that sends requests and does not read the replies is not served more
@@ -210,8 +219,25 @@ async fn serve_socket(node: Node, socket: WebSocket, peer: SocketAddr) {
         }
         // A connection whose token expires is closed then, so it stops receiving updates.
         let expiry = token_expiry(session.expires_at());
+        let greeted = session.device().is_some();
         let msg = tokio::select! {
-            msg = stream.next() => msg,
+            msg = tokio::time::timeout(idle, stream.next()) => match msg {
+                Ok(msg) => msg,
+                Err(_) => {
+                    tracing::info!(%peer, "connection idle: closed");
+                    closing(&mut close_tx, close_code::AWAY, format!(
+                        "idle: nothing received for {} s", idle.as_secs()
+                    ));
+                    break;
+                }
+            },
+            _ = tokio::time::sleep_until(hello_by), if !greeted => {
+                tracing::info!(%peer, "no Hello in time: closed");
+                closing(&mut close_tx, close_code::POLICY, format!(
+                    "no Hello within {} s of connecting", idle.as_secs()
+                ));
+                break;
+            }
             _ = expiry => match session.handle_timeout(now_secs()) {
                 Some(reply) => {
                     queue.send(Arc::new(protocol::encode(&reply)));
@@ -238,18 +264,15 @@ async fn serve_socket(node: Node, socket: WebSocket, peer: SocketAddr) {
                 tracing::info!(%peer, error = %e, "connection failed");
                 if is_too_big(&e) {
                     let limit = transport_limit(relay.config.max_frame_bytes);
-                    let frame = CloseFrame {
-                        code: close_code::SIZE,
-                        reason: format!(
+                    closing(
+                        &mut close_tx,
+                        close_code::SIZE,
+                        format!(
                             "frame above the relay's transport limit of {limit} bytes \
                              ({} MiB)",
                             limit >> 20
-                        )
-                        .into(),
-                    };
-                    if let Some(tx) = close_tx.take() {
-                        let _ = tx.send(frame);
-                    }
+                        ),
+                    );
                 }
                 break;
             }
@@ -273,6 +296,20 @@ async fn serve_socket(node: Node, socket: WebSocket, peer: SocketAddr) {
         writer.abort();
     }
     tracing::info!(%peer, device = ?session.device().map(|d| d.to_string()), "connection closed");
+}
+
+/// Hands the writer the close frame it sends before it closes the socket (once).
+pub(crate) fn closing(
+    close_tx: &mut Option<oneshot::Sender<CloseFrame>>,
+    code: u16,
+    reason: String,
+) {
+    if let Some(tx) = close_tx.take() {
+        let _ = tx.send(CloseFrame {
+            code,
+            reason: reason.into(),
+        });
+    }
 }
 
 /// Carries out a session's outputs in order: sends replies, unfollows, and runs each
@@ -383,14 +420,23 @@ pub(crate) async fn token_expiry(expires_at: Option<u64>) {
 }
 
 /// Sends the connection's queued frames until the queue closes, then closes the socket
-/// (with `close`'s frame when the reader sent one, e.g. 1009 for a frame too big).
+/// (with `close`'s frame when the reader sent one, e.g. 1009 for a frame too big). Pings
+/// the client every `ping_every`, so that a live one answers within the idle timeout.
 async fn write_frames(
     mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
     mut receiver: ConnReceiver,
     mut close: oneshot::Receiver<CloseFrame>,
+    ping_every: std::time::Duration,
 ) {
+    let mut ping = tokio::time::interval(ping_every);
+    ping.tick().await;
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if sink.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
             frame = receiver.rx.recv() => {
                 let Some(frame) = frame else { break };
                 receiver.watch.sent(&frame);

@@ -89,7 +89,7 @@ impl ConnQueue {
 
     /// Queues a fanned-out frame unless the connection is too far behind; then it is
     /// marked lagging and will be closed.
-    fn offer(&self, frame: Frame, max_queue: usize) {
+    pub(crate) fn offer(&self, frame: Frame, max_queue: usize) {
         if self.lagging.load(Ordering::Relaxed) {
             return;
         }

@@ -47,6 +47,10 @@ struct ServeArgs {
     /// at http://127.0.0.1:8787/).
     #[arg(long)]
     static_dir: Option<PathBuf>,
+    /// Close a connection that sends nothing (no frame, no pong to the relay's pings) for
+    /// this many seconds, and a sync connection without a Hello by then [default: 45].
+    #[arg(long)]
+    idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -192,6 +196,9 @@ fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     }
     if let Some(v) = &args.static_dir {
         config.static_dir = Some(v.clone());
+    }
+    if let Some(v) = args.idle_timeout_secs {
+        config.idle_timeout_secs = v;
     }
     Ok(config)
 }

@@ -11,6 +11,7 @@
 //! every node's state machine applies and calls [`Relay::fan_out`].
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use concord_core::Origin;
 
@@ -32,6 +33,16 @@ pub struct RelayConfig {
     pub server_id: String,
     pub max_frame_bytes: usize,
     pub max_queue: usize,
+    /// How long a connection may send nothing before it is closed (`ServerConfig`).
+    pub idle_timeout: Duration,
+}
+
+impl RelayConfig {
+    /// How often the relay pings a connection: a third of the idle timeout, so a live
+    /// client's pongs keep it open.
+    pub fn ping_every(&self) -> Duration {
+        self.idle_timeout / 3
+    }
 }
 
 /// State shared by every connection.

@@ -56,6 +56,7 @@ fn applied_entries_fan_out_to_followers_but_not_to_their_writer() {
             server_id: "t".into(),
             max_frame_bytes: 1 << 20,
             max_queue: 1 << 10,
+            idle_timeout: std::time::Duration::from_secs(45),
         },
         Auth::Open,
         storage,

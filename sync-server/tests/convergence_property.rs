@@ -74,6 +74,7 @@ impl World {
                 server_id: "sim".into(),
                 max_frame_bytes: 1 << 20,
                 max_queue: 1 << 20,
+                idle_timeout: std::time::Duration::from_secs(45),
             },
             Auth::Open,
             storage,

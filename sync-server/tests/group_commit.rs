@@ -23,6 +23,7 @@ fn config() -> RelayConfig {
         server_id: "t".into(),
         max_frame_bytes: 1 << 20,
         max_queue: 1 << 16,
+        idle_timeout: std::time::Duration::from_secs(45),
     }
 }
 

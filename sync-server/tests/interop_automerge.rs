@@ -2,7 +2,8 @@
 //! adapter in node) against a real `concord-server` process on `/automerge`: a document an
 //! automerge-repo client creates is a Concord document (`automerge:<documentId>`) that a
 //! CLI device edits, and the other way round; both converge, live; a document the relay
-//! does not hold is unavailable; ephemeral messages reach the document's other clients.
+//! does not hold is unavailable; ephemeral messages reach the document's other clients,
+//! and only from a connection that has the document open.
 
 mod common;
 mod interop_support;
@@ -90,10 +91,10 @@ async fn a_document_made_by_a_concord_device_is_found_by_automerge_repo() {
     reader.exit().await;
 }
 
-#[tokio::test]
-async fn ephemeral_messages_reach_the_documents_other_clients() {
-    let server = ServerProcess::start(&[]).await;
-    let mut ann = automerge(&server);
+/// Ann creates a document (stored on the relay once a device reads it back), Bob finds it:
+/// both have it open. Its automerge URL.
+async fn two_clients_on_one_document(server: &ServerProcess) -> (JsClient, JsClient, String) {
+    let mut ann = automerge(server);
     let url = ann.call(json!({"cmd": "create", "text": "x"})).await["url"]
         .as_str()
         .unwrap()
@@ -102,12 +103,94 @@ async fn ephemeral_messages_reach_the_documents_other_clients() {
     device
         .sync_until_text(&server.url(), None, &url, "text", "x")
         .await;
-    let mut bob = automerge(&server);
+    let mut bob = automerge(server);
     bob.call(json!({"cmd": "find", "url": url})).await;
+    (ann, bob, url)
+}
+
+#[tokio::test]
+async fn ephemeral_messages_reach_the_documents_other_clients() {
+    let server = ServerProcess::start(&[]).await;
+    let (mut ann, mut bob, _url) = two_clients_on_one_document(&server).await;
     ann.call(json!({"cmd": "broadcast", "message": {"cursor": 1, "from": "ann"}}))
         .await;
     bob.call(json!({"cmd": "wait_ephemeral", "message": {"cursor": 1, "from": "ann"}}))
         .await;
+    ann.exit().await;
+    bob.exit().await;
+}
+
+/// One automerge-repo wire message (a CBOR map), as a WebSocket frame.
+fn cbor_frame(entries: Vec<(&str, ciborium::Value)>) -> tokio_tungstenite::tungstenite::Message {
+    let map = ciborium::Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (ciborium::Value::Text(k.into()), v))
+            .collect(),
+    );
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&map, &mut bytes).unwrap();
+    tokio_tungstenite::tungstenite::Message::Binary(bytes.into())
+}
+
+/// An ephemeral message is relayed only from a connection that has the document open
+/// (which took the right to read it): one that names a document it never opened reaches
+/// nobody, while the document's own clients still reach each other.
+#[tokio::test]
+async fn ephemeral_messages_for_a_document_not_opened_reach_nobody() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let server = ServerProcess::start(&[]).await;
+    let (mut ann, mut bob, url) = two_clients_on_one_document(&server).await;
+
+    // A raw connection joins and sends an ephemeral message for the document, never
+    // having opened it.
+    let endpoint = format!("ws://127.0.0.1:{}/automerge", server.port());
+    let (mut mallory, _) = tokio_tungstenite::connect_async(&endpoint).await.unwrap();
+    let text = |s: &str| ciborium::Value::Text(s.into());
+    let mut data = Vec::new();
+    ciborium::into_writer(&json!({"cursor": 9, "from": "mallory"}), &mut data).unwrap();
+    let document_id = url.trim_start_matches("automerge:").to_string();
+    let join = || cbor_frame(vec![("type", text("join")), ("senderId", text("mallory"))]);
+    mallory.send(join()).await.unwrap();
+    mallory
+        .send(cbor_frame(vec![
+            ("type", text("ephemeral")),
+            ("senderId", text("mallory")),
+            ("targetId", text("server")),
+            ("documentId", text(&document_id)),
+            ("sessionId", text("mallory-session")),
+            ("count", ciborium::Value::Integer(1.into())),
+            ("data", ciborium::Value::Bytes(data)),
+        ]))
+        .await
+        .unwrap();
+    // A second join: its answer shows the ephemeral message before it was handled.
+    mallory.send(join()).await.unwrap();
+    let mut answers = 0;
+    while answers < 2 {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), mallory.next())
+            .await
+            .expect("the relay answers a join")
+            .expect("the connection stays open")
+            .unwrap();
+        if matches!(frame, WsMessage::Binary(_)) {
+            answers += 1;
+        }
+    }
+    // Ann's message, sent after, reaches Bob; Mallory's, queued before it, did not.
+    ann.call(json!({"cmd": "broadcast", "message": {"cursor": 1, "from": "ann"}}))
+        .await;
+    let got = bob
+        .call(json!({"cmd": "wait_ephemeral", "message": {"cursor": 1, "from": "ann"}}))
+        .await;
+    let received = got["received"]
+        .as_array()
+        .expect("the messages Bob received");
+    assert!(
+        received.iter().all(|m| m["from"] != "mallory"),
+        "a message for a document its sender never opened was relayed: {received:?}"
+    );
     ann.exit().await;
     bob.exit().await;
 }

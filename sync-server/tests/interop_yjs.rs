@@ -374,3 +374,241 @@ async fn a_client_at_the_largest_awareness_clock_is_removed_when_it_leaves() {
         server.log_tail()
     );
 }
+
+/// A y-websocket awareness message announcing `id` at `clock` with `json`.
+fn awareness(id: u64, clock: u32, json: &str) -> WsMessage {
+    let update = AwarenessUpdate {
+        clients: [(
+            yrs::ClientID::new(id),
+            AwarenessUpdateEntry {
+                clock,
+                json: json.into(),
+            },
+        )]
+        .into(),
+    };
+    WsMessage::Binary(Message::Awareness(update).encode_v1().into())
+}
+
+/// Reads `ws` until an awareness message names `id` with a state other than `null`;
+/// every awareness entry seen on the way (and in that message).
+async fn until_announced(ws: &mut Ws, id: u64) -> Vec<(u64, u32, String)> {
+    let mut seen = Vec::new();
+    loop {
+        let m = next_raw(ws).await.expect("the room answers");
+        let entries = awareness_of(&m);
+        let found = entries
+            .iter()
+            .any(|(i, _, json)| *i == id && json != "null");
+        seen.extend(entries);
+        if found {
+            return seen;
+        }
+    }
+}
+
+/// A client id's awareness state belongs to the connection that announced it: another
+/// member of the room can neither change it nor remove it (before, any member could, with
+/// a higher clock), while its owner still can.
+#[tokio::test]
+async fn another_connection_cannot_change_or_remove_a_clients_awareness() {
+    let server = ServerProcess::start(&[]).await;
+    let room = format!("{}/owned", yjs_url(&server));
+    const OWNER: u64 = 77;
+    const FORGER: u64 = 88;
+    let (mut owner, _) = tokio_tungstenite::connect_async(&room).await.unwrap();
+    owner
+        .send(awareness(OWNER, 1, r#"{"user":"owner"}"#))
+        .await
+        .unwrap();
+    until_announced(&mut owner, OWNER).await;
+    let (mut forger, _) = tokio_tungstenite::connect_async(&room).await.unwrap();
+    until_announced(&mut forger, OWNER).await;
+    forger
+        .send(awareness(OWNER, 5, r#"{"user":"forged"}"#))
+        .await
+        .unwrap();
+    forger.send(awareness(OWNER, 6, "null")).await.unwrap();
+    // Its own state, echoed once the two before it were handled (one connection's
+    // messages are handled in order).
+    forger
+        .send(awareness(FORGER, 1, r#"{"user":"forger"}"#))
+        .await
+        .unwrap();
+    until_announced(&mut forger, FORGER).await;
+    let seen = until_announced(&mut owner, FORGER).await;
+    assert!(
+        seen.iter().all(|(id, _, _)| *id != OWNER),
+        "the owner was sent a forged state of its client: {seen:?}"
+    );
+    let (mut newcomer, _) = tokio_tungstenite::connect_async(&room).await.unwrap();
+    let shown = until_announced(&mut newcomer, OWNER).await;
+    assert!(
+        shown.contains(&(OWNER, 1, r#"{"user":"owner"}"#.to_string())),
+        "a newcomer is shown the owner's own state: {shown:?}"
+    );
+    // The owner itself still changes its state.
+    owner
+        .send(awareness(OWNER, 2, r#"{"user":"owner, moved"}"#))
+        .await
+        .unwrap();
+    loop {
+        let m = next_raw(&mut newcomer).await.expect("the room relays");
+        if awareness_of(&m).contains(&(OWNER, 2, r#"{"user":"owner, moved"}"#.to_string())) {
+            break;
+        }
+    }
+}
+
+/// A member of a busy room that does not read is closed as a slow consumer (1013) once
+/// its queue is full, instead of having every awareness frame buffered for it.
+#[tokio::test]
+async fn a_room_member_that_does_not_read_is_closed_not_buffered_for() {
+    let server = ServerProcess::start(&["--max-queue", "8"]).await;
+    let room = format!("{}/busy", yjs_url(&server));
+    let (mut slow, _) = tokio_tungstenite::connect_async(&room).await.unwrap();
+    let (mut talker, _) = tokio_tungstenite::connect_async(&room).await.unwrap();
+    // The talker announces itself, then keeps reading (its own echoes) in the background.
+    talker
+        .send(awareness(1, 1, r#"{"user":"talker"}"#))
+        .await
+        .unwrap();
+    until_announced(&mut talker, 1).await;
+    let (mut talk, mut listen) = talker.split();
+    let listener = tokio::spawn(async move { while let Some(Ok(_)) = listen.next().await {} });
+    // 100 states of 400 KB: 40 MB, far more than the socket buffers plus 8 frames.
+    const SENT: u32 = 100;
+    let pad = "x".repeat(400_000);
+    for clock in 2..SENT + 2 {
+        let json = format!(r#"{{"user":"talker","n":{clock},"pad":"{pad}"}}"#);
+        talk.send(awareness(1, clock, &json)).await.unwrap();
+    }
+    // Now the slow member reads: some frames, then the close.
+    let mut frames = 0;
+    let code = loop {
+        match next_raw(&mut slow).await {
+            Ok(_) => frames += 1,
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(code, Some(CloseCode::Again), "closed as a slow consumer");
+    assert!(
+        frames < SENT,
+        "{frames} frames of {SENT} reached a member that did not read: all were buffered"
+    );
+    listener.abort();
+}
+
+/// A client that sends sync step 1 over and over (each answered with the whole document)
+/// and does not read is not read from until it does: an update it sends after them is not
+/// stored meanwhile (before, every answer was queued without limit and the update went
+/// through); once it reads, it gets every answer and its update is stored.
+#[tokio::test]
+async fn a_client_that_asks_and_does_not_read_is_held_back() {
+    let server = ServerProcess::start(&["--max-queue", "8"]).await;
+    let room = format!("{}/asked", yjs_url(&server));
+    let (mut observer, _) = tokio_tungstenite::connect_async(&room).await.unwrap();
+    // A 300 KB text, stored through the observer.
+    let doc = yrs::Doc::new();
+    let text = doc.get_or_insert_text("body");
+    {
+        use yrs::{Text, Transact};
+        let mut txn = doc.transact_mut();
+        text.insert(&mut txn, 0, &"stored ".repeat(43_000));
+    }
+    let big = {
+        use yrs::{ReadTxn, Transact};
+        doc.transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default())
+    };
+    let step1 = |sv: yrs::StateVector| {
+        WsMessage::Binary(Message::Sync(SyncMessage::SyncStep1(sv)).encode_v1().into())
+    };
+    observer
+        .send(WsMessage::Binary(
+            Message::Sync(SyncMessage::Update(big)).encode_v1().into(),
+        ))
+        .await
+        .unwrap();
+    // Its own step 1 is answered with the document, which holds the text once stored.
+    loop {
+        observer
+            .send(step1(yrs::StateVector::default()))
+            .await
+            .unwrap();
+        let stored = loop {
+            if let Ok(Message::Sync(SyncMessage::SyncStep2(update))) = next_raw(&mut observer).await
+            {
+                break update.len() > 250_000;
+            }
+        };
+        if stored {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (asker, _) = tokio_tungstenite::connect_async(&room).await.unwrap();
+    let (mut ask, mut replies) = asker.split();
+    const ASKED: usize = 300;
+    for _ in 0..ASKED {
+        ask.send(step1(yrs::StateVector::default())).await.unwrap();
+    }
+    let marker = {
+        use yrs::{Text, Transact};
+        let mine = yrs::Doc::with_client_id(9_999);
+        let text = mine.get_or_insert_text("marker");
+        let mut txn = mine.transact_mut();
+        text.insert(&mut txn, 0, "after the questions");
+        txn.encode_update_v1()
+    };
+    ask.send(WsMessage::Binary(
+        Message::Sync(SyncMessage::Update(marker))
+            .encode_v1()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    // While the asker does not read, its update is not taken: the observer (which reads)
+    // is sent nothing. Something arriving would be the failure; the wait is not a timing.
+    let early = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match next_raw(&mut observer).await {
+                Ok(Message::Sync(SyncMessage::Update(u))) => return u,
+                Ok(_) => continue,
+                Err(code) => panic!("the observer was closed: {code:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        early.is_err(),
+        "the asker's update was taken while {ASKED} whole-document answers waited for it"
+    );
+    // Once the asker reads, every question is answered and its update is stored.
+    let mut answers = 0;
+    while answers < ASKED {
+        let frame = tokio::time::timeout(Duration::from_secs(30), replies.next())
+            .await
+            .expect("the answers come")
+            .expect("the connection stays open")
+            .unwrap();
+        if let WsMessage::Binary(bytes) = frame {
+            if let Ok(Message::Sync(SyncMessage::SyncStep2(update))) = Message::decode_v1(&bytes) {
+                assert!(update.len() > 250_000, "each answer is the whole document");
+                answers += 1;
+            }
+        }
+    }
+    loop {
+        if let Ok(Message::Sync(SyncMessage::Update(u))) = next_raw(&mut observer).await {
+            let update = yrs::Update::decode_v1(&u).unwrap();
+            if update
+                .state_vector()
+                .contains_client(&yrs::ClientID::new(9_999))
+            {
+                break;
+            }
+        }
+    }
+}

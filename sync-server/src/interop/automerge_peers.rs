@@ -1,6 +1,9 @@
 //! Which automerge-repo connections of this node have each document open, to relay their
 //! `ephemeral` messages (presence, cursors) to the document's other connections. Ephemeral
-//! data is never stored and does not cross cluster nodes.
+//! data is never stored and does not cross cluster nodes. It is best-effort, as in
+//! automerge-repo: each connection has room for [`EPHEMERAL_QUEUE`] relayed messages, and
+//! what arrives for a connection that has not taken them (it does not read) is dropped,
+//! never buffered without limit.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,8 +13,11 @@ use tokio::sync::mpsc;
 
 use super::automerge_wire;
 
-/// Where a connection's relayed frames go.
-pub type PeerTx = mpsc::UnboundedSender<Vec<u8>>;
+/// How many relayed ephemeral messages may wait for one connection.
+pub const EPHEMERAL_QUEUE: usize = 256;
+
+/// Where a connection's relayed frames go (made with [`EPHEMERAL_QUEUE`] room).
+pub type PeerTx = mpsc::Sender<Vec<u8>>;
 
 /// A document's connections: connection → (its client's peer id, its frames).
 type Peers = HashMap<u64, (String, PeerTx)>;
@@ -39,7 +45,7 @@ impl AutomergePeers {
         if let Some(peers) = self.docs().get(document_id) {
             for (other, (peer, tx)) in peers {
                 if *other != conn {
-                    let _ = tx.send(automerge_wire::readdressed(raw, peer));
+                    let _ = tx.try_send(automerge_wire::readdressed(raw, peer));
                 }
             }
         }

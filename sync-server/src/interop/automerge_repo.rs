@@ -14,7 +14,6 @@
 //! 1002. A `request` for a document the relay does not hold gets `doc-unavailable`.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::Automerge;
@@ -27,16 +26,13 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
+use super::automerge_peers::{PeerTx, EPHEMERAL_QUEUE};
 use super::automerge_wire::{self as wire, FromClient};
 use super::bridge::{Bridge, Written};
 use crate::http::{transport_limit, Node};
 use crate::hub::conn_queue;
 use crate::state::now_secs;
 
-/// How often the server pings a connection.
-const PING_EVERY: Duration = Duration::from_secs(15);
-/// A connection silent (no message, no pong) this long is closed.
-const IDLE_LIMIT: Duration = Duration::from_secs(45);
 const PROTOCOL_ERROR: u16 = 1002;
 const POLICY: u16 = 1008;
 const UNAVAILABLE: u16 = 1011;
@@ -82,7 +78,7 @@ struct Conn {
     server_peer: String,
     client_peer: String,
     docs: HashMap<String, OpenDoc>,
-    ephemeral: mpsc::UnboundedSender<Vec<u8>>,
+    ephemeral: PeerTx,
 }
 
 /// Why a connection ends.
@@ -92,7 +88,7 @@ async fn serve(node: Node, socket: WebSocket, token: Option<String>) {
     let (queue, mut receiver) = conn_queue();
     let bridge = Bridge::new(&node, queue.clone(), "automerge-repo");
     let (mut sink, mut stream) = socket.split();
-    let (ephemeral, mut relayed) = mpsc::unbounded_channel();
+    let (ephemeral, mut relayed) = mpsc::channel(EPHEMERAL_QUEUE);
     let mut conn = Conn {
         server_peer: format!("concord-{}", node.relay.config.server_id),
         node: node.clone(),
@@ -102,7 +98,8 @@ async fn serve(node: Node, socket: WebSocket, token: Option<String>) {
         ephemeral,
     };
     tracing::info!(origin = %conn.bridge.origin(), "automerge-repo connection opened");
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval(node.relay.config.ping_every());
+    let idle = node.relay.config.idle_timeout;
     ping.tick().await;
     let closing = match conn.bridge.hello(token).await {
         Err(e) => {
@@ -139,7 +136,7 @@ async fn serve(node: Node, socket: WebSocket, token: Option<String>) {
                     }
                     continue;
                 }
-                msg = tokio::time::timeout(IDLE_LIMIT, stream.next()) => match msg {
+                msg = tokio::time::timeout(idle, stream.next()) => match msg {
                     Err(_) => break Some(Closing(1000, "idle".into())),
                     Ok(Some(Ok(WsMessage::Binary(bytes)))) => match conn.client_frame(&bytes).await {
                         Ok(out) => out,
@@ -322,10 +319,15 @@ impl Conn {
                 }
                 Ok(self.sync_out(&document_id).into_iter().collect())
             }
+            // Only to a document this connection has open (which took read rights).
             FromClient::Ephemeral { document_id, raw } => {
-                self.node
-                    .automerge_peers
-                    .relay(&document_id, self.bridge.conn_id(), &raw);
+                if self.docs.contains_key(&document_id) {
+                    self.node
+                        .automerge_peers
+                        .relay(&document_id, self.bridge.conn_id(), &raw);
+                } else {
+                    tracing::debug!(document_id, "ephemeral message for a document not open");
+                }
                 Ok(Vec::new())
             }
             FromClient::Other(kind) => {

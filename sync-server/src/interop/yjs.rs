@@ -10,6 +10,12 @@
 //! task forwards as they are — no per-connection copy is kept up to date. A message that
 //! does not decode (or an update the relay refuses as invalid) closes the connection with
 //! code 1002; nothing of it is stored. Updates sent with a read-only token are dropped.
+//!
+//! The server's own messages (sync replies, room frames) wait in a bounded queue of the
+//! connection's (`hub.rs`): a client that asks and does not read is not read from until it
+//! does (closed after [`DRAIN_LIMIT`]), and one that falls behind its room is closed with
+//! 1013. A connection silent for the relay's idle timeout (no message, no pong to its
+//! pings) is closed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,33 +27,24 @@ use axum::response::IntoResponse;
 use concord_core::protocol::{self, Message as Concord};
 use concord_core::DocKind;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, Transact, Update};
 
 use super::bridge::{Bridge, Written};
-use super::yjs_rooms::YFrame;
-use crate::http::{transport_limit, Node};
-use crate::hub::{conn_queue, ConnReceiver};
+use super::yjs_rooms::MemberTx;
+use crate::http::{closing, transport_limit, Node, DRAIN_LIMIT};
+use crate::hub::{conn_queue, ConnQueue, ConnReceiver};
 use crate::state::now_secs;
 
-/// How often the server pings a Yjs connection.
-const PING_EVERY: Duration = Duration::from_secs(15);
-/// A connection silent (no message, no pong) this long is closed.
-const IDLE_LIMIT: Duration = Duration::from_secs(45);
 /// WebSocket close code for a protocol error (a malformed message).
 const PROTOCOL_ERROR: u16 = 1002;
 /// WebSocket close code for a refused token (y-websocket reconnects after any close).
 const POLICY: u16 = 1008;
-
-/// What the reader asks of the connection's writer.
-enum Cmd {
-    /// A y-websocket message to send.
-    Send(Vec<u8>),
-    Close(CloseFrame),
-}
+/// WebSocket close code for a connection that fell too far behind ("try again later").
+const TRY_AGAIN_LATER: u16 = 1013;
 
 /// The document as stored, from the relay's catch-up messages.
 fn catchup_doc(catchup: &[Concord]) -> Doc {
@@ -87,21 +84,28 @@ pub async fn upgrade(
         .on_upgrade(move |socket| serve(node, socket, room, token))
 }
 
-fn close(code: u16, reason: String) -> Cmd {
-    Cmd::Close(CloseFrame {
-        code,
-        reason: reason.into(),
-    })
+/// Queues one of the server's own y-websocket messages for the connection.
+fn reply(own: &ConnQueue, message: Vec<u8>) {
+    own.send(Arc::new(message));
 }
 
 async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String>) {
+    let config = node.relay.config.clone();
+    // The hub's fan-out (Concord frames of the document), and the server's own messages.
     let (queue, receiver) = conn_queue();
+    let (own, own_receiver) = conn_queue();
     let mut bridge = Bridge::new(&node, queue.clone(), "yjs");
     let member = bridge.conn_id();
     let (sink, mut stream) = socket.split();
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (room_tx, room_rx) = mpsc::unbounded_channel();
-    let mut writer = tokio::spawn(write_frames(sink, receiver, cmd_rx, room_rx));
+    let (close_tx, close_rx) = oneshot::channel();
+    let mut close_tx = Some(close_tx);
+    let mut writer = tokio::spawn(write_frames(
+        sink,
+        receiver,
+        own_receiver,
+        close_rx,
+        config.ping_every(),
+    ));
     tracing::info!(room, origin = %bridge.origin(), "yjs connection opened");
 
     let start = async {
@@ -112,8 +116,12 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
         Ok(catchup) => catchup,
         Err(e) => {
             tracing::warn!(room, code = e.code.name(), message = %e.message, "yjs connection refused");
-            let _ = cmd_tx.send(close(POLICY, format!("{}: {}", e.code.name(), e.message)));
-            drop(cmd_tx);
+            closing(
+                &mut close_tx,
+                POLICY,
+                format!("{}: {}", e.code.name(), e.message),
+            );
+            drop(own);
             let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
             drain(stream).await;
             return;
@@ -124,16 +132,32 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
     drop(catchup);
     if let Some(doc) = &stored {
         let sv = doc.transact().state_vector();
-        let _ = cmd_tx.send(Cmd::Send(sync_bytes(SyncMessage::SyncStep1(sv))));
+        reply(&own, sync_bytes(SyncMessage::SyncStep1(sv)));
     }
-    if let Some(frame) = node.yjs_rooms.join(&room, member, room_tx.clone()) {
-        let _ = room_tx.send(frame);
+    let tx = MemberTx {
+        queue: own.clone(),
+        max_queue: config.max_queue,
+    };
+    if let Some(frame) = node.yjs_rooms.join(&room, member, tx) {
+        own.send(frame);
     }
 
     loop {
+        // A client that asks (sync step 1 is answered with the whole document) and does not
+        // read is not read from until it has, and closed if it still has not.
+        if tokio::time::timeout(DRAIN_LIMIT, own.drained(config.max_queue))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                room,
+                "closing a yjs connection that does not read its replies"
+            );
+            break;
+        }
         let expiry = crate::http::token_expiry(bridge.expires_at());
         let msg = tokio::select! {
-            msg = tokio::time::timeout(IDLE_LIMIT, stream.next()) => match msg {
+            msg = tokio::time::timeout(config.idle_timeout, stream.next()) => match msg {
                 Ok(msg) => msg,
                 Err(_) => {
                     tracing::info!(room, "yjs connection idle: closed");
@@ -142,7 +166,7 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
             },
             _ = expiry => {
                 if bridge.expires_at().is_some_and(|at| at <= now_secs()) {
-                    let _ = cmd_tx.send(close(POLICY, "token_expired".into()));
+                    closing(&mut close_tx, POLICY, "token_expired".into());
                     break;
                 }
                 continue;
@@ -161,7 +185,11 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
             Ok(message) => message,
             Err(e) => {
                 tracing::warn!(room, error = %e, "malformed y-websocket message: closing");
-                let _ = cmd_tx.send(close(PROTOCOL_ERROR, format!("malformed message: {e}")));
+                closing(
+                    &mut close_tx,
+                    PROTOCOL_ERROR,
+                    format!("malformed message: {e}"),
+                );
                 break;
             }
         };
@@ -172,14 +200,17 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
                     None => match bridge.subscribe(&room, DocKind::Yrs).await {
                         Ok(catchup) => catchup_doc(&catchup),
                         Err(e) => {
-                            let _ = cmd_tx
-                                .send(close(POLICY, format!("{}: {}", e.code.name(), e.message)));
+                            closing(
+                                &mut close_tx,
+                                POLICY,
+                                format!("{}: {}", e.code.name(), e.message),
+                            );
                             break;
                         }
                     },
                 };
                 let diff = doc.transact().encode_state_as_update_v1(&sv);
-                let _ = cmd_tx.send(Cmd::Send(sync_bytes(SyncMessage::SyncStep2(diff))));
+                reply(&own, sync_bytes(SyncMessage::SyncStep2(diff)));
             }
             Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
                 match Update::decode_v1(&update) {
@@ -187,8 +218,11 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
                     Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(room, error = %e, "malformed Yjs update: closing");
-                        let _ =
-                            cmd_tx.send(close(PROTOCOL_ERROR, format!("malformed update: {e}")));
+                        closing(
+                            &mut close_tx,
+                            PROTOCOL_ERROR,
+                            format!("malformed update: {e}"),
+                        );
                         break;
                     }
                 }
@@ -199,10 +233,11 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
                     }
                     Written::Refused(e) => {
                         tracing::warn!(room, code = e.code.name(), message = %e.message, "yjs update refused: closing");
-                        let _ = cmd_tx.send(close(
+                        closing(
+                            &mut close_tx,
                             PROTOCOL_ERROR,
                             format!("{}: {}", e.code.name(), e.message),
-                        ));
+                        );
                         break;
                     }
                 }
@@ -213,7 +248,7 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
             }
             Message::AwarenessQuery => {
                 if let Some(frame) = node.yjs_rooms.query(&room) {
-                    let _ = room_tx.send(frame);
+                    own.send(frame);
                 }
             }
             Message::Auth(_) | Message::Custom(..) => {}
@@ -222,8 +257,8 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
     node.yjs_rooms.leave(&room, member);
     drop(bridge);
     drop(queue);
-    drop(cmd_tx);
-    drop(room_tx);
+    drop(own);
+    drop(close_tx);
     if tokio::time::timeout(Duration::from_secs(5), &mut writer)
         .await
         .is_err()
@@ -259,30 +294,44 @@ fn apply(doc: &Doc, update: &[u8]) {
 }
 
 /// The connection's writer: turns the relay's fanned-out Concord updates into y-websocket
-/// updates, sends the reader's messages and room frames, pings.
+/// updates, sends the server's own messages (replies, room frames), pings; ends with the
+/// reader's close frame, or 1013 when either queue fell too far behind.
 async fn write_frames(
     mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
-    mut receiver: ConnReceiver,
-    mut cmds: mpsc::UnboundedReceiver<Cmd>,
-    mut room: mpsc::UnboundedReceiver<YFrame>,
+    mut fanned: ConnReceiver,
+    mut own: ConnReceiver,
+    mut close: oneshot::Receiver<CloseFrame>,
+    ping_every: Duration,
 ) {
-    let mut ping = tokio::time::interval(PING_EVERY);
+    let mut ping = tokio::time::interval(ping_every);
     ping.tick().await;
-    loop {
-        // The reader's messages first: a close it asks for goes out before the queue ends.
+    let mut reader_done = false;
+    let slow = || {
+        tracing::warn!("closing a yjs connection that fell too far behind");
+        Some(CloseFrame {
+            code: TRY_AGAIN_LATER,
+            reason: "slow_consumer: reconnect to resync".into(),
+        })
+    };
+    let last = loop {
         let out = tokio::select! {
             biased;
-            cmd = cmds.recv() => match cmd {
-                None => break,
-                Some(Cmd::Send(message)) => WsMessage::Binary(message.into()),
-                Some(Cmd::Close(frame)) => {
-                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
-                    break;
+            frame = &mut close, if !reader_done => match frame {
+                Ok(frame) => break Some(frame),
+                // The reader ended without a close frame: send what is queued, then stop.
+                Err(_) => {
+                    reader_done = true;
+                    continue;
                 }
             },
-            frame = receiver.rx.recv() => {
-                let Some(frame) = frame else { break };
-                receiver.watch.sent(&frame);
+            frame = own.rx.recv() => {
+                let Some(frame) = frame else { break None };
+                own.watch.sent(&frame);
+                WsMessage::Binary(frame.as_ref().clone().into())
+            }
+            frame = fanned.rx.recv() => {
+                let Some(frame) = frame else { break None };
+                fanned.watch.sent(&frame);
                 let Ok(Concord::Updates(updates)) = protocol::decode(&frame) else {
                     continue;
                 };
@@ -292,29 +341,20 @@ async fn write_frames(
                     sent &= sink.send(WsMessage::Binary(message.into())).await.is_ok();
                 }
                 if !sent {
-                    break;
+                    break None;
                 }
                 continue;
             }
-            frame = room.recv() => match frame {
-                Some(frame) => WsMessage::Binary(frame.as_ref().clone().into()),
-                None => continue,
-            },
             _ = ping.tick() => WsMessage::Ping(Vec::new().into()),
-            _ = receiver.watch.lagged() => {
-                tracing::warn!("closing a yjs connection that fell too far behind");
-                let _ = sink
-                    .send(WsMessage::Close(Some(CloseFrame {
-                        code: 1013,
-                        reason: "slow_consumer: reconnect to resync".into(),
-                    })))
-                    .await;
-                break;
-            }
+            _ = fanned.watch.lagged() => break slow(),
+            _ = own.watch.lagged() => break slow(),
         };
         if sink.send(out).await.is_err() {
-            break;
+            break None;
         }
+    };
+    if let Some(frame) = last {
+        let _ = sink.send(WsMessage::Close(Some(frame))).await;
     }
     let _ = sink.close().await;
 }

@@ -2,23 +2,33 @@
 //! awareness states they announced. An awareness update that changes something is relayed
 //! to every connection of its room, the sender included (the y-websocket client takes that
 //! echo as a sign of life); a newcomer is shown the room's states; when a connection goes,
-//! the states it announced first are removed and the removal is relayed. Awareness is never stored and does
-//! not cross cluster nodes.
+//! the states it announced first are removed and the removal is relayed. A client id
+//! belongs to the connection that announced it first, for as long as that connection is in
+//! the room: another connection can neither change nor remove its state. Frames go into
+//! each member's own bounded queue (`hub.rs`): a member that does not read them is closed
+//! as a slow consumer (it is shown every state again when it rejoins), so a busy room never
+//! buffers without limit for it. Awareness is never stored and does not cross cluster
+//! nodes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 use yrs::sync::Message;
 use yrs::updates::encoder::Encode;
 use yrs::ClientID;
 
+use crate::hub::ConnQueue;
+
 /// A y-websocket frame, shared by every connection it is sent to.
 pub type YFrame = Arc<Vec<u8>>;
 
-/// What a connection of a room is sent.
-pub type MemberTx = mpsc::UnboundedSender<YFrame>;
+/// Where a member's frames go: its connection's own queue, and how many frames may wait
+/// there before it is closed as too slow.
+pub struct MemberTx {
+    pub queue: ConnQueue,
+    pub max_queue: usize,
+}
 
 #[derive(Default)]
 struct Room {
@@ -47,8 +57,8 @@ impl Room {
     }
 
     fn send_all(&self, frame: &YFrame) {
-        for tx in self.members.values() {
-            let _ = tx.send(frame.clone());
+        for member in self.members.values() {
+            member.queue.offer(frame.clone(), member.max_queue);
         }
     }
 }
@@ -82,8 +92,9 @@ impl YjsRooms {
 
     /// Records `member`'s awareness `update` and, when it changed anything, relays `frame`
     /// (its encoding) to the whole room, the sender included. A client id belongs to the
-    /// connection that first announced it: y-websocket clients re-send the states they
-    /// receive, and such echoes (same clock) change nothing.
+    /// connection that first announced it: another connection's update of it is ignored
+    /// (y-websocket clients re-send the states they receive, and remove those they have not
+    /// heard from in 30 s; neither is theirs to say).
     pub fn update(&self, room: &str, member: u64, update: AwarenessUpdate, frame: YFrame) {
         let mut rooms = self.rooms();
         let Some(room) = rooms.get_mut(room) else {
@@ -98,6 +109,7 @@ impl YjsRooms {
                     changed = true;
                 }
                 None => {}
+                Some((_, _, owner)) if *owner != member => {}
                 Some((clock, _, _)) if entry.clock < *clock => {}
                 Some((clock, _, _)) if entry.clock == *clock && !removal => {}
                 Some(_) if removal => {

@@ -207,7 +207,8 @@ impl DocDump {
     }
 }
 
-enum Event {
+/// What [`RawClient::next_event`] saw.
+pub enum Event {
     Message(Message),
     Closed(String),
     Timeout,
@@ -312,7 +313,9 @@ impl RawClient {
         }
     }
 
-    async fn next_event(&mut self, wait: Duration) -> Event {
+    /// The next protocol message, the connection's end (with the close frame, if any), or
+    /// nothing within `wait`; WebSocket pings are answered and skipped.
+    pub async fn next_event(&mut self, wait: Duration) -> Event {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let Ok(next) = tokio::time::timeout_at(deadline, self.ws.next()).await else {
