@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use yrs::types::ToJson;
-use yrs::{Any, Array, Map, Out, ReadTxn};
+use yrs::{Any, Array, GetString, Map, Out, ReadTxn};
 
 use super::policies::Policies;
 use super::{lookup_json, Candidate, Reader};
@@ -145,9 +145,14 @@ fn yrs_candidate(out: &Out) -> Candidate {
     }
 }
 
-/// Converts a Yrs value (and everything below it) to JSON.
+/// Converts a Yrs value (and everything below it) to JSON. A text is its string as it is
+/// (Yrs's own conversion would copy it into an `Any` first: a whole document's text, read
+/// on every cold open, is the largest value most reads return).
 fn out_to_json(txn: &impl ReadTxn, out: &Out) -> Value {
-    any_to_json(&out.to_json(txn))
+    match out {
+        Out::YText(text) => Value::String(text.get_string(txn)),
+        other => any_to_json(&other.to_json(txn)),
+    }
 }
 
 fn any_to_json(any: &Any) -> Value {
