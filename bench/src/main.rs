@@ -7,6 +7,7 @@
 //! tables, or as JSON with
 //! `--json`. See BENCHMARKS.md at the repository root for recorded results.
 
+mod astral;
 mod child;
 mod cluster_latency;
 mod cluster_throughput;

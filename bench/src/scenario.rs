@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use yrs::updates::decoder::Decode;
 use yrs::{GetString, OffsetKind, Options, ReadTxn, StateVector, Text, Transact, Update};
 
+use crate::astral::AstralPositions;
 use crate::measure::{self, Latency, Span, SqliteFiles};
 use crate::trace_data::Trace;
 
@@ -219,6 +220,8 @@ fn apply_raw_yrs(job: &Job, trace: &Trace, expected: &str) -> Result<ApplyReport
     if !trace.start.is_empty() {
         text.insert(&mut doc.transact_mut(), 0, &trace.start);
     }
+    // The trace counts code points, Yrs (as configured) UTF-16 units: see `astral.rs`.
+    let mut astral = AstralPositions::of(&trace.start);
     let mut latencies = Vec::with_capacity(job.txns);
     let span = Span::start();
     for txns in batches(job) {
@@ -226,12 +229,13 @@ fn apply_raw_yrs(job: &Job, trace: &Trace, expected: &str) -> Result<ApplyReport
         let mut txn = doc.transact_mut();
         for i in txns {
             for p in trace.txn(i) {
-                if p.del > 0 {
-                    text.remove_range(&mut txn, p.pos, p.del);
-                }
                 let ins = trace.inserted(p);
+                let at = astral.splice(p.pos, p.del, ins);
+                if at.del > 0 {
+                    text.remove_range(&mut txn, at.pos, at.del);
+                }
                 if !ins.is_empty() {
-                    text.insert(&mut txn, p.pos, ins);
+                    text.insert(&mut txn, at.pos, ins);
                 }
             }
         }

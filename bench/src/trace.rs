@@ -1,6 +1,8 @@
-//! `concord-bench trace`: replays the automerge-paper editing trace (Martin Kleppmann,
-//! CC BY 4.0) into raw Automerge, raw Yrs and Concord stores of both kinds, each scenario
-//! in its own child process, and reports time, peak memory, size on disk and cold load.
+//! `concord-bench trace`: replays editing traces (the automerge-paper trace, Martin
+//! Kleppmann, CC BY 4.0, and any other given or found beside it: `trace_data.rs`) into raw
+//! Automerge, raw Yrs and Concord stores of both kinds, each scenario in its own child
+//! process, and reports time, peak memory, size on disk and cold load, and each Concord
+//! row's ratios to the raw library in the same run. Traces run one after the other.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -15,9 +17,11 @@ use crate::trace_data::{self, Trace};
 
 #[derive(Debug, clap::Args)]
 pub struct TraceArgs {
-    /// The gzip'd JSON trace [default: <repo>/../shared/data/automerge-paper.json.gz]
+    /// A trace file (editing-traces JSON, gzip'd or not); may be given several times
+    /// [default: <repo>/../shared/data/automerge-paper.json.gz, then every other
+    /// *.json.gz / *.json trace in that directory]
     #[arg(long)]
-    pub trace: Option<PathBuf>,
+    pub trace: Vec<PathBuf>,
     /// Trace txns replayed with one durable Concord commit each (a prefix of the trace)
     #[arg(long, default_value_t = 20_000)]
     pub txns: usize,
@@ -169,11 +173,30 @@ fn scenarios(args: &TraceArgs, total: usize) -> Result<Vec<Scenario>> {
 }
 
 pub fn run(args: &TraceArgs) -> Result<()> {
-    let path = match &args.trace {
-        Some(p) => p.clone(),
-        None => trace_data::default_path()?,
+    let paths = if args.trace.is_empty() {
+        trace_data::default_paths()?
+    } else {
+        args.trace.clone()
     };
-    let trace = Trace::load_json_gz(&path)?;
+    let mut tables = Vec::new();
+    let mut data = Vec::new();
+    for path in &paths {
+        let (t, d) = run_trace(args, path).with_context(|| format!("trace {}", path.display()))?;
+        tables.extend(t);
+        data.push(d);
+    }
+    // One trace: its object as before; several: all of them.
+    let data = match <[serde_json::Value; 1]>::try_from(data) {
+        Ok([one]) => one,
+        Err(all) => json!({"benchmark": "trace", "traces": all}),
+    };
+    report::emit(&tables, &data, args.json);
+    Ok(())
+}
+
+/// Every scenario on one trace: its tables and its JSON.
+fn run_trace(args: &TraceArgs, path: &Path) -> Result<(Vec<Table>, serde_json::Value)> {
+    let trace = Trace::load(path)?;
     eprintln!(
         "trace {}: {} txns, {} edits, final text {} chars",
         path.display(),
@@ -256,7 +279,7 @@ pub fn run(args: &TraceArgs) -> Result<()> {
     if args.keep {
         eprintln!("kept the stores in {}", work.keep().display());
     }
-    let tables = tables(&outcomes, &path, &trace, args.rounds);
+    let tables = tables(&outcomes, path, &trace, args.rounds);
     let data = json!({
         "benchmark": "trace",
         "trace": path.display().to_string(),
@@ -273,8 +296,7 @@ pub fn run(args: &TraceArgs) -> Result<()> {
             "load": o.load,
         })).collect::<Vec<_>>(),
     });
-    report::emit(&tables, &data, args.json);
-    Ok(())
+    Ok((tables, data))
 }
 
 /// Replays the trace into `dir` in a child process.
@@ -365,8 +387,18 @@ fn median_load(mut loads: Vec<LoadReport>) -> LoadReport {
 }
 
 fn tables(outcomes: &[Outcome], path: &Path, trace: &Trace, rounds: usize) -> Vec<Table> {
+    let name = trace_data::name_of(path);
+    let most = trace.max_patches_per_txn();
     let mut speed = Table::new(
-        "Editing trace: replay (automerge-paper, one single-character edit per trace txn)",
+        format!(
+            "Editing trace {name}: replay ({} patch{} per trace txn)",
+            if most == 1 {
+                "one".to_string()
+            } else {
+                format!("1-{most}")
+            },
+            if most == 1 { "" } else { "es" }
+        ),
         &[
             "scenario",
             "txns",
@@ -431,7 +463,7 @@ fn tables(outcomes: &[Outcome], path: &Path, trace: &Trace, rounds: usize) -> Ve
     ));
 
     let mut size = Table::new(
-        "Editing trace: size and cold load",
+        format!("Editing trace {name}: size and cold load"),
         &[
             "scenario",
             "txns",
@@ -485,13 +517,13 @@ fn tables(outcomes: &[Outcome], path: &Path, trace: &Trace, rounds: usize) -> Ve
          checkpoints the tail. `db after ack + compact`: the load child then acknowledges \
          every local update and calls `Store::compact_all`.",
     );
-    vec![speed, size, ratios(outcomes)]
+    vec![speed, size, ratios(outcomes, &name)]
 }
 
 /// Each Concord row against the raw library of its kind on the same txns, in this run.
-fn ratios(outcomes: &[Outcome]) -> Table {
+fn ratios(outcomes: &[Outcome], name: &str) -> Table {
     let mut t = Table::new(
-        "Editing trace: Concord / raw library (same run)",
+        format!("Editing trace {name}: Concord / raw library (same run)"),
         &[
             "scenario",
             "raw row",

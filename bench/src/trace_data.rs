@@ -1,5 +1,8 @@
-//! The automerge-paper editing trace (Martin Kleppmann, CC BY 4.0): finding it, parsing
-//! the gzip'd JSON, checking it, and a compact binary copy for the measured child processes.
+//! Editing traces in the editing-traces JSON format (`startContent`, `endContent`, `txns`
+//! of `patches` `[position, deleteCount, "inserted"]`, positions in Unicode code points),
+//! gzip'd or not: finding them (the automerge-paper trace, Martin Kleppmann, CC BY 4.0, and
+//! any other in the shared data directory), parsing, and a compact binary copy for the
+//! measured child processes.
 //!
 //! The JSON form costs tens of MiB once parsed; the child processes read the compact copy
 //! instead (a few MiB), so their peak memory is mostly the document under test.
@@ -10,25 +13,54 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use serde::Deserialize;
 
-/// Where the trace lives relative to the repository: `<repo>/../shared/data/`.
+/// The trace every run starts with, in the shared data directory, `<repo>/../shared/data/`.
 const FILE_NAME: &str = "automerge-paper.json.gz";
 
-/// Finds the trace when no `--trace` path was given.
-pub fn default_path() -> Result<PathBuf> {
+/// The traces to run when no `--trace` was given: every trace file (`*.json.gz`, `*.json`)
+/// in the first shared data directory found that holds the automerge-paper trace, that one
+/// first and the others by name.
+pub fn default_paths() -> Result<Vec<PathBuf>> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates = vec![manifest.join("../../shared/data").join(FILE_NAME)];
+    let mut dirs = vec![manifest.join("../../shared/data")];
     if let Ok(cwd) = std::env::current_dir() {
-        candidates.push(cwd.join("../shared/data").join(FILE_NAME));
-        candidates.push(cwd.join("shared/data").join(FILE_NAME));
+        dirs.push(cwd.join("../shared/data"));
+        dirs.push(cwd.join("shared/data"));
     }
-    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
-        return Ok(found.clone());
-    }
-    let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-    bail!(
-        "cannot find the editing trace {FILE_NAME}; tried {}. Pass --trace PATH",
-        tried.join(", ")
-    )
+    let Some(dir) = dirs.iter().find(|d| d.join(FILE_NAME).is_file()) else {
+        let tried: Vec<String> = dirs
+            .iter()
+            .map(|d| d.join(FILE_NAME).display().to_string())
+            .collect();
+        bail!(
+            "cannot find the editing trace {FILE_NAME}; tried {}. Pass --trace PATH",
+            tried.join(", ")
+        )
+    };
+    let mut others: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            p.is_file()
+                && name != FILE_NAME
+                && (name.ends_with(".json.gz") || name.ends_with(".json"))
+        })
+        .collect();
+    others.sort();
+    let mut paths = vec![dir.join(FILE_NAME)];
+    paths.extend(others);
+    Ok(paths)
+}
+
+/// The trace's name: its file name without `.json` / `.json.gz`.
+pub fn name_of(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    name.trim_end_matches(".gz")
+        .trim_end_matches(".json")
+        .to_string()
 }
 
 /// One patch: at `pos` delete `del` characters, then insert `inserted` there.
@@ -66,14 +98,18 @@ struct JsonTxn {
 const MAGIC: &[u8; 8] = b"CCTRACE1";
 
 impl Trace {
-    /// Reads the gzip'd JSON trace.
-    pub fn load_json_gz(path: &Path) -> Result<Trace> {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-        let mut json = Vec::new();
-        flate2::read::GzDecoder::new(BufReader::new(file))
-            .read_to_end(&mut json)
-            .with_context(|| format!("decompressing {}", path.display()))?;
+    /// Reads a JSON trace, gzip'd (told by its first bytes, whatever its name) or not.
+    pub fn load(path: &Path) -> Result<Trace> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let json = if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut json = Vec::new();
+            flate2::read::GzDecoder::new(BufReader::new(bytes.as_slice()))
+                .read_to_end(&mut json)
+                .with_context(|| format!("decompressing {}", path.display()))?;
+            json
+        } else {
+            bytes
+        };
         let raw: JsonTrace =
             serde_json::from_slice(&json).with_context(|| format!("parsing {}", path.display()))?;
         let mut trace = Trace {
@@ -96,20 +132,15 @@ impl Trace {
             }
             trace.txn_ends.push(trace.patches.len() as u32);
         }
-        trace.check_positions_agree()?;
         Ok(trace)
     }
 
-    /// Automerge counts positions in Unicode code points, Yrs (as Concord configures it) in
-    /// UTF-16 code units. They agree only when no character lies outside the BMP.
-    fn check_positions_agree(&self) -> Result<()> {
-        let outside_bmp = |s: &str| s.chars().any(|c| c.len_utf16() > 1);
-        ensure!(
-            !outside_bmp(&self.start) && !outside_bmp(&self.end) && !outside_bmp(&self.inserted),
-            "the trace has characters outside the BMP, so Automerge (code point) and Yrs \
-             (UTF-16) positions would differ; this benchmark does not convert them"
-        );
-        Ok(())
+    /// The most patches any one transaction holds.
+    pub fn max_patches_per_txn(&self) -> usize {
+        (0..self.txns())
+            .map(|i| self.txn(i).len())
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn txns(&self) -> usize {
@@ -126,7 +157,7 @@ impl Trace {
         &self.patches[start..self.txn_ends[i] as usize]
     }
 
-    /// Number of patches (single-character edits in this trace) in the first `txns` txns.
+    /// Number of patches in the first `txns` txns.
     pub fn edits(&self, txns: usize) -> usize {
         if txns == 0 {
             0
@@ -277,7 +308,7 @@ mod tests {
         );
         gz.write_all(json.as_bytes()).unwrap();
         gz.finish().unwrap();
-        Trace::load_json_gz(&path).unwrap()
+        Trace::load(&path).unwrap()
     }
 
     #[test]

@@ -2,14 +2,16 @@
 // OPFS in Debian's chromium, 100 trace txns per transaction (one durable commit each), for
 // Automerge and Yrs; a cold open of the result; and the time from page load to a usable
 // document on the demo board (first visit and after a reload). Prints a Markdown table.
-//   node web-demo/bench/trace.js [path/to/automerge-paper.json.gz]
+//   node web-demo/bench/trace.js [path/to/trace.json.gz or .json]
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { resolve } from "node:path";
 import { startRelay, launch, root } from "../tests/harness.js";
 
 const tracePath = process.argv[2] ?? resolve(root, "../shared/data/automerge-paper.json.gz");
-const raw = JSON.parse(gunzipSync(readFileSync(tracePath)).toString("utf8"));
+const bytes = readFileSync(tracePath);
+const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
+const raw = JSON.parse((gzipped ? gunzipSync(bytes) : bytes).toString("utf8"));
 const txns = raw.txns.map((t) => t.patches);
 const BATCH = 100;
 
