@@ -25,9 +25,13 @@ pub struct ServerConfig {
     pub static_dir: Option<PathBuf>,
     /// A connection that sends nothing for this long (no frame, and no pong to the pings
     /// the relay sends every third of it) is closed; so is a sync connection that has not
-    /// said Hello by then.
+    /// said Hello by then. At least 1, at most [`MAX_IDLE_TIMEOUT_SECS`] (larger values are
+    /// taken as that).
     pub idle_timeout_secs: u64,
 }
+
+/// The longest idle timeout a relay takes: a day.
+pub const MAX_IDLE_TIMEOUT_SECS: u64 = 24 * 3600;
 
 impl Default for ServerConfig {
     fn default() -> Self {

@@ -298,6 +298,15 @@ async fn serve_socket(node: Node, socket: WebSocket, peer: SocketAddr) {
     tracing::info!(%peer, device = ?session.device().map(|d| d.to_string()), "connection closed");
 }
 
+/// A connection's ping timer: first tick one period from now; a tick missed while a send
+/// was blocked is not made up for with a burst.
+pub(crate) async fn ping_interval(every: std::time::Duration) -> tokio::time::Interval {
+    let mut ping = tokio::time::interval(every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    ping
+}
+
 /// Hands the writer the close frame it sends before it closes the socket (once).
 pub(crate) fn closing(
     close_tx: &mut Option<oneshot::Sender<CloseFrame>>,
@@ -428,8 +437,7 @@ async fn write_frames(
     mut close: oneshot::Receiver<CloseFrame>,
     ping_every: std::time::Duration,
 ) {
-    let mut ping = tokio::time::interval(ping_every);
-    ping.tick().await;
+    let mut ping = ping_interval(ping_every).await;
     loop {
         tokio::select! {
             _ = ping.tick() => {

@@ -42,7 +42,11 @@ pub fn build_relay(config: &ServerConfig) -> Result<Arc<state::Relay>, ServerErr
             server_id,
             max_frame_bytes: config.max_frame_bytes,
             max_queue: config.max_queue,
-            idle_timeout: std::time::Duration::from_secs(config.idle_timeout_secs.max(1)),
+            idle_timeout: std::time::Duration::from_secs(
+                config
+                    .idle_timeout_secs
+                    .clamp(1, config::MAX_IDLE_TIMEOUT_SECS),
+            ),
         },
         auth,
         storage,

@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use super::automerge_peers::{PeerTx, EPHEMERAL_QUEUE};
 use super::automerge_wire::{self as wire, FromClient};
 use super::bridge::{Bridge, Written};
-use crate::http::{transport_limit, Node};
+use crate::http::{transport_limit, Node, DRAIN_LIMIT};
 use crate::hub::conn_queue;
 use crate::state::now_secs;
 
@@ -98,9 +98,11 @@ async fn serve(node: Node, socket: WebSocket, token: Option<String>) {
         ephemeral,
     };
     tracing::info!(origin = %conn.bridge.origin(), "automerge-repo connection opened");
-    let mut ping = tokio::time::interval(node.relay.config.ping_every());
+    let mut ping = crate::http::ping_interval(node.relay.config.ping_every()).await;
     let idle = node.relay.config.idle_timeout;
-    ping.tick().await;
+    // Only what the client sends counts as a sign of life (not the pings or frames the
+    // relay sends it).
+    let mut heard = tokio::time::Instant::now();
     let closing = match conn.bridge.hello(token).await {
         Err(e) => {
             let why = format!("{}: {}", e.code.name(), e.message);
@@ -124,34 +126,49 @@ async fn serve(node: Node, socket: WebSocket, token: Option<String>) {
                     break Some(Closing(1013, "slow_consumer: reconnect to resync".into()))
                 }
                 frame = relayed.recv() => frame.into_iter().collect(),
-                _ = ping.tick() => {
-                    if sink.send(WsMessage::Ping(Vec::new().into())).await.is_err() {
-                        break None;
-                    }
-                    continue;
-                }
+                _ = ping.tick() => vec![Vec::new()],
                 _ = expiry => {
                     if conn.bridge.expires_at().is_some_and(|at| at <= now_secs()) {
                         break Some(Closing(POLICY, "token_expired".into()));
                     }
                     continue;
                 }
-                msg = tokio::time::timeout(idle, stream.next()) => match msg {
-                    Err(_) => break Some(Closing(1000, "idle".into())),
-                    Ok(Some(Ok(WsMessage::Binary(bytes)))) => match conn.client_frame(&bytes).await {
-                        Ok(out) => out,
-                        Err(closing) => break Some(closing),
-                    },
-                    Ok(Some(Ok(WsMessage::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => break None,
-                    Ok(Some(Ok(_))) => continue,
-                },
+                _ = tokio::time::sleep_until(heard + idle) => {
+                    tracing::info!("automerge-repo connection idle: closed");
+                    break Some(Closing(1001, "idle".into()));
+                }
+                msg = stream.next() => {
+                    heard = tokio::time::Instant::now();
+                    match msg {
+                        Some(Ok(WsMessage::Binary(bytes))) => match conn.client_frame(&bytes).await {
+                            Ok(out) => out,
+                            Err(closing) => break Some(closing),
+                        },
+                        Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break None,
+                        Some(Ok(_)) => continue,
+                    }
+                }
             };
-            let mut failed = false;
-            for frame in out {
-                failed |= sink.send(WsMessage::Binary(frame.into())).await.is_err();
-            }
-            if failed {
-                break None;
+            // One task reads and writes: a client that does not read is given the drain
+            // limit to take what is sent to it (an empty frame here is a ping), then closed.
+            let send = async {
+                for frame in out {
+                    let message = if frame.is_empty() {
+                        WsMessage::Ping(Vec::new().into())
+                    } else {
+                        WsMessage::Binary(frame.into())
+                    };
+                    sink.send(message).await?;
+                }
+                Ok::<(), axum::Error>(())
+            };
+            match tokio::time::timeout(DRAIN_LIMIT, send).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break None,
+                Err(_) => {
+                    tracing::warn!("closing an automerge-repo connection that does not read");
+                    break None;
+                }
             }
         },
     };

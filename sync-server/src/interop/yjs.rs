@@ -99,12 +99,16 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
     let (sink, mut stream) = socket.split();
     let (close_tx, close_rx) = oneshot::channel();
     let mut close_tx = Some(close_tx);
+    // Resolves when the writer has ended (closed as too slow, or the socket failed): the
+    // reader then ends too, so the connection leaves its room at once.
+    let (writer_alive, mut writer_ended) = oneshot::channel::<()>();
     let mut writer = tokio::spawn(write_frames(
         sink,
         receiver,
         own_receiver,
         close_rx,
         config.ping_every(),
+        writer_alive,
     ));
     tracing::info!(room, origin = %bridge.origin(), "yjs connection opened");
 
@@ -145,18 +149,21 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
     loop {
         // A client that asks (sync step 1 is answered with the whole document) and does not
         // read is not read from until it has, and closed if it still has not.
-        if tokio::time::timeout(DRAIN_LIMIT, own.drained(config.max_queue))
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                room,
-                "closing a yjs connection that does not read its replies"
-            );
-            break;
+        tokio::select! {
+            drained = tokio::time::timeout(DRAIN_LIMIT, own.drained(config.max_queue)) => {
+                if drained.is_err() {
+                    tracing::warn!(
+                        room,
+                        "closing a yjs connection that does not read its replies"
+                    );
+                    break;
+                }
+            }
+            _ = &mut writer_ended => break,
         }
         let expiry = crate::http::token_expiry(bridge.expires_at());
         let msg = tokio::select! {
+            _ = &mut writer_ended => break,
             msg = tokio::time::timeout(config.idle_timeout, stream.next()) => match msg {
                 Ok(msg) => msg,
                 Err(_) => {
@@ -302,9 +309,10 @@ async fn write_frames(
     mut own: ConnReceiver,
     mut close: oneshot::Receiver<CloseFrame>,
     ping_every: Duration,
+    // Dropped when this task ends, which tells the reader.
+    _alive: oneshot::Sender<()>,
 ) {
-    let mut ping = tokio::time::interval(ping_every);
-    ping.tick().await;
+    let mut ping = crate::http::ping_interval(ping_every).await;
     let mut reader_done = false;
     let slow = || {
         tracing::warn!("closing a yjs connection that fell too far behind");
@@ -324,6 +332,9 @@ async fn write_frames(
                     continue;
                 }
             },
+            // Too far behind: closed at once, what is queued is not sent first.
+            _ = fanned.watch.lagged() => break slow(),
+            _ = own.watch.lagged() => break slow(),
             frame = own.rx.recv() => {
                 let Some(frame) = frame else { break None };
                 own.watch.sent(&frame);
@@ -346,8 +357,6 @@ async fn write_frames(
                 continue;
             }
             _ = ping.tick() => WsMessage::Ping(Vec::new().into()),
-            _ = fanned.watch.lagged() => break slow(),
-            _ = own.watch.lagged() => break slow(),
         };
         if sink.send(out).await.is_err() {
             break None;

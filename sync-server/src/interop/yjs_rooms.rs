@@ -3,8 +3,11 @@
 //! to every connection of its room, the sender included (the y-websocket client takes that
 //! echo as a sign of life); a newcomer is shown the room's states; when a connection goes,
 //! the states it announced first are removed and the removal is relayed. A client id
-//! belongs to the connection that announced it first, for as long as that connection is in
-//! the room: another connection can neither change nor remove its state. Frames go into
+//! belongs to the connection that announced it: another connection can neither change nor
+//! remove its state while that connection renews it (y-websocket clients renew every 15 s);
+//! one not renewed for [`OUTDATED`] (y-protocols' own timeout, after which every client
+//! drops it) may be taken over, as a client reconnecting on a new connection while its old
+//! one lingers half-open needs. Frames go into
 //! each member's own bounded queue (`hub.rs`): a member that does not read them is closed
 //! as a slow consumer (it is shown every state again when it rejoins), so a busy room never
 //! buffers without limit for it. Awareness is never stored and does not cross cluster
@@ -12,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use yrs::sync::awareness::{AwarenessUpdate, AwarenessUpdateEntry};
 use yrs::sync::Message;
@@ -30,23 +34,35 @@ pub struct MemberTx {
     pub max_queue: usize,
 }
 
+/// How long a client id's state stays its connection's without being renewed: y-protocols'
+/// `outdatedTimeout`, after which clients drop the state themselves.
+pub const OUTDATED: Duration = Duration::from_secs(30);
+
+/// One awareness client id's state.
+struct State {
+    clock: u32,
+    json: Arc<str>,
+    /// The connection that announced it, and when it last renewed it.
+    owner: u64,
+    renewed: Instant,
+}
+
 #[derive(Default)]
 struct Room {
     members: HashMap<u64, MemberTx>,
-    /// Per awareness client id: its clock, JSON state and the connection that announced it.
-    states: HashMap<ClientID, (u32, Arc<str>, u64)>,
+    states: HashMap<ClientID, State>,
 }
 
 impl Room {
     fn frame(&self, clients: impl Iterator<Item = ClientID>) -> Option<YFrame> {
         let clients: HashMap<ClientID, AwarenessUpdateEntry> = clients
             .filter_map(|id| {
-                self.states.get(&id).map(|(clock, json, _)| {
+                self.states.get(&id).map(|state| {
                     (
                         id,
                         AwarenessUpdateEntry {
-                            clock: *clock,
-                            json: json.clone(),
+                            clock: state.clock,
+                            json: state.json.clone(),
                         },
                     )
                 })
@@ -92,10 +108,21 @@ impl YjsRooms {
 
     /// Records `member`'s awareness `update` and, when it changed anything, relays `frame`
     /// (its encoding) to the whole room, the sender included. A client id belongs to the
-    /// connection that first announced it: another connection's update of it is ignored
-    /// (y-websocket clients re-send the states they receive, and remove those they have not
-    /// heard from in 30 s; neither is theirs to say).
+    /// connection that announced it: another connection's update of it is ignored while
+    /// the owner renews it (y-websocket clients re-send the states they receive, and remove
+    /// those they have not heard from in 30 s; neither is theirs to say).
     pub fn update(&self, room: &str, member: u64, update: AwarenessUpdate, frame: YFrame) {
+        self.update_at(room, member, update, frame, Instant::now());
+    }
+
+    fn update_at(
+        &self,
+        room: &str,
+        member: u64,
+        update: AwarenessUpdate,
+        frame: YFrame,
+        now: Instant,
+    ) {
         let mut rooms = self.rooms();
         let Some(room) = rooms.get_mut(room) else {
             return;
@@ -105,20 +132,33 @@ impl YjsRooms {
             let removal = &*entry.json == "null";
             match room.states.get_mut(&id) {
                 None if !removal => {
-                    room.states.insert(id, (entry.clock, entry.json, member));
+                    let state = State {
+                        clock: entry.clock,
+                        json: entry.json,
+                        owner: member,
+                        renewed: now,
+                    };
+                    room.states.insert(id, state);
                     changed = true;
                 }
                 None => {}
-                Some((_, _, owner)) if *owner != member => {}
-                Some((clock, _, _)) if entry.clock < *clock => {}
-                Some((clock, _, _)) if entry.clock == *clock && !removal => {}
+                Some(state)
+                    if state.owner != member
+                        && now.saturating_duration_since(state.renewed) < OUTDATED => {}
+                Some(state) if entry.clock < state.clock => {}
+                Some(state) if entry.clock == state.clock && !removal && state.owner == member => {
+                    state.renewed = now;
+                }
+                Some(state) if entry.clock == state.clock && !removal => {}
                 Some(_) if removal => {
                     room.states.remove(&id);
                     changed = true;
                 }
-                Some((clock, json, _)) => {
-                    *clock = entry.clock;
-                    *json = entry.json;
+                Some(state) => {
+                    state.clock = entry.clock;
+                    state.json = entry.json;
+                    state.owner = member;
+                    state.renewed = now;
                     changed = true;
                 }
             }
@@ -139,21 +179,21 @@ impl YjsRooms {
         let gone: HashMap<ClientID, AwarenessUpdateEntry> = room
             .states
             .iter()
-            .filter(|(_, (_, _, owner))| *owner == member)
-            .map(|(id, (clock, _, _))| {
+            .filter(|(_, state)| state.owner == member)
+            .map(|(id, state)| {
                 (
                     *id,
                     AwarenessUpdateEntry {
                         // A removal at the same clock also counts (y-protocols takes a
                         // `null` state at an equal clock as its end), so a client that
                         // announced the largest clock is still removed.
-                        clock: clock.saturating_add(1),
+                        clock: state.clock.saturating_add(1),
                         json: Arc::from("null"),
                     },
                 )
             })
             .collect();
-        room.states.retain(|_, (_, _, owner)| *owner != member);
+        room.states.retain(|_, state| state.owner != member);
         if !gone.is_empty() {
             let frame = Arc::new(Message::Awareness(AwarenessUpdate { clients: gone }).encode_v1());
             room.send_all(&frame);
@@ -161,5 +201,79 @@ impl YjsRooms {
         if room.members.is_empty() {
             rooms.remove(room_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::conn_queue;
+
+    fn announce(clock: u32, json: &str) -> (AwarenessUpdate, YFrame) {
+        let update = AwarenessUpdate {
+            clients: [(
+                ClientID::new(7),
+                AwarenessUpdateEntry {
+                    clock,
+                    json: json.into(),
+                },
+            )]
+            .into(),
+        };
+        let frame = Arc::new(Message::Awareness(update.clone()).encode_v1());
+        (update, frame)
+    }
+
+    fn shown(rooms: &YjsRooms) -> (u32, String, u64) {
+        let rooms = rooms.rooms();
+        let state = &rooms["r"].states[&ClientID::new(7)];
+        (state.clock, state.json.to_string(), state.owner)
+    }
+
+    /// Another connection cannot change a client id its owner renews; once the owner has
+    /// not renewed it for `OUTDATED` (a client that reconnected, its old connection
+    /// lingering half-open), the new connection takes it over.
+    #[test]
+    fn a_client_id_is_taken_over_only_once_its_owner_stopped_renewing_it() {
+        let rooms = YjsRooms::default();
+        for member in [1, 2] {
+            let (queue, _receiver) = conn_queue();
+            rooms.join(
+                "r",
+                member,
+                MemberTx {
+                    queue,
+                    max_queue: 64,
+                },
+            );
+        }
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + Duration::from_secs(secs);
+        let (u, f) = announce(1, "{\"a\":1}");
+        rooms.update_at("r", 1, u, f, at(0));
+        // The owner renews it (same clock, as y-websocket's echo of itself) at 20 s.
+        let (u, f) = announce(1, "{\"a\":1}");
+        rooms.update_at("r", 1, u, f, at(20));
+        let (u, f) = announce(5, "{\"b\":2}");
+        rooms.update_at("r", 2, u, f, at(45));
+        assert_eq!(
+            shown(&rooms),
+            (1, "{\"a\":1}".into(), 1),
+            "renewed 25 s ago: kept"
+        );
+        let (u, f) = announce(6, "null");
+        rooms.update_at("r", 2, u, f, at(45));
+        assert_eq!(shown(&rooms).2, 1, "nor removed by another connection");
+        let (u, f) = announce(5, "{\"b\":2}");
+        rooms.update_at("r", 2, u, f, at(51));
+        assert_eq!(
+            shown(&rooms),
+            (5, "{\"b\":2}".into(), 2),
+            "31 s without renewal: taken over"
+        );
+        // Now the first connection's is the foreign one.
+        let (u, f) = announce(9, "{\"a\":3}");
+        rooms.update_at("r", 1, u, f, at(52));
+        assert_eq!(shown(&rooms).2, 2);
     }
 }
