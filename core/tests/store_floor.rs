@@ -124,6 +124,68 @@ fn closing_checkpoints_what_this_handle_wrote() {
     }
 }
 
+/// A few commits that together outweigh the document (a batched editor's: each rewrites
+/// a paragraph) are folded on close although they are fewer than `fold_outbox_at`: the
+/// file does not stay several times the document until a relay acknowledges them. They
+/// are still all pending, and rebuilt before sending.
+#[test]
+fn closing_folds_fewer_commits_that_outweigh_the_document() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let s = Store::open(&path).unwrap();
+        s.ensure_doc("d", kind).unwrap();
+        let commits = 120;
+        for i in 0..commits {
+            s.transact("d", |tx| {
+                // Typed one character at a time, then the previous paragraph deleted.
+                for (j, c) in format!("paragraph {i:03} ")
+                    .chars()
+                    .cycle()
+                    .take(200)
+                    .enumerate()
+                {
+                    tx.insert_text("t", j, &c.to_string())?;
+                }
+                if i > 0 {
+                    tx.delete_text("t", 200, 200)?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+        let outbox: usize = s.outbox("d").unwrap().iter().map(|u| u.data.len()).sum();
+        let saved = s.saved_state("d").unwrap().len();
+        assert!(
+            outbox > saved.max(16 * 1024),
+            "{kind}: the commits ({outbox} bytes) outweigh the document ({saved} bytes)"
+        );
+        assert!(commits < StoreOptions::default().fold_outbox_at as usize);
+        drop(s);
+        assert_eq!(
+            db_stats(&path).1,
+            0,
+            "{kind}: folded on close, no row per commit"
+        );
+        let s = Store::open(&path).unwrap();
+        assert_eq!(
+            s.pending("d").unwrap(),
+            commits,
+            "{kind}: every commit still pending"
+        );
+        assert_eq!(s.text_len("d", "t").unwrap(), 200, "{kind}");
+        let out = s.outbox("d").unwrap();
+        let peer = Store::open_in_memory().unwrap();
+        peer.create_doc("d", kind).unwrap();
+        peer.apply_remote("d", &out).unwrap();
+        assert_eq!(
+            peer.get("d", "t").unwrap(),
+            s.get("d", "t").unwrap(),
+            "{kind}"
+        );
+    }
+}
+
 /// Folded local updates are rebuilt, exact and in sequence, before they are sent: a peer
 /// that applies what the outbox gives (as a relay would) holds every edit, and later
 /// commits continue the sequence.

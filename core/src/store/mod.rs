@@ -60,7 +60,8 @@ pub struct StoreOptions {
     /// The tail size in bytes below which the size bound never asks for a checkpoint.
     pub checkpoint_min_bytes: u64,
     /// On close, fold a document's unsent local updates into its checkpoint (one row per
-    /// commit no more; rebuilt before sending, see `fold.rs`) once there are this many.
+    /// commit no more; rebuilt before sending, see `fold.rs`) once there are this many, or
+    /// once their rows hold more bytes than the checkpoint (and 16 KiB).
     /// [`Store::compact`] folds any number.
     pub fold_outbox_at: u64,
     /// What text positions and lengths count, for both document kinds (default: Unicode
