@@ -205,8 +205,7 @@ impl Store {
 
     fn from_connection(mut conn: Connection, options: StoreOptions) -> Result<Store> {
         conn.set_prepared_statement_cache_capacity(crate::log::STATEMENT_CACHE);
-        schema::prepare(&mut conn)?;
-        let device = coherence::read_device(&conn)?;
+        let device = schema::prepare(&mut conn)?;
         let data_version = DiskVersion::read(&conn)?;
         Ok(Store {
             inner: Arc::new(Mutex::new(Inner {
