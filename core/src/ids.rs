@@ -29,7 +29,30 @@ impl Origin {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Why this origin cannot name a writer on the wire, if it cannot: it must be 1 to
+    /// [`MAX_ORIGIN_BYTES`] bytes without control characters. Every origin is stored with
+    /// each of its updates and sent in every version vector of its document, so the relay
+    /// refuses others (a hostile writer could otherwise bloat a document for everyone).
+    pub fn invalid(&self) -> Option<String> {
+        if self.0.is_empty() {
+            Some("an origin must not be empty".into())
+        } else if self.0.len() > MAX_ORIGIN_BYTES {
+            Some(format!(
+                "an origin is at most {MAX_ORIGIN_BYTES} bytes, this one has {}",
+                self.0.len()
+            ))
+        } else if self.0.chars().any(char::is_control) {
+            Some("an origin must not contain control characters".into())
+        } else {
+            None
+        }
+    }
 }
+
+/// The longest origin (device id) the relay takes, in bytes. Concord's own are 32 (random
+/// devices) or about 30 (foreign clients' connections).
+pub const MAX_ORIGIN_BYTES: usize = 128;
 
 impl From<String> for Origin {
     fn from(s: String) -> Self {

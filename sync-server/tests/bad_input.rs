@@ -761,3 +761,43 @@ async fn updates_whose_dependencies_the_relay_lacks_are_missing_dependencies() {
     }
     f.assert_unharmed(&mut bad).await;
 }
+
+/// An origin (device id) must be 1 to 128 bytes without control characters: it is stored
+/// with each update and sent in every version vector of its document. A Hello naming
+/// another is refused with `malformed_frame`; a batch with an update under one is refused
+/// whole with `invalid_update` and nothing of it is stored.
+#[tokio::test]
+async fn an_origin_too_long_or_empty_is_refused_and_nothing_is_stored() {
+    let mut f = Fixture::start(&[]).await;
+    for device in [String::new(), "d".repeat(129), "tab\there".to_string()] {
+        let mut client = RawClient::connect(&f.url()).await;
+        client.device = concord_core::Origin::from(device.clone());
+        match client.hello(None).await {
+            Message::Error(e) => {
+                assert_eq!(e.code, ErrorCode::MalformedFrame, "{device:?}");
+                assert!(e.message.contains("device id"), "{}", e.message);
+            }
+            other => panic!("a Hello with device id {device:?} got {other:?}"),
+        }
+    }
+    let mut bad = f.subscribed_client().await;
+    bad.subscribe_all(YRS, DocKind::Yrs).await;
+    let valid = f.author.outbox(YRS).unwrap();
+    assert!(valid.is_empty(), "the author's updates were all sent");
+    let huge = concord_core::Origin::from("x".repeat(1 << 20));
+    let record = |origin: &concord_core::Origin, seq| UpdateRecord {
+        origin: origin.clone(),
+        seq,
+        data: yrs_update(),
+    };
+    // A valid update first in the batch, then one under a 1 MiB origin: neither is kept.
+    let device = bad.device.clone();
+    bad.send_updates(YRS, vec![record(&device, 1), record(&huge, 1)])
+        .await;
+    let e = bad.expect_error(ErrorCode::InvalidUpdate).await;
+    assert_eq!(e.doc_id.as_deref(), Some(YRS));
+    assert!(e.message.contains("at most 128 bytes"), "{}", e.message);
+    let after = read_doc(&f.url(), None, YRS, DocKind::Yrs).await;
+    assert_eq!(after.server_version(), f.before_yrs.server_version());
+    f.assert_unharmed(&mut bad).await;
+}

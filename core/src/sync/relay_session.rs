@@ -291,6 +291,13 @@ impl RelaySession {
                 None,
             );
         }
+        if let Some(why) = hello.device_id.invalid() {
+            return Message::error(
+                ErrorCode::MalformedFrame,
+                format!("invalid device id: {why}"),
+                None,
+            );
+        }
         match auth.authenticate(hello.token.as_deref()) {
             Ok(rights) if rights.expired(now_secs) => Message::error(
                 ErrorCode::TokenExpired,
@@ -360,6 +367,17 @@ impl RelaySession {
                     return Err(Message::error(
                         ErrorCode::NotSubscribed,
                         "subscribe to a document before sending its updates",
+                        Some(doc),
+                    ));
+                }
+                if let Some((seq, why)) = updates
+                    .updates
+                    .iter()
+                    .find_map(|u| u.origin.invalid().map(|why| (u.seq, why)))
+                {
+                    return Err(Message::error(
+                        ErrorCode::InvalidUpdate,
+                        format!("update {seq}: {why}; nothing of this batch was stored"),
                         Some(doc),
                     ));
                 }
