@@ -38,11 +38,15 @@ fn a_healthy_store_checks_ok() {
 fn random_bytes_in_the_file_fail_the_check() {
     let dir = tempfile::tempdir().unwrap();
     let a = Device::new(dir.path(), "a");
-    // Fewer edits per document than a snapshot takes: nothing is pruned, no page is free.
+    // One large edit per document (one row, never folded into the checkpoint): nothing is
+    // pruned, no page is free, and the file has a middle to damage.
     for d in 0..6 {
         let doc = format!("doc{d}");
         a.ok(&["create", &doc]);
-        a.ok(&["edit-loop", &doc, "--count", "200"]);
+        let text: String = (0..3_000u32)
+            .map(|i| format!("{:x}", i.wrapping_mul(2_654_435_761) ^ d))
+            .collect();
+        a.ok(&["insert-text", &doc, "body", "0", &text]);
     }
     a.checkpoint();
     let len = a.file_len();
