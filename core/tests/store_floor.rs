@@ -124,43 +124,53 @@ fn closing_checkpoints_what_this_handle_wrote() {
     }
 }
 
-/// A few commits that together outweigh the document (a batched editor's: each rewrites
-/// a paragraph) are folded on close although they are fewer than `fold_outbox_at`: the
-/// file does not stay several times the document until a relay acknowledges them. They
-/// are still all pending, and rebuilt before sending.
+/// `commits` commits that together outweigh the document (a batched editor's: each
+/// rewrites a paragraph, typed one character at a time); asserts they do.
+fn rewrite_paragraphs(s: &Store, kind: DocKind, commits: usize) {
+    s.ensure_doc("d", kind).unwrap();
+    for i in 0..commits {
+        s.transact("d", |tx| {
+            for (j, c) in format!("paragraph {i:03} ")
+                .chars()
+                .cycle()
+                .take(200)
+                .enumerate()
+            {
+                tx.insert_text("t", j, &c.to_string())?;
+            }
+            if i > 0 {
+                tx.delete_text("t", 200, 200)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    let outbox: usize = s.outbox("d").unwrap().iter().map(|u| u.data.len()).sum();
+    let saved = s.saved_state("d").unwrap().len();
+    assert!(
+        outbox > saved.max(16 * 1024),
+        "{kind}: the commits ({outbox} bytes) outweigh the document ({saved} bytes)"
+    );
+    assert!(commits < StoreOptions::default().fold_outbox_at as usize);
+}
+
+/// A few commits that outweigh the document are folded on close although they are fewer
+/// than `fold_outbox_at`: the file does not stay several times the document until a relay
+/// acknowledges them. They are still all pending, and rebuilt before sending.
 #[test]
 fn closing_folds_fewer_commits_that_outweigh_the_document() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let s = Store::open(&path).unwrap();
-        s.ensure_doc("d", kind).unwrap();
         let commits = 120;
-        for i in 0..commits {
-            s.transact("d", |tx| {
-                // Typed one character at a time, then the previous paragraph deleted.
-                for (j, c) in format!("paragraph {i:03} ")
-                    .chars()
-                    .cycle()
-                    .take(200)
-                    .enumerate()
-                {
-                    tx.insert_text("t", j, &c.to_string())?;
-                }
-                if i > 0 {
-                    tx.delete_text("t", 200, 200)?;
-                }
-                Ok(())
-            })
-            .unwrap();
+        {
+            // The commits are made by one handle and closed by another that never read
+            // them to send (an app that was offline).
+            let s = Store::open(&path).unwrap();
+            rewrite_paragraphs(&s, kind, commits);
         }
-        let outbox: usize = s.outbox("d").unwrap().iter().map(|u| u.data.len()).sum();
-        let saved = s.saved_state("d").unwrap().len();
-        assert!(
-            outbox > saved.max(16 * 1024),
-            "{kind}: the commits ({outbox} bytes) outweigh the document ({saved} bytes)"
-        );
-        assert!(commits < StoreOptions::default().fold_outbox_at as usize);
+        let s = Store::open(&path).unwrap();
+        s.transact("d", |tx| tx.insert_text("t", 0, ">")).unwrap();
         drop(s);
         assert_eq!(
             db_stats(&path).1,
@@ -170,10 +180,10 @@ fn closing_folds_fewer_commits_that_outweigh_the_document() {
         let s = Store::open(&path).unwrap();
         assert_eq!(
             s.pending("d").unwrap(),
-            commits,
+            commits + 1,
             "{kind}: every commit still pending"
         );
-        assert_eq!(s.text_len("d", "t").unwrap(), 200, "{kind}");
+        assert_eq!(s.text_len("d", "t").unwrap(), 201, "{kind}");
         let out = s.outbox("d").unwrap();
         let peer = Store::open_in_memory().unwrap();
         peer.create_doc("d", kind).unwrap();
@@ -182,6 +192,33 @@ fn closing_folds_fewer_commits_that_outweigh_the_document() {
             peer.get("d", "t").unwrap(),
             s.get("d", "t").unwrap(),
             "{kind}"
+        );
+    }
+}
+
+/// Commits the closing handle read to send are not folded for their size: a relay may
+/// hold them with the acknowledgement on its way, and a fold would renumber them (the
+/// device would then take a new origin). They stay rows, exact, until acknowledged.
+#[test]
+fn closing_does_not_fold_by_size_what_it_read_to_send() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let commits = 120;
+        let s = Store::open(&path).unwrap();
+        rewrite_paragraphs(&s, kind, commits);
+        let sent = s.outbox("d").unwrap();
+        drop(s);
+        assert_eq!(
+            db_stats(&path).1,
+            commits as i64,
+            "{kind}: a row per commit still"
+        );
+        let s = Store::open(&path).unwrap();
+        assert_eq!(
+            s.outbox("d").unwrap(),
+            sent,
+            "{kind}: exactly what was sent"
         );
     }
 }

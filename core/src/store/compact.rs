@@ -51,7 +51,7 @@ fn compact_docs(inner: &mut Inner, ids: &[String]) -> Result<()> {
             sql::take_checkpoint(&tx, id, doc)?;
         }
         sql::prune_covered(&tx, id)?;
-        fold::fold(&tx, id, doc, device, 0)?;
+        fold::fold(&tx, id, doc, device, 0, true)?;
     }
     tx.commit()?;
     Ok(())
@@ -84,6 +84,7 @@ impl Drop for Inner {
             return;
         }
         let mut folded = 0;
+        let read_to_send = std::mem::take(&mut self.read_to_send);
         let Ok(Write {
             tx,
             docs,
@@ -101,7 +102,9 @@ impl Drop for Inner {
                 continue;
             }
             if doc.tail == 0 || sql::take_checkpoint(&tx, id, doc).is_ok() {
-                folded += fold::fold(&tx, id, doc, device, options.fold_outbox_at).unwrap_or(0);
+                let by_size = !read_to_send.contains(id);
+                folded +=
+                    fold::fold(&tx, id, doc, device, options.fold_outbox_at, by_size).unwrap_or(0);
             }
         }
         if tx.commit().is_ok() && folded > 0 {

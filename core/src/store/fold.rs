@@ -30,7 +30,11 @@ pub(super) const RECORD_BYTES: u64 = 1024 * 1024;
 /// hold more bytes than the document's checkpoint, and at least this many: the few large
 /// commits of a batched editor would otherwise keep the file several times the document
 /// (the sveltecomponent trace's 184 commits of 100 txns: 5x) until a relay acknowledges
-/// them. Below it, rebuilding the fold before sending would cost more than it saves.
+/// them. Below it, rebuilding the fold before sending would cost more than it saves. Not
+/// when the closing handle read them to send: a relay may hold them with the
+/// acknowledgement still on its way, and folding them would make the device take a new
+/// origin at its next catch-up (harmless, but every origin stays in the document's version
+/// vector for good).
 pub(super) const FOLD_MIN_BYTES: u64 = 16 * 1024;
 
 /// Records, before a local edit, the document's position if no earlier unacknowledged
@@ -68,14 +72,15 @@ pub(super) fn folded_commits(conn: &rusqlite::Connection, id: &str) -> Result<us
 /// Folds the document's unsent local updates into its checkpoint, when they are all from
 /// `device`, follow one another up to its entry in the version vector, and there are more
 /// of them than the updates they will be rebuilt as, and at least `min_rows` of them or
-/// more bytes than the checkpoint (and [`FOLD_MIN_BYTES`]). The checkpoint must cover them
-/// (the caller has just taken it: tail 0). Returns how many rows were folded.
+/// (`by_size`) more bytes than the checkpoint and [`FOLD_MIN_BYTES`]. The checkpoint must
+/// cover them (the caller has just taken it: tail 0). Returns how many rows were folded.
 pub(super) fn fold(
     tx: &Transaction<'_>,
     id: &str,
     doc: &mut Loaded,
     device: &Origin,
     min_rows: u64,
+    by_size: bool,
 ) -> Result<usize> {
     if doc.tail > 0 || has_fold(tx, id)? {
         return Ok(0);
@@ -108,7 +113,7 @@ pub(super) fn fold(
         DocKind::Automerge => (bytes as u64).div_ceil(RECORD_BYTES).max(1) as i64,
     };
     let contiguous = last - first + 1 == rows && last as u64 == doc.version.get(device);
-    let outweighs = bytes as u64 > doc.checkpoint_bytes.max(FOLD_MIN_BYTES);
+    let outweighs = by_size && bytes as u64 > doc.checkpoint_bytes.max(FOLD_MIN_BYTES);
     if others > 0 || !contiguous || rows <= records || ((rows as u64) < min_rows && !outweighs) {
         return Ok(0);
     }

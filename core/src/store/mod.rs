@@ -137,6 +137,9 @@ struct Inner {
     options: StoreOptions,
     /// What this connection last saw of other connections' commits.
     data_version: DiskVersion,
+    /// Documents whose unacknowledged updates this handle read to send: a relay may hold
+    /// them, so closing folds them only by count (`fold.rs`), not for their size.
+    read_to_send: std::collections::HashSet<String>,
 }
 
 /// A write transaction holding SQLite's write lock, with the cache brought up to date.
@@ -205,8 +208,11 @@ impl Store {
 
     fn from_connection(mut conn: Connection, options: StoreOptions) -> Result<Store> {
         conn.set_prepared_statement_cache_capacity(crate::log::STATEMENT_CACHE);
-        let device = schema::prepare(&mut conn)?;
+        conn.busy_timeout(schema::BUSY_TIMEOUT)?;
+        // Before the device id is read: another process's commit after this (a new origin)
+        // is then seen at the first use, and the device id read again.
         let data_version = DiskVersion::read(&conn)?;
+        let device = schema::prepare(&mut conn)?;
         Ok(Store {
             inner: Arc::new(Mutex::new(Inner {
                 conn,
@@ -214,6 +220,7 @@ impl Store {
                 docs: HashMap::new(),
                 options,
                 data_version,
+                read_to_send: Default::default(),
             })),
             listeners: Listeners::default(),
             last_apply_nanos: Arc::default(),

@@ -98,8 +98,9 @@ pub fn prepare(conn: &mut Connection) -> Result<Origin> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // The version only moves forward (a newer build's migration), and the device id once
-    // written never changes: a current version and a device id read apart are current.
+    // The version only moves forward (a newer build's migration): a current version and a
+    // device id read apart are current. (The device id changes when a process takes a new
+    // origin; the store reads `data_version` before this, so it notices that commit.)
     if version == SCHEMA_VERSION {
         if let Some(device) = device_id(conn)? {
             return Ok(device);

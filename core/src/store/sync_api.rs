@@ -60,8 +60,12 @@ impl Store {
 
     /// Rebuilds the document's folded local updates (if any) before they are read to send.
     fn unfold(&self, id: &str) -> Result<()> {
-        if !fold::has_fold(&self.lock().conn, id)? {
-            return Ok(());
+        {
+            let mut inner = self.lock();
+            inner.read_to_send.insert(id.to_string());
+            if !fold::has_fold(&inner.conn, id)? {
+                return Ok(());
+            }
         }
         self.write_doc(id, |tx, doc, _, _| fold::unfold(tx, id, doc))
     }
