@@ -124,9 +124,17 @@ fn closing_checkpoints_what_this_handle_wrote() {
     }
 }
 
-/// `commits` commits that together outweigh the document (a batched editor's: each
-/// rewrites a paragraph, typed one character at a time); asserts they do.
-fn rewrite_paragraphs(s: &Store, kind: DocKind, commits: usize) {
+/// Commits [`PARAGRAPHS`] makes.
+const PARAGRAPHS: usize = 120;
+
+/// A new store in a directory of its own, with [`PARAGRAPHS`] commits that together
+/// outweigh the document (a batched editor's: each rewrites a paragraph, typed one
+/// character at a time); asserts they do.
+fn store_with_paragraphs(kind: DocKind) -> (tempfile::TempDir, std::path::PathBuf, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let s = Store::open(&path).unwrap();
+    let commits = PARAGRAPHS;
     s.ensure_doc("d", kind).unwrap();
     for i in 0..commits {
         s.transact("d", |tx| {
@@ -152,6 +160,7 @@ fn rewrite_paragraphs(s: &Store, kind: DocKind, commits: usize) {
         "{kind}: the commits ({outbox} bytes) outweigh the document ({saved} bytes)"
     );
     assert!(commits < StoreOptions::default().fold_outbox_at as usize);
+    (dir, path, s)
 }
 
 /// A few commits that outweigh the document are folded on close although they are fewer
@@ -160,15 +169,11 @@ fn rewrite_paragraphs(s: &Store, kind: DocKind, commits: usize) {
 #[test]
 fn closing_folds_fewer_commits_that_outweigh_the_document() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.db");
-        let commits = 120;
-        {
-            // The commits are made by one handle and closed by another that never read
-            // them to send (an app that was offline).
-            let s = Store::open(&path).unwrap();
-            rewrite_paragraphs(&s, kind, commits);
-        }
+        // The commits are made by one handle and closed by another that never read them
+        // to send (an app that was offline).
+        let (_dir, path, s) = store_with_paragraphs(kind);
+        drop(s);
+        let commits = PARAGRAPHS;
         let s = Store::open(&path).unwrap();
         s.transact("d", |tx| tx.insert_text("t", 0, ">")).unwrap();
         drop(s);
@@ -202,11 +207,8 @@ fn closing_folds_fewer_commits_that_outweigh_the_document() {
 #[test]
 fn closing_does_not_fold_by_size_what_it_read_to_send() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.db");
-        let commits = 120;
-        let s = Store::open(&path).unwrap();
-        rewrite_paragraphs(&s, kind, commits);
+        let (_dir, path, s) = store_with_paragraphs(kind);
+        let commits = PARAGRAPHS;
         let sent = s.outbox("d").unwrap();
         drop(s);
         assert_eq!(
