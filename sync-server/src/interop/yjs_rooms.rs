@@ -248,32 +248,30 @@ mod tests {
             );
         }
         let t0 = Instant::now();
-        let at = |secs: u64| t0 + Duration::from_secs(secs);
-        let (u, f) = announce(1, "{\"a\":1}");
-        rooms.update_at("r", 1, u, f, at(0));
+        // Connection `member` announces `json` at `clock`, `secs` into the test.
+        let say = |member: u64, clock: u32, json: &str, secs: u64| {
+            let (u, f) = announce(clock, json);
+            rooms.update_at("r", member, u, f, t0 + Duration::from_secs(secs));
+        };
+        say(1, 1, "{\"a\":1}", 0);
         // The owner renews it (same clock, as y-websocket's echo of itself) at 20 s.
-        let (u, f) = announce(1, "{\"a\":1}");
-        rooms.update_at("r", 1, u, f, at(20));
-        let (u, f) = announce(5, "{\"b\":2}");
-        rooms.update_at("r", 2, u, f, at(45));
+        say(1, 1, "{\"a\":1}", 20);
+        say(2, 5, "{\"b\":2}", 45);
         assert_eq!(
             shown(&rooms),
             (1, "{\"a\":1}".into(), 1),
             "renewed 25 s ago: kept"
         );
-        let (u, f) = announce(6, "null");
-        rooms.update_at("r", 2, u, f, at(45));
+        say(2, 6, "null", 45);
         assert_eq!(shown(&rooms).2, 1, "nor removed by another connection");
-        let (u, f) = announce(5, "{\"b\":2}");
-        rooms.update_at("r", 2, u, f, at(51));
+        say(2, 5, "{\"b\":2}", 51);
         assert_eq!(
             shown(&rooms),
             (5, "{\"b\":2}".into(), 2),
             "31 s without renewal: taken over"
         );
         // Now the first connection's is the foreign one.
-        let (u, f) = announce(9, "{\"a\":3}");
-        rooms.update_at("r", 1, u, f, at(52));
+        say(1, 9, "{\"a\":3}", 52);
         assert_eq!(shown(&rooms).2, 2);
     }
 }
