@@ -41,11 +41,13 @@ impl Path {
                         reason: "empty segment".into(),
                     });
                 }
-                let unescaped = part.replace("~1", "/").replace("~0", "~");
                 let is_index = part.bytes().all(|b| b.is_ascii_digit());
-                segments.push(match (is_index, unescaped.parse::<usize>()) {
+                segments.push(match (is_index, part.parse::<usize>()) {
                     (true, Ok(i)) => Segment::Index(i),
-                    _ => Segment::Key(unescaped),
+                    _ if part.contains('~') => {
+                        Segment::Key(part.replace("~1", "/").replace("~0", "~"))
+                    }
+                    _ => Segment::Key(part.to_string()),
                 });
             }
         }

@@ -320,13 +320,13 @@ pub(super) fn delete(doc: &mut AutoCommit, path: &Path) -> Result<()> {
 }
 
 /// The text the last splice of an edit worked on, with its length after that splice: a
-/// run of splices into one text (typing) finds and measures it once. Valid only while
-/// nothing else wrote to the document: every other write of the edit forgets it
-/// (`DocTxn::inner_for_write`), and `pending` (the edit's operation count after that
-/// splice) is checked as well.
+/// run of splices into one text (typing) finds and measures it once. Valid only for the
+/// path that splice named (the caller forgets it when the path changes: `DocTxn::
+/// splice_text`) and while nothing else wrote to the document: every other write of the
+/// edit forgets it (`DocTxn::inner_for_write`), and `pending` (the edit's operation count
+/// after that splice) is checked as well.
 #[derive(Debug)]
 pub(super) struct LastSplice {
-    path: Path,
     obj: ObjId,
     len: usize,
     pending: usize,
@@ -340,9 +340,7 @@ pub(super) fn splice_text(
     delete: usize,
     text: &str,
 ) -> Result<()> {
-    let known = last
-        .take()
-        .filter(|l| l.path == *path && l.pending == doc.pending_ops());
+    let known = last.take().filter(|l| l.pending == doc.pending_ops());
     let (obj, len) = match known {
         Some(l) => (l.obj, l.len),
         None => {
@@ -374,7 +372,6 @@ pub(super) fn splice_text(
     let len = len - delete + unit.len_of(text);
     debug_assert_eq!(len, doc.length(&obj), "the text's length after a splice");
     *last = Some(LastSplice {
-        path: path.clone(),
         obj,
         len,
         pending: doc.pending_ops(),

@@ -309,6 +309,7 @@ impl CrdtDoc {
                     clock,
                     last_stamp: None,
                     last_splice: None,
+                    spliced_path: None,
                 };
                 let out = f(&mut txn);
                 let TxnInner::Automerge(doc) = txn.inner else {
@@ -329,6 +330,7 @@ impl CrdtDoc {
                     clock,
                     last_stamp: None,
                     last_splice: None,
+                    spliced_path: None,
                 };
                 let r = f(&mut txn)?;
                 let TxnInner::Yrs(edit) = txn.inner else {
@@ -374,8 +376,12 @@ pub struct DocTxn<'a> {
     reader: &'a Reader,
     clock: &'a mut HlcClock,
     last_stamp: Option<Hlc>,
-    /// Automerge: the text the last splice worked on (see `automerge_doc::LastSplice`).
+    /// Automerge: the text the last splice worked on (see `automerge_doc::LastSplice`),
+    /// valid for `spliced_path` only.
     last_splice: Option<automerge_doc::LastSplice>,
+    /// The path the last splice named, parsed: a run of splices (typing) names one text
+    /// thousands of times, and parsing it each time allocated more than the splice itself.
+    spliced_path: Option<Path>,
 }
 
 enum TxnInner<'a> {
@@ -470,14 +476,23 @@ impl DocTxn<'_> {
         delete: usize,
         text: &str,
     ) -> Result<()> {
-        let path = Path::parse(path)?;
-        match &mut self.inner {
+        let path = match self.spliced_path.take() {
+            Some(same) if same.raw == path => same,
+            _ => {
+                // Another text: what the last splice remembered is not about it.
+                self.last_splice = None;
+                Path::parse(path)?
+            }
+        };
+        let out = match &mut self.inner {
             TxnInner::Automerge(doc) => {
                 automerge_doc::splice_text(doc, &mut self.last_splice, &path, index, delete, text)
             }
             TxnInner::Yrs(edit) => edit
                 .step(|txn, astral| yrs_edit::splice_text(txn, astral, &path, index, delete, text)),
-        }
+        };
+        self.spliced_path = Some(path);
+        out
     }
 
     /// Adds `by` to the counter at `path` (created at 0 if absent). Concurrent increments

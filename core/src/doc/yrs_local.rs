@@ -49,7 +49,7 @@ impl<'a> YrsEdit<'a> {
     ) -> R {
         let mut txn = self.doc.transact_mut();
         let out = f(&mut txn, self.astral);
-        if txn.before_state() != txn.after_state() || !txn.delete_set().is_empty() {
+        if txn.has_changes() {
             if self.steps == 0 {
                 self.first = Some(txn.encode_update_v1());
             }
