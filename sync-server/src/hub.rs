@@ -1,4 +1,6 @@
 //! Fan-out: which connections follow which documents, and each connection's send queue.
+//! Also which connections watch a prefix for new documents (those that listed it: each
+//! document created under it later is announced to them, as far as their rights read).
 //! Also presence (awareness): each connection's current presence frame per document, shown
 //! to the document's other followers on this node and to later ones, withdrawn (its leave
 //! frame fanned out) when the connection unfollows or goes. Presence is never stored.
@@ -15,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use concord_core::sync::Rights;
 use tokio::sync::{mpsc, Notify};
 
 pub type ConnId = u64;
@@ -23,6 +26,10 @@ pub type Frame = Arc<Vec<u8>>;
 /// The most bytes waiting for one connection before fan-out stops and marks it lagging,
 /// and its reader stops taking requests.
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// The most prefixes one connection watches for new documents; listing another forgets
+/// the one listed longest ago (a client lists one, its sync scope).
+pub const MAX_WATCHED_PREFIXES: usize = 16;
 
 /// The sending half of one connection.
 #[derive(Clone)]
@@ -151,6 +158,8 @@ pub struct Hub {
     followers: HashMap<String, HashSet<ConnId>>,
     /// Per document and connection: its presence frame and the frame announcing it left.
     presence: HashMap<String, HashMap<ConnId, (Frame, Frame)>>,
+    /// Per connection: the prefixes it listed (oldest first), with what it may read.
+    watchers: HashMap<ConnId, Vec<(String, Rights)>>,
     next_id: ConnId,
 }
 
@@ -163,6 +172,7 @@ impl Hub {
 
     pub fn remove(&mut self, conn: ConnId) {
         self.conns.remove(&conn);
+        self.watchers.remove(&conn);
         let docs: Vec<String> = self.presence.keys().cloned().collect();
         for doc in docs {
             self.withdraw(conn, &doc);
@@ -231,6 +241,33 @@ impl Hub {
                 if let Some(queue) = self.conns.get(other) {
                     queue.send(leave.clone());
                 }
+            }
+        }
+    }
+
+    /// `conn` is told of every document created under `prefix` from now on that `rights`
+    /// let it read ([`Hub::announce`]).
+    pub fn watch(&mut self, conn: ConnId, prefix: &str, rights: Rights) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        let watched = self.watchers.entry(conn).or_default();
+        watched.retain(|(p, _)| p != prefix);
+        if watched.len() >= MAX_WATCHED_PREFIXES {
+            watched.remove(0);
+        }
+        watched.push((prefix.to_string(), rights));
+    }
+
+    /// Sends `frame` (a `DocList` naming the new document `doc_id`) to every connection
+    /// watching a prefix of it with the right to read it.
+    pub fn announce(&self, doc_id: &str, frame: Frame, max_queue: usize) {
+        for (conn, watched) in &self.watchers {
+            let told = watched.iter().any(|(prefix, rights)| {
+                doc_id.starts_with(prefix.as_str()) && rights.can_read(doc_id)
+            });
+            if let (true, Some(queue)) = (told, self.conns.get(conn)) {
+                queue.offer(frame.clone(), max_queue);
             }
         }
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use concord_core::Origin;
 
-use concord_core::protocol::{self, ErrorCode, Message, Presence, Updates};
+use concord_core::protocol::{self, DocList, ErrorCode, Message, Presence, Updates};
 use concord_core::sync::{
     plan_append_batched, update_refusal, AppendOutcome, Authenticator, CatchupData, Completion,
     RelayOutput, RelayRefusal, RelayRequest, RelaySession, Rights,
@@ -166,8 +166,13 @@ impl Relay {
             RelayRequest::Append { doc_id, updates } => {
                 Completion::Appended(self.append(conn, &doc_id, updates))
             }
-            RelayRequest::ListDocs { prefix } => {
-                Completion::Listed(Ok(self.storage().list(&prefix)))
+            RelayRequest::ListDocs { prefix, rights } => {
+                let storage = self.storage();
+                let docs = storage.list(&prefix);
+                // Under the storage lock: a document created after this listing is applied
+                // after the watch begins, so it is announced (`fan_out`); none falls between.
+                self.hub().watch(conn, &prefix, rights);
+                Completion::Listed(Ok(docs))
             }
         }
     }
@@ -187,15 +192,27 @@ impl Relay {
     /// never split by an apply.
     pub fn fan_out(&self, outcomes: &[ApplyOutcome], writer: Option<ConnId>, lsn: u64) {
         let mut runs: Vec<(&str, Vec<UpdateRecord>)> = Vec::new();
+        let mut created = Vec::new();
         for outcome in outcomes {
-            if let ApplyOutcome::Appended { doc_id, update } = outcome {
-                match runs.last_mut() {
+            match outcome {
+                ApplyOutcome::Appended { doc_id, update } => match runs.last_mut() {
                     Some((doc, updates)) if doc == doc_id => updates.push(update.clone()),
                     _ => runs.push((doc_id, vec![update.clone()])),
-                }
+                },
+                ApplyOutcome::Created { doc_id, kind } => created.push((doc_id.clone(), *kind)),
+                ApplyOutcome::Unchanged => {}
             }
         }
         let hub = self.hub();
+        for doc in created {
+            // Connections that listed a prefix of it learn of it now, not at their next
+            // listing (clients subscribe to what a `DocList` names that they lack).
+            let doc_id = doc.0.clone();
+            let frame = Arc::new(protocol::encode(&Message::DocList(DocList {
+                docs: vec![doc],
+            })));
+            hub.announce(&doc_id, frame, self.config.max_queue);
+        }
         for (doc_id, updates) in runs {
             let frame = Arc::new(protocol::encode(&Message::Updates(Updates {
                 doc_id: doc_id.to_string(),

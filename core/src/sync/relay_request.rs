@@ -65,7 +65,11 @@ pub enum RelayRequest {
         updates: Vec<UpdateRecord>,
     },
     /// Documents whose id starts with `prefix`. Completes with [`Completion::Listed`].
-    ListDocs { prefix: String },
+    /// From then on, until the connection ends, the host announces every document created
+    /// under `prefix` that `rights` lets the connection read, with an unsolicited
+    /// [`DocList`](crate::protocol::DocList) naming it (registered atomically with the
+    /// listing, so none created in between is missed).
+    ListDocs { prefix: String, rights: Rights },
 }
 
 /// What a client lacks of a document, as read by the host, at log position `lsn`.

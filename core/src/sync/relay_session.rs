@@ -422,6 +422,7 @@ impl RelaySession {
             Message::ListDocs(list) => Ok(Some(self.request(
                 RelayRequest::ListDocs {
                     prefix: list.prefix,
+                    rights: rights.clone(),
                 },
                 Waiting::List(rights),
             ))),

@@ -117,7 +117,7 @@ impl FakeHost {
                     lsn: self.lsn,
                 })
             }
-            RelayRequest::ListDocs { prefix } => {
+            RelayRequest::ListDocs { prefix, .. } => {
                 let mut docs: Vec<_> = self
                     .docs
                     .iter()
