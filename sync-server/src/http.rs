@@ -321,6 +321,13 @@ pub(crate) fn closing(
     }
 }
 
+/// One step of [`run_outputs`]: a session output, or the point after a listing's answer
+/// where the documents announced since the listing was read are sent.
+enum Step {
+    Output(RelayOutput),
+    ListingAnswered,
+}
+
 /// Carries out a session's outputs in order: sends replies, unfollows, and runs each
 /// request on the blocking pool, feeding its completion back. False when a request could
 /// not complete (its task panicked): the connection is then closed.
@@ -332,12 +339,25 @@ async fn run_outputs(
     outputs: Vec<RelayOutput>,
     peer: SocketAddr,
 ) -> bool {
-    let mut pending = std::collections::VecDeque::from(outputs);
-    while let Some(output) = pending.pop_front() {
+    let mut pending: std::collections::VecDeque<Step> =
+        outputs.into_iter().map(Step::Output).collect();
+    while let Some(step) = pending.pop_front() {
+        let output = match step {
+            Step::Output(output) => output,
+            Step::ListingAnswered => {
+                conn.listing_answered();
+                continue;
+            }
+        };
         match output {
             RelayOutput::Send(reply) => {
-                if let Message::Error(e) = &reply {
-                    tracing::warn!(%peer, code = e.code.name(), doc = ?e.doc_id, message = %e.message, "refused");
+                match &reply {
+                    Message::Error(e) => {
+                        tracing::warn!(%peer, code = e.code.name(), doc = ?e.doc_id, message = %e.message, "refused")
+                    }
+                    // A new Hello's rights replace the old: what was watched with them ends.
+                    Message::Welcome(_) => conn.credentials_changed(),
+                    _ => {}
                 }
                 queue.send(Arc::new(protocol::encode(&reply)));
             }
@@ -348,6 +368,7 @@ async fn run_outputs(
                 state,
             } => conn.presence(doc_id, device_id, state),
             RelayOutput::Request(id, request) => {
+                let lists = matches!(request, RelayRequest::ListDocs { .. });
                 let done = execute(node, conn.id(), request).await;
                 if let Ok(Completion::Appended(outcome)) = &done {
                     crate::metrics::acked(outcome.acked.len() as u64);
@@ -360,7 +381,11 @@ async fn run_outputs(
                     }
                 };
                 let relay = conn.relay();
-                pending.extend(session.handle_completion(id, completion, now_secs(), &**relay));
+                let answer = session.handle_completion(id, completion, now_secs(), &**relay);
+                pending.extend(answer.into_iter().map(Step::Output));
+                if lists {
+                    pending.push_back(Step::ListingAnswered);
+                }
             }
         }
     }

@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use concord_core::ids::MAX_DOC_ID_LEN;
 use concord_core::sync::Rights;
 use tokio::sync::{mpsc, Notify};
 
@@ -151,6 +152,14 @@ impl LagWatch {
     }
 }
 
+/// The prefixes one connection listed (oldest first), with what it may read, and the
+/// announcements held while the answer to its latest listing is on its way.
+#[derive(Default)]
+struct Watching {
+    prefixes: Vec<(String, Rights)>,
+    held: Option<Vec<Frame>>,
+}
+
 /// Subscriptions of all connections.
 #[derive(Default)]
 pub struct Hub {
@@ -158,8 +167,8 @@ pub struct Hub {
     followers: HashMap<String, HashSet<ConnId>>,
     /// Per document and connection: its presence frame and the frame announcing it left.
     presence: HashMap<String, HashMap<ConnId, (Frame, Frame)>>,
-    /// Per connection: the prefixes it listed (oldest first), with what it may read.
-    watchers: HashMap<ConnId, Vec<(String, Rights)>>,
+    /// Per connection: what it watches for new documents.
+    watchers: HashMap<ConnId, Watching>,
     next_id: ConnId,
 }
 
@@ -246,28 +255,54 @@ impl Hub {
     }
 
     /// `conn` is told of every document created under `prefix` from now on that `rights`
-    /// let it read ([`Hub::announce`]).
+    /// let it read ([`Hub::announce`]). Called under the storage lock with the listing of
+    /// `prefix`; announcements are held until [`Hub::release`], once the listing's answer
+    /// is queued, so the client never learns of a document before the listing it follows.
+    /// A prefix longer than any document id matches none and is not kept.
     pub fn watch(&mut self, conn: ConnId, prefix: &str, rights: Rights) {
-        if !self.conns.contains_key(&conn) {
+        if !self.conns.contains_key(&conn) || prefix.len() > MAX_DOC_ID_LEN {
             return;
         }
-        let watched = self.watchers.entry(conn).or_default();
-        watched.retain(|(p, _)| p != prefix);
-        if watched.len() >= MAX_WATCHED_PREFIXES {
-            watched.remove(0);
+        let watching = self.watchers.entry(conn).or_default();
+        watching.prefixes.retain(|(p, _)| p != prefix);
+        if watching.prefixes.len() >= MAX_WATCHED_PREFIXES {
+            watching.prefixes.remove(0);
         }
-        watched.push((prefix.to_string(), rights));
+        watching.prefixes.push((prefix.to_string(), rights));
+        watching.held.get_or_insert_with(Vec::new);
+    }
+
+    /// Sends the announcements held for `conn` since its latest listing (whose answer is
+    /// now queued), and those to come at once.
+    pub fn release(&mut self, conn: ConnId, max_queue: usize) {
+        let held = self.watchers.get_mut(&conn).and_then(|w| w.held.take());
+        if let (Some(held), Some(queue)) = (held, self.conns.get(&conn)) {
+            for frame in held {
+                queue.offer(frame, max_queue);
+            }
+        }
+    }
+
+    /// `conn` watches nothing any more (it presented new credentials: it lists again).
+    pub fn unwatch(&mut self, conn: ConnId) {
+        self.watchers.remove(&conn);
     }
 
     /// Sends `frame` (a `DocList` naming the new document `doc_id`) to every connection
-    /// watching a prefix of it with the right to read it.
-    pub fn announce(&self, doc_id: &str, frame: Frame, max_queue: usize) {
-        for (conn, watched) in &self.watchers {
-            let told = watched.iter().any(|(prefix, rights)| {
+    /// watching a prefix of it with the right to read it (held for one whose listing's
+    /// answer is not queued yet). Costs each watching connection a check of its prefixes.
+    pub fn announce(&mut self, doc_id: &str, frame: Frame, max_queue: usize) {
+        for (conn, watching) in self.watchers.iter_mut() {
+            let told = watching.prefixes.iter().any(|(prefix, rights)| {
                 doc_id.starts_with(prefix.as_str()) && rights.can_read(doc_id)
             });
-            if let (true, Some(queue)) = (told, self.conns.get(conn)) {
-                queue.offer(frame.clone(), max_queue);
+            if !told {
+                continue;
+            }
+            match (&mut watching.held, self.conns.get(conn)) {
+                (Some(held), _) => held.push(frame.clone()),
+                (None, Some(queue)) => queue.offer(frame.clone(), max_queue),
+                (None, None) => {}
             }
         }
     }
@@ -301,5 +336,66 @@ impl Hub {
         for queue in self.conns.values() {
             queue.resync();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(text: &str) -> Frame {
+        Arc::new(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn announcements_wait_for_the_listing_answer_and_match_prefix_and_rights() {
+        let mut hub = Hub::default();
+        let (queue, mut rx) = conn_queue();
+        let conn = hub.register(queue);
+        let team_only = Rights {
+            scopes: vec!["team/*".into()],
+            ..Rights::open()
+        };
+        hub.watch(conn, "", team_only);
+        hub.announce("team/a", frame("a"), 100);
+        hub.announce("secret/b", frame("b"), 100);
+        assert!(
+            rx.rx.try_recv().is_err(),
+            "held until the listing is answered"
+        );
+        hub.release(conn, 100);
+        assert_eq!(rx.rx.try_recv().unwrap(), frame("a"));
+        hub.announce("team/c", frame("c"), 100);
+        assert_eq!(rx.rx.try_recv().unwrap(), frame("c"));
+        assert!(rx.rx.try_recv().is_err(), "secret/b is not readable");
+
+        // A prefix no document id can have is not kept; a new Hello ends every watch.
+        let long = "p".repeat(MAX_DOC_ID_LEN + 1);
+        hub.watch(conn, &long, Rights::open());
+        assert_eq!(hub.watchers[&conn].prefixes.len(), 1);
+        hub.unwatch(conn);
+        hub.announce("team/d", frame("d"), 100);
+        assert!(rx.rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_connection_watches_a_bounded_number_of_prefixes() {
+        let mut hub = Hub::default();
+        let (queue, _rx) = conn_queue();
+        let conn = hub.register(queue);
+        for i in 0..MAX_WATCHED_PREFIXES + 5 {
+            hub.watch(conn, &format!("p{i}/"), Rights::open());
+        }
+        hub.watch(conn, "p20/", Rights::open());
+        let prefixes: Vec<&str> = hub.watchers[&conn]
+            .prefixes
+            .iter()
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert_eq!(prefixes.len(), MAX_WATCHED_PREFIXES);
+        assert_eq!(prefixes.first(), Some(&"p5/"), "the oldest are forgotten");
+        assert_eq!(prefixes.last(), Some(&"p20/"), "listing again refreshes");
+        hub.remove(conn);
+        assert!(hub.watchers.is_empty());
     }
 }

@@ -203,7 +203,8 @@ impl Relay {
                 ApplyOutcome::Unchanged => {}
             }
         }
-        let hub = self.hub();
+        let max_queue = self.config.max_queue;
+        let mut hub = self.hub();
         for doc in created {
             // Connections that listed a prefix of it learn of it now, not at their next
             // listing (clients subscribe to what a `DocList` names that they lack).
@@ -211,7 +212,7 @@ impl Relay {
             let frame = Arc::new(protocol::encode(&Message::DocList(DocList {
                 docs: vec![doc],
             })));
-            hub.announce(&doc_id, frame, self.config.max_queue);
+            hub.announce(&doc_id, frame, max_queue);
         }
         for (doc_id, updates) in runs {
             let frame = Arc::new(protocol::encode(&Message::Updates(Updates {
@@ -542,6 +543,20 @@ impl Connection {
 
     pub fn unfollow(&self, doc_id: &str) {
         self.relay.hub().unfollow(self.id, doc_id);
+    }
+
+    /// The answer to this connection's listing is queued: documents announced since the
+    /// listing was read follow it ([`Hub::watch`](crate::hub::Hub::watch)).
+    pub fn listing_answered(&self) {
+        self.relay
+            .hub()
+            .release(self.id, self.relay.config.max_queue);
+    }
+
+    /// The connection presented new credentials: its watches (with the old rights) end
+    /// until it lists again.
+    pub fn credentials_changed(&self) {
+        self.relay.hub().unwatch(self.id);
     }
 
     /// Shows this connection's presence on `doc_id` (empty: withdraws it) to the document's

@@ -137,3 +137,27 @@ async fn a_follower_announces_a_document_created_through_the_leader() {
         .expect("subscribe on the follower");
     assert_eq!(dump.server_version().total(), 1);
 }
+
+#[tokio::test]
+async fn a_new_hello_ends_what_the_old_token_watched() {
+    let server = ServerProcess::start(&["--auth-secret", SECRET]).await;
+    let mut watcher = RawClient::connect_hello(&server.url(), token(&["*"])).await;
+    let mut writer = RawClient::connect_hello(&server.url(), token(&["*"])).await;
+    assert!(list(&mut watcher, "").await.docs.is_empty());
+    // The same connection now reads only team/*.
+    assert!(matches!(
+        watcher.hello(token(&["team/*"])).await,
+        Message::Welcome(_)
+    ));
+    create(&mut writer, "secret/plans").await;
+    create(&mut writer, "team/notes").await;
+    // Nothing was announced under the old token's rights: the next message is the answer
+    // to a new listing, which names only what the new token reads.
+    assert_eq!(
+        list(&mut watcher, "").await.docs,
+        vec![("team/notes".to_string(), DocKind::Automerge)]
+    );
+    create(&mut writer, "secret/more").await;
+    create(&mut writer, "team/more").await;
+    expect_announced(&mut watcher, "team/more").await;
+}
