@@ -1,4 +1,4 @@
-// Browser benchmarks (not tests): the automerge-paper editing trace through the Store on
+// Browser benchmarks (not tests): an editing trace (automerge-paper by default) through the Store on
 // OPFS in Debian's chromium, 100 trace txns per transaction (one durable commit each), for
 // Automerge and Yrs; a cold open of the result; and the time from page load to a usable
 // document on the demo board (first visit and after a reload). Prints a Markdown table.
@@ -12,8 +12,33 @@ const tracePath = process.argv[2] ?? resolve(root, "../shared/data/automerge-pap
 const bytes = readFileSync(tracePath);
 const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
 const raw = JSON.parse((gzipped ? gunzipSync(bytes) : bytes).toString("utf8"));
-const txns = raw.txns.map((t) => t.patches);
+const txns = toUtf16(raw.startContent ?? "", raw.txns.map((t) => t.patches));
 const BATCH = 100;
+
+/** Traces count positions in code points; the browser Store (like Yjs) counts UTF-16 code
+ *  units, one more for every character outside the BMP (an emoji) before the position.
+ *  Converts every patch, tracking where those characters are (as bench/src/astral.rs
+ *  does for the raw Yrs rows); a trace without them is returned as it is. */
+function toUtf16(start, txns) {
+  const astral = (ch) => ch.length === 2;
+  const any = (text) => [...text].some(astral);
+  if (!any(start) && !txns.some((patches) => patches.some(([, , ins]) => ins && any(ins)))) return txns;
+  const firstAtOrAfter = (at, pos) => {
+    let lo = 0, hi = at.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (at[mid] < pos) lo = mid + 1; else hi = mid; }
+    return lo;
+  };
+  let at = [...start].flatMap((ch, i) => (astral(ch) ? [i] : []));
+  return txns.map((patches) => patches.map(([pos, del, ins = ""]) => {
+    const before = firstAtOrAfter(at, pos);
+    const end = firstAtOrAfter(at, pos + del);
+    const chars = [...ins];
+    const inserted = chars.flatMap((ch, i) => (astral(ch) ? [pos + i] : []));
+    const after = at.slice(end).map((p) => p + chars.length - del);
+    at = at.slice(0, before).concat(inserted, after);
+    return [pos + before, del + (end - before), ins];
+  }));
+}
 
 const relay = await startRelay();
 const browser = await launch();
