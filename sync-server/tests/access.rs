@@ -5,40 +5,19 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use common::{edit, read_doc, RawClient, ServerProcess, WAIT};
+use common::{edit, now_secs, read_doc, signed_token, RawClient, ServerProcess, WAIT};
 use concord_core::native_client::{sync_once, ClientError};
 use concord_core::protocol::{DocList, ErrorCode, ListDocs, Message, Subscribe};
 use concord_core::sync::{ClientConfig, SyncScope};
 use concord_core::{DocKind, Store, UpdateRecord, VersionVector};
-use concord_server::auth::{issue, Claims};
 
 const SECRET: &str = "correct horse battery staple";
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn token_with(secret: &str, docs: &[&str], right: &str, exp: u64) -> String {
-    issue(
-        secret.as_bytes(),
-        &Claims {
-            sub: "test".into(),
-            docs: docs.iter().map(|d| d.to_string()).collect(),
-            right: right.into(),
-            exp,
-        },
-    )
-    .unwrap()
-}
-
 /// A token for `docs` with `right`, valid for an hour.
 fn token(docs: &[&str], right: &str) -> Option<String> {
-    Some(token_with(SECRET, docs, right, now() + 3600))
+    Some(signed_token(SECRET, docs, right, now_secs() + 3600))
 }
 
 async fn start() -> ServerProcess {
@@ -91,13 +70,13 @@ async fn missing_and_invalid_tokens_are_unauthorized() {
     c.expect_error(ErrorCode::HelloRequired).await;
     c.ping().await;
 
-    let exp = now() + 3600;
+    let exp = now_secs() + 3600;
     for bad in [
         "".to_string(),
         "garbage".to_string(),
         "a.b.c".to_string(),
-        token_with("another secret", &["*"], "write", exp),
-        token_with(SECRET, &["*"], "admin", exp),
+        signed_token("another secret", &["*"], "write", exp),
+        signed_token(SECRET, &["*"], "admin", exp),
     ] {
         expect_refused(&mut c, Some(bad.clone()), ErrorCode::Unauthorized).await;
     }
@@ -114,7 +93,7 @@ async fn missing_and_invalid_tokens_are_unauthorized() {
 async fn an_expired_token_is_token_expired() {
     let server = start().await;
     let mut c = RawClient::connect(&server.url()).await;
-    let expired = token_with(SECRET, &["*"], "write", now() - 60);
+    let expired = signed_token(SECRET, &["*"], "write", now_secs() - 60);
     expect_refused(&mut c, Some(expired), ErrorCode::TokenExpired).await;
     c.send(&Message::ListDocs(ListDocs { prefix: "".into() }))
         .await;
@@ -134,9 +113,9 @@ async fn a_token_that_expires_during_a_connection_stops_working() {
     // is answered, then it is re-issued with a longer lifetime (bounded).
     let mut exp = 0;
     for ttl in [3, 6, 12] {
-        exp = now() + ttl;
+        exp = now_secs() + ttl;
         match c
-            .hello(Some(token_with(SECRET, &["a"], "write", exp)))
+            .hello(Some(signed_token(SECRET, &["a"], "write", exp)))
             .await
         {
             Message::Welcome(_) => break,
@@ -146,7 +125,7 @@ async fn a_token_that_expires_during_a_connection_stops_working() {
     }
     assert!(exp > 0, "could not open a session");
     c.subscribe_all("a", DocKind::Automerge).await;
-    while now() <= exp {
+    while now_secs() <= exp {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // At expiry the relay says so and closes the connection; anything sent after that
@@ -429,8 +408,11 @@ async fn an_expired_connection_no_longer_receives_updates() {
     let mut c = RawClient::connect(&url).await;
     let mut exp = 0;
     for ttl in [3, 6, 12] {
-        exp = now() + ttl;
-        match c.hello(Some(token_with(SECRET, &["a"], "read", exp))).await {
+        exp = now_secs() + ttl;
+        match c
+            .hello(Some(signed_token(SECRET, &["a"], "read", exp)))
+            .await
+        {
             Message::Welcome(_) => break,
             Message::Error(e) if e.code == ErrorCode::TokenExpired => exp = 0,
             other => panic!("unexpected {other:?}"),
@@ -438,7 +420,7 @@ async fn an_expired_connection_no_longer_receives_updates() {
     }
     assert!(exp > 0, "could not open a session");
     c.subscribe_all("a", DocKind::Automerge).await;
-    while now() <= exp {
+    while now_secs() <= exp {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A writer with a valid token writes; the relay fans out before it acknowledges, so

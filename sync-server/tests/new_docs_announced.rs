@@ -7,12 +7,9 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use common::{edit, RawClient, ServerProcess, WAIT};
+use common::{edit, now_secs, signed_token, RawClient, ServerProcess, WAIT};
 use concord_core::protocol::{DocList, ListDocs, Message};
 use concord_core::{DocKind, Store, VersionVector};
-use concord_server::auth::{issue, Claims};
 use concord_testkit::cluster::{Cluster, ClusterSpec};
 
 const SECRET: &str = "announce secret";
@@ -83,22 +80,7 @@ async fn a_new_document_is_announced_to_who_listed_its_prefix() {
 }
 
 fn token(docs: &[&str]) -> Option<String> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    Some(
-        issue(
-            SECRET.as_bytes(),
-            &Claims {
-                sub: "test".into(),
-                docs: docs.iter().map(|d| d.to_string()).collect(),
-                right: "write".into(),
-                exp: now + 3600,
-            },
-        )
-        .unwrap(),
-    )
+    Some(signed_token(SECRET, docs, "write", now_secs() + 3600))
 }
 
 #[tokio::test]

@@ -502,3 +502,26 @@ pub async fn in_process_relay(
     }
     format!("ws://{addr}/sync")
 }
+
+/// Seconds since the Unix epoch (token lifetimes).
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// An access token signed with `secret` for `docs` (ids or `prefix/*`) with `right`
+/// (`read` or `write`), expiring at `exp` (Unix seconds).
+pub fn signed_token(secret: &str, docs: &[&str], right: &str, exp: u64) -> String {
+    concord_server::auth::issue(
+        secret.as_bytes(),
+        &concord_server::auth::Claims {
+            sub: "test".into(),
+            docs: docs.iter().map(|d| d.to_string()).collect(),
+            right: right.into(),
+            exp,
+        },
+    )
+    .unwrap()
+}
