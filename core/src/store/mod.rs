@@ -4,12 +4,13 @@
 //! log, [`crate::log`]); the updates this device authored and the relay has not yet
 //! acknowledged are also listed in `outbox`. A commit writes the update, the outbox entry
 //! and the new version vector in one SQLite transaction (WAL, `synchronous=FULL`), so once
-//! [`Store::transact`] returns the edit survives a crash. Loading a document is its latest
+//! [`Store::transact`] returns the edit survives a crash. What the relay holds (remote
+//! updates, acknowledgements) is committed without waiting for the fsync ([`durability`]). Loading a document is its latest
 //! checkpoint plus the updates logged after it; a checkpoint is taken when that tail grows
 //! past [`StoreOptions::checkpoint_every`].
 //!
 //! This file holds the handle, its options and its locking; the rest is by concern:
-//! [`coherence`] (other processes' commits), `edit` (creating and editing documents),
+//! [`durability`] (which writes wait for the fsync), [`coherence`] (other processes' commits), `edit` (creating and editing documents),
 //! `query` (reading them), `policies` (conflict policies: setting them, every concurrent
 //! value, resolving), `clock` (the device's persisted hybrid logical clock), `sync_api`
 //! (what sync needs: outbox, remote updates, acknowledgements) and `sql` (the device's SQL
@@ -19,6 +20,7 @@ mod check;
 mod clock;
 mod coherence;
 mod compact;
+mod durability;
 mod edit;
 mod fold;
 mod policies;
@@ -42,6 +44,7 @@ use crate::read::Reader;
 use crate::text_unit::TextUnit;
 use crate::vv::VersionVector;
 use coherence::{Cache, DiskVersion};
+use durability::{Durability, SyncMode};
 
 pub use check::{is_corruption, CheckReport, Problem, ProblemKind};
 pub use schema::SCHEMA_VERSION;
@@ -140,6 +143,8 @@ struct Inner {
     /// Documents whose unacknowledged updates this handle read to send: a relay may hold
     /// them, so closing folds them only by count (`fold.rs`), not for their size.
     read_to_send: std::collections::HashSet<String>,
+    /// Whether the connection's commits wait for the fsync ([`durability`]).
+    sync_mode: SyncMode,
 }
 
 /// A write transaction holding SQLite's write lock, with the cache brought up to date.
@@ -152,6 +157,12 @@ struct Write<'a> {
 
 impl Inner {
     fn begin_write(&mut self) -> Result<Write<'_>> {
+        self.begin_write_with(Durability::Disk)
+    }
+
+    /// [`Inner::begin_write`] for a write of the given durability ([`durability`]).
+    fn begin_write_with(&mut self, durability: Durability) -> Result<Write<'_>> {
+        self.sync_mode.set(&self.conn, durability)?;
         let tx = coherence::begin_write(
             &mut self.conn,
             Cache {
@@ -221,6 +232,7 @@ impl Store {
                 options,
                 data_version,
                 read_to_send: Default::default(),
+                sync_mode: SyncMode::new(),
             })),
             listeners: Listeners::default(),
             last_apply_nanos: Arc::default(),
@@ -312,13 +324,23 @@ impl Store {
         id: &str,
         f: impl FnOnce(&Transaction<'_>, &mut Loaded, &Origin, &StoreOptions) -> Result<R>,
     ) -> Result<R> {
+        self.write_doc_with(id, Durability::Disk, f)
+    }
+
+    /// [`Store::write_doc`] for a write of the given durability ([`durability`]).
+    fn write_doc_with<R>(
+        &self,
+        id: &str,
+        durability: Durability,
+        f: impl FnOnce(&Transaction<'_>, &mut Loaded, &Origin, &StoreOptions) -> Result<R>,
+    ) -> Result<R> {
         let mut guard = self.lock();
         let Write {
             tx,
             device,
             docs,
             options,
-        } = guard.begin_write()?;
+        } = guard.begin_write_with(durability)?;
         let result = sql::loaded(&tx, docs, id, options.text_unit)
             .and_then(|doc| f(&tx, doc, device, options))
             .and_then(|r| Ok(tx.commit().map(|_| r)?));

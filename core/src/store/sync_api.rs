@@ -5,6 +5,7 @@
 use crate::log::Cached;
 use rusqlite::params;
 
+use super::durability::Durability;
 use super::{change_event, clock, fold, sql, RemoteApplied, Store, Write};
 use crate::doc::CrdtDoc;
 use crate::error::Result;
@@ -71,14 +72,18 @@ impl Store {
     }
 
     /// The relay holds every update of `origin` up to `upto`: drop them from the outbox.
+    /// Not fsynced: lost in a power cut, the updates are sent again and the relay
+    /// acknowledges what it holds (see `durability`).
     pub fn acknowledge(&self, id: &str, origin: &Origin, upto: u64) -> Result<usize> {
         let mut inner = self.lock();
-        let n = inner.conn.execute_cached(
+        let Write { tx, docs, .. } = inner.begin_write_with(Durability::FromRelay)?;
+        let n = tx.execute_cached(
             "DELETE FROM outbox WHERE doc_id = ?1 AND origin = ?2 AND seq <= ?3",
             params![id, origin.as_str(), upto as i64],
         )?;
-        fold::forget_base_if_sent(&inner.conn, id)?;
-        if let Some(doc) = inner.docs.get_mut(id) {
+        fold::forget_base_if_sent(&tx, id)?;
+        tx.commit()?;
+        if let Some(doc) = docs.get_mut(id) {
             doc.base_noted = false;
         }
         Ok(n)
@@ -106,27 +111,30 @@ impl Store {
     }
 
     fn apply_remote_timed(&self, id: &str, updates: &[UpdateRecord]) -> Result<RemoteApplied> {
-        let (outcome, event) = self.write_doc(id, |tx, doc, device, options| {
-            let mut version = doc.version.clone();
-            let admitted = log::admit(&mut version, updates);
-            let mut outcome = RemoteApplied {
-                applied: 0,
-                duplicates: admitted.held,
-                gap: admitted.gap,
-            };
-            if admitted.new.is_empty() {
-                return Ok((outcome, None));
-            }
-            let data: Vec<&[u8]> = admitted.new.iter().map(|r| r.data.as_slice()).collect();
-            doc.crdt.apply_updates(&data)?;
-            clock::observe_doc(tx, &doc.crdt, device, options)?;
-            doc.version = version;
-            doc.tail += admitted.new.len() as u64;
-            doc.tail_bytes += data.iter().map(|d| d.len() as u64).sum::<u64>();
-            sql::log_and_write_doc_state(tx, id, doc, options, &admitted.new)?;
-            outcome.applied = admitted.new.len();
-            Ok((outcome, Some(change_event(id, ChangeSource::Remote, doc))))
-        })?;
+        // Not fsynced: the relay holds these and sends them again if a power cut loses
+        // them (see `durability`).
+        let (outcome, event) =
+            self.write_doc_with(id, Durability::FromRelay, |tx, doc, device, options| {
+                let mut version = doc.version.clone();
+                let admitted = log::admit(&mut version, updates);
+                let mut outcome = RemoteApplied {
+                    applied: 0,
+                    duplicates: admitted.held,
+                    gap: admitted.gap,
+                };
+                if admitted.new.is_empty() {
+                    return Ok((outcome, None));
+                }
+                let data: Vec<&[u8]> = admitted.new.iter().map(|r| r.data.as_slice()).collect();
+                doc.crdt.apply_updates(&data)?;
+                clock::observe_doc(tx, &doc.crdt, device, options)?;
+                doc.version = version;
+                doc.tail += admitted.new.len() as u64;
+                doc.tail_bytes += data.iter().map(|d| d.len() as u64).sum::<u64>();
+                sql::log_and_write_doc_state(tx, id, doc, options, &admitted.new)?;
+                outcome.applied = admitted.new.len();
+                Ok((outcome, Some(change_event(id, ChangeSource::Remote, doc))))
+            })?;
         self.listeners.emit(event.as_slice());
         Ok(outcome)
     }
@@ -140,13 +148,14 @@ impl Store {
         saved: &[u8],
         covers: &VersionVector,
     ) -> Result<()> {
-        let event = self.write_doc(id, |tx, doc, device, options| {
-            doc.crdt.merge_saved_state(saved)?;
-            clock::observe_doc(tx, &doc.crdt, device, options)?;
-            doc.version.merge(covers);
-            sql::take_checkpoint(tx, id, doc)?;
-            Ok(change_event(id, ChangeSource::Remote, doc))
-        })?;
+        let event =
+            self.write_doc_with(id, Durability::FromRelay, |tx, doc, device, options| {
+                doc.crdt.merge_saved_state(saved)?;
+                clock::observe_doc(tx, &doc.crdt, device, options)?;
+                doc.version.merge(covers);
+                sql::take_checkpoint(tx, id, doc)?;
+                Ok(change_event(id, ChangeSource::Remote, doc))
+            })?;
         self.listeners.emit(&[event]);
         Ok(())
     }
