@@ -71,8 +71,9 @@ fn reclaim(conn: &Connection) -> Result<()> {
 impl Drop for Inner {
     /// On close, checkpoints the documents this handle changed whose tail is not empty,
     /// so the next open loads a checkpoint instead of replaying a tail, and folds an
-    /// outbox of at least `StoreOptions::fold_outbox_at` rows. Best effort: every
-    /// commit is already durable, so a failure here loses nothing.
+    /// outbox of at least `StoreOptions::fold_outbox_at` rows. Best effort: every local
+    /// commit is already durable (and what the relay holds it sends again), so a failure
+    /// here loses nothing.
     fn drop(&mut self) {
         let dirty: Vec<String> = self
             .docs

@@ -3,13 +3,20 @@
 //! A local commit holds what the user typed, which exists nowhere else until a relay has
 //! it: it is fsynced before [`Store::transact`](super::Store::transact) returns
 //! (`synchronous=FULL`). What the device stores on the relay's word (other devices'
-//! updates, catch-up snapshots, acknowledgements of its own updates) the relay holds
-//! durably already: it is committed without waiting for the fsync (`synchronous=NORMAL`).
-//! A power cut may lose the last of those writes, and the next sync gets them again (the
-//! relay re-sends what the device's version vector lacks and acknowledges a re-sent update
-//! it holds). Nothing local is put at risk by it: the WAL is written in order, so the fsync
-//! of a later local commit covers every earlier write, and a local edit made on top of
-//! updates from the relay is never on disk without them.
+//! updates, catch-up snapshots, acknowledgements of its own updates) the relay already
+//! holds: it is committed without waiting for the fsync (`synchronous=NORMAL`). A power
+//! cut may lose the last of those writes, and the next sync gets them again: the relay
+//! re-sends what the device's version vector lacks, and acknowledges again a re-sent update
+//! it holds (if the device folded that update meanwhile, `fold.rs`, the relay reports more
+//! of the device's origin than it has and the device takes a new origin, as after any lost
+//! acknowledgement). Nothing local is put at risk: the WAL is written in order, so the
+//! fsync of a later local commit covers every earlier write, and a local edit made on top
+//! of updates from the relay is never on disk without them.
+//!
+//! "The relay holds it" is as strong as the relay's write concern: under `leader` (or a
+//! relay restored from an old backup) an acknowledged update can be lost there, and a
+//! device that also lost it in a power cut cannot give it back (`repair_lost`); its author
+//! still can, as the author's own commits are fsynced.
 //!
 //! On a phone or a laptop an fsync costs milliseconds and battery, and a device catching
 //! up applies many batches and acknowledgements: those no longer wait for the disk.
@@ -34,6 +41,34 @@ pub(super) struct SyncMode {
     current: Durability,
 }
 
+impl Durability {
+    /// The `synchronous` level a write of this durability commits with.
+    fn level(self) -> i64 {
+        match self {
+            Durability::Disk => 2,
+            Durability::FromRelay => 1,
+        }
+    }
+}
+
+/// The connection's `synchronous` level now (2 = FULL, 1 = NORMAL).
+fn level_of(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row_cached("PRAGMA synchronous", [], |r| r.get(0))?)
+}
+
+/// Checks, in builds with debug assertions, that an open write transaction will commit
+/// with the level its durability asks for.
+pub(super) fn debug_check(conn: &Connection, durability: Durability) {
+    if cfg!(debug_assertions) {
+        let level = level_of(conn).expect("reading PRAGMA synchronous");
+        assert_eq!(
+            level,
+            durability.level(),
+            "a {durability:?} write commits with synchronous={level}"
+        );
+    }
+}
+
 impl SyncMode {
     /// A connection `schema::prepare` opened: `synchronous=FULL`.
     pub fn new() -> SyncMode {
@@ -51,6 +86,7 @@ impl SyncMode {
                 Durability::FromRelay => "PRAGMA synchronous = NORMAL",
             };
             conn.execute_cached(sql, [])?;
+            debug_assert_eq!(level_of(conn)?, durability.level());
             self.current = durability;
         }
         Ok(())
@@ -65,11 +101,7 @@ mod tests {
     /// The `synchronous` setting the store's connection holds now: the one its last
     /// write committed with.
     fn synchronous(store: &Store) -> i64 {
-        let inner = store.inner.lock().unwrap();
-        inner
-            .conn
-            .query_row("PRAGMA synchronous", [], |r| r.get(0))
-            .unwrap()
+        level_of(&store.inner.lock().unwrap().conn).unwrap()
     }
 
     const NORMAL: i64 = 1;
@@ -107,6 +139,11 @@ mod tests {
             .unwrap();
         assert_eq!(synchronous(&device), FULL, "a local commit after it");
         assert_eq!(device.pending("d").unwrap(), 1);
+
+        let saved = author.saved_state("d").unwrap();
+        let covers = author.version_vector("d").unwrap();
+        device.apply_catchup_snapshot("d", &saved, &covers).unwrap();
+        assert_eq!(synchronous(&device), NORMAL, "a catch-up snapshot");
         drop(device);
 
         // Everything is in the file all the same.
@@ -122,9 +159,7 @@ mod tests {
     fn the_setting_is_switched_only_when_it_changes() {
         let conn = Connection::open_in_memory().unwrap();
         let mut mode = SyncMode::new();
-        let level = |c: &Connection| -> i64 {
-            c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap()
-        };
+        let level = |c: &Connection| level_of(c).unwrap();
         conn.pragma_update(None, "synchronous", "FULL").unwrap();
         mode.set(&conn, Durability::FromRelay).unwrap();
         assert_eq!(level(&conn), NORMAL);

@@ -5,16 +5,17 @@
 //! acknowledged are also listed in `outbox`. A commit writes the update, the outbox entry
 //! and the new version vector in one SQLite transaction (WAL, `synchronous=FULL`), so once
 //! [`Store::transact`] returns the edit survives a crash. What the relay holds (remote
-//! updates, acknowledgements) is committed without waiting for the fsync ([`durability`]). Loading a document is its latest
-//! checkpoint plus the updates logged after it; a checkpoint is taken when that tail grows
-//! past [`StoreOptions::checkpoint_every`].
+//! updates, catch-up snapshots, acknowledgements) is committed without waiting for the
+//! fsync ([`durability`]). Loading a document is its latest checkpoint plus the updates
+//! logged after it; a checkpoint is taken when that tail grows past
+//! [`StoreOptions::checkpoint_every`].
 //!
 //! This file holds the handle, its options and its locking; the rest is by concern:
-//! [`durability`] (which writes wait for the fsync), [`coherence`] (other processes' commits), `edit` (creating and editing documents),
-//! `query` (reading them), `policies` (conflict policies: setting them, every concurrent
-//! value, resolving), `clock` (the device's persisted hybrid logical clock), `sync_api`
-//! (what sync needs: outbox, remote updates, acknowledgements) and `sql` (the device's SQL
-//! over the shared log).
+//! [`durability`] (which writes wait for the fsync), [`coherence`] (other processes'
+//! commits), `edit` (creating and editing documents), `query` (reading them), `policies`
+//! (conflict policies: setting them, every concurrent value, resolving), `clock` (the
+//! device's persisted hybrid logical clock), `sync_api` (what sync needs: outbox, remote
+//! updates, acknowledgements) and `sql` (the device's SQL over the shared log).
 
 mod check;
 mod clock;
@@ -171,6 +172,7 @@ impl Inner {
                 data_version: &mut self.data_version,
             },
         )?;
+        durability::debug_check(&tx, durability);
         Ok(Write {
             tx,
             device: &mut self.device,
