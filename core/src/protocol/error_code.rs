@@ -96,6 +96,21 @@ impl ErrorCode {
             ErrorCode::Unauthorized | ErrorCode::TokenExpired | ErrorCode::UnsupportedVersion
         )
     }
+
+    /// True when, in answer to the handshake, the error says the relay cannot read this
+    /// client's frames (`malformed_frame`, `unknown_message`, `frame_too_large`,
+    /// `hello_required`, `unsupported_version`): another protocol or a proxy that mangles
+    /// frames. The same `Hello` would be refused again, so it ends the session too.
+    pub fn refuses_handshake(self) -> bool {
+        self.ends_session()
+            || matches!(
+                self,
+                ErrorCode::MalformedFrame
+                    | ErrorCode::UnknownMessage
+                    | ErrorCode::FrameTooLarge
+                    | ErrorCode::HelloRequired
+            )
+    }
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -512,19 +512,24 @@ impl<L: DeviceLog, R: RandomSource> ClientDriver<L, R> {
         let once = matches!(self.mode, DriverMode::Once { .. });
         for error in errors {
             self.status.last_error = Some(format!("{} ({})", error.message, error.code.name()));
-            if error.doc_id.is_none() && error.code.ends_session() {
-                // The connection as a whole was refused (token, version): reconnecting
-                // with the same settings cannot succeed.
+            // An error without a document before the Welcome answers the handshake.
+            let handshake = error.doc_id.is_none() && self.session.awaiting_welcome();
+            if (error.doc_id.is_none() && error.code.ends_session())
+                || (handshake && error.code.refuses_handshake())
+            {
+                // The connection as a whole was refused (token, version, frames the relay
+                // cannot read): reconnecting with the same settings cannot succeed.
                 if !once {
                     self.status.stopped = Some(error.clone());
                 }
                 self.end(Err(ClientError::Refused(error)));
                 return;
             }
-            if error.code.switches_node() {
+            if error.code.switches_node() || (handshake && !once) {
                 // This node cannot serve us now (behind our `min_lsn`, no leader, write
-                // concern not met): leave it, back off, try the next URL. The outbox stays
-                // and is resent there.
+                // concern not met, or it failed the handshake, which no Welcome follows):
+                // leave it, back off, try the next URL. The outbox stays and is resent
+                // there.
                 self.events.push_back(DriverEvent::Close);
                 self.connection_lost(now, ClientError::Refused(error));
                 return;

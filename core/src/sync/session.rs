@@ -306,6 +306,12 @@ impl<L: DeviceLog> ClientSession<L> {
         self.phase == Phase::Ready
     }
 
+    /// True between sending the `Hello` and receiving the `Welcome`: an error without a
+    /// document now answers the handshake.
+    pub fn awaiting_welcome(&self) -> bool {
+        self.phase == Phase::AwaitingWelcome
+    }
+
     /// Error frames received since the last call.
     pub fn take_errors(&mut self) -> Vec<ErrorFrame> {
         std::mem::take(&mut self.errors)

@@ -248,6 +248,72 @@ fn an_expired_token_ends_the_session_without_reconnecting() {
 }
 
 #[test]
+fn a_relay_that_cannot_read_the_hello_ends_the_session_without_reconnecting() {
+    // A relay of another protocol (or a proxy mangling frames) answers the handshake with
+    // a framing error: the same Hello would be refused again, so the client stops and
+    // says why instead of waiting for a Welcome that never comes.
+    for code in [
+        ErrorCode::MalformedFrame,
+        ErrorCode::UnknownMessage,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::HelloRequired,
+    ] {
+        let relay = FakeRelay {
+            refuse_hello: Some(code),
+            ..FakeRelay::default()
+        };
+        let mut pair = Pair::new(
+            device_with(&["d"]),
+            relay,
+            background(Backoff::default()),
+            &[URL],
+            1,
+        );
+        match &pair.ended {
+            Some(Err(ClientError::Refused(e))) => assert_eq!(e.code, code),
+            other => panic!("{code}: expected a refusal, got {other:?}"),
+        }
+        assert_eq!(pair.status.stopped.as_ref().map(|e| e.code), Some(code));
+        assert!(!pair.status.connected);
+        pair.advance(Duration::from_secs(3600));
+        assert_eq!(pair.connects.len(), 1, "{code}: it reconnected");
+    }
+}
+
+#[test]
+fn a_handshake_that_failed_on_the_relay_is_retried_on_a_new_connection() {
+    // `internal` (the relay failed to store) is not about the Hello, but no Welcome
+    // follows it: the client leaves that connection and tries again after its backoff,
+    // instead of waiting on it for good.
+    let relay = FakeRelay {
+        refuse_hello: Some(ErrorCode::Internal),
+        ..FakeRelay::default()
+    };
+    let mut pair = Pair::new(
+        device_with(&["d"]),
+        relay,
+        background(Backoff::default()),
+        &[URL],
+        1,
+    );
+    assert!(pair.ended.is_none(), "ended: {:?}", pair.ended);
+    assert!(pair.status.stopped.is_none());
+    assert!(!pair.status.connected);
+    assert_eq!(pair.closes, 1, "the connection was not left");
+    pair.relay.refuse_hello = None;
+    pair.advance(Duration::from_secs(60));
+    assert!(pair.connects.len() >= 2, "no new connection");
+    assert!(pair.status.connected);
+    assert!(
+        pair.relay
+            .received
+            .iter()
+            .any(|m| matches!(m, Message::Subscribe(s) if s.doc_id == "d")),
+        "the new connection did not get past the handshake"
+    );
+}
+
+#[test]
 fn a_refused_document_is_reported_once_and_the_others_sync() {
     let log = device_with(&["a", "secret", "z"]);
     for doc in ["a", "secret", "z"] {
