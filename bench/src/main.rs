@@ -1,6 +1,7 @@
 //! `concord-bench`: measures Concord — durable local commits (`commit`), the automerge-paper
 //! editing trace against raw Automerge and Yrs (`trace`), and N client processes syncing
-//! through one relay process (`sync`), what conflict policies cost (`policies`), the long
+//! through one relay process (`sync`), what conflict policies cost (`policies`), a commit on
+//! a document of many origins (`origins`), the long
 //! fault run on a cluster (`faults`), failover time (`failover`), a cluster's commit
 //! latency (`cluster-latency`) and throughput (`cluster-throughput`), and any y-websocket
 //! server under load (`yjs-load`). Results are printed as
@@ -16,6 +17,7 @@ mod failover;
 mod faults;
 mod floor;
 mod measure;
+mod origins;
 mod policies;
 mod pregen;
 mod raw_client;
@@ -57,6 +59,8 @@ enum Command {
     Sync(sync::SyncArgs),
     /// Conflict policies: resolved reads (lww, merge) and LWW writes against plain ones
     Policies(policies::PoliciesArgs),
+    /// Local commit latency on a document already holding updates from N other origins
+    Origins(origins::OriginsArgs),
     /// The long fault run on a cluster of real processes: faults, acks, lost, divergent
     Faults(faults::FaultsArgs),
     /// Time from kill -9 of the leader to the first acknowledged write (p50, max)
@@ -123,6 +127,7 @@ fn run(command: Command) -> Result<()> {
         Command::Trace(args) => trace::run(&args),
         Command::Sync(args) => sync::run(&args),
         Command::Policies(args) => policies::run(&args),
+        Command::Origins(args) => origins::run(&args),
         Command::Faults(args) => faults::run(&args),
         Command::Failover(args) => failover::run(&args),
         Command::YjsLoad(args) => yjs_load::run(&args),

@@ -20,8 +20,9 @@ pub enum ChangeSource {
 pub struct ChangeEvent {
     pub doc_id: String,
     pub source: ChangeSource,
-    /// The document's version vector after the change.
-    pub version: VersionVector,
+    /// The document's version vector after the change (shared with the store: a document
+    /// may know tens of thousands of origins, and an event costs no copy of them).
+    pub version: Arc<VersionVector>,
 }
 
 type Callback = Arc<dyn Fn(&ChangeEvent) + Send + Sync>;

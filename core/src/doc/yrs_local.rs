@@ -11,7 +11,7 @@
 //! with the deletions its steps made (`yrs_diff.rs`); an edit of one step sends that step's
 //! own update, as before.
 
-use yrs::{Doc, IdSet, ReadTxn, StateVector, Transact, Transaction, TransactionMut, ID};
+use yrs::{Doc, IdSet, StateVector, Transact, Transaction, TransactionMut, ID};
 
 use super::yrs_diff;
 use super::yrs_text::AstralTexts;
@@ -19,8 +19,11 @@ use super::yrs_text::AstralTexts;
 pub(super) struct YrsEdit<'a> {
     doc: &'a mut Doc,
     astral: &'a mut AstralTexts,
-    /// The document's state vector when the edit began.
-    before: StateVector,
+    /// The document's state vector when the edit began: the first step that changed it
+    /// began there (steps that change nothing leave it as it was). Yrs computes it for
+    /// each transaction anyway; computing it again per edit costs a walk over every client
+    /// the document knows.
+    before: Option<StateVector>,
     /// What the edit's steps deleted.
     deleted: IdSet,
     /// How many steps changed the document.
@@ -31,11 +34,10 @@ pub(super) struct YrsEdit<'a> {
 
 impl<'a> YrsEdit<'a> {
     pub(super) fn new(doc: &'a mut Doc, astral: &'a mut AstralTexts) -> YrsEdit<'a> {
-        let before = doc.transact().state_vector();
         YrsEdit {
             doc,
             astral,
-            before,
+            before: None,
             deleted: IdSet::new(),
             steps: 0,
             first: None,
@@ -52,6 +54,7 @@ impl<'a> YrsEdit<'a> {
         if txn.has_changes() {
             if self.steps == 0 {
                 self.first = Some(txn.encode_update_v1());
+                self.before = Some(txn.before_state().clone());
             }
             self.steps += 1;
             for (client, ranges) in txn.delete_set().iter() {
@@ -76,7 +79,9 @@ impl<'a> YrsEdit<'a> {
             1 => self.first,
             _ => Some(yrs_diff::update_since(
                 &self.doc.transact(),
-                &self.before,
+                self.before
+                    .as_ref()
+                    .expect("set by the first step that changed the document"),
                 &self.deleted,
             )),
         }

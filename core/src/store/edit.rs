@@ -1,6 +1,8 @@
 //! Creating documents and editing them: each edit is committed durably, with its update
 //! logged and listed in the outbox, before [`Store::transact`] returns.
 
+use std::sync::Arc;
+
 use super::{change_event, clock, fold, sql, Store};
 use crate::doc::DocTxn;
 use crate::error::{Error, Result};
@@ -77,7 +79,7 @@ impl Store {
                 data,
             };
             sql::insert_update(tx, id, &record, true)?;
-            doc.version.advance(&record.origin, record.seq);
+            Arc::make_mut(&mut doc.version).advance(&record.origin, record.seq);
             doc.tail += 1;
             doc.tail_bytes += record.data.len() as u64;
             sql::write_doc_state(tx, id, doc, options)?;

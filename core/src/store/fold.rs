@@ -14,6 +14,8 @@
 //! origin than the device has, and the device takes a new origin (protocol.md, restored
 //! device), so no sequence number is ever stored twice with different content.
 
+use std::sync::Arc;
+
 use crate::log::Cached;
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -127,8 +129,7 @@ pub(super) fn fold(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![id, device.as_str(), first, records, rows, since],
     )?;
-    doc.version
-        .set(device.clone(), (first + records - 1) as u64);
+    Arc::make_mut(&mut doc.version).set(device.clone(), (first + records - 1) as u64);
     log::write_head(tx, id, &doc.version, doc.tail)?;
     Ok(rows as usize)
 }

@@ -185,7 +185,9 @@ impl Inner {
 /// A document held in memory, with the bookkeeping needed to extend its log.
 struct Loaded {
     crdt: CrdtDoc,
-    version: VersionVector,
+    /// Shared with the change events of its commits (a listener gets it without a copy:
+    /// a document may know tens of thousands of origins); changed with `Arc::make_mut`.
+    version: Arc<VersionVector>,
     /// Updates logged since the checkpoint.
     tail: u64,
     /// Their bytes (known once loaded here; 0 after a checkpoint).

@@ -63,7 +63,7 @@ impl Store {
 
     /// Which updates of the document this device holds.
     pub fn version_vector(&self, id: &str) -> Result<VersionVector> {
-        self.with_loaded(id, |doc, _| Ok(doc.version.clone()))
+        self.with_loaded(id, |doc, _| Ok(VersionVector::clone(&doc.version)))
     }
 
     /// Number of local updates of `id` the relay has not acknowledged.

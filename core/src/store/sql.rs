@@ -50,7 +50,7 @@ fn load(conn: &Connection, id: &str, unit: TextUnit) -> Result<Loaded> {
     let loaded = log::load_in(conn, id, unit)?.ok_or_else(|| Error::NoSuchDoc(id.to_string()))?;
     Ok(Loaded {
         crdt: loaded.crdt,
-        version: loaded.head.version,
+        version: std::sync::Arc::new(loaded.head.version),
         tail: loaded.head.tail,
         tail_bytes: loaded.tail_bytes,
         checkpoint_bytes: loaded.checkpoint_bytes,

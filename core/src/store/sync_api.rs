@@ -2,6 +2,8 @@
 //! a peer lacks, applying remote updates and catch-up snapshots, acknowledgements, and
 //! taking a new origin after a restore from an old backup.
 
+use std::sync::Arc;
+
 use crate::log::Cached;
 use rusqlite::params;
 
@@ -115,8 +117,9 @@ impl Store {
         // them (see `durability`).
         let (outcome, event) =
             self.write_doc_with(id, Durability::FromRelay, |tx, doc, device, options| {
-                let mut version = doc.version.clone();
-                let admitted = log::admit(&mut version, updates);
+                // Advanced in place: if anything below fails, the loaded document is
+                // dropped (`write_doc`), version and all.
+                let admitted = log::admit(Arc::make_mut(&mut doc.version), updates);
                 let mut outcome = RemoteApplied {
                     applied: 0,
                     duplicates: admitted.held,
@@ -128,7 +131,6 @@ impl Store {
                 let data: Vec<&[u8]> = admitted.new.iter().map(|r| r.data.as_slice()).collect();
                 doc.crdt.apply_updates(&data)?;
                 clock::observe_doc(tx, &doc.crdt, device, options)?;
-                doc.version = version;
                 doc.tail += admitted.new.len() as u64;
                 doc.tail_bytes += data.iter().map(|d| d.len() as u64).sum::<u64>();
                 sql::log_and_write_doc_state(tx, id, doc, options, &admitted.new)?;
@@ -152,7 +154,7 @@ impl Store {
             self.write_doc_with(id, Durability::FromRelay, |tx, doc, device, options| {
                 doc.crdt.merge_saved_state(saved)?;
                 clock::observe_doc(tx, &doc.crdt, device, options)?;
-                doc.version.merge(covers);
+                Arc::make_mut(&mut doc.version).merge(covers);
                 sql::take_checkpoint(tx, id, doc)?;
                 Ok(change_event(id, ChangeSource::Remote, doc))
             })?;
@@ -277,11 +279,11 @@ impl Store {
                         params![doc_id, origin.as_str(), *upto as i64],
                     )?;
                 }
-                doc.version.set(origin.clone(), *upto);
+                Arc::make_mut(&mut doc.version).set(origin.clone(), *upto);
             }
             for data in records {
                 let seq = doc.version.get(&author) + 1;
-                doc.version.set(author.clone(), seq);
+                Arc::make_mut(&mut doc.version).set(author.clone(), seq);
                 let record = UpdateRecord {
                     origin: author.clone(),
                     seq,
