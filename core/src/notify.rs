@@ -20,8 +20,9 @@ pub enum ChangeSource {
 pub struct ChangeEvent {
     pub doc_id: String,
     pub source: ChangeSource,
-    /// The document's version vector after the change (shared with the store: a document
-    /// may know tens of thousands of origins, and an event costs no copy of them).
+    /// The document's version vector after the change, shared with the store: a document
+    /// may know tens of thousands of origins, and the store makes no copy of them for an
+    /// event (a listener that keeps it makes the next commit copy it once).
     pub version: Arc<VersionVector>,
 }
 

@@ -97,6 +97,41 @@ fn a_failed_edit_stores_nothing_and_leaves_the_document_as_it_was() {
 }
 
 #[test]
+fn a_panicking_edit_stores_nothing_and_leaves_the_document_as_it_was() {
+    // An app's edit closure (or a foreign callback behind a binding, which catches the
+    // panic) may panic halfway: what it did to the document in memory must not show in
+    // reads, nor be carried into the next commit.
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let s = open(&dir, &format!("panic-{kind}.db"), 256);
+        s.create_doc("d", kind).unwrap();
+        s.transact("d", |tx| tx.insert_text("t", 0, "kept"))
+            .unwrap();
+        let before = s.to_json("d").unwrap();
+        let vv = s.version_vector("d").unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.transact("d", |tx| -> Result<(), Error> {
+                tx.insert_text("t", 0, "lost ")?;
+                panic!("the app's closure panics");
+            })
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(
+            s.to_json("d").unwrap(),
+            before,
+            "{kind}: read after the panic"
+        );
+        assert_eq!(s.version_vector("d").unwrap(), vv, "{kind}");
+        s.transact("d", |tx| tx.insert_text("t", 4, "!")).unwrap();
+        let after = serde_json::json!({ "t": "kept!" });
+        assert_eq!(s.to_json("d").unwrap(), after, "{kind}: the next commit");
+        drop(s);
+        let reopened = open(&dir, &format!("panic-{kind}.db"), 256);
+        assert_eq!(reopened.to_json("d").unwrap(), after, "{kind}: reopened");
+    }
+}
+
+#[test]
 fn commits_survive_reopen_and_snapshots_load_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     for kind in [DocKind::Automerge, DocKind::Yrs] {

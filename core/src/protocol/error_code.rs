@@ -97,10 +97,11 @@ impl ErrorCode {
         )
     }
 
-    /// True when, in answer to the handshake, the error says the relay cannot read this
-    /// client's frames (`malformed_frame`, `unknown_message`, `frame_too_large`,
-    /// `hello_required`, `unsupported_version`): another protocol or a proxy that mangles
-    /// frames. The same `Hello` would be refused again, so it ends the session too.
+    /// True when, in answer to the handshake, the error says one side cannot read the
+    /// other's frames (`malformed_frame`, `unknown_message`, `frame_too_large`,
+    /// `hello_required`, `unsupported_version`; from the relay, or from this client when the
+    /// relay's answer does not decode): another protocol, or a proxy that mangles frames.
+    /// The same `Hello` would fail again, so it ends the session too.
     pub fn refuses_handshake(self) -> bool {
         self.ends_session()
             || matches!(

@@ -245,10 +245,15 @@ impl Store {
 
     /// Locks the store, first dropping cached state another process made stale.
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        let mut guard = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut guard = self.inner.lock().unwrap_or_else(|poisoned| {
+            // A panic while the lock was held (an app's edit closure; a binding catches
+            // it) may have left a loaded document half-changed, in memory only: every
+            // cached document is dropped, to be loaded again from the file.
+            let mut guard = poisoned.into_inner();
+            guard.docs.clear();
+            self.inner.clear_poison();
+            guard
+        });
         let Inner {
             conn,
             device,

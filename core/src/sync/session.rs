@@ -278,6 +278,9 @@ impl<L: DeviceLog> ClientSession<L> {
     /// The transport is up: returns the handshake.
     pub fn connected(&mut self) -> Vec<Message> {
         self.phase = Phase::AwaitingWelcome;
+        // Errors of the last connection not yet taken (it ended on a store error) are not
+        // an answer to this connection's Hello.
+        self.errors.clear();
         self.docs.clear();
         self.unsynced.clear();
         self.refused.clear();

@@ -281,6 +281,24 @@ fn a_relay_that_cannot_read_the_hello_ends_the_session_without_reconnecting() {
 }
 
 #[test]
+fn errors_of_a_connection_that_ended_are_not_taken_for_the_next_hellos_answer() {
+    // A connection can end (on a store error) before its error frames are acted on; on
+    // the next connection, before its Welcome, they would read as the relay refusing the
+    // new Hello and stop the client for good.
+    let mut session = concord_core::sync::ClientSession::new(
+        device_with(&["d"]),
+        concord_core::sync::ClientConfig::default(),
+    );
+    session.connected();
+    let old = Message::error(ErrorCode::MalformedFrame, "from the old connection", None);
+    session.handle(old).unwrap();
+    session.disconnected();
+    session.connected();
+    assert!(session.awaiting_welcome());
+    assert_eq!(session.take_errors(), vec![]);
+}
+
+#[test]
 fn a_handshake_that_failed_on_the_relay_is_retried_on_a_new_connection() {
     // `internal` (the relay failed to store) is not about the Hello, but no Welcome
     // follows it: the client leaves that connection and tries again after its backoff,
