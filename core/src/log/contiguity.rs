@@ -36,6 +36,28 @@ pub fn admit<'a>(version: &mut VersionVector, updates: &'a [UpdateRecord]) -> Ad
     out
 }
 
+/// What [`admit`] finds in a batch of which nothing is new (a resend, or a gap before
+/// anything new), with `version` left untouched; `None` when some update is new (then call
+/// [`admit`]). A document's version vector may be shared and large: a batch that changes
+/// nothing then costs no copy of it.
+pub fn nothing_new<'a>(
+    version: &VersionVector,
+    updates: &'a [UpdateRecord],
+) -> Option<Admitted<'a>> {
+    let mut out = Admitted::default();
+    for record in updates {
+        match version.position(&record.origin, record.seq) {
+            SeqPosition::Held => out.held += 1,
+            SeqPosition::Next => return None,
+            SeqPosition::Gap { .. } => {
+                out.gap = Some((record.origin.clone(), record.seq));
+                break;
+            }
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +86,22 @@ mod tests {
         assert_eq!(admitted.gap, Some((Origin::from("a"), 4)));
         assert_eq!(version.get(&Origin::from("a")), 2);
         assert_eq!(version.get(&Origin::from("b")), 1);
+    }
+
+    #[test]
+    fn nothing_new_agrees_with_admit_and_defers_to_it_when_something_is_new() {
+        let version: VersionVector = [(Origin::from("a"), 2)].into_iter().collect();
+        let resend = [record("a", 1), record("a", 2), record("a", 1)];
+        let gap_first = [record("a", 2), record("b", 3), record("b", 1)];
+        for batch in [&resend[..], &gap_first[..], &[]] {
+            let mut copy = version.clone();
+            assert_eq!(nothing_new(&version, batch), Some(admit(&mut copy, batch)));
+            assert_eq!(copy, version);
+        }
+        assert_eq!(
+            nothing_new(&version, &[record("a", 2), record("a", 3)]),
+            None
+        );
+        assert_eq!(nothing_new(&version, &[record("c", 1)]), None);
     }
 }

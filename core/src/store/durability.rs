@@ -86,7 +86,6 @@ impl SyncMode {
                 Durability::FromRelay => "PRAGMA synchronous = NORMAL",
             };
             conn.execute_cached(sql, [])?;
-            debug_assert_eq!(level_of(conn)?, durability.level());
             self.current = durability;
         }
         Ok(())

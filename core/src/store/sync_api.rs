@@ -118,8 +118,12 @@ impl Store {
         let (outcome, event) =
             self.write_doc_with(id, Durability::FromRelay, |tx, doc, device, options| {
                 // Advanced in place: if anything below fails, the loaded document is
-                // dropped (`write_doc`), version and all.
-                let admitted = log::admit(Arc::make_mut(&mut doc.version), updates);
+                // dropped (`write_doc`, or `Store::lock` after a panic), version and all.
+                // A batch with nothing new leaves it alone (a listener may share it).
+                let admitted = match log::nothing_new(&doc.version, updates) {
+                    Some(admitted) => admitted,
+                    None => log::admit(Arc::make_mut(&mut doc.version), updates),
+                };
                 let mut outcome = RemoteApplied {
                     applied: 0,
                     duplicates: admitted.held,
