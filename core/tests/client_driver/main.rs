@@ -44,6 +44,21 @@ fn background_pair(log: MemLog) -> Pair {
     )
 }
 
+/// A background client whose relay answers its Hello with `code`.
+fn hello_refused_with(code: ErrorCode) -> Pair {
+    let relay = FakeRelay {
+        refuse_hello: Some(code),
+        ..FakeRelay::default()
+    };
+    Pair::new(
+        device_with(&["d"]),
+        relay,
+        background(Backoff::default()),
+        &[URL],
+        1,
+    )
+}
+
 fn device_with(docs: &[&str]) -> MemLog {
     let log = MemLog::new("device");
     for doc in docs {
@@ -216,17 +231,7 @@ fn attempts_rotate_over_the_relay_urls() {
 
 #[test]
 fn an_expired_token_ends_the_session_without_reconnecting() {
-    let relay = FakeRelay {
-        refuse_hello: Some(ErrorCode::TokenExpired),
-        ..FakeRelay::default()
-    };
-    let mut pair = Pair::new(
-        device_with(&["d"]),
-        relay,
-        background(Backoff::default()),
-        &[URL],
-        1,
-    );
+    let mut pair = hello_refused_with(ErrorCode::TokenExpired);
 
     match &pair.ended {
         Some(Err(ClientError::Refused(e))) => assert_eq!(e.code, ErrorCode::TokenExpired),
@@ -258,17 +263,7 @@ fn a_relay_that_cannot_read_the_hello_ends_the_session_without_reconnecting() {
         ErrorCode::FrameTooLarge,
         ErrorCode::HelloRequired,
     ] {
-        let relay = FakeRelay {
-            refuse_hello: Some(code),
-            ..FakeRelay::default()
-        };
-        let mut pair = Pair::new(
-            device_with(&["d"]),
-            relay,
-            background(Backoff::default()),
-            &[URL],
-            1,
-        );
+        let mut pair = hello_refused_with(code);
         match &pair.ended {
             Some(Err(ClientError::Refused(e))) => assert_eq!(e.code, code),
             other => panic!("{code}: expected a refusal, got {other:?}"),
@@ -303,17 +298,7 @@ fn a_handshake_that_failed_on_the_relay_is_retried_on_a_new_connection() {
     // `internal` (the relay failed to store) is not about the Hello, but no Welcome
     // follows it: the client leaves that connection and tries again after its backoff,
     // instead of waiting on it for good.
-    let relay = FakeRelay {
-        refuse_hello: Some(ErrorCode::Internal),
-        ..FakeRelay::default()
-    };
-    let mut pair = Pair::new(
-        device_with(&["d"]),
-        relay,
-        background(Backoff::default()),
-        &[URL],
-        1,
-    );
+    let mut pair = hello_refused_with(ErrorCode::Internal);
     assert!(pair.ended.is_none(), "ended: {:?}", pair.ended);
     assert!(pair.status.stopped.is_none());
     assert!(!pair.status.connected);
