@@ -162,7 +162,9 @@ fn commits_survive_reopen_and_snapshots_load_the_same_state() {
         );
         let conn = rusqlite::Connection::open(dir.path().join(&name)).unwrap();
         let (snap, tail): (Option<Vec<u8>>, i64) = conn
-            .query_row("SELECT (SELECT state FROM checkpoints WHERE doc_id = id), tail FROM docs WHERE id = 'd'", [], |r| {
+            .query_row("SELECT (SELECT state FROM checkpoints WHERE doc_id = id),
+                               (SELECT COUNT(*) FROM updates u WHERE u.doc_id = id AND u.idx > snapshot_upto)
+                        FROM docs WHERE id = 'd'", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();

@@ -11,7 +11,13 @@ use rusqlite::Connection;
 fn db_stats(path: &Path) -> (i64, i64, i64) {
     let conn = Connection::open(path).unwrap();
     let tail: i64 = conn
-        .query_row("SELECT tail FROM docs WHERE id = 'd'", [], |r| r.get(0))
+        // The tail: the updates logged after the checkpoint.
+        .query_row(
+            "SELECT COUNT(*) FROM updates u JOIN docs d ON d.id = u.doc_id
+             WHERE d.id = 'd' AND u.idx > d.snapshot_upto",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let rows: i64 = conn
         .query_row("SELECT COUNT(*) FROM updates", [], |r| r.get(0))

@@ -6,6 +6,7 @@ use rusqlite::{params, Transaction};
 
 use super::codec::encode_version;
 use super::rows::last_index;
+use super::version::LAST_INDEX_EVER;
 use crate::doc::CrdtDoc;
 use crate::error::Result;
 use crate::vv::VersionVector;
@@ -36,8 +37,8 @@ pub fn checkpoint_due(tail: u64, every: u64, crdt: &mut CrdtDoc) -> bool {
 }
 
 /// Stores `saved` (the document's saved state, which must hold every logged update) and
-/// `roots` (its [`CrdtDoc::root_types`]) as its checkpoint, with `version`, and resets the
-/// tail to 0.
+/// `roots` (its [`CrdtDoc::root_types`]) as its checkpoint, and `version` whole as its
+/// stored version vector (the checkpoint may hold updates that are not logged).
 pub fn write_checkpoint(
     tx: &Transaction<'_>,
     doc_id: &str,
@@ -52,7 +53,10 @@ pub fn write_checkpoint(
     )?;
     let upto = last_index(tx, doc_id)?;
     tx.execute_cached(
-        "UPDATE docs SET vv = ?1, snapshot_upto = ?2, tail = 0 WHERE id = ?3",
+        &format!(
+            "UPDATE docs SET vv = ?1, vv_upto = {LAST_INDEX_EVER}, snapshot_upto = ?2
+             WHERE id = ?3"
+        ),
         params![encode_version(version), upto, doc_id],
     )?;
     tx.execute_cached(

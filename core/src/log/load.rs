@@ -1,10 +1,13 @@
 //! A document as committed: its checkpoint (saved state) plus the updates logged after it,
 //! applied in one batch.
 
+use std::collections::HashMap;
+
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, Row};
 
 use super::codec::decode_version;
+use super::version::fold_logged;
 use crate::doc::CrdtDoc;
 use crate::error::Result;
 use crate::ids::DocKind;
@@ -36,18 +39,46 @@ pub struct LoadedLog {
     pub tail_bytes: u64,
 }
 
-/// The columns [`head_from_row`] reads, in its order.
-const HEAD_COLUMNS: &str = "kind, vv, snapshot_upto, tail";
+/// The columns [`Partial::from_row`] reads, in its order.
+const HEAD_COLUMNS: &str = "kind, vv, snapshot_upto, vv_upto";
 
-/// A [`LogHead`] (without its checkpoint bytes) from a row selected as [`HEAD_COLUMNS`].
-fn head_from_row(r: &Row<'_>) -> Result<LogHead> {
-    Ok(LogHead {
-        kind: r.get::<_, String>(0)?.parse()?,
-        version: decode_version(&r.get::<_, Vec<u8>>(1)?)?,
-        checkpoint: None,
-        checkpoint_upto: r.get(2)?,
-        tail: r.get::<_, i64>(3)? as u64,
-    })
+/// A document's row before the updates logged after it are counted: its tail and its
+/// version vector come from the row and those updates ([`super::version`]).
+struct Partial {
+    head: LogHead,
+    /// The log index the row's version vector holds the document as of.
+    vv_upto: i64,
+}
+
+impl Partial {
+    /// From a row selected as [`HEAD_COLUMNS`] (the tail not counted yet).
+    fn from_row(r: &Row<'_>) -> Result<Self> {
+        Ok(Partial {
+            head: LogHead {
+                kind: r.get::<_, String>(0)?.parse()?,
+                version: decode_version(&r.get::<_, Vec<u8>>(1)?)?,
+                checkpoint: None,
+                checkpoint_upto: r.get(2)?,
+                tail: 0,
+            },
+            vv_upto: r.get(3)?,
+        })
+    }
+
+    /// The log index after which rows count, for the tail or the version vector.
+    fn rows_after(&self) -> i64 {
+        self.head.checkpoint_upto.min(self.vv_upto)
+    }
+
+    /// Counts the update logged at `idx` (after [`Partial::rows_after`]).
+    fn take(&mut self, idx: i64, origin: String, seq: u64) {
+        if idx > self.head.checkpoint_upto {
+            self.head.tail += 1;
+        }
+        if idx > self.vv_upto {
+            fold_logged(&mut self.head.version, origin, seq);
+        }
+    }
 }
 
 /// The document's row, or `None` when there is no such document.
@@ -59,15 +90,34 @@ pub fn read_head(conn: &Connection, doc_id: &str) -> Result<Option<LogHead>> {
     Ok(Some(LogHead { checkpoint, ..head }))
 }
 
-/// The document's row without its checkpoint bytes (`checkpoint` is `None`).
-fn read_head_only(conn: &Connection, doc_id: &str) -> Result<Option<LogHead>> {
+/// The document's stored version vector, or `None` when there is no such document.
+pub fn read_version(conn: &Connection, doc_id: &str) -> Result<Option<VersionVector>> {
+    Ok(read_head_only(conn, doc_id)?.map(|head| head.version))
+}
+
+/// The document's row, `None` when there is none; its updates not counted yet.
+fn read_partial(conn: &Connection, doc_id: &str) -> Result<Option<Partial>> {
     let mut stmt =
         conn.prepare_cached(&format!("SELECT {HEAD_COLUMNS} FROM docs WHERE id = ?1"))?;
     let mut rows = stmt.query([doc_id])?;
     match rows.next()? {
-        Some(row) => Ok(Some(head_from_row(row)?)),
+        Some(row) => Ok(Some(Partial::from_row(row)?)),
         None => Ok(None),
     }
+}
+
+/// The document's row without its checkpoint bytes (`checkpoint` is `None`).
+fn read_head_only(conn: &Connection, doc_id: &str) -> Result<Option<LogHead>> {
+    let Some(mut partial) = read_partial(conn, doc_id)? else {
+        return Ok(None);
+    };
+    let mut stmt =
+        conn.prepare_cached("SELECT idx, origin, seq FROM updates WHERE doc_id = ?1 AND idx > ?2")?;
+    let mut rows = stmt.query(params![doc_id, partial.rows_after()])?;
+    while let Some(row) = rows.next()? {
+        partial.take(row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64);
+    }
+    Ok(Some(partial.head))
 }
 
 /// Calls `f` with the document's checkpoint (`None` when it has none): its saved state as
@@ -104,11 +154,33 @@ fn with_checkpoint<T>(
 pub fn read_heads(conn: &Connection) -> Result<Vec<(String, LogHead)>> {
     let mut stmt = conn.prepare(&format!("SELECT {HEAD_COLUMNS}, id FROM docs ORDER BY id"))?;
     let mut rows = stmt.query([])?;
-    let mut heads = Vec::new();
+    let mut partials = Vec::new();
     while let Some(row) = rows.next()? {
-        heads.push((row.get(4)?, head_from_row(row)?));
+        partials.push((row.get::<_, String>(4)?, Partial::from_row(row)?));
     }
-    Ok(heads)
+    drop(rows);
+    let at: HashMap<String, usize> = partials
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.clone(), i))
+        .collect();
+    let mut stmt = conn.prepare(
+        "SELECT u.doc_id, u.idx, u.origin, u.seq FROM docs d JOIN updates u
+           ON u.doc_id = d.id AND u.idx > MIN(d.snapshot_upto, d.vv_upto)",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let doc_id: String = row.get(0)?;
+        if let Some(&i) = at.get(&doc_id) {
+            partials[i]
+                .1
+                .take(row.get(1)?, row.get(2)?, row.get::<_, i64>(3)? as u64);
+        }
+    }
+    Ok(partials
+        .into_iter()
+        .map(|(id, partial)| (id, partial.head))
+        .collect())
 }
 
 /// The document as committed, or `None` when there is no such document. Call it inside
@@ -120,21 +192,22 @@ pub fn load(conn: &Connection, doc_id: &str) -> Result<Option<LoadedLog>> {
 
 /// [`load`], the document's text positions counting `unit`.
 pub fn load_in(conn: &Connection, doc_id: &str, unit: TextUnit) -> Result<Option<LoadedLog>> {
-    let Some(head) = read_head_only(conn, doc_id)? else {
+    let Some(mut partial) = read_partial(conn, doc_id)? else {
         return Ok(None);
     };
+    let kind = partial.head.kind;
     let (crdt, checkpoint_bytes) = with_checkpoint(conn, doc_id, |saved| {
         Ok(match saved {
             Some((bytes, roots)) => (
-                CrdtDoc::load_checkpoint(head.kind, bytes, roots, unit)?,
+                CrdtDoc::load_checkpoint(kind, bytes, roots, unit)?,
                 bytes.len() as u64,
             ),
-            None => (CrdtDoc::new_in(head.kind, unit), 0),
+            None => (CrdtDoc::new_in(kind, unit), 0),
         })
     })?;
-    let (crdt, last_index, tail_bytes) = replay_onto(conn, doc_id, crdt, head.checkpoint_upto)?;
+    let (crdt, last_index, tail_bytes) = replay_onto(conn, doc_id, crdt, &mut partial)?;
     Ok(Some(LoadedLog {
-        head,
+        head: partial.head,
         crdt,
         checkpoint_bytes,
         last_index,
@@ -142,23 +215,32 @@ pub fn load_in(conn: &Connection, doc_id: &str, unit: TextUnit) -> Result<Option
     }))
 }
 
-/// Applies the updates logged after log index `upto` to `crdt` in one batch.
+/// Applies the updates logged after the checkpoint to `crdt` in one batch, counting
+/// every row after the head's [`Partial::rows_after`] into its tail and version vector.
 fn replay_onto(
     conn: &Connection,
     doc_id: &str,
     mut crdt: CrdtDoc,
-    upto: i64,
+    partial: &mut Partial,
 ) -> Result<(CrdtDoc, i64, u64)> {
+    let upto = partial.head.checkpoint_upto;
     let mut stmt = conn.prepare_cached(
-        "SELECT idx, data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx",
+        "SELECT idx, origin, seq, data FROM updates WHERE doc_id = ?1 AND idx > ?2 ORDER BY idx",
     )?;
-    let tail: Vec<(i64, Vec<u8>)> = stmt
-        .query_map(params![doc_id, upto], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<std::result::Result<_, _>>()?;
-    if !tail.is_empty() {
-        crdt.apply_updates(&tail.iter().map(|(_, d)| d.as_slice()).collect::<Vec<_>>())?;
+    let mut rows = stmt.query(params![doc_id, partial.rows_after()])?;
+    let mut tail: Vec<Vec<u8>> = Vec::new();
+    let mut last = upto;
+    while let Some(row) = rows.next()? {
+        let idx: i64 = row.get(0)?;
+        partial.take(idx, row.get(1)?, row.get::<_, i64>(2)? as u64);
+        if idx > upto {
+            tail.push(row.get(3)?);
+            last = idx;
+        }
     }
-    let last = tail.last().map(|(idx, _)| *idx).unwrap_or(upto);
-    let bytes = tail.iter().map(|(_, d)| d.len() as u64).sum();
+    if !tail.is_empty() {
+        crdt.apply_updates(&tail.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
+    }
+    let bytes = tail.iter().map(|d| d.len() as u64).sum();
     Ok((crdt, last, bytes))
 }

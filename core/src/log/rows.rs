@@ -1,5 +1,6 @@
-//! A document's rows in the log: creating its `docs` row, appending updates, writing its
-//! head (version vector and tail), and reading updates back as [`UpdateRecord`]s.
+//! A document's rows in the log: creating its `docs` row, appending updates (each advances
+//! the stored version vector, see [`super::version`]), and reading updates back as
+//! [`UpdateRecord`]s.
 
 use super::cached::Cached;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -42,20 +43,6 @@ pub fn append(conn: &Connection, doc_id: &str, record: &UpdateRecord) -> Result<
             record.seq as i64,
             record.data
         ],
-    )?;
-    Ok(())
-}
-
-/// Writes the document's version vector and the number of updates since its checkpoint.
-pub fn write_head(
-    conn: &Connection,
-    doc_id: &str,
-    version: &VersionVector,
-    tail: u64,
-) -> Result<()> {
-    conn.execute_cached(
-        "UPDATE docs SET vv = ?1, tail = ?2 WHERE id = ?3",
-        params![encode_version(version), tail as i64, doc_id],
     )?;
     Ok(())
 }

@@ -2,10 +2,11 @@
 
 use rusqlite::Connection;
 
-/// The columns of the owner's `docs` table that the log uses, after `id TEXT PRIMARY KEY`:
-/// kind, version vector, checkpoint (saved state, named `snapshot` in the file; since
-/// [`CHECKPOINTS_TABLE`] always NULL), the log index it covers up to, and how many updates
-/// were logged since.
+/// The columns of the owner's `docs` table that the log uses, after `id TEXT PRIMARY KEY`,
+/// as first written: kind, version vector, checkpoint (saved state, named `snapshot` in the
+/// file; since [`CHECKPOINTS_TABLE`] always NULL), the log index it covers up to, and how
+/// many updates were logged since (`tail`; since [`add_version_index`] no longer written:
+/// the tail is counted from the log). [`add_version_index`] adds `vv_upto`.
 pub const DOC_LOG_COLUMNS: &str = "
         kind          TEXT NOT NULL,
         vv            BLOB NOT NULL,
@@ -51,13 +52,39 @@ pub const MOVE_CHECKPOINTS: &str = "
 /// is missing (SQLite has no `ADD COLUMN IF NOT EXISTS`), so the step can run again on a
 /// file that has it, losing nothing.
 pub fn add_checkpoint_roots(conn: &Connection) -> rusqlite::Result<()> {
+    add_column(conn, "checkpoints", "roots", "TEXT", "")
+}
+
+/// Adds `docs.vv_upto`, the log index the stored version vector `docs.vv` holds the
+/// document as of (see [`super::version`]): every row written before this step was
+/// written with the whole vector, so it is the highest index given so far. Only where it
+/// is missing, like [`add_checkpoint_roots`].
+pub fn add_version_index(conn: &Connection) -> rusqlite::Result<()> {
+    let fill = format!(
+        "UPDATE docs SET vv_upto = {};",
+        super::version::LAST_INDEX_EVER
+    );
+    add_column(conn, "docs", "vv_upto", "INTEGER NOT NULL DEFAULT 0", &fill)
+}
+
+/// Adds column `column` (of type and constraints `decl`) to `table` and runs `fill`,
+/// unless the table has the column already.
+fn add_column(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    decl: &str,
+    fill: &str,
+) -> rusqlite::Result<()> {
     let has: bool = conn.query_row(
-        "SELECT COUNT(*) > 0 FROM pragma_table_info('checkpoints') WHERE name = 'roots'",
-        [],
+        "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
         |r| r.get(0),
     )?;
     if !has {
-        conn.execute_batch("ALTER TABLE checkpoints ADD COLUMN roots TEXT;")?;
+        conn.execute_batch(&format!(
+            "ALTER TABLE {table} ADD COLUMN {column} {decl}; {fill}"
+        ))?;
     }
     Ok(())
 }

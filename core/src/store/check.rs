@@ -15,6 +15,7 @@ use super::Store;
 use crate::doc::{validate_update, CrdtDoc};
 use crate::error::{Error, Result};
 use crate::ids::{DocKind, Origin};
+use crate::log;
 use crate::log::decode_version;
 use crate::log::schema::CHECKPOINT_OF_ROW;
 use crate::text_unit::TextUnit;
@@ -214,7 +215,7 @@ impl Checker {
         else {
             return Ok(());
         };
-        let version = self.attempt(
+        let mut version = self.attempt(
             Some(id),
             ProblemKind::VersionVector,
             decode_version(&row.vv),
@@ -240,6 +241,13 @@ impl Checker {
         let Some(updates) = self.attempt(Some(id), ProblemKind::Update, logged(conn, id))? else {
             return self.outbox(conn, id);
         };
+        // The stored vector is the row's as of `vv_upto`, advanced by the updates logged
+        // after it (`log::version`); those before it must be in the row's.
+        if let Some(version) = &mut version {
+            for u in updates.iter().filter(|u| u.idx > row.vv_upto) {
+                log::version::fold_logged(version, u.origin.to_string(), u.seq);
+            }
+        }
         let mut tail: Vec<&[u8]> = Vec::new();
         let mut tail_ok = true;
         for u in &updates {
@@ -323,12 +331,14 @@ struct DocRow {
     /// The root types recorded with the checkpoint (not text: no record, as loading reads it).
     roots: Option<String>,
     upto: i64,
+    /// The log index the row's version vector holds the document as of.
+    vv_upto: i64,
 }
 
 fn doc_row(conn: &Connection, id: &str) -> Result<DocRow> {
     conn.query_row(
         &format!(
-            "SELECT kind, vv, {CHECKPOINT_OF_ROW}, snapshot_upto,
+            "SELECT kind, vv, {CHECKPOINT_OF_ROW}, snapshot_upto, vv_upto,
                     (SELECT roots FROM checkpoints WHERE doc_id = docs.id)
              FROM docs WHERE id = ?1"
         ),
@@ -339,7 +349,8 @@ fn doc_row(conn: &Connection, id: &str) -> Result<DocRow> {
                 vv: r.get(1)?,
                 snapshot: r.get(2)?,
                 upto: r.get(3)?,
-                roots: match r.get_ref(4)? {
+                vv_upto: r.get(4)?,
+                roots: match r.get_ref(5)? {
                     ValueRef::Text(text) => std::str::from_utf8(text).ok().map(str::to_string),
                     _ => None,
                 },

@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use crate::error::{Error, Result};
 use crate::ids::Origin;
 use crate::log::schema::{
-    add_checkpoint_roots, Step, CHECKPOINTS_TABLE, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
+    add_checkpoint_roots, add_version_index, Step, CHECKPOINTS_TABLE, DOC_LOG_COLUMNS,
+    MOVE_CHECKPOINTS, UPDATES_TABLE,
 };
 
 /// Each entry migrates from version `index` to `index + 1` (the shared update log's pieces
@@ -59,6 +60,9 @@ const MIGRATIONS: &[Step] = &[
     Step::Sql(&[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS]),
     // 4 -> 5: a checkpoint records its document's root types (see `add_checkpoint_roots`).
     Step::Run(add_checkpoint_roots),
+    // 5 -> 6: the version vector is stored as of a log index, and commits only log their
+    // updates (see `add_version_index`).
+    Step::Run(add_version_index),
 ];
 
 /// The schema version this build writes.

@@ -76,7 +76,7 @@ pub(super) fn insert_update(
     Ok(())
 }
 
-/// Writes the document's version vector, and a checkpoint when the tail is long enough:
+/// Writes a checkpoint when the tail is long enough:
 /// [`StoreOptions::checkpoint_every`] updates, or more bytes than the size bound
 /// ([`StoreOptions::checkpoint_tail_ratio`] of the checkpoint, at least
 /// [`StoreOptions::checkpoint_min_bytes`]).
@@ -113,7 +113,9 @@ pub(super) fn log_and_write_doc_state(
     for record in new {
         insert_update(tx, id, record, false)?;
     }
-    log::write_head(tx, id, &doc.version, doc.tail)
+    // Logging the updates advanced the stored version vector.
+    log::debug_check(tx, id, &doc.version);
+    Ok(())
 }
 
 /// Stores the saved state as the new checkpoint and prunes the logged updates it covers

@@ -10,7 +10,7 @@ use rusqlite::params;
 use super::durability::Durability;
 use super::{change_event, clock, fold, sql, RemoteApplied, Store, Write};
 use crate::doc::CrdtDoc;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::Origin;
 use crate::log;
 use crate::notify::ChangeSource;
@@ -183,7 +183,8 @@ impl Store {
         set_device(&tx, &new)?;
         for id in &doc_ids(&tx)? {
             let pending = pending_seqs(&tx, id, &old)?;
-            let mut version = read_version(&tx, id)?;
+            let mut version = log::read_version(&tx, id)?
+                .ok_or_else(|| Error::Corrupt(format!("document {id:?} has no row")))?;
             let acked = pending
                 .first()
                 .map(|s| *s as u64 - 1)
@@ -201,10 +202,7 @@ impl Store {
                 )?;
             }
             version.set(new.clone(), pending.len() as u64);
-            tx.execute_cached(
-                "UPDATE docs SET vv = ?1 WHERE id = ?2",
-                params![log::encode_version(&version), id],
-            )?;
+            log::write_version(&tx, id, &version)?;
         }
         tx.commit()?;
         *device = new.clone();
@@ -296,7 +294,8 @@ impl Store {
                 sql::insert_update(&tx, doc_id, &record, true)?;
                 doc.tail += 1;
             }
-            log::write_head(&tx, doc_id, &doc.version, doc.tail)?;
+            // Origins cut back: written whole.
+            log::write_version(&tx, doc_id, &doc.version)?;
             // Should these updates be folded before they are sent, they are rebuilt from
             // the empty position too: the whole document, not only what follows them.
             tx.execute_cached("DELETE FROM outbox_base WHERE doc_id = ?1", [doc_id])?;
@@ -338,10 +337,4 @@ impl Store {
         let ids = stmt.query_map([], |r| r.get(0))?;
         Ok(ids.collect::<std::result::Result<_, _>>()?)
     }
-}
-
-fn read_version(conn: &rusqlite::Connection, id: &str) -> Result<VersionVector> {
-    let bytes: Vec<u8> =
-        conn.query_row_cached("SELECT vv FROM docs WHERE id = ?1", [id], |r| r.get(0))?;
-    log::decode_version(&bytes)
 }

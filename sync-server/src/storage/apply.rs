@@ -71,7 +71,10 @@ impl Storage {
     }
 
     fn write(&mut self, entries: &[Entry], positions: &Positions<'_>) -> Result<Vec<ApplyOutcome>> {
-        let mut heads = self.heads.clone();
+        let mut heads = Staged {
+            committed: &self.heads,
+            changed: HashMap::new(),
+        };
         let applied_before = self.last_applied;
         let mut last_applied = self.last_applied;
         let tx = self.conn.transaction()?;
@@ -102,7 +105,7 @@ impl Storage {
             last_applied = entry.index;
             let outcome = match &entry.payload {
                 LogEntry::CreateDoc { doc_id, kind } => {
-                    if heads.contains_key(doc_id) {
+                    if heads.contains(doc_id) {
                         outcomes.push(ApplyOutcome::Unchanged);
                         continue;
                     }
@@ -175,7 +178,8 @@ impl Storage {
             let head = heads.get_mut(doc_id).expect("touched docs exist");
             let every = self.checkpoint_every;
             if head.tail < every || !checkpoint(&tx, doc_id, head, every, &mut self.loaded)? {
-                log::write_head(&tx, doc_id, &head.version, head.tail)?;
+                // Logging the updates advanced the stored version vector.
+                log::debug_check(&tx, doc_id, &head.version);
             }
         }
         match positions {
@@ -194,7 +198,8 @@ impl Storage {
             }
         }
         tx.commit()?;
-        self.heads = heads;
+        let changed = heads.changed;
+        self.heads.extend(changed);
         self.last_applied = last_applied;
         for entry in entries {
             if let LogEntry::Append { doc_id, .. } = &entry.payload {
@@ -205,6 +210,32 @@ impl Storage {
             self.consensus = Some(consensus.to_vec());
         }
         Ok(outcomes)
+    }
+}
+
+/// The heads of the documents a batch changes, each copied from the committed ones when
+/// the batch first touches it: a batch changes a few documents of possibly many (cloning
+/// every head per batch cost O(documents x origins)). Dropped unapplied if the batch fails.
+struct Staged<'a> {
+    committed: &'a HashMap<String, DocState>,
+    changed: HashMap<String, DocState>,
+}
+
+impl Staged<'_> {
+    fn contains(&self, doc_id: &str) -> bool {
+        self.changed.contains_key(doc_id) || self.committed.contains_key(doc_id)
+    }
+
+    fn insert(&mut self, doc_id: String, state: DocState) {
+        self.changed.insert(doc_id, state);
+    }
+
+    fn get_mut(&mut self, doc_id: &str) -> Option<&mut DocState> {
+        if !self.changed.contains_key(doc_id) {
+            let state = self.committed.get(doc_id)?.clone();
+            self.changed.insert(doc_id.to_string(), state);
+        }
+        self.changed.get_mut(doc_id)
     }
 }
 

@@ -6,7 +6,8 @@
 //! checkpoint is in `checkpoints`, `snapshot_vv` the version it covers).
 
 use concord_core::log::schema::{
-    add_checkpoint_roots, Step, CHECKPOINTS_TABLE, DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
+    add_checkpoint_roots, add_version_index, Step, CHECKPOINTS_TABLE, DOC_LOG_COLUMNS,
+    MOVE_CHECKPOINTS, UPDATES_TABLE,
 };
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -37,6 +38,9 @@ const MIGRATIONS: &[Step] = &[
     Step::Sql(&[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS]),
     // 4 -> 5: a checkpoint records its document's root types (see `add_checkpoint_roots`).
     Step::Run(add_checkpoint_roots),
+    // 5 -> 6: the version vector is stored as of a log index, and commits only log their
+    // updates (see `add_version_index`).
+    Step::Run(add_version_index),
 ];
 
 /// The schema version this build writes.
