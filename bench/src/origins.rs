@@ -3,12 +3,17 @@
 //! connection of a foreign (y-websocket, automerge-repo) client, so a popular document's
 //! version vector keeps growing. The store first takes one update from each of N origins
 //! (one character each, from a Yrs client of its own, applied as from a relay), then makes
-//! single-character local commits, and reports their latency per N.
+//! single-character local commits, and reports their latency per N. The relay's side is
+//! measured the same way: its storage (the state machine a cluster applies through) takes
+//! the N origins' updates, then one device's single-character updates, one durable batch
+//! each.
 
 use std::time::Instant;
 
 use anyhow::{ensure, Result};
 use concord_core::{DocKind, Origin, Store, UpdateRecord};
+use concord_server::config::ServerConfig;
+use concord_server::storage::{ApplyOutcome, LogEntry, Storage};
 use serde_json::json;
 use yrs::{Text, Transact};
 
@@ -36,23 +41,46 @@ const BATCH: usize = 5_000;
 pub fn run(args: &OriginsArgs) -> Result<()> {
     let mut table = Table::new(
         "origins: one-character local commits (Yrs, on disk) on a document holding N other origins",
-        &["other origins", "commits", "p50 µs", "p99 µs", "max µs"],
+        &[
+            "other origins",
+            "commits",
+            "device p50 µs",
+            "device p99 µs",
+            "device max µs",
+            "relay p50 µs",
+            "relay p99 µs",
+            "relay max µs",
+        ],
     );
     let mut runs = Vec::new();
     for &n in &args.origins {
-        let latency = measure(n, args.commits)?;
+        let device = measure(n, args.commits)?;
+        let relay = measure_relay(n, args.commits)?;
         table.row(vec![
             report::thousands(n as u64),
             report::thousands(args.commits as u64),
-            report::micros(latency.p50_us),
-            report::micros(latency.p99_us),
-            report::micros(latency.max_us),
+            report::micros(device.p50_us),
+            report::micros(device.p99_us),
+            report::micros(device.max_us),
+            report::micros(relay.p50_us),
+            report::micros(relay.p99_us),
+            report::micros(relay.max_us),
         ]);
-        runs.push(json!({ "origins": n, "commits": args.commits, "latency": latency }));
+        runs.push(json!({
+            "origins": n,
+            "commits": args.commits,
+            "latency": device,
+            "relay_latency": relay,
+        }));
     }
     table.note(
-        "Each commit is durable (SQLite WAL, synchronous=FULL). The other origins' updates \
-         are applied first, as a device receives them from a relay (not timed).",
+        "Device: each commit is durable (SQLite WAL, synchronous=FULL). The other origins' \
+         updates are applied first, as a device receives them from a relay (not timed).",
+    );
+    table.note(
+        "Relay: the relay storage's apply of a batch of one update (one durable transaction, \
+         the relay's default checkpoint interval), after it stored the other origins' updates \
+         (not timed); the cost a relay or cluster node pays per stored batch on that document.",
     );
     report::emit(&[table], &json!({ "runs": runs }), args.json);
     Ok(())
@@ -80,6 +108,54 @@ fn measure(others: usize, commits: usize) -> Result<Latency> {
         times.push(t.elapsed());
     }
     ensure!(store.text_len(DOC, TEXT)? == 1 + others + commits);
+    Ok(Latency::of(&mut times))
+}
+
+/// The latency of the relay storage applying `batches` batches of one update each, from
+/// one device typing, on a document holding `others` other origins.
+fn measure_relay(others: usize, batches: usize) -> Result<Latency> {
+    let dir = tempfile::tempdir()?;
+    let mut storage = Storage::open(
+        &dir.path().join("relay.db"),
+        ServerConfig::default().checkpoint_every,
+    )?;
+    let append = |update: UpdateRecord| LogEntry::Append {
+        doc_id: DOC.to_string(),
+        update,
+    };
+    storage.apply_batch(&[LogEntry::CreateDoc {
+        doc_id: DOC.to_string(),
+        kind: DocKind::Yrs,
+    }])?;
+    let records: Vec<LogEntry> = (0..others).map(|i| append(foreign_update(i))).collect();
+    for chunk in records.chunks(BATCH) {
+        storage.apply_batch(chunk)?;
+    }
+    let typist = yrs::Doc::with_client_id(7);
+    let text = typist.get_or_insert_text(TEXT);
+    let device = Origin::from("device-typing");
+    let mut times = Vec::with_capacity(batches);
+    for seq in 1..=batches as u64 {
+        let data = {
+            let mut txn = typist.transact_mut();
+            text.insert(&mut txn, 0, "y");
+            txn.encode_update_v1()
+        };
+        let entry = append(UpdateRecord {
+            origin: device.clone(),
+            seq,
+            data,
+        });
+        let t = Instant::now();
+        let outcomes = storage.apply_batch(std::slice::from_ref(&entry))?;
+        times.push(t.elapsed());
+        ensure!(
+            matches!(outcomes.as_slice(), [ApplyOutcome::Appended { .. }]),
+            "the relay should store update {seq}: {outcomes:?}"
+        );
+    }
+    let head = storage.head(DOC).expect("the document exists");
+    ensure!(head.version.len() == others + 1 && head.version.get(&device) == batches as u64);
     Ok(Latency::of(&mut times))
 }
 

@@ -200,3 +200,67 @@ fn scribble_middle(path: &Path) {
     file.write_all(&bytes).unwrap();
     file.sync_all().unwrap();
 }
+
+#[test]
+fn a_stored_version_vector_that_would_read_back_wrong_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    fill(&path);
+    // Two commits after y1's vector was last written whole, left as rows (no close).
+    let s = open(&path, 1_000);
+    for v in ["a", "b"] {
+        s.transact("y1", |tx| tx.put("m/late", v)).unwrap();
+    }
+    std::mem::forget(s);
+    let db = sql(&path);
+    // y1: the first of them lost, so the second skips a seq of its origin.
+    db.execute(
+        "DELETE FROM updates WHERE idx = (SELECT MAX(idx) - 1 FROM updates WHERE doc_id = 'y1')",
+        [],
+    )
+    .unwrap();
+    // am2: stored as of a log index no update has reached (the next commits would not count).
+    db.execute(
+        "UPDATE docs SET vv_upto = vv_upto + 1000 WHERE id = 'am2'",
+        [],
+    )
+    .unwrap();
+    // y2: stored as of a log index before its checkpoint's.
+    let upto: i64 = db
+        .query_row("SELECT snapshot_upto FROM docs WHERE id = 'y2'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(upto > 0, "y2 has a checkpoint");
+    db.execute("UPDATE docs SET vv_upto = 0 WHERE id = 'y2'", [])
+        .unwrap();
+    drop(db);
+
+    let report = open(&path, 4).check().unwrap();
+    let named = |doc: &str, words: &str| {
+        report.problems.iter().any(|p| {
+            p.doc.as_deref() == Some(doc)
+                && p.kind == ProblemKind::VersionVector
+                && p.detail.contains(words)
+        })
+    };
+    assert!(named("y1", "skips from"), "{:#?}", report.problems);
+    assert!(
+        named("am2", "past the last one given"),
+        "{:#?}",
+        report.problems
+    );
+    assert!(
+        named("y2", "before its checkpoint"),
+        "{:#?}",
+        report.problems
+    );
+    assert!(
+        !report
+            .problems
+            .iter()
+            .any(|p| p.doc.as_deref() == Some("am1")),
+        "am1 is intact: {:#?}",
+        report.problems
+    );
+}

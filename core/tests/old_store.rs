@@ -497,6 +497,17 @@ fn a_version_5_store_keeps_its_version_vectors_reads_and_syncs() {
     let words: String = (0..20).rev().map(|i| format!("u{i} ")).collect();
     let store = Store::open(&path).unwrap();
     assert_eq!(has_vv_upto(&path), 1, "migrated");
+    // Each row's whole vector counts every update logged so far.
+    let as_of_last: bool = Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT MIN(vv_upto = (SELECT seq FROM sqlite_sequence WHERE name = 'updates'))
+             FROM docs",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(as_of_last, "vv_upto is the last log index given");
     let me = store.device_id();
     for ((doc, text), written) in [("notes", "body"), ("pad", "t")].into_iter().zip(&written) {
         assert_eq!(

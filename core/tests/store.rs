@@ -295,6 +295,47 @@ fn reoriginate_moves_unacknowledged_updates_to_a_new_origin() {
 }
 
 #[test]
+fn another_handle_reads_the_vectors_that_reoriginate_and_repair_wrote() {
+    // Both move the version vector other than by logging an update (an origin renamed or
+    // cut back): what they write must read back as the vector the writer holds.
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir, "a.db", 256);
+    let docs = [("am", DocKind::Automerge), ("y", DocKind::Yrs)];
+    for (doc, kind) in docs {
+        s.create_doc(doc, kind).unwrap();
+        for i in 0..5 {
+            s.transact(doc, |tx| tx.insert_text("t", i, "x")).unwrap();
+        }
+    }
+    let old = s.device_id();
+    s.acknowledge("am", &old, 3).unwrap();
+    let same_on_disk = |what: &str| {
+        let other = open(&dir, "a.db", 256);
+        for (doc, _) in docs {
+            assert_eq!(
+                other.version_vector(doc).unwrap(),
+                s.version_vector(doc).unwrap(),
+                "{doc} after {what}"
+            );
+            assert_eq!(other.to_json(doc).unwrap(), s.to_json(doc).unwrap());
+        }
+    };
+    let new = s.reoriginate().unwrap();
+    assert_eq!(s.version_vector("am").unwrap().get(&old), 3);
+    same_on_disk("reoriginate");
+
+    // The relay acknowledged everything, then lost the new origin's updates past its first.
+    for (doc, _) in docs {
+        let seq = s.version_vector(doc).unwrap().get(&new);
+        s.acknowledge(doc, &new, seq).unwrap();
+    }
+    s.compact_all().unwrap();
+    assert!(s.repair_lost("am", &[(new.clone(), 1)], 1).unwrap());
+    assert_eq!(s.version_vector("am").unwrap().get(&new), 1);
+    same_on_disk("repair_lost");
+}
+
+#[test]
 fn bad_ids_kinds_and_missing_docs_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir, "a.db", 256);

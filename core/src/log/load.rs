@@ -86,8 +86,14 @@ pub fn read_head(conn: &Connection, doc_id: &str) -> Result<Option<LogHead>> {
     let Some(head) = read_head_only(conn, doc_id)? else {
         return Ok(None);
     };
-    let checkpoint = with_checkpoint(conn, doc_id, |saved| Ok(saved.map(|(b, _)| b.to_vec())))?;
+    let checkpoint = read_checkpoint(conn, doc_id)?;
     Ok(Some(LogHead { checkpoint, ..head }))
+}
+
+/// The document's checkpoint (saved state), if one was taken, without reading its row or
+/// its tail.
+pub fn read_checkpoint(conn: &Connection, doc_id: &str) -> Result<Option<Vec<u8>>> {
+    with_checkpoint(conn, doc_id, |saved| Ok(saved.map(|(b, _)| b.to_vec())))
 }
 
 /// The document's stored version vector, or `None` when there is no such document.

@@ -38,7 +38,9 @@ pub use cached::{Cached, STATEMENT_CACHE};
 pub use checkpoint::{checkpoint_due, prune, write_checkpoint, Keep, LogSpan};
 pub use codec::{decode_version, encode_version};
 pub use contiguity::{admit, nothing_new, Admitted};
-pub use load::{load, load_in, read_head, read_heads, read_version, LoadedLog, LogHead};
+pub use load::{
+    load, load_in, read_checkpoint, read_head, read_heads, read_version, LoadedLog, LogHead,
+};
 pub use rows::{
     append, create_doc, indexed, last_index, missing_from, record_from_row, stored_update,
 };

@@ -27,9 +27,9 @@ pub const UPDATES_TABLE: &str = "
     CREATE INDEX updates_by_doc ON updates (doc_id, idx);";
 
 /// The `checkpoints` table: each document's checkpoint (saved state), kept out of its
-/// `docs` row. Every commit rewrites that row (version vector, tail); with the saved state
-/// in it SQLite read, copied and compared the whole state each time, and walked its
-/// overflow pages to reach the columns after it. A rowid table: a `WITHOUT ROWID` one
+/// `docs` row. Until schema 6 every commit rewrote that row (version vector, tail); with
+/// the saved state in it SQLite read, copied and compared the whole state each time, and
+/// walked its overflow pages to reach the columns after it. A rowid table: a `WITHOUT ROWID` one
 /// keyed by `doc_id` reads a record that overflows in full to compare its key, so every
 /// lookup would read the saved state twice.
 pub const CHECKPOINTS_TABLE: &str = "

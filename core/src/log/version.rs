@@ -123,18 +123,18 @@ mod tests {
         );
         assert_eq!(read_version(&conn, "e").unwrap(), Some(vv(&[("c", 1)])));
 
-        // Cut back below what is logged (an origin's later updates dropped with their
-        // rows), then logged again: the rows before the whole write no longer count.
-        conn.execute(
-            "DELETE FROM updates WHERE doc_id = 'd' AND origin = 'a' AND seq = 2",
-            [],
-        )
-        .unwrap();
+        // Written whole below what is logged: the rows before the whole write no longer
+        // count (a:2 is still a row), only those after it.
         write_version(&conn, "d", &vv(&[("a", 1), ("b", 1), ("z", 7)])).unwrap();
         assert_eq!(
             read_version(&conn, "d").unwrap(),
             Some(vv(&[("a", 1), ("b", 1), ("z", 7)]))
         );
+        conn.execute(
+            "DELETE FROM updates WHERE doc_id = 'd' AND origin = 'a' AND seq = 2",
+            [],
+        )
+        .unwrap();
         append(&conn, "d", &record("a", 2)).unwrap();
         append(&conn, "d", &record("z", 8)).unwrap();
         assert_eq!(

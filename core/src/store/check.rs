@@ -242,9 +242,23 @@ impl Checker {
             return self.outbox(conn, id);
         };
         // The stored vector is the row's as of `vv_upto`, advanced by the updates logged
-        // after it (`log::version`); those before it must be in the row's.
+        // after it (`log::version`): none of those may skip a seq of its origin (a rebuilt
+        // fold logs seqs the row already counts), and those before it must be in the row's
+        // (checked below).
+        self.version_index(conn, id, &row)?;
         if let Some(version) = &mut version {
             for u in updates.iter().filter(|u| u.idx > row.vv_upto) {
+                let next = version.get(&u.origin) + 1;
+                if u.seq > next {
+                    let detail = format!(
+                        "logged update {}:{} after the stored vector skips from {}:{}",
+                        u.origin,
+                        u.seq,
+                        u.origin,
+                        next - 1
+                    );
+                    self.found(Some(id), ProblemKind::VersionVector, detail);
+                }
                 log::version::fold_logged(version, u.origin.to_string(), u.seq);
             }
         }
@@ -287,6 +301,38 @@ impl Checker {
             }
         }
         self.outbox(conn, id)
+    }
+
+    /// The log index the row's version vector is stored as of: at least the checkpoint's
+    /// (the rows a load counts start there), and no later than any index given (or the
+    /// next commits would not count).
+    fn version_index(&mut self, conn: &Connection, id: &str, row: &DocRow) -> Result<()> {
+        let last: Option<i64> = self.attempt(
+            Some(id),
+            ProblemKind::VersionVector,
+            conn.query_row(
+                &format!("SELECT {}", log::version::LAST_INDEX_EVER),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(Error::from),
+        )?;
+        if row.vv_upto < row.upto {
+            let detail = format!(
+                "stored as of log index {}, before its checkpoint's {}",
+                row.vv_upto, row.upto
+            );
+            self.found(Some(id), ProblemKind::VersionVector, detail);
+        }
+        if let Some(last) = last.filter(|last| row.vv_upto > *last) {
+            let detail = format!(
+                "stored as of log index {}, past the last one given ({last}): later updates \
+                 would not count",
+                row.vv_upto
+            );
+            self.found(Some(id), ProblemKind::VersionVector, detail);
+        }
+        Ok(())
     }
 
     /// Outbox entries of `id` without a stored update.

@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection};
 
-use super::{fold, sql, Inner, Store, Write};
+use super::{fold, sql, Inner, Store};
 use crate::error::Result;
 
 /// Free pages above this share of the file are given back (VACUUM) by a compaction.
@@ -36,25 +36,20 @@ impl Store {
 
 /// Checkpoints and prunes each document in one write transaction.
 fn compact_docs(inner: &mut Inner, ids: &[String]) -> Result<()> {
-    let Write {
-        tx,
-        docs,
-        options,
-        device,
-    } = inner.begin_write()?;
-    for id in ids {
-        let doc = sql::loaded(&tx, docs, id, options.text_unit)?;
-        if doc.crdt.has_pending() {
-            continue;
+    inner.write_docs(|w| {
+        for id in ids {
+            let doc = sql::loaded(&w.tx, w.docs, id, w.options.text_unit)?;
+            if doc.crdt.has_pending() {
+                continue;
+            }
+            if doc.tail > 0 {
+                sql::take_checkpoint(&w.tx, id, doc)?;
+            }
+            sql::prune_covered(&w.tx, id)?;
+            fold::fold(&w.tx, id, doc, w.device, 0, true)?;
         }
-        if doc.tail > 0 {
-            sql::take_checkpoint(&tx, id, doc)?;
-        }
-        sql::prune_covered(&tx, id)?;
-        fold::fold(&tx, id, doc, device, 0, true)?;
-    }
-    tx.commit()?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Runs VACUUM when free pages are a large share of the file (outside any transaction).
@@ -73,7 +68,9 @@ impl Drop for Inner {
     /// so the next open loads a checkpoint instead of replaying a tail, and folds an
     /// outbox of at least `StoreOptions::fold_outbox_at` rows. Best effort: every local
     /// commit is already durable (and what the relay holds it sends again), so a failure
-    /// here loses nothing.
+    /// here loses nothing. All or nothing: a fold that failed half-way (its rows deleted,
+    /// its record not written) must not be committed, or the unsent updates it held would
+    /// never be sent.
     fn drop(&mut self) {
         let dirty: Vec<String> = self
             .docs
@@ -84,31 +81,26 @@ impl Drop for Inner {
         if dirty.is_empty() {
             return;
         }
-        let mut folded = 0;
         let read_to_send = std::mem::take(&mut self.read_to_send);
-        let Ok(Write {
-            tx,
-            docs,
-            options,
-            device,
-        }) = self.begin_write()
-        else {
-            return;
-        };
-        for id in &dirty {
-            let Ok(doc) = sql::loaded(&tx, docs, id, options.text_unit) else {
-                continue;
-            };
-            if doc.crdt.has_pending() {
-                continue;
-            }
-            if doc.tail == 0 || sql::take_checkpoint(&tx, id, doc).is_ok() {
+        let folded = self.write_docs(|w| {
+            let mut folded = 0;
+            for id in &dirty {
+                // A document that does not load is left as it is.
+                let Ok(doc) = sql::loaded(&w.tx, w.docs, id, w.options.text_unit) else {
+                    continue;
+                };
+                if doc.crdt.has_pending() {
+                    continue;
+                }
+                if doc.tail > 0 {
+                    sql::take_checkpoint(&w.tx, id, doc)?;
+                }
                 let by_size = !read_to_send.contains(id);
-                folded +=
-                    fold::fold(&tx, id, doc, device, options.fold_outbox_at, by_size).unwrap_or(0);
+                folded += fold::fold(&w.tx, id, doc, w.device, w.options.fold_outbox_at, by_size)?;
             }
-        }
-        if tx.commit().is_ok() && folded > 0 {
+            Ok(folded)
+        });
+        if folded.is_ok_and(|n| n > 0) {
             // The folded rows' pages go back to the file system.
             let _ = reclaim(&self.conn);
         }

@@ -2,8 +2,9 @@
 //!
 //! Each document has a row in `docs` and a log of updates in `updates` (the shared update
 //! log, [`crate::log`]); the updates this device authored and the relay has not yet
-//! acknowledged are also listed in `outbox`. A commit writes the update, the outbox entry
-//! and the new version vector in one SQLite transaction (WAL, `synchronous=FULL`), so once
+//! acknowledged are also listed in `outbox`. A commit writes the update and the outbox entry
+//! in one SQLite transaction (WAL, `synchronous=FULL`; the logged update advances the
+//! stored version vector, [`crate::log::version`]), so once
 //! [`Store::transact`] returns the edit survives a crash. What the relay holds (remote
 //! updates, catch-up snapshots, acknowledgements) is committed without waiting for the
 //! fsync ([`durability`]). Loading a document is its latest checkpoint plus the updates
@@ -159,6 +160,21 @@ struct Write<'a> {
 impl Inner {
     fn begin_write(&mut self) -> Result<Write<'_>> {
         self.begin_write_with(Durability::Disk)
+    }
+
+    /// Runs `f` in one write transaction that may change several documents, and commits.
+    /// If anything fails nothing is committed, and the loaded documents are dropped: `f`
+    /// may have changed some of them in memory (a checkpoint resets a tail, a fold cuts a
+    /// version vector back) before the failure.
+    fn write_docs<R>(&mut self, f: impl FnOnce(&mut Write<'_>) -> Result<R>) -> Result<R> {
+        let mut write = self.begin_write()?;
+        let result = f(&mut write);
+        let Write { tx, docs, .. } = write;
+        let result = result.and_then(|r| Ok(tx.commit().map(|()| r)?));
+        if result.is_err() {
+            docs.clear();
+        }
+        result
     }
 
     /// [`Inner::begin_write`] for a write of the given durability ([`durability`]).

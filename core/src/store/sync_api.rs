@@ -227,83 +227,85 @@ impl Store {
             self.unfold(&doc)?;
         }
         let mut guard = self.lock();
-        let Write {
-            tx,
-            device,
-            docs,
-            options,
-        } = guard.begin_write()?;
-        let current = device.clone();
-        let renew = lost.iter().any(|(o, _)| *o == current);
-        let author = if renew {
-            Origin::random()
-        } else {
-            current.clone()
-        };
-        let mut here = lost.to_vec();
-        if !renew {
-            // This document's own unacknowledged updates may build on what was lost: they
-            // go into the whole update too, which takes the first of their seqs.
-            // Never below what the relay holds of this origin (no seq it has is reused).
-            if let Some(first) = pending_seqs(&tx, id, &current)?.first() {
-                here.push((current.clone(), (*first as u64 - 1).max(own)));
-            }
-        }
-        let mut cut: Vec<(String, Vec<(Origin, u64)>)> = vec![(id.to_string(), here)];
-        if renew {
-            set_device(&tx, &author)?;
-            for other in doc_ids(&tx)? {
-                if other == id {
-                    continue;
-                }
-                // Unacknowledged updates go out whole under the new origin.
-                let pending = pending_seqs(&tx, &other, &current)?;
-                if let Some(first) = pending.first() {
-                    cut.push((other, vec![(current.clone(), *first as u64 - 1)]));
+        let (author, renew) = guard.write_docs(|w| {
+            let Write {
+                tx,
+                device,
+                docs,
+                options,
+            } = w;
+            let current = device.clone();
+            let renew = lost.iter().any(|(o, _)| *o == current);
+            let author = if renew {
+                Origin::random()
+            } else {
+                current.clone()
+            };
+            let mut here = lost.to_vec();
+            if !renew {
+                // This document's own unacknowledged updates may build on what was lost: they
+                // go into the whole update too, which takes the first of their seqs.
+                // Never below what the relay holds of this origin (no seq it has is reused).
+                if let Some(first) = pending_seqs(tx, id, &current)?.first() {
+                    here.push((current.clone(), (*first as u64 - 1).max(own)));
                 }
             }
-        }
-        for (doc_id, origins) in &cut {
-            let doc = sql::loaded(&tx, docs, doc_id, options.text_unit)?;
-            // The whole document from the empty position, in records of at most about
-            // 1 MiB (Automerge; Yrs is one update), well under a relay's frame cap.
-            let empty = CrdtDoc::new(doc.crdt.kind()).position();
-            let size = doc.crdt.whole_update().len() as u64;
-            let records = doc
-                .crdt
-                .updates_since(&empty, (size / fold::RECORD_BYTES + 1) as usize)?;
-            for (origin, upto) in origins {
-                for table in ["updates", "outbox"] {
-                    tx.execute_cached(
-                        &format!(
-                            "DELETE FROM {table} WHERE doc_id = ?1 AND origin = ?2 AND seq > ?3"
-                        ),
-                        params![doc_id, origin.as_str(), *upto as i64],
-                    )?;
+            let mut cut: Vec<(String, Vec<(Origin, u64)>)> = vec![(id.to_string(), here)];
+            if renew {
+                set_device(tx, &author)?;
+                for other in doc_ids(tx)? {
+                    if other == id {
+                        continue;
+                    }
+                    // Unacknowledged updates go out whole under the new origin.
+                    let pending = pending_seqs(tx, &other, &current)?;
+                    if let Some(first) = pending.first() {
+                        cut.push((other, vec![(current.clone(), *first as u64 - 1)]));
+                    }
                 }
-                Arc::make_mut(&mut doc.version).set(origin.clone(), *upto);
             }
-            for data in records {
-                let seq = doc.version.get(&author) + 1;
-                Arc::make_mut(&mut doc.version).set(author.clone(), seq);
-                let record = UpdateRecord {
-                    origin: author.clone(),
-                    seq,
-                    data,
-                };
-                sql::insert_update(&tx, doc_id, &record, true)?;
-                doc.tail += 1;
+            for (doc_id, origins) in &cut {
+                let doc = sql::loaded(tx, docs, doc_id, options.text_unit)?;
+                // The whole document from the empty position, in records of at most about
+                // 1 MiB (Automerge; Yrs is one update), well under a relay's frame cap.
+                let empty = CrdtDoc::new(doc.crdt.kind()).position();
+                let size = doc.crdt.whole_update().len() as u64;
+                let records = doc
+                    .crdt
+                    .updates_since(&empty, (size / fold::RECORD_BYTES + 1) as usize)?;
+                for (origin, upto) in origins {
+                    for table in ["updates", "outbox"] {
+                        tx.execute_cached(
+                            &format!(
+                                "DELETE FROM {table} WHERE doc_id = ?1 AND origin = ?2 AND seq > ?3"
+                            ),
+                            params![doc_id, origin.as_str(), *upto as i64],
+                        )?;
+                    }
+                    Arc::make_mut(&mut doc.version).set(origin.clone(), *upto);
+                }
+                for data in records {
+                    let seq = doc.version.get(&author) + 1;
+                    Arc::make_mut(&mut doc.version).set(author.clone(), seq);
+                    let record = UpdateRecord {
+                        origin: author.clone(),
+                        seq,
+                        data,
+                    };
+                    sql::insert_update(tx, doc_id, &record, true)?;
+                    doc.tail += 1;
+                }
+                // Origins cut back: written whole.
+                log::write_version(tx, doc_id, &doc.version)?;
+                // Should these updates be folded before they are sent, they are rebuilt from
+                // the empty position too: the whole document, not only what follows them.
+                tx.execute_cached("DELETE FROM outbox_base WHERE doc_id = ?1", [doc_id])?;
+                fold::note_base(tx, doc_id, &empty)?;
             }
-            // Origins cut back: written whole.
-            log::write_version(&tx, doc_id, &doc.version)?;
-            // Should these updates be folded before they are sent, they are rebuilt from
-            // the empty position too: the whole document, not only what follows them.
-            tx.execute_cached("DELETE FROM outbox_base WHERE doc_id = ?1", [doc_id])?;
-            fold::note_base(&tx, doc_id, &empty)?;
-        }
-        tx.commit()?;
-        *device = author;
-        docs.clear();
+            Ok((author, renew))
+        })?;
+        guard.device = author;
+        guard.docs.clear();
         Ok(renew)
     }
 }

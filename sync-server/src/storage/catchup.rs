@@ -7,6 +7,7 @@ use concord_core::log::Cached;
 use concord_core::protocol::CatchupSnapshot;
 use concord_core::sync::CatchupData;
 use concord_core::{Origin, VersionVector};
+use rusqlite::OptionalExtension;
 
 use super::{Result, Storage, StorageError};
 
@@ -65,20 +66,21 @@ impl Storage {
     /// The document's checkpoint (saved state), the log index it covers up to and the
     /// version vector it covers (the relay's `snapshot_vv` column), if one was taken.
     fn checkpoint(&self, doc_id: &str) -> Result<Option<(Vec<u8>, i64, VersionVector)>> {
-        let head = log::read_head(&self.conn, doc_id)?
+        let (upto, covers): (i64, Option<Vec<u8>>) = self
+            .conn
+            .query_row_cached(
+                "SELECT snapshot_upto, snapshot_vv FROM docs WHERE id = ?1",
+                [doc_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
             .ok_or_else(|| StorageError::Corrupt(format!("no row for doc {doc_id}")))?;
-        let covers: Option<Vec<u8>> = self.conn.query_row_cached(
-            "SELECT snapshot_vv FROM docs WHERE id = ?1",
-            [doc_id],
-            |r| r.get(0),
-        )?;
-        Ok(match (head.checkpoint, covers) {
-            (Some(checkpoint), Some(covers)) => Some((
-                checkpoint,
-                head.checkpoint_upto,
-                log::decode_version(&covers)?,
-            )),
-            _ => None,
-        })
+        let Some(covers) = covers else {
+            return Ok(None);
+        };
+        let Some(checkpoint) = log::read_checkpoint(&self.conn, doc_id)? else {
+            return Ok(None);
+        };
+        Ok(Some((checkpoint, upto, log::decode_version(&covers)?)))
     }
 }

@@ -82,6 +82,65 @@ fn new_clients_get_a_snapshot_plus_tail_that_rebuilds_the_document() {
 }
 
 #[test]
+fn reopening_reads_every_documents_vector_and_tail_back() {
+    // Document "x" takes two devices' updates and passes its checkpoint interval, "y" one
+    // device's and stays under it, "z" none; batches mix the documents.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let (one, from_one) = device_updates(DocKind::Yrs, 45);
+    let (two, from_two) = device_updates(DocKind::Yrs, 7);
+    let append = |doc: &str, u: &UpdateRecord| LogEntry::Append {
+        doc_id: doc.into(),
+        update: u.clone(),
+    };
+    let mut entries: Vec<LogEntry> = ["x", "y", "z"]
+        .iter()
+        .map(|doc| LogEntry::CreateDoc {
+            doc_id: doc.to_string(),
+            kind: DocKind::Yrs,
+        })
+        .collect();
+    for (i, u) in from_one.iter().enumerate() {
+        entries.push(append("x", u));
+        if let Some(u) = from_two.get(i) {
+            entries.push(append("x", u));
+            entries.push(append("y", u));
+        }
+    }
+    let mut storage = Storage::open(&path, 20).unwrap();
+    for batch in entries.chunks(5) {
+        storage.apply_batch(batch).unwrap();
+    }
+    let heads: Vec<DocState> = ["x", "y", "z"]
+        .iter()
+        .map(|doc| storage.head(doc).unwrap().clone())
+        .collect();
+    let (one, two) = (one.device_id(), two.device_id());
+    assert_eq!(
+        (heads[0].version.get(&one), heads[0].version.get(&two)),
+        (45, 7)
+    );
+    assert!(
+        heads[0].tail > 0 && heads[0].tail < 20,
+        "x took checkpoints and has a tail: {}",
+        heads[0].tail
+    );
+    assert_eq!((heads[1].version.get(&two), heads[1].tail), (7, 7));
+    assert!(heads[2].version.is_empty() && heads[2].tail == 0);
+
+    drop(storage);
+    let reopened = Storage::open(&path, 20).unwrap();
+    for (doc, head) in ["x", "y", "z"].iter().zip(&heads) {
+        let back = reopened.head(doc).unwrap();
+        assert_eq!(
+            (&back.kind, &back.version, back.tail),
+            (&head.kind, &head.version, head.tail),
+            "{doc}"
+        );
+    }
+}
+
+#[test]
 fn a_batch_with_a_gap_is_rejected_whole() {
     let dir = tempfile::tempdir().unwrap();
     let (_device, updates) = device_updates(DocKind::Yrs, 3);
