@@ -294,6 +294,49 @@ fn a_folded_outbox_is_rebuilt_in_sequence_and_syncs() {
 }
 
 #[test]
+fn a_fold_that_fails_half_way_commits_nothing() {
+    // The fold's record cannot be written (a trigger stands in for a full disk): its
+    // deletions of the unsent rows must not be committed without it, on compaction or on
+    // close, or those edits would never be sent.
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let options = StoreOptions {
+            fold_outbox_at: 4,
+            ..Default::default()
+        };
+        let s = Store::open_with(&path, options.clone()).unwrap();
+        type_text(&s, kind, 30);
+        let text = s.get("d", "t").unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER no_fold BEFORE INSERT ON outbox_fold
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+        assert!(s.compact("d").is_err(), "{kind}");
+        assert_eq!(s.pending("d").unwrap(), 30, "{kind}");
+        assert_eq!(s.outbox("d").unwrap().len(), 30, "{kind}");
+        s.transact("d", |tx| tx.insert_text("t", 0, "y")).unwrap();
+        drop(s); // closing tries to fold again
+
+        let s = Store::open_with(&path, options).unwrap();
+        let out = s.outbox("d").unwrap();
+        assert_eq!(
+            out.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            (1..=31).collect::<Vec<u64>>(),
+            "{kind}: every unsent edit is still there to send"
+        );
+        let peer = Store::open_in_memory().unwrap();
+        peer.create_doc("d", kind).unwrap();
+        assert_eq!(peer.apply_remote("d", &out).unwrap().applied, 31);
+        let typed = format!("y{}", text.unwrap().as_str().unwrap());
+        assert_eq!(peer.get("d", "t").unwrap(), Some(typed.into()), "{kind}");
+    }
+}
+
+#[test]
 fn compaction_after_acknowledgement_gives_the_disk_back() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
         let dir = tempfile::tempdir().unwrap();
