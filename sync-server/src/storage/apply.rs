@@ -9,7 +9,7 @@ use concord_core::log::Cached;
 use concord_core::vv::SeqPosition;
 use std::collections::HashMap;
 
-use concord_core::{CrdtDoc, VersionVector};
+use concord_core::{CrdtDoc, Origin, VersionVector};
 use rusqlite::{params, Transaction};
 
 use super::{ApplyOutcome, DocState, Entry, LogEntry, Result, Storage, StorageError};
@@ -70,11 +70,24 @@ impl Storage {
         result
     }
 
+    /// Applies the batch in one transaction; if it fails, the in-memory heads it changed
+    /// are put back as they were.
     fn write(&mut self, entries: &[Entry], positions: &Positions<'_>) -> Result<Vec<ApplyOutcome>> {
-        let mut heads = Staged {
-            committed: &self.heads,
-            changed: HashMap::new(),
-        };
+        let mut undo = Undo::default();
+        let result = self.write_undoable(entries, positions, &mut undo);
+        if result.is_err() {
+            undo.revert(&mut self.heads);
+        }
+        result
+    }
+
+    fn write_undoable(
+        &mut self,
+        entries: &[Entry],
+        positions: &Positions<'_>,
+        undo: &mut Undo,
+    ) -> Result<Vec<ApplyOutcome>> {
+        let heads = &mut self.heads;
         let applied_before = self.last_applied;
         let mut last_applied = self.last_applied;
         let tx = self.conn.transaction()?;
@@ -105,11 +118,12 @@ impl Storage {
             last_applied = entry.index;
             let outcome = match &entry.payload {
                 LogEntry::CreateDoc { doc_id, kind } => {
-                    if heads.contains(doc_id) {
+                    if heads.contains_key(doc_id) {
                         outcomes.push(ApplyOutcome::Unchanged);
                         continue;
                     }
                     log::create_doc(&tx, doc_id, *kind)?;
+                    undo.created.push(doc_id.clone());
                     heads.insert(
                         doc_id.clone(),
                         DocState {
@@ -133,7 +147,10 @@ impl Storage {
                             continue;
                         }
                         SeqPosition::Next => {
+                            let before = head.version.get(&update.origin);
                             head.version.advance(&update.origin, update.seq);
+                            undo.advanced
+                                .push((doc_id.clone(), update.origin.clone(), before));
                         }
                         SeqPosition::Gap { .. } => {
                             return Err(StorageError::Corrupt(format!(
@@ -143,6 +160,7 @@ impl Storage {
                         }
                     }
                     log::append(&tx, doc_id, update)?;
+                    undo.tails.entry(doc_id.clone()).or_insert(head.tail);
                     head.tail += 1;
                     appended
                         .entry(doc_id.as_str())
@@ -198,8 +216,6 @@ impl Storage {
             }
         }
         tx.commit()?;
-        let changed = heads.changed;
-        self.heads.extend(changed);
         self.last_applied = last_applied;
         for entry in entries {
             if let LogEntry::Append { doc_id, .. } = &entry.payload {
@@ -213,29 +229,35 @@ impl Storage {
     }
 }
 
-/// The heads of the documents a batch changes, each copied from the committed ones when
-/// the batch first touches it: a batch changes a few documents of possibly many (cloning
-/// every head per batch cost O(documents x origins)). Dropped unapplied if the batch fails.
-struct Staged<'a> {
-    committed: &'a HashMap<String, DocState>,
-    changed: HashMap<String, DocState>,
+/// What undoes a batch's changes to the in-memory heads, which it makes in place: a
+/// batch changes a few documents of possibly many, and copying each one it touches (its
+/// version vector, one entry per origin) cost O(origins) per batch.
+#[derive(Default)]
+struct Undo {
+    /// Documents the batch created.
+    created: Vec<String>,
+    /// Each version vector entry the batch advanced, with its value before.
+    advanced: Vec<(String, Origin, u64)>,
+    /// Each document's tail before the batch appended to it.
+    tails: HashMap<String, u64>,
 }
 
-impl Staged<'_> {
-    fn contains(&self, doc_id: &str) -> bool {
-        self.changed.contains_key(doc_id) || self.committed.contains_key(doc_id)
-    }
-
-    fn insert(&mut self, doc_id: String, state: DocState) {
-        self.changed.insert(doc_id, state);
-    }
-
-    fn get_mut(&mut self, doc_id: &str) -> Option<&mut DocState> {
-        if !self.changed.contains_key(doc_id) {
-            let state = self.committed.get(doc_id)?.clone();
-            self.changed.insert(doc_id.to_string(), state);
+impl Undo {
+    /// Puts `heads` back as they were before the batch.
+    fn revert(self, heads: &mut HashMap<String, DocState>) {
+        for (doc_id, origin, before) in self.advanced.into_iter().rev() {
+            if let Some(head) = heads.get_mut(&doc_id) {
+                head.version.set(origin, before);
+            }
         }
-        self.changed.get_mut(doc_id)
+        for (doc_id, tail) in self.tails {
+            if let Some(head) = heads.get_mut(&doc_id) {
+                head.tail = tail;
+            }
+        }
+        for doc_id in self.created {
+            heads.remove(&doc_id);
+        }
     }
 }
 

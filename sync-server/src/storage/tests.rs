@@ -164,6 +164,43 @@ fn a_batch_with_a_gap_is_rejected_whole() {
         .stored_update("d", &updates[0].origin, 1)
         .unwrap()
         .is_none());
+
+    // A failed batch that created a document and advanced another leaves neither in memory.
+    let origin = updates[0].origin.clone();
+    let good = |u: &UpdateRecord| LogEntry::Append {
+        doc_id: "d".into(),
+        update: u.clone(),
+    };
+    storage.apply_batch(&[good(&updates[0])]).unwrap();
+    let failing = [
+        LogEntry::CreateDoc {
+            doc_id: "e".into(),
+            kind: DocKind::Yrs,
+        },
+        good(&updates[1]),
+        LogEntry::Append {
+            doc_id: "nope".into(),
+            update: updates[2].clone(),
+        },
+    ];
+    assert!(storage.apply_batch(&failing).is_err());
+    assert!(
+        storage.head("e").is_none(),
+        "the created document is undone"
+    );
+    let head = storage.head("d").unwrap();
+    assert_eq!((head.version.get(&origin), head.tail), (1, 1));
+    // And the next batch starts from there, in memory and on disk.
+    storage
+        .apply_batch(&[good(&updates[1]), good(&updates[2])])
+        .unwrap();
+    let head = storage.head("d").unwrap().clone();
+    assert_eq!((head.version.get(&origin), head.tail), (3, 3));
+    drop(storage);
+    let reopened = Storage::open(&dir.path().join("s.db"), 30).unwrap();
+    let back = reopened.head("d").unwrap();
+    assert_eq!((&back.version, back.tail), (&head.version, head.tail));
+    assert!(reopened.head("e").is_none());
 }
 
 #[test]
