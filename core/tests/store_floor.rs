@@ -337,6 +337,48 @@ fn a_fold_that_fails_half_way_commits_nothing() {
 }
 
 #[test]
+fn a_failed_compaction_leaves_nothing_stale_for_the_close_after_it() {
+    // The compaction's checkpoint was rolled back with it: had the document stayed cached
+    // as the checkpoint left it (tail 0), closing would skip the checkpoint and fold the
+    // unsent rows away, their edits in no checkpoint.
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let options = StoreOptions {
+            fold_outbox_at: 4,
+            ..Default::default()
+        };
+        let s = Store::open_with(&path, options.clone()).unwrap();
+        // Only a fold of all 30 fails, and the trigger is there before the edits: another
+        // connection's commit in between would make the store reload the document anyway.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TRIGGER no_fold BEFORE INSERT ON outbox_fold WHEN NEW.commits = 30
+                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+            )
+            .unwrap();
+        type_text(&s, kind, 30);
+        let text = s.get("d", "t").unwrap();
+        assert!(s.compact("d").is_err(), "{kind}");
+        let device = s.device_id();
+        assert_eq!(s.acknowledge("d", &device, 1).unwrap(), 1);
+        drop(s); // closing checkpoints and folds the other 29
+
+        let s = Store::open_with(&path, options).unwrap();
+        assert_eq!(s.get("d", "t").unwrap(), text, "{kind}");
+        assert_eq!(s.pending("d").unwrap(), 29, "{kind}");
+        let peer = Store::open_in_memory().unwrap();
+        peer.create_doc("d", kind).unwrap();
+        // The acknowledged first edit from the relay, the other 29 from the outbox.
+        let all = s.updates_missing_from("d", &Default::default()).unwrap();
+        assert_eq!(all.len(), 30, "{kind}");
+        assert_eq!(peer.apply_remote("d", &all).unwrap().applied, 30);
+        assert_eq!(peer.get("d", "t").unwrap(), text, "{kind}");
+    }
+}
+
+#[test]
 fn compaction_after_acknowledgement_gives_the_disk_back() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
         let dir = tempfile::tempdir().unwrap();

@@ -170,8 +170,11 @@ pub fn read_heads(conn: &Connection) -> Result<Vec<(String, LogHead)>> {
         .enumerate()
         .map(|(i, (id, _))| (id.clone(), i))
         .collect();
+    // CROSS JOIN keeps `docs` the outer loop, so each document's rows come from its range
+    // of `updates_by_doc`; left to itself SQLite scans the whole log (a relay prunes
+    // nothing) and looks each row's document up.
     let mut stmt = conn.prepare(
-        "SELECT u.doc_id, u.idx, u.origin, u.seq FROM docs d JOIN updates u
+        "SELECT u.doc_id, u.idx, u.origin, u.seq FROM docs d CROSS JOIN updates u
            ON u.doc_id = d.id AND u.idx > MIN(d.snapshot_upto, d.vv_upto)",
     )?;
     let mut rows = stmt.query([])?;

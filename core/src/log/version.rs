@@ -41,22 +41,6 @@ pub fn fold_logged(version: &mut VersionVector, origin: String, seq: u64) {
     }
 }
 
-/// The stored vector of a document whose row holds `base` as of log index `upto`.
-pub fn stored_version(
-    conn: &Connection,
-    doc_id: &str,
-    mut base: VersionVector,
-    upto: i64,
-) -> Result<VersionVector> {
-    let mut stmt =
-        conn.prepare_cached("SELECT origin, seq FROM updates WHERE doc_id = ?1 AND idx > ?2")?;
-    let mut rows = stmt.query(params![doc_id, upto])?;
-    while let Some(row) = rows.next()? {
-        fold_logged(&mut base, row.get(0)?, row.get::<_, i64>(1)? as u64);
-    }
-    Ok(base)
-}
-
 /// Debug builds: panics unless the document's stored version vector is `version` (what
 /// its owner holds in memory after a write). Every write path runs under the tests, so a
 /// path that changes the vector without logging an update or writing it whole fails

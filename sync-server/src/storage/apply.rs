@@ -70,15 +70,25 @@ impl Storage {
         result
     }
 
-    /// Applies the batch in one transaction; if it fails, the in-memory heads it changed
-    /// are put back as they were.
+    /// Applies the batch in one transaction; if it fails or panics before committing, the
+    /// in-memory heads it changed are put back as they were (a panic is caught by the
+    /// callers' recovery, which does not re-read the heads).
     fn write(&mut self, entries: &[Entry], positions: &Positions<'_>) -> Result<Vec<ApplyOutcome>> {
         let mut undo = Undo::default();
-        let result = self.write_undoable(entries, positions, &mut undo);
-        if result.is_err() {
-            undo.revert(&mut self.heads);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.write_undoable(entries, positions, &mut undo)
+        }));
+        match result {
+            Ok(Ok(outcomes)) => Ok(outcomes),
+            Ok(Err(e)) => {
+                undo.revert(&mut self.heads);
+                Err(e)
+            }
+            Err(panic) => {
+                undo.revert(&mut self.heads);
+                std::panic::resume_unwind(panic)
+            }
         }
-        result
     }
 
     fn write_undoable(
@@ -216,6 +226,7 @@ impl Storage {
             }
         }
         tx.commit()?;
+        undo.committed = true;
         self.last_applied = last_applied;
         for entry in entries {
             if let LogEntry::Append { doc_id, .. } = &entry.payload {
@@ -234,6 +245,8 @@ impl Storage {
 /// version vector, one entry per origin) cost O(origins) per batch.
 #[derive(Default)]
 struct Undo {
+    /// Set once the batch is committed: nothing is undone after that.
+    committed: bool,
     /// Documents the batch created.
     created: Vec<String>,
     /// Each version vector entry the batch advanced, with its value before.
@@ -245,6 +258,9 @@ struct Undo {
 impl Undo {
     /// Puts `heads` back as they were before the batch.
     fn revert(self, heads: &mut HashMap<String, DocState>) {
+        if self.committed {
+            return;
+        }
         for (doc_id, origin, before) in self.advanced.into_iter().rev() {
             if let Some(head) = heads.get_mut(&doc_id) {
                 head.version.set(origin, before);
@@ -308,4 +324,61 @@ fn checkpoint(
     )?;
     head.tail = 0;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_core::DocKind;
+
+    #[test]
+    fn undo_puts_back_repeated_advances_tails_and_created_documents() {
+        let a = Origin::from("a");
+        let b = Origin::from("b");
+        let state = |entries: &[(&Origin, u64)], tail| DocState {
+            kind: DocKind::Yrs,
+            version: entries.iter().map(|(o, s)| ((*o).clone(), *s)).collect(),
+            tail,
+        };
+        let before: HashMap<String, DocState> = [("d".to_string(), state(&[(&a, 2)], 5))]
+            .into_iter()
+            .collect();
+        let mut heads = before.clone();
+        let mut undo = Undo::default();
+        // What a batch does: advances a twice and b once, appends (tail 5 -> 8), takes a
+        // checkpoint (tail 0), and creates a document.
+        let head = heads.get_mut("d").unwrap();
+        undo.tails.insert("d".into(), head.tail);
+        for (origin, seq) in [(&a, 3), (&b, 1), (&a, 4)] {
+            let was = head.version.get(origin);
+            assert!(head.version.advance(origin, seq));
+            undo.advanced.push(("d".into(), origin.clone(), was));
+        }
+        head.tail = 0;
+        heads.insert("e".into(), state(&[], 0));
+        undo.created.push("e".into());
+
+        undo.revert(&mut heads);
+        assert_eq!(heads.len(), 1);
+        let (back, was) = (&heads["d"], &before["d"]);
+        assert_eq!((&back.version, back.tail), (&was.version, was.tail));
+    }
+
+    #[test]
+    fn a_committed_batch_is_not_undone() {
+        let mut heads: HashMap<String, DocState> = HashMap::new();
+        let mut undo = Undo::default();
+        heads.insert(
+            "e".into(),
+            DocState {
+                kind: DocKind::Yrs,
+                version: VersionVector::new(),
+                tail: 0,
+            },
+        );
+        undo.created.push("e".into());
+        undo.committed = true;
+        undo.revert(&mut heads);
+        assert!(heads.contains_key("e"));
+    }
 }
