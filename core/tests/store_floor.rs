@@ -293,6 +293,29 @@ fn a_folded_outbox_is_rebuilt_in_sequence_and_syncs() {
     }
 }
 
+/// A new store at `path` that folds from 4 unsent rows, where a fold of `commits` rows (of
+/// any number when `None`) cannot write its record: a trigger stands in for a full disk.
+/// Made before any edit: another connection's commit after them would make the store
+/// reload its documents.
+fn store_whose_fold_fails(path: &Path, commits: Option<u32>) -> (Store, StoreOptions) {
+    let options = StoreOptions {
+        fold_outbox_at: 4,
+        ..Default::default()
+    };
+    let store = Store::open_with(path, options.clone()).unwrap();
+    let when = commits
+        .map(|n| format!("WHEN NEW.commits = {n}"))
+        .unwrap_or_default();
+    Connection::open(path)
+        .unwrap()
+        .execute_batch(&format!(
+            "CREATE TRIGGER no_fold BEFORE INSERT ON outbox_fold {when}
+             BEGIN SELECT RAISE(ABORT, 'disk full'); END;"
+        ))
+        .unwrap();
+    (store, options)
+}
+
 #[test]
 fn a_fold_that_fails_half_way_commits_nothing() {
     // The fold's record cannot be written (a trigger stands in for a full disk): its
@@ -301,20 +324,9 @@ fn a_fold_that_fails_half_way_commits_nothing() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let options = StoreOptions {
-            fold_outbox_at: 4,
-            ..Default::default()
-        };
-        let s = Store::open_with(&path, options.clone()).unwrap();
+        let (s, options) = store_whose_fold_fails(&path, None);
         type_text(&s, kind, 30);
         let text = s.get("d", "t").unwrap();
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch(
-                "CREATE TRIGGER no_fold BEFORE INSERT ON outbox_fold
-                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-            )
-            .unwrap();
         assert!(s.compact("d").is_err(), "{kind}");
         assert_eq!(s.pending("d").unwrap(), 30, "{kind}");
         assert_eq!(s.outbox("d").unwrap().len(), 30, "{kind}");
@@ -344,20 +356,8 @@ fn a_failed_compaction_leaves_nothing_stale_for_the_close_after_it() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let options = StoreOptions {
-            fold_outbox_at: 4,
-            ..Default::default()
-        };
-        let s = Store::open_with(&path, options.clone()).unwrap();
-        // Only a fold of all 30 fails, and the trigger is there before the edits: another
-        // connection's commit in between would make the store reload the document anyway.
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch(
-                "CREATE TRIGGER no_fold BEFORE INSERT ON outbox_fold WHEN NEW.commits = 30
-                 BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
-            )
-            .unwrap();
+        // Only a fold of all 30 fails.
+        let (s, options) = store_whose_fold_fails(&path, Some(30));
         type_text(&s, kind, 30);
         let text = s.get("d", "t").unwrap();
         assert!(s.compact("d").is_err(), "{kind}");
