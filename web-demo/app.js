@@ -81,7 +81,10 @@ function setupNote(store) {
   const refresh = () => queue(async () => {
     const seen = noteEdits;
     const text = (await store.get(NOTE, BODY)) ?? "";
-    if (seen !== noteEdits) return refresh(); // the user typed meanwhile: read again
+    // The user typed meanwhile: read again once the queue gets there. Not awaited: this
+    // runs inside the queue, and waiting here for a later entry would wait on itself,
+    // and every store call after it (the user's typing) would never run.
+    if (seen !== noteEdits) { refresh(); return; }
     if (text === area.value) return;
     const [s, e] = [area.selectionStart, area.selectionEnd];
     const focused = document.activeElement === area;

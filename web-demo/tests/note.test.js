@@ -25,6 +25,30 @@ test("two browser contexts edit the same note live and converge", async () => {
   await ca.close(); await cb.close();
 });
 
+test("typing while a remote change is being read keeps every keystroke", async () => {
+  const [ca, cb] = [await browser.newContext(), await browser.newContext()];
+  const a = await openDemo(ca, relay.url, "ann");
+  const b = await openDemo(cb, relay.url, "bob");
+  await online(a); await online(b);
+  // Bob's reads of the note are slow, so his typing lands while his tab reads Ann's change.
+  // (The tab re-reads when the user typed meanwhile; it used to wait on itself there, and
+  // every edit after it was never stored.)
+  await b.evaluate(() => {
+    const get = window.demo.store.get.bind(window.demo.store);
+    window.demo.store.get = async (...args) => {
+      await new Promise((r) => setTimeout(r, 400));
+      return get(...args);
+    };
+  });
+  await b.locator("#note").click(); await b.keyboard.press("Control+End");
+  await a.locator("#note").click(); await a.keyboard.press("Control+End");
+  await a.keyboard.type(" Ann again.");
+  await b.keyboard.type(" Bob types on.", { delay: 50 });
+  await until(async () => (await noteText(a)).includes("Bob types on.") && (await noteText(b)).includes("Ann again."),
+    "both edits in both tabs", undefined, async () => `ann: ${await tabState(a)}; bob: ${await tabState(b)}`);
+  await ca.close(); await cb.close();
+});
+
 test("a second tab of the same origin falls back to memory with a visible warning, and still syncs", async () => {
   const ctx = await browser.newContext();
   const first = await openDemo(ctx, relay.url, "ann");
