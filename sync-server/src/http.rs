@@ -314,10 +314,28 @@ pub(crate) fn closing(
     reason: String,
 ) {
     if let Some(tx) = close_tx.take() {
-        let _ = tx.send(CloseFrame {
-            code,
-            reason: reason.into(),
-        });
+        let _ = tx.send(close_frame(code, reason));
+    }
+}
+
+/// The longest reason a close frame can carry (RFC 6455: 125 bytes of payload, 2 of them
+/// the code).
+const MAX_CLOSE_REASON: usize = 123;
+
+/// A close frame with `reason` cut to what the frame can carry (at a character boundary):
+/// a longer one makes the send fail, and the peer sees a reset instead of the code.
+pub(crate) fn close_frame(code: u16, reason: String) -> CloseFrame {
+    let mut reason = reason;
+    if reason.len() > MAX_CLOSE_REASON {
+        let mut end = MAX_CLOSE_REASON;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    CloseFrame {
+        code,
+        reason: reason.into(),
     }
 }
 
@@ -493,4 +511,20 @@ async fn write_frames(
         let _ = sink.send(WsMessage::Close(Some(frame))).await;
     }
     let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_close_reason_is_cut_to_what_a_frame_carries_at_a_character_boundary() {
+        let short = close_frame(1002, "malformed".into());
+        assert_eq!(short.reason.as_str(), "malformed");
+        let long = close_frame(1002, format!("{}é", "x".repeat(122)));
+        assert_eq!(long.reason.len(), 122, "the two-byte é does not fit");
+        assert_eq!(long.code, 1002);
+        let exact = close_frame(1002, "y".repeat(123));
+        assert_eq!(exact.reason.len(), 123);
+    }
 }

@@ -801,3 +801,35 @@ async fn an_origin_too_long_or_empty_is_refused_and_nothing_is_stored() {
     assert_eq!(after.server_version(), f.before_yrs.server_version());
     f.assert_unharmed(&mut bad).await;
 }
+
+/// A Yrs update whose one value nests an array in an array 200,000 times (400 KB, under
+/// the frame cap). Yrs decodes nested values by recursion, and the stack overflow that
+/// made aborted the whole relay process: it is refused `invalid_update` before Yrs sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yrs_value_nested_too_deeply_is_invalid_update_and_the_relay_lives() {
+    let mut f = Fixture::start(&[]).await;
+    let mut bad = f.subscribed_client().await;
+    bad.subscribe_all(YRS, DocKind::Yrs).await;
+    bad.send_updates(
+        YRS,
+        vec![UpdateRecord {
+            origin: bad.device.clone(),
+            seq: 1,
+            data: deeply_nested_yrs_update(200_000),
+        }],
+    )
+    .await;
+    let e = bad.expect_error(ErrorCode::InvalidUpdate).await;
+    assert!(e.message.contains("nests deeper"), "{e:?}");
+    f.assert_unharmed(&mut bad).await;
+}
+
+/// One item (client 1, clock 0, in root "t") holding one value nested `depth` arrays deep.
+fn deeply_nested_yrs_update(depth: usize) -> Vec<u8> {
+    let mut bytes = vec![1, 1, 1, 0, 8, 1, 1, b't', 1];
+    for _ in 0..depth {
+        bytes.extend([117, 1]);
+    }
+    bytes.extend([126, 0]);
+    bytes
+}

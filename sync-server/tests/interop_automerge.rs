@@ -194,3 +194,64 @@ async fn ephemeral_messages_for_a_document_not_opened_reach_nobody() {
     ann.exit().await;
     bob.exit().await;
 }
+
+/// A `request` whose Bloom filter of what the client has claims one entry and no bits:
+/// Automerge divided by the filter's size (a panic in the connection's task, whose peer
+/// entry then leaked), and a filter asking for 2^32 probes had it allocate 16 GiB. Such a
+/// message closes that connection (1002); the relay and the document's clients carry on.
+#[tokio::test]
+async fn a_sync_message_with_a_hostile_bloom_filter_closes_that_connection_only() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let server = ServerProcess::start(&[]).await;
+    let (mut ann, mut bob, url) = two_clients_on_one_document(&server).await;
+    let document_id = url.trim_start_matches("automerge:").to_string();
+    let endpoint = format!("ws://127.0.0.1:{}/automerge", server.port());
+    let text = |s: &str| ciborium::Value::Text(s.into());
+    for bloom in [
+        vec![1, 0, 7],
+        vec![1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0xff, 0xff],
+    ] {
+        let (mut mallory, _) = tokio_tungstenite::connect_async(&endpoint).await.unwrap();
+        mallory
+            .send(cbor_frame(vec![
+                ("type", text("join")),
+                ("senderId", text("mallory")),
+            ]))
+            .await
+            .unwrap();
+        // A v1 sync message: no heads, no needs, one `have` (no last sync, the filter),
+        // no changes.
+        let mut data = vec![0x42, 0, 0, 1, 0, bloom.len() as u8];
+        data.extend(&bloom);
+        data.push(0);
+        mallory
+            .send(cbor_frame(vec![
+                ("type", text("request")),
+                ("senderId", text("mallory")),
+                ("targetId", text("server")),
+                ("documentId", text(&document_id)),
+                ("data", ciborium::Value::Bytes(data)),
+            ]))
+            .await
+            .unwrap();
+        let code = loop {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(10), mallory.next())
+                .await
+                .expect("the relay answers");
+            match frame {
+                Some(Ok(WsMessage::Close(frame))) => break frame.map(|f| f.code),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => break None,
+            }
+        };
+        assert_eq!(code, Some(CloseCode::Protocol), "filter {bloom:?}");
+    }
+    ann.call(json!({"cmd": "broadcast", "message": {"cursor": 2, "from": "ann"}}))
+        .await;
+    bob.call(json!({"cmd": "wait_ephemeral", "message": {"cursor": 2, "from": "ann"}}))
+        .await;
+    ann.exit().await;
+    bob.exit().await;
+}

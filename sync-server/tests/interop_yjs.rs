@@ -214,10 +214,25 @@ async fn a_malformed_yjs_message_closes_that_connection_only() {
         .unwrap();
     assert_eq!(closed_with(&mut raw).await, Some(CloseCode::Protocol));
 
-    // A well-formed message carrying an update that is not one: closed the same way.
+    // A well-formed message carrying an update that is not one: closed the same way (the
+    // reason, naming the decoder's error, is cut to what a close frame carries).
     let (mut raw, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     let bogus = Message::Sync(SyncMessage::Update(vec![9, 200, 1, 2, 3, 4, 5]));
     raw.send(WsMessage::Binary(bogus.encode_v1().into()))
+        .await
+        .unwrap();
+    assert_eq!(closed_with(&mut raw).await, Some(CloseCode::Protocol));
+
+    // An update whose one value nests an array 200,000 deep (Yrs's decoder recursed on it
+    // until the stack overflowed and the relay process aborted): closed the same way.
+    let (mut raw, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let mut deep = vec![1, 1, 1, 0, 8, 1, 1, b't', 1];
+    for _ in 0..200_000 {
+        deep.extend([117, 1]);
+    }
+    deep.extend([126, 0]);
+    let deep = Message::Sync(SyncMessage::Update(deep));
+    raw.send(WsMessage::Binary(deep.encode_v1().into()))
         .await
         .unwrap();
     assert_eq!(closed_with(&mut raw).await, Some(CloseCode::Protocol));

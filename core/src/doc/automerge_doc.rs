@@ -29,9 +29,11 @@ fn edit_error(e: automerge::AutomergeError) -> Error {
 }
 
 /// The magic bytes that open every Automerge chunk.
-const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+pub(super) const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 /// Chunk types that hold a change (plain or compressed).
 const CHANGE_CHUNK_TYPES: [u8; 2] = [1, 2];
+/// The chunk type of a deflate-compressed change.
+pub(super) const COMPRESSED_CHANGE: u8 = 2;
 
 /// Splits an update into its change chunks (magic, checksum, type, LEB128 length, body).
 fn split_chunks(bytes: &[u8]) -> Result<Vec<&[u8]>> {
@@ -69,6 +71,9 @@ fn split_chunks(bytes: &[u8]) -> Result<Vec<&[u8]>> {
             .and_then(|l| l.checked_add(header))
             .filter(|t| *t <= rest.len())
             .ok_or_else(|| invalid("truncated change chunk"))?;
+        if rest[8] == COMPRESSED_CHANGE {
+            super::automerge_inflate::check_inflated(&rest[header..total])?;
+        }
         chunks.push(&rest[..total]);
         rest = &rest[total..];
     }
@@ -407,4 +412,55 @@ pub(super) fn parent_is_map(doc: &AutoCommit, path: &Path) -> bool {
         walk(doc, path, parent),
         Ok((_, ObjType::Map | ObjType::Table))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A compressed change chunk around `body` (the checksum is not checked this early).
+    fn compressed_chunk(body: &[u8]) -> Vec<u8> {
+        let mut deflated = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
+        deflated.write_all(body).unwrap();
+        let deflated = deflated.finish().unwrap();
+        let mut chunk = CHUNK_MAGIC.to_vec();
+        chunk.extend([0, 0, 0, 0, COMPRESSED_CHANGE]);
+        let mut len = deflated.len() as u64;
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            chunk.push(if len > 0 { byte | 0x80 } else { byte });
+            if len == 0 {
+                break;
+            }
+        }
+        chunk.extend(deflated);
+        chunk
+    }
+
+    #[test]
+    fn a_compressed_change_that_inflates_too_far_is_refused_before_automerge_inflates_it() {
+        let bomb = compressed_chunk(&vec![0u8; super::super::MAX_INFLATED as usize + 1]);
+        assert!(bomb.len() < 64 * 1024, "deflated zeros are small");
+        let err = decode_changes(&bomb).unwrap_err().to_string();
+        assert!(err.contains("inflates to more than"), "{err}");
+        assert!(decode_changes(&compressed_chunk(b"not a change")).is_err());
+    }
+
+    #[test]
+    fn a_real_compressed_change_still_decodes_and_applies() {
+        let mut doc = AutoCommit::new();
+        let text = doc.put_object(ROOT, "text", ObjType::Text).unwrap();
+        doc.splice_text(&text, 0, 0, &"compress me ".repeat(300))
+            .unwrap();
+        doc.commit();
+        let mut change = doc.get_last_local_change().unwrap().clone();
+        let bytes = change.bytes().into_owned();
+        assert_eq!(bytes[8], COMPRESSED_CHANGE, "Automerge compressed it");
+        let decoded = decode_changes(&bytes).unwrap();
+        let mut copy = AutoCommit::new();
+        copy.apply_changes(decoded).unwrap();
+        assert_eq!(copy.get_heads(), doc.get_heads());
+    }
 }

@@ -9,11 +9,13 @@
 
 mod automerge_create;
 mod automerge_doc;
+mod automerge_inflate;
 mod automerge_policy;
 mod creation_id;
 mod policies;
 mod since;
 mod yrs_create;
+mod yrs_depth;
 mod yrs_diff;
 mod yrs_doc;
 mod yrs_edit;
@@ -34,6 +36,9 @@ use crate::text_unit::TextUnit;
 /// Paths live in [`crate::path`] (the reader uses them too); kept reachable here.
 pub use crate::path;
 pub use crate::path::{Path, Segment};
+pub use automerge_inflate::{check_automerge_chunks, MAX_INFLATED};
+pub use yrs_depth::MAX_VALUE_DEPTH;
+pub use yrs_doc::decode_yrs_update;
 
 /// The in-memory state of one document.
 pub enum CrdtDoc {

@@ -20,6 +20,14 @@ pub(super) fn new_doc() -> Doc {
 }
 
 pub(super) fn decode_update(bytes: &[u8]) -> Result<Update> {
+    decode_yrs_update(bytes)
+}
+
+/// Decodes a Yrs v1 update from a peer: first checks that no value in it nests deeper than
+/// [`MAX_VALUE_DEPTH`](super::MAX_VALUE_DEPTH) (Yrs's own decoder recurses without a limit,
+/// and a stack overflow aborts the process), then has Yrs decode it.
+pub fn decode_yrs_update(bytes: &[u8]) -> Result<Update> {
+    super::yrs_depth::check_value_depth(bytes)?;
     Update::decode_v1(bytes).map_err(|e| Error::InvalidUpdate {
         kind: DocKind::Yrs,
         reason: e.to_string(),

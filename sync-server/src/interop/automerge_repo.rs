@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::Automerge;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
 use concord_core::protocol::{self, ErrorCode, Message as Concord};
@@ -64,10 +64,9 @@ pub async fn upgrade(
 
 async fn close(sink: &mut Sink, code: u16, reason: String) {
     let _ = sink
-        .send(WsMessage::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
+        .send(WsMessage::Close(Some(crate::http::close_frame(
+            code, reason,
+        ))))
         .await;
 }
 
@@ -296,6 +295,12 @@ impl Conn {
                 }
                 let message = SyncMessage::decode(&data)
                     .map_err(|e| Closing(PROTOCOL_ERROR, format!("malformed sync message: {e}")))?;
+                if let Some(why) = super::automerge_checks::refusal(&message) {
+                    return Err(Closing(
+                        PROTOCOL_ERROR,
+                        format!("sync message refused: {why}"),
+                    ));
+                }
                 if !self.open(&document_id, request).await {
                     return Ok(vec![wire::doc_unavailable(
                         &self.server_peer,

@@ -2,6 +2,7 @@
 //! automerge-repo clients — as thin shells over the relay's own session and append path
 //! (docs/interop.md).
 
+pub mod automerge_checks;
 pub mod automerge_peers;
 pub mod automerge_repo;
 pub mod automerge_wire;

@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 use yrs::sync::{Message, SyncMessage};
 use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
-use yrs::{Doc, ReadTxn, Transact, Update};
+use yrs::{Doc, ReadTxn, Transact};
 
 use super::bridge::{Bridge, Written};
 use super::yjs_rooms::MemberTx;
@@ -220,7 +220,7 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
                 reply(&own, sync_bytes(SyncMessage::SyncStep2(diff)));
             }
             Message::Sync(SyncMessage::SyncStep2(update) | SyncMessage::Update(update)) => {
-                match Update::decode_v1(&update) {
+                match concord_core::doc::decode_yrs_update(&update) {
                     Ok(decoded) if decoded.is_empty() => continue,
                     Ok(_) => {}
                     Err(e) => {
@@ -290,7 +290,7 @@ pub(super) async fn drain(mut stream: futures_util::stream::SplitStream<WebSocke
 
 /// Applies a Yrs v1 update to the connection's copy of the document.
 fn apply(doc: &Doc, update: &[u8]) {
-    match Update::decode_v1(update) {
+    match concord_core::doc::decode_yrs_update(update) {
         Ok(update) => {
             if let Err(e) = doc.transact_mut().apply_update(update) {
                 tracing::warn!(error = %e, "stored update did not apply to the yjs copy");

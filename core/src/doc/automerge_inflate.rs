@@ -1,0 +1,216 @@
+//! Bounds on what compressed Automerge chunks inflate to, checked before Automerge reads
+//! them. Automerge inflates a compressed change, and a document chunk's compressed
+//! columns, without a limit (and copies the result), so a few MiB of deflated zeros from a
+//! peer would take GiBs of a relay's memory. An update's compressed change, or an
+//! automerge-repo sync message's chunks, are refused when they would inflate beyond
+//! [`MAX_INFLATED`]. The walk follows the chunk layout of automerge 0.12 (`storage/chunk.rs`,
+//! `storage/document.rs`); what it cannot follow is left to Automerge, which refuses it.
+
+use std::io::Read;
+
+use super::automerge_doc::{CHUNK_MAGIC, COMPRESSED_CHANGE};
+use crate::error::{Error, Result};
+use crate::ids::DocKind;
+
+/// The most the compressed parts of one chunk may inflate to, together.
+pub const MAX_INFLATED: u64 = 32 * 1024 * 1024;
+
+/// The chunk type of a document (a saved document, or a bundle of changes).
+const DOCUMENT: u8 = 0;
+/// A column spec's flag for deflated data.
+const DEFLATE_FLAG: u32 = 0b1000;
+/// The length of a change hash.
+const HASH_LEN: usize = 32;
+
+fn too_big() -> Error {
+    Error::InvalidUpdate {
+        kind: DocKind::Automerge,
+        reason: format!(
+            "a compressed chunk inflates to more than {} MiB",
+            MAX_INFLATED >> 20
+        ),
+    }
+}
+
+/// An error when the deflated `data` inflates beyond `budget` (or is not deflate data);
+/// otherwise the size it inflates to.
+fn inflated_size(data: &[u8], budget: u64) -> Result<u64> {
+    let mut inflated = flate2::bufread::DeflateDecoder::new(data).take(budget + 1);
+    let size =
+        std::io::copy(&mut inflated, &mut std::io::sink()).map_err(|e| Error::InvalidUpdate {
+            kind: DocKind::Automerge,
+            reason: format!("a compressed chunk does not inflate: {e}"),
+        })?;
+    if size > budget {
+        return Err(too_big());
+    }
+    Ok(size)
+}
+
+/// An error when the body of a compressed change inflates beyond [`MAX_INFLATED`].
+pub(super) fn check_inflated(body: &[u8]) -> Result<()> {
+    inflated_size(body, MAX_INFLATED).map(|_| ())
+}
+
+/// An error when a compressed part of any chunk in `bytes` (concatenated chunks of any
+/// type: an automerge-repo sync message's changes, or `load_incremental`'s input) inflates
+/// beyond [`MAX_INFLATED`].
+pub fn check_automerge_chunks(bytes: &[u8]) -> Result<()> {
+    let mut rest = bytes;
+    while rest.len() >= 10 && rest[..4] == CHUNK_MAGIC {
+        let kind = rest[8];
+        let mut r = Reader { bytes: &rest[9..] };
+        let Some(len) = r.leb() else { return Ok(()) };
+        let header = rest.len() - r.bytes.len();
+        let Some(total) = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(header))
+            .filter(|t| *t <= rest.len())
+        else {
+            return Ok(());
+        };
+        let body = &rest[header..total];
+        match kind {
+            COMPRESSED_CHANGE => check_inflated(body)?,
+            DOCUMENT => check_document_columns(body)?,
+            _ => {}
+        }
+        rest = &rest[total..];
+    }
+    Ok(())
+}
+
+/// A document chunk's body: actors, heads, the change and op columns' specs and lengths,
+/// then their data; the deflated columns together may inflate to [`MAX_INFLATED`].
+fn check_document_columns(body: &[u8]) -> Result<()> {
+    let mut r = Reader { bytes: body };
+    let Some(columns) = r.columns_prefix() else {
+        return Ok(());
+    };
+    let mut data = r.bytes;
+    let mut budget = MAX_INFLATED;
+    for (spec, len) in columns {
+        let Some(len) = usize::try_from(len).ok().filter(|l| *l <= data.len()) else {
+            return Ok(());
+        };
+        let (column, after) = data.split_at(len);
+        if spec & DEFLATE_FLAG != 0 {
+            budget -= inflated_size(column, budget)?;
+        }
+        data = after;
+    }
+    Ok(())
+}
+
+/// Reads the chunk layout's pieces (`None` when the bytes run out).
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl Reader<'_> {
+    fn leb(&mut self) -> Option<u64> {
+        let mut value: u64 = 0;
+        for (i, byte) in self.bytes.iter().enumerate().take(10) {
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                self.bytes = &self.bytes[i + 1..];
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    fn skip(&mut self, n: u64) -> Option<()> {
+        let n = usize::try_from(n).ok().filter(|n| *n <= self.bytes.len())?;
+        self.bytes = &self.bytes[n..];
+        Some(())
+    }
+
+    /// Actors, heads and both column lists: the columns' (spec, length), in order.
+    fn columns_prefix(&mut self) -> Option<Vec<(u32, u64)>> {
+        let actors = self.leb()?;
+        for _ in 0..actors {
+            let len = self.leb()?;
+            self.skip(len)?;
+        }
+        let heads = self.leb()?;
+        self.skip(heads.checked_mul(HASH_LEN as u64)?)?;
+        let mut columns = Vec::new();
+        for _ in 0..2 {
+            let count = self.leb()?;
+            for _ in 0..count {
+                let spec = u32::try_from(self.leb()?).ok()?;
+                let len = self.leb()?;
+                columns.push((spec, len));
+            }
+        }
+        Some(columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ObjType, ROOT};
+
+    #[test]
+    fn real_documents_and_changes_pass_and_are_measured_where_compressed() {
+        let mut doc = AutoCommit::new();
+        let text = doc.put_object(ROOT, "text", ObjType::Text).unwrap();
+        doc.splice_text(&text, 0, 0, &"a long text that compresses ".repeat(400))
+            .unwrap();
+        doc.commit();
+        let saved = doc.save();
+        assert_eq!(saved[8], DOCUMENT);
+        let mut r = Reader { bytes: &saved[9..] };
+        r.leb().unwrap();
+        let columns = r.columns_prefix().expect("the layout is followed");
+        assert!(
+            columns.iter().any(|(spec, _)| spec & DEFLATE_FLAG != 0),
+            "a saved text this long has a deflated column: {columns:?}"
+        );
+        check_automerge_chunks(&saved).unwrap();
+        let mut change = doc.get_last_local_change().unwrap().clone();
+        check_automerge_chunks(&change.bytes()).unwrap();
+        check_automerge_chunks(change.raw_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_document_chunk_whose_column_inflates_too_far_is_refused() {
+        use std::io::Write;
+        let mut deflated = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
+        deflated
+            .write_all(&vec![0u8; MAX_INFLATED as usize + 1])
+            .unwrap();
+        let column = deflated.finish().unwrap();
+        // No actors, no heads, one change column (deflated), no op columns.
+        let mut body = vec![0, 0, 1];
+        body.push((1 << 4 | DEFLATE_FLAG) as u8);
+        let mut len = column.len() as u64;
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            body.push(if len > 0 { byte | 0x80 } else { byte });
+            if len == 0 {
+                break;
+            }
+        }
+        body.push(0);
+        body.extend(&column);
+        let mut chunk = CHUNK_MAGIC.to_vec();
+        chunk.extend([0, 0, 0, 0, DOCUMENT]);
+        let mut len = body.len() as u64;
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            chunk.push(if len > 0 { byte | 0x80 } else { byte });
+            if len == 0 {
+                break;
+            }
+        }
+        chunk.extend(body);
+        let err = check_automerge_chunks(&chunk).unwrap_err().to_string();
+        assert!(err.contains("inflates to more than"), "{err}");
+    }
+}
