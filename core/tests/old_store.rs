@@ -1,13 +1,14 @@
 //! Stores written in earlier schemas open, migrate, read and sync: version 2 (before the
 //! compact outbox), version 3 (checkpoints in the `docs` row), version 4 (checkpoints
-//! without their root types) and version 5 (the whole version vector written at every
-//! commit). Each fixture was made by
+//! without their root types), version 5 (the whole version vector written at every
+//! commit) and version 6 (no record of what was read to send). Each fixture was made by
 //! its `make_v*_fixture` (ignored; run it with `--ignored` to remake the file): commits by
 //! this code, then the later tables dropped and `user_version` set back, which is exactly
 //! the older layout (`store-v2.db`: outbox left unfolded, version 3 tables dropped;
 //! `store-v3.db`: checkpoints moved back into `docs.snapshot`; `store-v4.db`: the
 //! `checkpoints` table rebuilt without its `roots` column; `store-v5.db`: each row's whole
-//! version vector and tail written, `vv_upto` dropped).
+//! version vector and tail written, `vv_upto` dropped; `store-v6.db`: `outbox_sent`
+//! dropped).
 
 use std::path::{Path, PathBuf};
 
@@ -108,12 +109,14 @@ fn a_version_2_store_migrates_reads_and_syncs() {
 
     // Sync with a peer: what the old store has to send, then an edit from the peer.
     let peer = Store::open_in_memory().unwrap();
+    let mut sent = std::collections::HashMap::new();
     for (doc, kind) in [("notes", DocKind::Automerge), ("pad", DocKind::Yrs)] {
         peer.create_doc(doc, kind).unwrap();
         let all = store
             .updates_missing_from(doc, &Default::default())
             .unwrap();
         peer.apply_remote(doc, &all).unwrap();
+        sent.insert(doc, all);
         assert_eq!(peer.to_json(doc).unwrap(), store.to_json(doc).unwrap());
         peer.transact(doc, |tx| {
             tx.insert_text(if doc == "pad" { "t" } else { "body" }, 0, ">")
@@ -124,6 +127,7 @@ fn a_version_2_store_migrates_reads_and_syncs() {
             .unwrap();
         assert_eq!(store.apply_remote(doc, &back).unwrap().applied, 1);
         assert_eq!(peer.to_json(doc).unwrap(), store.to_json(doc).unwrap());
+        sent.get_mut(doc).unwrap().extend(back);
     }
     // New local edits continue the old sequence, and fold/unfold on the migrated file.
     store
@@ -132,6 +136,25 @@ fn a_version_2_store_migrates_reads_and_syncs() {
     store.compact_all().unwrap();
     let out = store.outbox("notes").unwrap();
     assert!(out.iter().all(|r| r.seq >= 2), "{out:?}");
+    // A relay that holds what was acknowledged before the migration (the old device's seq
+    // 1) and the peer's edit takes the outbox and holds the whole document: the folded
+    // updates include the old unacknowledged ones (`two`, `three`, the title), not only
+    // the edit made after the migration.
+    let relay = Store::open_in_memory().unwrap();
+    relay.create_doc("notes", DocKind::Automerge).unwrap();
+    let old_device = store.device_id();
+    let acked: Vec<_> = sent["notes"]
+        .iter()
+        .filter(|u| u.origin != old_device || u.seq == 1)
+        .cloned()
+        .collect();
+    relay.apply_remote("notes", &acked).unwrap();
+    let applied = relay.apply_remote("notes", &out).unwrap();
+    assert_eq!(applied.gap, None);
+    assert_eq!(
+        relay.to_json("notes").unwrap(),
+        store.to_json("notes").unwrap()
+    );
     drop(store);
     let version: i64 = Connection::open(&path)
         .unwrap()
@@ -560,4 +583,104 @@ fn a_version_5_store_keeps_its_version_vectors_reads_and_syncs() {
         assert_eq!(&store.to_json(doc).unwrap(), json, "{doc}");
     }
     assert!(store.check().unwrap().problems.is_empty());
+}
+
+/// Version 6 kept no record of which of the device's own updates a sync session read to
+/// send; version 7 does (`outbox_sent`), so no fold renumbers them. Made by this code: 12
+/// edits per document, 4 of them acknowledged, then `outbox_sent` dropped.
+#[test]
+#[ignore = "remakes the committed fixture"]
+fn make_v6_fixture() {
+    let path = fixture(6);
+    let store = new_notes_and_pad(&path);
+    for i in 0..12 {
+        let word = format!("w{i} ");
+        store
+            .transact("notes", |tx| tx.insert_text("body", 0, &word))
+            .unwrap();
+        store
+            .transact("pad", |tx| tx.insert_text("t", 0, &word))
+            .unwrap();
+    }
+    let me = store.device_id();
+    store.acknowledge("notes", &me, 4).unwrap();
+    store.acknowledge("pad", &me, 4).unwrap();
+    std::mem::forget(store);
+    put_back(&path, "DROP TABLE outbox_sent; PRAGMA user_version = 6;");
+}
+
+#[test]
+fn a_version_6_store_records_what_it_sends_and_folds_the_rest() {
+    use concord_core::sync::DeviceLog;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    std::fs::copy(fixture(6), &path).unwrap();
+    let tables = |path: &Path| -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox_sent'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 6, "the fixture is in the old format");
+    assert_eq!(tables(&path), 0);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(tables(&path), 1, "migrated");
+    let words: String = (0..12).rev().map(|i| format!("w{i} ")).collect();
+    let me = store.device_id();
+    let relay = Store::open_in_memory().unwrap();
+    for (doc, kind, text) in [
+        ("notes", DocKind::Automerge, "body"),
+        ("pad", DocKind::Yrs, "t"),
+    ] {
+        assert_eq!(store.get(doc, text).unwrap(), Some(json!(words)), "{doc}");
+        assert_eq!(store.pending(doc).unwrap(), 8, "{doc}");
+        // A relay holding the 4 acknowledged updates; the session sends it the rest.
+        relay.create_doc(doc, kind).unwrap();
+        let all = store
+            .updates_missing_from(doc, &Default::default())
+            .unwrap();
+        relay.apply_remote(doc, &all[..4]).unwrap();
+        let sent = DeviceLog::outbox(&store, doc).unwrap();
+        assert_eq!(
+            sent.iter().map(|u| u.seq).collect::<Vec<_>>(),
+            (5..=12).collect::<Vec<_>>()
+        );
+        // Typed on while the acknowledgement is on its way; a compaction folds only that.
+        for i in 0..20 {
+            store
+                .transact(doc, |tx| tx.insert_text(text, 0, &format!("n{i} ")))
+                .unwrap();
+        }
+        store.compact(doc).unwrap();
+        assert_eq!(store.version_vector(doc).unwrap().get(&me), 13, "{doc}");
+        store.acknowledge(doc, &me, 12).unwrap();
+        let rest = DeviceLog::outbox(&store, doc).unwrap();
+        assert_eq!(
+            rest.iter().map(|u| u.seq).collect::<Vec<_>>(),
+            [13],
+            "{doc}"
+        );
+        relay.apply_remote(doc, &sent).unwrap();
+        assert_eq!(relay.apply_remote(doc, &rest).unwrap().applied, 1, "{doc}");
+        assert_eq!(
+            relay.to_json(doc).unwrap(),
+            store.to_json(doc).unwrap(),
+            "{doc}"
+        );
+    }
+    drop(store);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
 }

@@ -132,6 +132,36 @@ fn a_panicking_edit_stores_nothing_and_leaves_the_document_as_it_was() {
 }
 
 #[test]
+fn a_panicking_edit_followed_by_closing_the_store_leaves_nothing_of_it_in_the_file() {
+    // Closing checkpoints the cached documents: the half-made edit must not be among them
+    // (it would be in the file with no update row, never synced, and later edits that
+    // build on it refused by every relay).
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let name = format!("panic-close-{kind}.db");
+        let s = open(&dir, &name, 256);
+        s.create_doc("d", kind).unwrap();
+        s.transact("d", |tx| tx.insert_text("t", 0, "kept"))
+            .unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s.transact("d", |tx| -> Result<(), Error> {
+                tx.insert_text("t", 0, "lost ")?;
+                panic!("the app's closure panics");
+            })
+        }));
+        assert!(panicked.is_err());
+        drop(s);
+        let reopened = open(&dir, &name, 256);
+        assert_eq!(
+            reopened.to_json("d").unwrap(),
+            serde_json::json!({ "t": "kept" }),
+            "{kind}"
+        );
+        assert!(reopened.check().unwrap().is_ok(), "{kind}");
+    }
+}
+
+#[test]
 fn commits_survive_reopen_and_snapshots_load_the_same_state() {
     let dir = tempfile::tempdir().unwrap();
     for kind in [DocKind::Automerge, DocKind::Yrs] {

@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::Path;
 
+use concord_core::sync::DeviceLog;
 use concord_core::{DocKind, Store, StoreOptions};
 use rusqlite::Connection;
 
@@ -159,7 +160,17 @@ fn store_with_paragraphs(kind: DocKind) -> (tempfile::TempDir, std::path::PathBu
         })
         .unwrap();
     }
-    let outbox: usize = s.outbox("d").unwrap().iter().map(|u| u.data.len()).sum();
+    // Measured in the file: a handle that read its outbox does not fold it for its size
+    // on close.
+    let outbox: usize = Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT SUM(LENGTH(u.data)) FROM outbox o JOIN updates u
+               ON u.doc_id = o.doc_id AND u.origin = o.origin AND u.seq = o.seq",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap() as usize;
     let saved = s.saved_state("d").unwrap().len();
     assert!(
         outbox > saved.max(16 * 1024),
@@ -175,13 +186,9 @@ fn store_with_paragraphs(kind: DocKind) -> (tempfile::TempDir, std::path::PathBu
 #[test]
 fn closing_folds_fewer_commits_that_outweigh_the_document() {
     for kind in [DocKind::Automerge, DocKind::Yrs] {
-        // The commits are made by one handle and closed by another that never read them
-        // to send (an app that was offline).
+        // The handle that made the commits never read them to send (an app offline).
         let (_dir, path, s) = store_with_paragraphs(kind);
-        drop(s);
-        let commits = PARAGRAPHS;
-        let s = Store::open(&path).unwrap();
-        s.transact("d", |tx| tx.insert_text("t", 0, ">")).unwrap();
+        let text = s.get("d", "t").unwrap();
         drop(s);
         assert_eq!(
             db_stats(&path).1,
@@ -191,19 +198,15 @@ fn closing_folds_fewer_commits_that_outweigh_the_document() {
         let s = Store::open(&path).unwrap();
         assert_eq!(
             s.pending("d").unwrap(),
-            commits + 1,
+            PARAGRAPHS,
             "{kind}: every commit still pending"
         );
-        assert_eq!(s.text_len("d", "t").unwrap(), 201, "{kind}");
+        assert_eq!(s.get("d", "t").unwrap(), text, "{kind}");
         let out = s.outbox("d").unwrap();
         let peer = Store::open_in_memory().unwrap();
         peer.create_doc("d", kind).unwrap();
         peer.apply_remote("d", &out).unwrap();
-        assert_eq!(
-            peer.get("d", "t").unwrap(),
-            s.get("d", "t").unwrap(),
-            "{kind}"
-        );
+        assert_eq!(peer.get("d", "t").unwrap(), text, "{kind}");
     }
 }
 
@@ -227,6 +230,124 @@ fn closing_does_not_fold_by_size_what_it_read_to_send() {
             s.outbox("d").unwrap(),
             sent,
             "{kind}: exactly what was sent"
+        );
+    }
+}
+
+/// Updates read to send are never folded, by this handle or another one on the file (an
+/// app's compaction, another process closing): their acknowledgement may be on its way,
+/// and a fold renumbers. It did: 10 updates sent, folded into seq 1, an edit as seq 2,
+/// then the acknowledgement of 10 deleted both, and the edit was never sent.
+#[test]
+fn updates_read_to_send_stay_as_they_are_through_compaction_and_their_ack() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        for other_handle in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("a.db");
+            let s = Store::open(&path).unwrap();
+            type_text(&s, kind, 10);
+            let device = s.device_id();
+            // Read to send as a sync session does (through `DeviceLog`).
+            let sent = DeviceLog::outbox_after(&s, "d", 0).unwrap();
+            assert_eq!(sent.len(), 10);
+            if other_handle {
+                let other = Store::open(&path).unwrap();
+                other.compact("d").unwrap();
+                drop(other);
+            } else {
+                s.compact("d").unwrap();
+            }
+            assert_eq!(
+                s.outbox("d").unwrap(),
+                sent,
+                "{kind}, {other_handle}: as sent"
+            );
+            s.transact("d", |tx| tx.insert_text("t", 0, "after "))
+                .unwrap();
+            let text = s.get("d", "t").unwrap();
+            s.acknowledge("d", &device, 10).unwrap();
+            assert_eq!(s.pending("d").unwrap(), 1, "{kind}, {other_handle}");
+            let left = s.outbox("d").unwrap();
+            assert_eq!(
+                left.iter().map(|u| u.seq).collect::<Vec<_>>(),
+                [11],
+                "{kind}, {other_handle}"
+            );
+            // A relay holding the 10 it acknowledged takes the edit and holds the text.
+            let relay = Store::open_in_memory().unwrap();
+            relay.create_doc("d", kind).unwrap();
+            relay.apply_remote("d", &sent).unwrap();
+            assert_eq!(relay.apply_remote("d", &left).unwrap().applied, 1);
+            assert_eq!(relay.get("d", "t").unwrap(), text, "{kind}, {other_handle}");
+        }
+    }
+}
+
+/// Updates typed after the last one read to send are folded all the same (offline typing
+/// after a connection dropped keeps the outbox compact), and rebuilt after the sent ones.
+#[test]
+fn updates_after_those_read_to_send_are_folded_and_follow_them() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let s = Store::open(&path).unwrap();
+        type_text(&s, kind, 5);
+        let sent = DeviceLog::outbox_after(&s, "d", 0).unwrap();
+        for i in 0..30 {
+            s.transact("d", |tx| tx.insert_text("t", 0, &format!("{i}")))
+                .unwrap();
+        }
+        s.compact("d").unwrap();
+        let device = s.device_id();
+        assert_eq!(
+            s.version_vector("d").unwrap().get(&device),
+            6,
+            "{kind}: 5 kept, 30 folded into one"
+        );
+        assert_eq!(s.pending("d").unwrap(), 35, "{kind}");
+        let out = s.outbox("d").unwrap();
+        assert_eq!(
+            out.iter().map(|u| u.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6]
+        );
+        assert_eq!(out[..5], sent[..], "{kind}");
+        let relay = Store::open_in_memory().unwrap();
+        relay.create_doc("d", kind).unwrap();
+        relay.apply_remote("d", &out).unwrap();
+        assert_eq!(
+            relay.get("d", "t").unwrap(),
+            s.get("d", "t").unwrap(),
+            "{kind}"
+        );
+    }
+}
+
+/// An edit made while the outbox is folded (typed offline, the store closed, reopened and
+/// typed in again) comes after the folded ones: the outbox lists them in sequence (it
+/// listed the new edit first, and a relay refuses `[2, 1]` as a gap, or a catch-up sent
+/// only seq 1 and stalled).
+#[test]
+fn an_edit_after_a_fold_follows_the_folded_updates_in_the_outbox() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let s = Store::open(&path).unwrap();
+        type_text(&s, kind, 20);
+        s.compact("d").unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        s.transact("d", |tx| tx.insert_text("t", 0, ">")).unwrap();
+        let out = s.outbox("d").unwrap();
+        let seqs: Vec<u64> = out.iter().map(|u| u.seq).collect();
+        assert_eq!(seqs, [1, 2], "{kind}");
+        let peer = Store::open_in_memory().unwrap();
+        peer.create_doc("d", kind).unwrap();
+        let applied = peer.apply_remote("d", &out).unwrap();
+        assert_eq!((applied.applied, applied.gap), (2, None), "{kind}");
+        assert_eq!(
+            peer.get("d", "t").unwrap(),
+            s.get("d", "t").unwrap(),
+            "{kind}"
         );
     }
 }

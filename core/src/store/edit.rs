@@ -63,6 +63,11 @@ impl Store {
     /// ```
     pub fn transact<R>(&self, id: &str, f: impl FnOnce(&mut DocTxn<'_>) -> Result<R>) -> Result<R> {
         let (result, event) = self.write_doc(id, |tx, doc, device, options| {
+            // Folded updates are rebuilt first, so this edit's update follows them in the
+            // log and the outbox (its seq is after theirs).
+            if fold::has_fold(tx, id)? {
+                fold::unfold(tx, id, doc)?;
+            }
             if !doc.base_noted {
                 fold::note_base(tx, id, &doc.crdt.position())?;
                 doc.base_noted = true;

@@ -10,9 +10,15 @@
 //!
 //! Folding renumbers: updates `a..=b` become `a..a+records`, and the version vector's
 //! own entry goes back to `a + records - 1`. That is safe only for updates no relay
-//! holds; if one did (sent, but the acknowledgement lost), the relay reports more of this
-//! origin than the device has, and the device takes a new origin (protocol.md, restored
-//! device), so no sequence number is ever stored twice with different content.
+//! holds, so only updates after the highest one read to send (`outbox_sent`, written by
+//! whichever handle or process read them) are folded: those before it stay rows, and
+//! an acknowledgement on its way still means them. If the record of that was lost (a
+//! power cut), so was the connection that sent them; at the next catch-up the relay
+//! reports more of this origin than the device has, and the device takes a new origin
+//! (protocol.md, restored device), so no sequence number is ever stored twice with
+//! different content. The folded updates are rebuilt from the base, the position before
+//! the oldest unacknowledged update, so they may repeat what a sent one holds: the CRDTs
+//! take it once.
 
 use std::sync::Arc;
 
@@ -47,13 +53,45 @@ pub(super) fn note_base(tx: &Transaction<'_>, id: &str, position: &[u8]) -> Resu
     Ok(())
 }
 
-/// Forgets the base once nothing of the document is left to send.
+/// Forgets the base, and what was read to send, once nothing of the document is left to
+/// send.
 pub(super) fn forget_base_if_sent(tx: &rusqlite::Connection, id: &str) -> Result<()> {
+    for table in ["outbox_base", "outbox_sent"] {
+        tx.execute_cached(
+            &format!(
+                "DELETE FROM {table} WHERE doc_id = ?1
+                   AND NOT EXISTS (SELECT 1 FROM outbox WHERE doc_id = ?1)
+                   AND NOT EXISTS (SELECT 1 FROM outbox_fold WHERE doc_id = ?1)"
+            ),
+            [id],
+        )?;
+    }
+    Ok(())
+}
+
+/// The highest of `device`'s updates of `id` read to send (0 when none, or when they were
+/// read under another origin).
+pub(super) fn sent_upto(conn: &rusqlite::Connection, id: &str, device: &Origin) -> Result<u64> {
+    let mark: Option<(String, i64)> = conn
+        .query_row_cached(
+            "SELECT origin, seq FROM outbox_sent WHERE doc_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(match mark {
+        Some((origin, seq)) if origin == device.as_str() => seq as u64,
+        _ => 0,
+    })
+}
+
+/// Records that `device`'s updates of `id` up to `upto` were read to send.
+pub(super) fn note_sent(tx: &Transaction<'_>, id: &str, device: &Origin, upto: u64) -> Result<()> {
     tx.execute_cached(
-        "DELETE FROM outbox_base WHERE doc_id = ?1
-           AND NOT EXISTS (SELECT 1 FROM outbox WHERE doc_id = ?1)
-           AND NOT EXISTS (SELECT 1 FROM outbox_fold WHERE doc_id = ?1)",
-        [id],
+        "INSERT INTO outbox_sent (doc_id, origin, seq) VALUES (?1, ?2, ?3)
+         ON CONFLICT (doc_id) DO UPDATE SET origin = excluded.origin, seq = excluded.seq
+           WHERE outbox_sent.origin != excluded.origin OR outbox_sent.seq < excluded.seq",
+        params![id, device.as_str(), upto as i64],
     )?;
     Ok(())
 }
@@ -97,14 +135,17 @@ pub(super) fn fold(
     else {
         return Ok(0);
     };
+    // What was read to send stays as it is: a relay may hold it, its acknowledgement on
+    // the way, and renumbered it would be acknowledged as something else.
+    let sent = sent_upto(tx, id, device)? as i64;
     let (rows, others, first, last, bytes): (i64, i64, Option<i64>, Option<i64>, i64) = tx
         .query_row_cached(
-            "SELECT COUNT(*), SUM(o.origin != ?2), MIN(o.seq), MAX(o.seq),
+            "SELECT COUNT(*), COALESCE(SUM(o.origin != ?2), 0), MIN(o.seq), MAX(o.seq),
                     COALESCE(SUM(LENGTH(u.data)), 0)
              FROM outbox o JOIN updates u
                ON u.doc_id = o.doc_id AND u.origin = o.origin AND u.seq = o.seq
-             WHERE o.doc_id = ?1",
-            params![id, device.as_str()],
+             WHERE o.doc_id = ?1 AND NOT (o.origin = ?2 AND o.seq <= ?3)",
+            params![id, device.as_str(), sent],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?;
     let (Some(first), Some(last)) = (first, last) else {
@@ -123,7 +164,10 @@ pub(super) fn fold(
         "DELETE FROM updates WHERE doc_id = ?1 AND origin = ?2 AND seq >= ?3",
         params![id, device.as_str(), first],
     )?;
-    tx.execute_cached("DELETE FROM outbox WHERE doc_id = ?1", [id])?;
+    tx.execute_cached(
+        "DELETE FROM outbox WHERE doc_id = ?1 AND origin = ?2 AND seq >= ?3",
+        params![id, device.as_str(), first],
+    )?;
     tx.execute_cached(
         "INSERT INTO outbox_fold (doc_id, origin, first_seq, records, commits, since)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -366,11 +366,14 @@ impl Store {
             docs,
             options,
         } = guard.begin_write_with(durability)?;
-        let result = sql::loaded(&tx, docs, id, options.text_unit)
-            .and_then(|doc| f(&tx, doc, device, options))
-            .and_then(|r| Ok(tx.commit().map(|_| r)?));
-        if result.is_err() {
-            docs.remove(id);
+        // The document is out of the cache while `f` runs and goes back only once the
+        // transaction committed: if `f` fails, or panics (an app's closure), nothing it did
+        // to the document stays behind, for reads or for the checkpoint taken on close.
+        sql::loaded(&tx, docs, id, options.text_unit)?;
+        let mut doc = docs.remove(id).expect("loaded above");
+        let result = f(&tx, &mut doc, device, options).and_then(|r| Ok(tx.commit().map(|_| r)?));
+        if result.is_ok() {
+            docs.insert(id.to_string(), doc);
         }
         result
     }

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
+use crate::doc::CrdtDoc;
 use crate::error::{Error, Result};
-use crate::ids::Origin;
+use crate::ids::{DocKind, Origin};
 use crate::log::schema::{
     add_checkpoint_roots, add_version_index, Step, CHECKPOINTS_TABLE, DOC_LOG_COLUMNS,
     MOVE_CHECKPOINTS, UPDATES_TABLE,
@@ -44,7 +45,31 @@ const MIGRATIONS: &[Step] = &[
     // oldest unacknowledged local update, and the local updates folded into the checkpoint
     // (`commits` of them, to be rebuilt from it as `records` updates from `first_seq`
     // before they are sent).
-    Step::Sql(&["CREATE TABLE IF NOT EXISTS outbox_base (
+    Step::Run(add_compact_outbox),
+    // 3 -> 4: checkpoints in a table of their own (see `CHECKPOINTS_TABLE`).
+    Step::Sql(&[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS]),
+    // 4 -> 5: a checkpoint records its document's root types (see `add_checkpoint_roots`).
+    Step::Run(add_checkpoint_roots),
+    // 5 -> 6: the version vector is stored as of a log index, and commits only log their
+    // updates (see `add_version_index`).
+    Step::Run(add_version_index),
+    // 6 -> 7: per document, the highest of the device's own updates read to send (by any
+    // handle or process): a fold never renumbers what a relay may hold (`fold.rs`).
+    Step::Sql(&["CREATE TABLE IF NOT EXISTS outbox_sent (
+            doc_id TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            seq    INTEGER NOT NULL
+        ) WITHOUT ROWID;"]),
+];
+
+/// 2 -> 3: the compact outbox's tables. A document that already has unacknowledged local
+/// updates gets the empty position as its base: the position before the oldest of them is
+/// not known any more, and a base noted at the next edit would come after them (a fold
+/// would then rebuild only the updates since that edit and lose the older ones); from the
+/// empty position a fold rebuilds the whole document, which holds them all.
+fn add_compact_outbox(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS outbox_base (
             doc_id TEXT PRIMARY KEY,
             since  BLOB NOT NULL
         ) WITHOUT ROWID;
@@ -55,15 +80,19 @@ const MIGRATIONS: &[Step] = &[
             records   INTEGER NOT NULL,
             commits   INTEGER NOT NULL,
             since     BLOB NOT NULL
-        ) WITHOUT ROWID;"]),
-    // 3 -> 4: checkpoints in a table of their own (see `CHECKPOINTS_TABLE`).
-    Step::Sql(&[CHECKPOINTS_TABLE, MOVE_CHECKPOINTS]),
-    // 4 -> 5: a checkpoint records its document's root types (see `add_checkpoint_roots`).
-    Step::Run(add_checkpoint_roots),
-    // 5 -> 6: the version vector is stored as of a log index, and commits only log their
-    // updates (see `add_version_index`).
-    Step::Run(add_version_index),
-];
+        ) WITHOUT ROWID;",
+    )?;
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let empty = CrdtDoc::new(kind).position();
+        conn.execute(
+            "INSERT OR IGNORE INTO outbox_base (doc_id, since)
+             SELECT DISTINCT o.doc_id, ?2 FROM outbox o JOIN docs d ON d.id = o.doc_id
+             WHERE d.kind = ?1",
+            rusqlite::params![kind.to_string(), empty],
+        )?;
+    }
+    Ok(())
+}
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

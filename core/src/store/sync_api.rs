@@ -61,6 +61,33 @@ impl Store {
         log::missing_from(&self.lock().conn, id, 0, other)
     }
 
+    /// Records that this device's own updates of `id` up to the highest in `rows` were
+    /// read to send: a relay may hold them from now on, so no fold (on close, a
+    /// compaction, another process) renumbers them (`fold.rs`). Written only when it
+    /// moves; not fsynced (after a power cut the connection that sent them is gone too,
+    /// and the next catch-up finds what the relay holds).
+    /// (The sync session's reads, through [`DeviceLog`](crate::sync::DeviceLog), call it;
+    /// the store's own reads write nothing.)
+    pub(crate) fn note_sent(&self, id: &str, rows: &[UpdateRecord]) -> Result<()> {
+        let mut inner = self.lock();
+        let device = inner.device.clone();
+        let Some(upto) = rows
+            .iter()
+            .filter(|u| u.origin == device)
+            .map(|u| u.seq)
+            .max()
+        else {
+            return Ok(());
+        };
+        if fold::sent_upto(&inner.conn, id, &device)? >= upto {
+            return Ok(());
+        }
+        let Write { tx, .. } = inner.begin_write_with(Durability::FromRelay)?;
+        fold::note_sent(&tx, id, &device, upto)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Rebuilds the document's folded local updates (if any) before they are read to send.
     fn unfold(&self, id: &str) -> Result<()> {
         {

@@ -109,12 +109,18 @@ impl DeviceLog for Store {
         Store::pending(self, doc_id)
     }
 
+    // What the session reads here it sends: recorded, so no fold renumbers it while its
+    // acknowledgement may be on the way (`Store::note_sent`).
     fn outbox(&self, doc_id: &str) -> Result<Vec<UpdateRecord>> {
-        Store::outbox(self, doc_id)
+        let rows = Store::outbox(self, doc_id)?;
+        self.note_sent(doc_id, &rows)?;
+        Ok(rows)
     }
 
     fn outbox_after(&self, doc_id: &str, after: u64) -> Result<Vec<UpdateRecord>> {
-        Store::outbox_after(self, doc_id, after)
+        let rows = Store::outbox_after(self, doc_id, after)?;
+        self.note_sent(doc_id, &rows)?;
+        Ok(rows)
     }
 
     fn updates_missing_from(
@@ -122,7 +128,9 @@ impl DeviceLog for Store {
         doc_id: &str,
         version: &VersionVector,
     ) -> Result<Vec<UpdateRecord>> {
-        Store::updates_missing_from(self, doc_id, version)
+        let rows = Store::updates_missing_from(self, doc_id, version)?;
+        self.note_sent(doc_id, &rows)?;
+        Ok(rows)
     }
 
     fn apply_remote(
