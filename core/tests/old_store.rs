@@ -31,6 +31,28 @@ fn new_notes_and_pad(path: &Path) -> Store {
     store
 }
 
+/// Types `count` words ("w0 ", "w1 ", … each at the start) into both documents, one
+/// commit per word and document.
+fn type_words(store: &Store, count: usize) {
+    for i in 0..count {
+        let word = format!("w{i} ");
+        store
+            .transact("notes", |tx| tx.insert_text("body", 0, &word))
+            .unwrap();
+        store
+            .transact("pad", |tx| tx.insert_text("t", 0, &word))
+            .unwrap();
+    }
+}
+
+/// The one number `sql` reads from the file at `path`.
+fn number(path: &Path, sql: &str) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
 /// Runs `sql` (an older schema's layout) on the file at `path`, whose store handle was
 /// forgotten, and leaves everything in the main file: its WAL checkpointed and the empty
 /// WAL and shared-memory files the forgotten handle left behind removed.
@@ -88,10 +110,7 @@ fn a_version_2_store_migrates_reads_and_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     std::fs::copy(fixture(2), &path).unwrap();
-    let version: i64 = Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version = number(&path, "PRAGMA user_version");
     assert_eq!(version, 2, "the fixture is in the old format");
 
     let store = Store::open(&path).unwrap();
@@ -156,10 +175,7 @@ fn a_version_2_store_migrates_reads_and_syncs() {
         store.to_json("notes").unwrap()
     );
     drop(store);
-    let version: i64 = Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version = number(&path, "PRAGMA user_version");
     assert_eq!(version, SCHEMA_VERSION);
 }
 
@@ -171,15 +187,7 @@ fn make_v3_fixture() {
     let path = fixture(3);
     {
         let store = new_notes_and_pad(&path);
-        for i in 0..40 {
-            let word = format!("w{i} ");
-            store
-                .transact("notes", |tx| tx.insert_text("body", 0, &word))
-                .unwrap();
-            store
-                .transact("pad", |tx| tx.insert_text("t", 0, &word))
-                .unwrap();
-        }
+        type_words(&store, 40);
         let me = store.device_id();
         store.acknowledge("notes", &me, 10).unwrap();
         store.acknowledge("pad", &me, 10).unwrap();
@@ -489,20 +497,13 @@ fn a_version_5_store_keeps_its_version_vectors_reads_and_syncs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     std::fs::copy(fixture(5), &path).unwrap();
-    let has_vv_upto = |path: &Path| -> i64 {
-        Connection::open(path)
-            .unwrap()
-            .query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('docs') WHERE name = 'vv_upto'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
+    let has_vv_upto = |path: &Path| {
+        number(
+            path,
+            "SELECT COUNT(*) FROM pragma_table_info('docs') WHERE name = 'vv_upto'",
+        )
     };
-    let version: i64 = Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version = number(&path, "PRAGMA user_version");
     assert_eq!(version, 5, "the fixture is in the old format");
     assert_eq!(has_vv_upto(&path), 0);
     // The whole vectors version 5 wrote into the rows.
@@ -593,15 +594,7 @@ fn a_version_5_store_keeps_its_version_vectors_reads_and_syncs() {
 fn make_v6_fixture() {
     let path = fixture(6);
     let store = new_notes_and_pad(&path);
-    for i in 0..12 {
-        let word = format!("w{i} ");
-        store
-            .transact("notes", |tx| tx.insert_text("body", 0, &word))
-            .unwrap();
-        store
-            .transact("pad", |tx| tx.insert_text("t", 0, &word))
-            .unwrap();
-    }
+    type_words(&store, 12);
     let me = store.device_id();
     store.acknowledge("notes", &me, 4).unwrap();
     store.acknowledge("pad", &me, 4).unwrap();
@@ -615,20 +608,13 @@ fn a_version_6_store_records_what_it_sends_and_folds_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     std::fs::copy(fixture(6), &path).unwrap();
-    let tables = |path: &Path| -> i64 {
-        Connection::open(path)
-            .unwrap()
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox_sent'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
+    let tables = |path: &Path| {
+        number(
+            path,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox_sent'",
+        )
     };
-    let version: i64 = Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version = number(&path, "PRAGMA user_version");
     assert_eq!(version, 6, "the fixture is in the old format");
     assert_eq!(tables(&path), 0);
 
@@ -678,9 +664,6 @@ fn a_version_6_store_records_what_it_sends_and_folds_the_rest() {
         );
     }
     drop(store);
-    let version: i64 = Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
+    let version = number(&path, "PRAGMA user_version");
     assert_eq!(version, SCHEMA_VERSION);
 }

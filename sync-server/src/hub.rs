@@ -161,7 +161,6 @@ struct Watching {
 }
 
 /// Subscriptions of all connections.
-#[derive(Default)]
 pub struct Hub {
     conns: HashMap<ConnId, ConnQueue>,
     followers: HashMap<String, HashSet<ConnId>>,
@@ -170,6 +169,26 @@ pub struct Hub {
     /// Per connection: what it watches for new documents.
     watchers: HashMap<ConnId, Watching>,
     next_id: ConnId,
+}
+
+impl Default for Hub {
+    /// Connection ids start from this process's start time (µs, shifted), so they differ
+    /// from every earlier process's on this node: a cluster's log names the connection a
+    /// write came from (not sent back to it), and a restarted node applying an entry an
+    /// earlier process wrote must not skip a new connection that got the same id.
+    fn default() -> Self {
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(1);
+        Hub {
+            conns: HashMap::new(),
+            followers: HashMap::new(),
+            presence: HashMap::new(),
+            watchers: HashMap::new(),
+            next_id: start << 8,
+        }
+    }
 }
 
 impl Hub {
@@ -244,11 +263,14 @@ impl Hub {
         if present.is_empty() {
             self.presence.remove(doc_id);
         }
-        // A leave is never dropped for a full queue (it is small and says someone left).
+        // A leave is not dropped for a queue that is only long (it is small and says
+        // someone left), but the queue's byte bound holds: a client that toggles its
+        // presence costs it no request, and a follower that does not read is closed
+        // (lagging) rather than buffered for without end.
         if let Some(set) = self.followers.get(doc_id) {
             for other in set.iter().filter(|c| **c != conn) {
                 if let Some(queue) = self.conns.get(other) {
-                    queue.send(leave.clone());
+                    queue.offer(leave.clone(), usize::MAX);
                 }
             }
         }
@@ -347,6 +369,20 @@ mod tests {
         Arc::new(text.as_bytes().to_vec())
     }
 
+    /// A new process's connection ids are not an earlier process's: a restarted cluster
+    /// node applying an entry an earlier process wrote (which names the connection it came
+    /// from, not sent back to it) would otherwise skip a new connection with that id.
+    #[test]
+    fn connection_ids_differ_across_processes() {
+        let mut earlier = Hub::default();
+        let first = earlier.register(conn_queue().0);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let mut later = Hub::default();
+        let next = later.register(conn_queue().0);
+        assert!(next > first + 256, "{first} then {next}");
+        assert_eq!(later.register(conn_queue().0), next + 1);
+    }
+
     #[test]
     fn announcements_wait_for_the_listing_answer_and_match_prefix_and_rights() {
         let mut hub = Hub::default();
@@ -376,6 +412,32 @@ mod tests {
         hub.unwatch(conn);
         hub.announce("team/d", frame("d"), 100);
         assert!(rx.rx.try_recv().is_err());
+    }
+
+    /// A client toggling its presence costs it nothing per toggle, and each withdrawal
+    /// sends every follower a leave: a follower that does not read is bounded by its
+    /// queue's bytes and marked lagging (it is closed), not buffered for without end.
+    #[test]
+    fn presence_withdrawals_respect_a_followers_byte_bound() {
+        let mut hub = Hub::default();
+        let (toggler_queue, _toggler_rx) = conn_queue();
+        let toggler = hub.register(toggler_queue);
+        let (follower_queue, _follower_rx) = conn_queue();
+        let watched = follower_queue.clone();
+        let follower = hub.register(follower_queue);
+        hub.follow(follower, "d");
+        hub.follow(toggler, "d");
+        let big = Arc::new(vec![0u8; 1 << 20]);
+        for _ in 0..100 {
+            hub.set_presence(toggler, "d", Some((frame("here"), big.clone())), 10_000);
+            hub.set_presence(toggler, "d", None, 10_000);
+        }
+        let bytes = watched.bytes.load(Ordering::Relaxed);
+        assert!(
+            bytes <= MAX_QUEUED_BYTES + (1 << 20),
+            "{bytes} bytes queued"
+        );
+        assert!(watched.lagging.load(Ordering::Relaxed), "marked lagging");
     }
 
     #[test]

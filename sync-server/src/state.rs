@@ -424,7 +424,11 @@ impl Relay {
                     _ => None,
                 }),
             );
-            let ticket = (!entries.is_empty()).then(|| self.group.enqueue(entries, conn));
+            // An update acknowledged as held may be held only by another connection's
+            // queued, uncommitted entry (the same device resending after a reconnect): the
+            // ack waits for that group's commit, which an empty entry here follows.
+            let waits = !validated.acked.is_empty() && storage.has_queued(doc_id);
+            let ticket = (!entries.is_empty() || waits).then(|| self.group.enqueue(entries, conn));
             (validated, ticket, storage.last_applied())
         };
         let Some(ticket) = ticket else {
@@ -583,5 +587,99 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.relay.hub().remove(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::conn_queue;
+    use concord_core::protocol::{self, Hello, Subscribe, Updates, PROTOCOL_VERSION};
+    use concord_core::{Store, VersionVector};
+
+    fn frame(m: Message) -> Vec<u8> {
+        protocol::encode(&m)
+    }
+
+    /// An identical resend of an update another connection queued for the group commit is
+    /// acknowledged only once that commit is done (the same device resending after a
+    /// reconnect): it was acknowledged at once, held only by the queued entry, and a
+    /// commit that then failed (or a crash) lost an acknowledged write. The test holds the
+    /// commit turn, so the first writer's entry stays queued.
+    #[test]
+    fn an_identical_resend_waits_for_the_commit_of_the_queued_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(&dir.path().join("relay.db"), 64).unwrap();
+        let relay = Relay::new(
+            RelayConfig {
+                server_id: "t".into(),
+                max_frame_bytes: 1 << 20,
+                max_queue: 1 << 16,
+                idle_timeout: std::time::Duration::from_secs(45),
+            },
+            Auth::Open,
+            storage,
+        );
+        let author = Store::open_in_memory().unwrap();
+        author.create_doc("d", DocKind::Yrs).unwrap();
+        author
+            .transact("d", |tx| tx.insert_text("t", 0, "once"))
+            .unwrap();
+        let update = author.outbox("d").unwrap().remove(0);
+        let send = frame(Message::Updates(Updates {
+            doc_id: "d".into(),
+            updates: vec![update.clone()],
+            lsn: 0,
+        }));
+        let writer = |relay: Arc<Relay>, send: Vec<u8>| {
+            std::thread::spawn(move || {
+                let (queue, _rx) = conn_queue();
+                let conn = relay.connection(queue);
+                let mut session = RelaySession::new("t", 1 << 20);
+                for m in [
+                    Message::Hello(Hello {
+                        protocol_version: PROTOCOL_VERSION,
+                        device_id: Origin::random(),
+                        token: None,
+                    }),
+                    Message::Subscribe(Subscribe {
+                        doc_id: "d".into(),
+                        min_lsn: 0,
+                        linearizable: false,
+                        kind: DocKind::Yrs,
+                        version: VersionVector::new(),
+                    }),
+                ] {
+                    conn.handle_frame_blocking(&mut session, &frame(m));
+                }
+                conn.handle_frame_blocking(&mut session, &send)
+            })
+        };
+        let turn = relay.group.turn();
+        let first = writer(relay.clone(), send.clone());
+        while !relay.storage().has_queued("d") {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let second = writer(relay.clone(), send);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            !second.is_finished(),
+            "the resend was answered while the original was still queued: {:?}",
+            second.join()
+        );
+        drop(turn);
+        for replies in [first.join().unwrap(), second.join().unwrap()] {
+            assert!(
+                replies.iter().any(
+                    |m| matches!(m, Message::Ack(a) if a.origin == update.origin && a.upto == 1)
+                ),
+                "{replies:?}"
+            );
+        }
+        assert!(relay
+            .storage()
+            .stored_update("d", &update.origin, 1)
+            .unwrap()
+            .is_some());
     }
 }

@@ -488,3 +488,45 @@ async fn a_refused_document_does_not_stop_the_others_from_syncing() {
     assert_eq!(reader.get("team/b", "k").unwrap(), Some("team/b".into()));
     assert_eq!(reader.doc_kind("private").unwrap(), None);
 }
+
+/// A new `Hello` whose token cannot read a document the connection follows ends that
+/// subscription: its updates stop coming. Before, the old subscription outlived the token
+/// that granted it (a short-lived token for `a`, then a long one for `b` only, kept `a`'s
+/// updates coming for as long as the second token lived).
+#[tokio::test]
+async fn a_new_hello_ends_the_subscriptions_its_token_cannot_read() {
+    let server = start().await;
+    let url = server.url();
+    seed(&server, "a").await;
+    seed(&server, "b").await;
+    let mut c = RawClient::connect(&url).await;
+    assert!(matches!(
+        c.hello(token(&["a", "b"], "read")).await,
+        Message::Welcome(_)
+    ));
+    c.subscribe_all("a", DocKind::Automerge).await;
+    c.subscribe_all("b", DocKind::Automerge).await;
+    assert!(matches!(
+        c.hello(token(&["b"], "read")).await,
+        Message::Welcome(_)
+    ));
+    let mut writer = RawClient::connect_hello(&url, token(&["*"], "write")).await;
+    for doc in ["a", "b"] {
+        writer.subscribe_all(doc, DocKind::Automerge).await;
+        let update = new_update(&writer);
+        writer.send_updates(doc, vec![update.clone()]).await;
+        writer.expect_ack(doc, &update.origin, 1).await;
+    }
+    // The fan-out happens before the ack: everything for `c` is queued ahead of the Pong.
+    c.send(&Message::Ping(9)).await;
+    let mut got = Vec::new();
+    loop {
+        match c.recv().await {
+            Message::Pong(9) => break,
+            Message::Updates(u) => got.push(u.doc_id),
+            Message::Presence(_) | Message::DocList(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, ["b"], "only the document the new token reads");
+}

@@ -424,19 +424,7 @@ mod tests {
         let mut deflated = flate2::write::DeflateEncoder::new(Vec::new(), Default::default());
         deflated.write_all(body).unwrap();
         let deflated = deflated.finish().unwrap();
-        let mut chunk = CHUNK_MAGIC.to_vec();
-        chunk.extend([0, 0, 0, 0, COMPRESSED_CHANGE]);
-        let mut len = deflated.len() as u64;
-        loop {
-            let byte = (len & 0x7f) as u8;
-            len >>= 7;
-            chunk.push(if len > 0 { byte | 0x80 } else { byte });
-            if len == 0 {
-                break;
-            }
-        }
-        chunk.extend(deflated);
-        chunk
+        super::super::automerge_inflate::test_chunk(COMPRESSED_CHANGE, &deflated)
     }
 
     #[test]

@@ -148,6 +148,29 @@ impl Reader<'_> {
     }
 }
 
+/// Appends `n` as an unsigned LEB128 (tests build chunks by hand).
+#[cfg(test)]
+pub(super) fn push_leb(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// A chunk of type `kind` around `body` (its checksum zero: not checked this early).
+#[cfg(test)]
+pub(super) fn test_chunk(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut chunk = CHUNK_MAGIC.to_vec();
+    chunk.extend([0, 0, 0, 0, kind]);
+    push_leb(&mut chunk, body.len() as u64);
+    chunk.extend(body);
+    chunk
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,30 +210,12 @@ mod tests {
         // No actors, no heads, one change column (deflated), no op columns.
         let mut body = vec![0, 0, 1];
         body.push((1 << 4 | DEFLATE_FLAG) as u8);
-        let mut len = column.len() as u64;
-        loop {
-            let byte = (len & 0x7f) as u8;
-            len >>= 7;
-            body.push(if len > 0 { byte | 0x80 } else { byte });
-            if len == 0 {
-                break;
-            }
-        }
+        push_leb(&mut body, column.len() as u64);
         body.push(0);
         body.extend(&column);
-        let mut chunk = CHUNK_MAGIC.to_vec();
-        chunk.extend([0, 0, 0, 0, DOCUMENT]);
-        let mut len = body.len() as u64;
-        loop {
-            let byte = (len & 0x7f) as u8;
-            len >>= 7;
-            chunk.push(if len > 0 { byte | 0x80 } else { byte });
-            if len == 0 {
-                break;
-            }
-        }
-        chunk.extend(body);
-        let err = check_automerge_chunks(&chunk).unwrap_err().to_string();
+        let err = check_automerge_chunks(&test_chunk(DOCUMENT, &body))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("inflates to more than"), "{err}");
     }
 }

@@ -253,7 +253,13 @@ impl RelaySession {
     ) {
         let reply = match message {
             Message::Ping(n) => Message::Pong(n),
-            Message::Hello(hello) => self.hello(hello, now_secs, auth),
+            Message::Hello(hello) => {
+                let reply = self.hello(hello, now_secs, auth);
+                if matches!(reply, Message::Welcome(_)) {
+                    self.drop_unreadable(out);
+                }
+                reply
+            }
             message => match self.rights.clone() {
                 None => Message::error(
                     ErrorCode::HelloRequired,
@@ -273,6 +279,23 @@ impl RelaySession {
             },
         };
         out.push(RelayOutput::Send(reply));
+    }
+
+    /// After a new `Hello`: the subscriptions its token cannot read end (their updates and
+    /// presence stop coming), as the old token's watches do.
+    fn drop_unreadable(&mut self, out: &mut Vec<RelayOutput>) {
+        let Some(rights) = &self.rights else { return };
+        let mut gone: Vec<String> = self
+            .subscribed
+            .iter()
+            .filter(|doc| !rights.can_read(doc))
+            .cloned()
+            .collect();
+        gone.sort();
+        for doc in gone {
+            self.subscribed.remove(&doc);
+            out.push(RelayOutput::Unfollow(doc));
+        }
     }
 
     fn hello(

@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::codec;
 use super::error::{blocking, ClusterStoreError};
+use super::install_gate::InstallGate;
 use super::type_config::{LogId, NodeId, RaftEntry, RaftStorageError, TypeConfig};
 
 const SCHEMA: &str = "
@@ -45,6 +46,8 @@ pub type FlushObserver = Arc<dyn Fn(&[(u64, u64)]) + Send + Sync>;
 pub struct LogStore {
     conn: Arc<Mutex<Connection>>,
     observer: Option<(NodeId, FlushObserver)>,
+    /// Shared with the state machine: no purge past what it holds during an install.
+    gate: Option<Arc<InstallGate>>,
 }
 
 type Result<T> = std::result::Result<T, ClusterStoreError>;
@@ -59,12 +62,19 @@ impl LogStore {
         Ok(LogStore {
             conn: Arc::new(Mutex::new(conn)),
             observer: None,
+            gate: None,
         })
     }
 
     /// Reports durable appends of entries proposed by leader `node` to `observer`.
     pub fn observe_flushes(mut self, node: NodeId, observer: FlushObserver) -> LogStore {
         self.observer = Some((node, observer));
+        self
+    }
+
+    /// Purges wait at `gate` for a snapshot install under way (see `install_gate.rs`).
+    pub fn with_install_gate(mut self, gate: Arc<InstallGate>) -> LogStore {
+        self.gate = Some(gate);
         self
     }
 
@@ -266,7 +276,28 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> std::result::Result<(), RaftStorageError> {
+        let limit = match &self.gate {
+            Some(gate) => gate.purge_limit(log_id.index).await,
+            None => log_id.index,
+        };
         self.with_conn(StorageIOError::write_logs, move |conn| {
+            // Cut short by an install that failed: purge only up to the entry at `limit`
+            // (nothing when that is gone already).
+            let log_id = if limit < log_id.index {
+                let at: Option<Vec<u8>> = conn
+                    .query_row(
+                        "SELECT entry FROM raft_log WHERE idx = ?1",
+                        [limit as i64],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                match at {
+                    Some(bytes) => codec::decode::<RaftEntry>(&bytes)?.log_id,
+                    None => return Ok(()),
+                }
+            } else {
+                log_id
+            };
             let tx = conn.transaction()?;
             write_meta(&tx, LAST_PURGED, &log_id)?;
             tx.execute(

@@ -20,6 +20,7 @@ mod background;
 pub mod codec;
 mod error;
 mod in_flight;
+pub mod install_gate;
 pub mod log_store;
 pub mod network;
 pub mod node;

@@ -152,13 +152,15 @@ impl Cluster {
             let flushes = flushes.clone();
             Arc::new(move |own: &[(u64, u64)]| flushes.flushed(own))
         };
-        let log = LogStore::open(&data_dir.join("raft.db"))?.observe_flushes(id, observer);
         let listener = Arc::new(RelayListener {
             relay: Arc::downgrade(&relay),
             node: id,
         });
         let sm = StateMachine::new(relay.shared_storage(), &data_dir.join("snapshots"))?
             .with_listener(listener);
+        let log = LogStore::open(&data_dir.join("raft.db"))?
+            .observe_flushes(id, observer)
+            .with_install_gate(sm.install_gate());
         let dial = settings
             .dial
             .iter()

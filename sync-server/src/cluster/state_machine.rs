@@ -23,6 +23,7 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, StorageIOError};
 use serde::{Deserialize, Serialize};
 
 use super::error::{blocking, ClusterStoreError};
+use super::install_gate::InstallGate;
 use super::snapshot_file::SnapshotFile;
 use super::type_config::{
     Applied, LogId, RaftEntry, RaftStorageError, SnapshotMeta, StoredMembership, TypeConfig, Writer,
@@ -65,6 +66,8 @@ pub struct StateMachine {
     storage: Arc<Mutex<Storage>>,
     snapshot: Arc<SnapshotFile>,
     listener: Option<Arc<dyn ApplyListener>>,
+    /// Told how far this state machine holds the log, and of installs (`install_gate.rs`).
+    gate: Arc<InstallGate>,
 }
 
 impl StateMachine {
@@ -76,16 +79,41 @@ impl StateMachine {
     }
 
     /// A state machine over `storage` (shared with whoever serves reads from it), keeping
-    /// snapshots in `snapshot_dir` (created if missing).
+    /// snapshots in `snapshot_dir` (created if missing). Refuses a relay database a single
+    /// relay wrote (entries applied, but no consensus state): the cluster's log positions
+    /// would be taken as already applied there, and committed writes skipped.
     pub fn new(
         storage: Arc<Mutex<Storage>>,
         snapshot_dir: &Path,
     ) -> Result<StateMachine, ClusterStoreError> {
+        {
+            let storage = lock(&storage);
+            if storage.consensus().is_none() && storage.last_applied() > 0 {
+                return Err(ClusterStoreError::Corrupt(format!(
+                    "the relay database holds a single relay's data (applied up to {}) and \
+                     no cluster state: a cluster node starts from an empty data directory \
+                     (to bring a single relay's documents into a cluster, sync them through \
+                     a device)",
+                    storage.last_applied()
+                )));
+            }
+        }
+        let gate = Arc::new(InstallGate::default());
+        if let Some(applied) = AppliedState::of(&lock(&storage))?.last_applied {
+            gate.applied(applied.index);
+        }
         Ok(StateMachine {
             storage,
             snapshot: Arc::new(SnapshotFile::open(snapshot_dir)?),
             listener: None,
+            gate,
         })
+    }
+
+    /// The gate this state machine tells of its position and installs: give it to the
+    /// node's log store ([`LogStore::with_install_gate`](super::log_store::LogStore::with_install_gate)).
+    pub fn install_gate(&self) -> Arc<InstallGate> {
+        self.gate.clone()
     }
 
     /// Tells `listener` what each apply and snapshot install did.
@@ -278,12 +306,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: openraft::OptionalSend,
     {
         let entries: Vec<RaftEntry> = entries.into_iter().collect();
+        let last = entries.last().map(|e| e.log_id.index);
         let storage = self.storage.clone();
         let listener = self.listener.clone();
-        blocking(StorageIOError::write_state_machine, move || {
+        let applied = blocking(StorageIOError::write_state_machine, move || {
             apply_entries(&mut lock(&storage), entries, listener.as_deref())
         })
-        .await
+        .await?;
+        if let Some(last) = last {
+            self.gate.applied(last);
+        }
+        Ok(applied)
     }
 
     async fn get_snapshot_builder(&mut self) -> StateMachine {
@@ -291,6 +324,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, RaftStorageError> {
+        self.gate.receiving();
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
@@ -305,11 +339,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let signature = meta.signature();
         let data = snapshot.into_inner();
         let listener = self.listener.clone();
-        blocking(
+        let index = meta.last_log_id.map(|id| id.index);
+        self.gate.receiving();
+        let installed = blocking(
             |e| StorageIOError::write_snapshot(Some(signature.clone()), e),
             move || install(&storage, &current, &meta, &data, listener.as_deref()),
         )
-        .await
+        .await;
+        self.gate
+            .installed(installed.is_ok().then_some(index).flatten());
+        installed
     }
 
     async fn get_current_snapshot(

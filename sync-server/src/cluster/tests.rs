@@ -13,9 +13,10 @@ use openraft::{
 };
 use tempfile::TempDir;
 
+use super::state_machine::RELAY_DB;
 use super::type_config::{LogId, RaftStorageError};
 use super::*;
-use crate::storage::{ApplyOutcome, LogEntry};
+use crate::storage::{ApplyOutcome, LogEntry, Storage};
 
 /// A node's stores in a fresh temporary data directory.
 struct SqliteStores;
@@ -29,8 +30,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, TempDir> for SqliteStores 
 }
 
 fn open(dir: &TempDir) -> Result<(LogStore, StateMachine), ClusterStoreError> {
-    let log = LogStore::open(&dir.path().join("raft.db"))?;
     let sm = StateMachine::open(dir.path(), 30)?;
+    let log = LogStore::open(&dir.path().join("raft.db"))?.with_install_gate(sm.install_gate());
     Ok((log, sm))
 }
 
@@ -147,6 +148,29 @@ fn a_batch_applies_at_its_log_index_and_survives_reopening() {
         let head = storage.head("d").unwrap();
         assert_eq!(head.version.get(&device.device_id()), 3);
     });
+}
+
+/// A data directory a single relay wrote (entries applied with no consensus state) is
+/// refused as a cluster node's: its relay positions would be taken for consensus
+/// positions, and committed entries at or below them skipped (acked writes missing on
+/// that node).
+#[test]
+fn a_single_relays_database_is_refused_as_a_cluster_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut storage = Storage::open(&dir.path().join(RELAY_DB), 30).unwrap();
+        storage
+            .apply_batch(&[LogEntry::CreateDoc {
+                doc_id: "d".into(),
+                kind: DocKind::Yrs,
+            }])
+            .unwrap();
+        assert!(storage.last_applied() > 0);
+    }
+    let err = StateMachine::open(dir.path(), 30).err().expect("refused");
+    assert!(err.to_string().contains("single relay"), "{err}");
+    // An empty data directory is a node's.
+    assert!(StateMachine::open(tempfile::tempdir().unwrap().path(), 30).is_ok());
 }
 
 #[test]

@@ -254,35 +254,42 @@ impl Cluster {
         let flushed = (concern == WriteConcern::Leader).then(|| self.flushes.register(request));
         let started = Instant::now();
         let count = entries.len();
-        let mut in_flight = Some(self.in_flight.begin(docs.clone()));
+        let in_flight = self.in_flight.begin(docs.clone());
         let committed = self.proposer.propose(entries, writer);
-        let outcome = match flushed {
-            Some(flushed) => {
-                // Acknowledged once this node's log holds it durably; the commit goes on.
-                let me = self.clone();
-                let docs = docs.clone();
-                let in_flight = in_flight.take();
-                tokio::spawn(async move {
-                    if !matches!(committed.await, Ok(Ok(_))) {
-                        me.forget_docs(docs).await;
-                    }
-                    drop(in_flight);
-                });
-                match timeout_at(deadline.into(), flushed).await {
-                    Ok(Ok(index)) => Ok(index),
-                    _ => {
-                        self.flushes.forget(request);
-                        Err(Attempt::Done(WriteReply::unavailable(
-                            "the leader's log did not take the write in time",
-                            self.applied(),
-                        )))
-                    }
+        // Settled by a task of its own, whatever becomes of this future (a forwarding
+        // follower that gives up drops it mid-wait): a proposal that does not commit
+        // leaves no validated, uncommitted state in the leader's documents, and no flush
+        // waiter, behind.
+        let (settled_tx, settled) = tokio::sync::oneshot::channel();
+        {
+            let me = self.clone();
+            let docs = docs.clone();
+            tokio::spawn(async move {
+                let result = committed.await;
+                if !matches!(result, Ok(Ok(_))) {
+                    me.forget_docs(docs).await;
                 }
-            }
-            None => match timeout_at(deadline.into(), committed).await {
-                Ok(Ok(Ok(index))) => Ok(index),
-                Ok(Ok(Err(e))) => Err(Attempt::Retry(e)),
-                Ok(Err(_)) => Err(Attempt::Retry("the proposal was dropped".into())),
+                me.flushes.forget(request);
+                drop(in_flight);
+                let _ = settled_tx.send(result);
+            });
+        }
+        let outcome = match flushed {
+            // Acknowledged once this node's log holds it durably; the commit goes on.
+            Some(flushed) => match timeout_at(deadline.into(), flushed).await {
+                Ok(Ok(index)) => Ok(index),
+                _ => {
+                    self.flushes.forget(request);
+                    Err(Attempt::Done(WriteReply::unavailable(
+                        "the leader's log did not take the write in time",
+                        self.applied(),
+                    )))
+                }
+            },
+            None => match timeout_at(deadline.into(), settled).await {
+                Ok(Ok(Ok(Ok(index)))) => Ok(index),
+                Ok(Ok(Ok(Err(e)))) => Err(Attempt::Retry(e)),
+                Ok(Ok(Err(_)) | Err(_)) => Err(Attempt::Retry("the proposal was dropped".into())),
                 Err(_) => Err(Attempt::Done(WriteReply::unavailable(
                     "no majority took the write in time",
                     self.applied(),
@@ -297,7 +304,6 @@ impl Cluster {
                 return attempt;
             }
         };
-        drop(in_flight);
         if concern == WriteConcern::All && !self.wait_all_voters(lsn, deadline).await {
             return Attempt::Done(WriteReply::unavailable(
                 "not every voter took the write in time",

@@ -62,6 +62,11 @@ impl Storage {
         }
     }
 
+    /// Whether updates of `doc_id` are queued (validated, not yet committed).
+    pub fn has_queued(&self, doc_id: &str) -> bool {
+        !self.queued_updates(doc_id).is_empty()
+    }
+
     /// The queued updates of `doc_id`, oldest first.
     pub(super) fn queued_updates(&self, doc_id: &str) -> &[UpdateRecord] {
         self.queued
