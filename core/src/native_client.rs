@@ -82,7 +82,11 @@ async fn drive(
         while let Some(event) = driver.poll_event() {
             match event {
                 DriverEvent::Connect(url) => {
-                    let attempt = tokio_tungstenite::connect_async(url.clone());
+                    let attempt = tokio_tungstenite::connect_async_with_config(
+                        url.clone(),
+                        Some(socket_config()),
+                        false,
+                    );
                     connecting = Some((url, Box::pin(async move { Ok(attempt.await?.0) })));
                 }
                 DriverEvent::Transmit(frame) => {
@@ -211,6 +215,19 @@ const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// At most this many waiting frames are handed to the driver together.
 const MAX_FRAMES_AT_ONCE: usize = 512;
+
+/// The largest message (and frame) the client takes from the relay. A catch-up snapshot is
+/// the document's whole saved state in one message: tungstenite's default bounds (16 MiB a
+/// frame, 64 MiB a message) refused documents above them, and such a document could never
+/// reach a new device. The device holds the document anyway; this only bounds a relay gone
+/// wrong.
+pub const MAX_INCOMING_BYTES: usize = 1 << 30;
+
+fn socket_config() -> tungstenite::protocol::WebSocketConfig {
+    tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_INCOMING_BYTES))
+        .max_frame_size(Some(MAX_INCOMING_BYTES))
+}
 
 /// What arrived on the socket that is not a binary frame: a close, its end, an error.
 fn not_a_frame(

@@ -160,8 +160,15 @@ pub fn transport_limit(max_frame_bytes: usize) -> usize {
     TRANSPORT_LIMIT_BYTES.max(max_frame_bytes)
 }
 
+/// The close reason for a foreign client's message above the relay's `max_frame_bytes`
+/// (the y-websocket and automerge-repo protocols have no error frame: they are closed
+/// with 1009).
+pub(crate) fn above_max_frame(max_frame_bytes: usize) -> String {
+    format!("message above the relay's max_frame_bytes of {max_frame_bytes} bytes")
+}
+
 /// True when a read failed because the frame was above the transport limit.
-fn is_too_big(e: &axum::Error) -> bool {
+pub(crate) fn is_too_big(e: &axum::Error) -> bool {
     std::error::Error::source(e)
         .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
         .is_some_and(|inner| matches!(inner, tungstenite::Error::Capacity(_)))

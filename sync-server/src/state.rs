@@ -332,6 +332,25 @@ impl Relay {
         Self::validate_locked(&mut storage, doc_id, updates)
     }
 
+    /// [`Relay::validate_append`], unless `busy` (asked under the storage lock, before
+    /// validating) says the batch must wait: `None`. `then` runs on the result under the
+    /// same lock (what must be noted atomically with the validation).
+    pub fn validate_append_unless<T>(
+        &self,
+        doc_id: &str,
+        updates: Vec<UpdateRecord>,
+        busy: impl FnOnce() -> bool,
+        then: impl FnOnce(&Validated) -> T,
+    ) -> Option<(Validated, T)> {
+        let mut storage = self.storage();
+        if busy() {
+            return None;
+        }
+        let validated = Self::validate_locked(&mut storage, doc_id, updates);
+        let noted = then(&validated);
+        Some((validated, noted))
+    }
+
     fn validate_locked(
         storage: &mut Storage,
         doc_id: &str,

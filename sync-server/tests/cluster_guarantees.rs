@@ -5,6 +5,8 @@
 //! state), and membership: a node joining a loaded cluster by snapshot after the log was
 //! purged, serving subscriptions, and a node removed — each visible in `/cluster`.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use concord_core::native_client::SyncClient;
@@ -330,5 +332,88 @@ async fn a_node_joins_by_snapshot_serves_and_a_node_is_removed() {
     assert_eq!(
         pending, 0,
         "every write was acknowledged across the changes"
+    );
+}
+
+/// Two connections send the same (origin, seq) with different bytes while the first is
+/// still being committed (a device's copy running elsewhere; here the followers are stopped
+/// so the first cannot commit yet). Both used to be validated against the applied state and
+/// proposed; the second, skipped as held when applied, was acknowledged although its bytes
+/// were never stored. Now it waits for the first and is refused `seq_conflict`; the stored
+/// update is the acknowledged one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_sequence_number_racing_its_first_use_is_a_seq_conflict_not_an_ack() {
+    use common::{edit, read_doc, RawClient};
+    use concord_core::protocol::{ErrorCode, Message};
+    use concord_core::UpdateRecord;
+
+    let mut s = spec(3);
+    s.settings.write_timeout_ms = 120_000;
+    let mut cluster = Cluster::start(s).await.unwrap();
+    let leader = cluster.wait_for_leader().await.unwrap();
+    let followers = cluster.followers().await.unwrap();
+    let url = format!("ws://{}/sync", cluster.client_link(leader).unwrap().addr());
+    let mut first = RawClient::connect_hello(&url, None).await;
+    let mut second = RawClient::connect_hello(&url, None).await;
+    first.subscribe_all("notes", DocKind::Yrs).await;
+    second.subscribe_all("notes", DocKind::Yrs).await;
+
+    // One origin, seq 1, two different edits (made on two stores).
+    let dir = tempfile::tempdir().unwrap();
+    let update = |name: &str| {
+        let store = Store::open(dir.path().join(name)).unwrap();
+        store.create_doc("notes", DocKind::Yrs).unwrap();
+        edit(&store, "notes", 1).data
+    };
+    let origin = first.device.clone();
+    let mine = UpdateRecord {
+        origin: origin.clone(),
+        seq: 1,
+        data: update("a.db"),
+    };
+    let copy = UpdateRecord {
+        data: update("b.db"),
+        ..mine.clone()
+    };
+    assert_ne!(mine.data, copy.data);
+
+    for f in &followers {
+        cluster.pause(*f).unwrap();
+    }
+    first.send_updates("notes", vec![mine.clone()]).await;
+    second.send_updates("notes", vec![copy.clone()]).await;
+    // Neither can be acknowledged without a majority.
+    second.expect_silence(Duration::from_secs(3)).await;
+    for f in &followers {
+        cluster.resume(*f).unwrap();
+    }
+    // Whichever the leader took first is acknowledged; the other is refused.
+    async fn outcome(client: &mut RawClient) -> Result<u64, ErrorCode> {
+        loop {
+            match client.recv().await {
+                Message::Updates(_) => continue, // the other's update, fanned out
+                Message::Ack(a) => return Ok(a.upto),
+                Message::Error(e) => return Err(e.code),
+                other => panic!("expected an ack or an error, got {other:?}"),
+            }
+        }
+    }
+    let outcomes = [outcome(&mut first).await, outcome(&mut second).await];
+    let winner = match outcomes {
+        [Ok(1), Err(ErrorCode::SeqConflict)] => &mine,
+        [Err(ErrorCode::SeqConflict), Ok(1)] => &copy,
+        other => panic!("expected one ack and one seq_conflict, got {other:?}"),
+    };
+
+    let stored = read_doc(&url, None, "notes", DocKind::Yrs).await;
+    let held: Vec<&UpdateRecord> = stored
+        .updates
+        .iter()
+        .filter(|u| u.origin == origin)
+        .collect();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        held[0].data, winner.data,
+        "the stored bytes are the acknowledged ones"
     );
 }

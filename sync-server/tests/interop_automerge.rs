@@ -255,3 +255,56 @@ async fn a_sync_message_with_a_hostile_bloom_filter_closes_that_connection_only(
     ann.exit().await;
     bob.exit().await;
 }
+
+/// A message above the relay's `max_frame_bytes` is not read: that connection is closed
+/// 1009 with a reason naming the limit; the document's clients carry on.
+#[tokio::test]
+async fn a_message_above_the_frame_limit_closes_that_connection_with_1009() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let server = ServerProcess::start(&["--max-frame-bytes", "65536"]).await;
+    let (mut ann, mut bob, url) = two_clients_on_one_document(&server).await;
+    let document_id = url.trim_start_matches("automerge:").to_string();
+    let endpoint = format!("ws://127.0.0.1:{}/automerge", server.port());
+    let text = |s: &str| ciborium::Value::Text(s.into());
+    let (mut big, _) = tokio_tungstenite::connect_async(&endpoint).await.unwrap();
+    big.send(cbor_frame(vec![
+        ("type", text("join")),
+        ("senderId", text("big")),
+    ]))
+    .await
+    .unwrap();
+    big.send(cbor_frame(vec![
+        ("type", text("request")),
+        ("senderId", text("big")),
+        ("targetId", text("server")),
+        ("documentId", text(&document_id)),
+        ("data", ciborium::Value::Bytes(vec![0x42; 100_000])),
+    ]))
+    .await
+    .unwrap();
+    let (code, reason) = loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), big.next())
+            .await
+            .expect("the relay closes the connection within 10 s");
+        match frame {
+            Some(Ok(WsMessage::Close(Some(close)))) => break (close.code, close.reason),
+            Some(Ok(WsMessage::Close(None))) | Some(Err(_)) | None => {
+                panic!("the connection ended without a close code")
+            }
+            Some(Ok(_)) => continue,
+        }
+    };
+    assert_eq!(code, CloseCode::Size, "{reason}");
+    assert!(
+        reason.contains("max_frame_bytes") && reason.contains("65536"),
+        "{reason}"
+    );
+    ann.call(json!({"cmd": "broadcast", "message": {"cursor": 3, "from": "ann"}}))
+        .await;
+    bob.call(json!({"cmd": "wait_ephemeral", "message": {"cursor": 3, "from": "ann"}}))
+        .await;
+    ann.exit().await;
+    bob.exit().await;
+}

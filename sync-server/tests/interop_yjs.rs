@@ -627,3 +627,96 @@ async fn a_client_that_asks_and_does_not_read_is_held_back() {
         }
     }
 }
+
+/// The close frame a raw connection ends with: its code and reason.
+async fn close_of(ws: &mut Ws) -> (CloseCode, String) {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("the server closes the connection within 10 s");
+        match frame {
+            Some(Ok(WsMessage::Close(Some(close)))) => {
+                return (close.code, close.reason.to_string())
+            }
+            Some(Ok(WsMessage::Close(None))) | Some(Err(_)) | None => {
+                panic!("the connection ended without a close code")
+            }
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// A message above the relay's `max_frame_bytes` (the operator's bound on one write, as
+/// for a Concord device's frames) is not read: that connection is closed 1009 with a
+/// reason naming the limit, nothing of it is stored, and the room serves the next client.
+#[tokio::test]
+async fn a_message_above_the_frame_limit_closes_that_connection_with_1009() {
+    use yrs::{ReadTxn, StateVector, Text, Transact};
+    let server = ServerProcess::start(&["--max-frame-bytes", "65536"]).await;
+    let url = format!("{}/bounded", yjs_url(&server));
+    let typed = |client: u64, text: &str| {
+        let doc = yrs::Doc::with_client_id(client);
+        let body = doc.get_or_insert_text("body");
+        body.insert(&mut doc.transact_mut(), 0, text);
+        let update = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        WsMessage::Binary(
+            Message::Sync(SyncMessage::Update(update))
+                .encode_v1()
+                .into(),
+        )
+    };
+    let (mut big, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    big.send(typed(77, &"x".repeat(100_000))).await.unwrap();
+    let (code, reason) = close_of(&mut big).await;
+    assert_eq!(code, CloseCode::Size, "{reason}");
+    assert!(
+        reason.contains("max_frame_bytes") && reason.contains("65536"),
+        "{reason}"
+    );
+
+    let (mut small, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    small.send(typed(78, "small")).await.unwrap();
+    let device = CliDevice::new();
+    let text = device
+        .sync_until_text(&server.url(), None, "bounded", "body", "small")
+        .await;
+    assert_eq!(text, "small", "the oversized message stored nothing");
+}
+
+/// A connection announcing more awareness client ids than a connection may own (64) is
+/// closed with 1008 (policy), and the room serves others.
+#[tokio::test]
+async fn awareness_past_a_connections_bound_closes_it() {
+    let server = ServerProcess::start(&[]).await;
+    let url = format!("{}/crowded", yjs_url(&server));
+    let (mut flood, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    let update = Message::Awareness(AwarenessUpdate {
+        clients: (1..=65u64)
+            .map(|id| {
+                (
+                    yrs::ClientID::new(id),
+                    AwarenessUpdateEntry {
+                        clock: 1,
+                        json: r#"{"user":{"name":"flood"}}"#.into(),
+                    },
+                )
+            })
+            .collect(),
+    });
+    flood
+        .send(WsMessage::Binary(update.encode_v1().into()))
+        .await
+        .unwrap();
+    let (code, reason) = close_of(&mut flood).await;
+    assert_eq!(code, CloseCode::Policy, "{reason}");
+    assert!(reason.contains("awareness"), "{reason}");
+
+    let (mut next, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    next.send(awareness(9, 1, r#"{"user":{"name":"next"}}"#))
+        .await
+        .unwrap();
+    // Its own state echoed: the room still relays.
+    until_announced(&mut next, 9).await;
+}

@@ -2,6 +2,7 @@
 //! consensus entry (one log append and one fsync per node, one state-machine transaction),
 //! with a bounded number of entries in flight; while those commit, the next writes gather.
 //! Each write learns its own result (the entry's log index, or why it was not committed).
+//! At most [`MAX_QUEUED`] writes wait to be proposed; more are refused at once.
 
 use std::sync::Arc;
 
@@ -15,6 +16,9 @@ use crate::storage::LogEntry;
 const IN_FLIGHT: usize = 2;
 /// Relay entries in one consensus entry, at most (more wait for the next).
 const MAX_ENTRIES: usize = 1024;
+/// Writes waiting to be proposed, at most: while no majority commits (the leader cut off
+/// from its followers), writes that keep coming are refused at once instead of piling up.
+pub const MAX_QUEUED: usize = 8192;
 
 /// What became of a proposed write: its log index once committed (and applied on this
 /// node), or why not (e.g. leadership was lost; the write may be retried).
@@ -26,15 +30,15 @@ struct Proposal {
     done: oneshot::Sender<Committed>,
 }
 
-/// The queue of writes to propose.
+/// The queue of writes to propose (bounded: [`MAX_QUEUED`]).
 pub struct Proposer {
-    tx: mpsc::UnboundedSender<Proposal>,
+    tx: mpsc::Sender<Proposal>,
 }
 
 impl Proposer {
     /// Starts proposing through `raft`.
     pub fn start(raft: Raft<TypeConfig>) -> Proposer {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(MAX_QUEUED);
         tokio::spawn(run(raft, rx));
         Proposer { tx }
     }
@@ -47,14 +51,22 @@ impl Proposer {
             writer,
             done,
         };
-        if let Err(mpsc::error::SendError(p)) = self.tx.send(proposal) {
-            let _ = p.done.send(Err("the node is shutting down".into()));
+        match self.tx.try_send(proposal) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(p)) => {
+                let _ = p.done.send(Err(format!(
+                    "{MAX_QUEUED} writes already wait for the consensus"
+                )));
+            }
+            Err(mpsc::error::TrySendError::Closed(p)) => {
+                let _ = p.done.send(Err("the node is shutting down".into()));
+            }
         }
         rx
     }
 }
 
-async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::UnboundedReceiver<Proposal>) {
+async fn run(raft: Raft<TypeConfig>, mut rx: mpsc::Receiver<Proposal>) {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {

@@ -114,8 +114,15 @@ fn read_meta(dir: &Path) -> Result<Option<SnapshotMeta>, ClusterStoreError> {
     };
     let mut len = [0u8; 8];
     file.read_exact(&mut len).map_err(|_| cut_short(dir))?;
-    let len = usize::try_from(u64::from_le_bytes(len)).map_err(|_| cut_short(dir))?;
-    let mut head = len.to_le_bytes().to_vec();
+    // A length past the file's end (a damaged header) is refused before anything is
+    // allocated for it.
+    let size = file.metadata()?.len();
+    let len = u64::from_le_bytes(len);
+    if len > size.saturating_sub(8) {
+        return Err(cut_short(dir));
+    }
+    let len = usize::try_from(len).map_err(|_| cut_short(dir))?;
+    let mut head = (len as u64).to_le_bytes().to_vec();
     head.resize(8 + len, 0);
     file.read_exact(&mut head[8..])
         .map_err(|_| cut_short(dir))?;
@@ -158,6 +165,26 @@ mod tests {
             (m.snapshot_id.as_str(), data.as_slice()),
             ("s300", &b"newest"[..])
         );
+    }
+
+    #[test]
+    fn a_damaged_header_is_an_error_not_a_crash() {
+        let dir = tempfile::tempdir().expect("dir");
+        let file = SnapshotFile::open(dir.path()).expect("open");
+        assert!(file.save(&meta(7), b"data").expect("save"));
+        drop(file);
+        for len in [u64::MAX, u64::MAX - 7, 1 << 40, 10_000] {
+            let mut bytes = fs::read(path(dir.path())).expect("read");
+            bytes[..8].copy_from_slice(&len.to_le_bytes());
+            fs::write(path(dir.path()), &bytes).expect("write");
+            match SnapshotFile::open(dir.path()) {
+                Err(ClusterStoreError::Corrupt(message)) => {
+                    assert!(message.contains("cut short"), "{message}")
+                }
+                Err(other) => panic!("length {len}: {other}"),
+                Ok(_) => panic!("length {len}: a damaged snapshot file was taken"),
+            }
+        }
     }
 
     #[test]

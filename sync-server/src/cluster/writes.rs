@@ -201,18 +201,56 @@ impl Cluster {
                 return Attempt::Retry("not the leader".into());
             }
         }
+        // The (document, origin) pairs this write writes: validated only while none has
+        // a write in flight, and marked in flight with the validation (`in_flight.rs`).
+        let writers: BTreeSet<(String, Origin)> = match &write {
+            Write::Append { doc_id, updates } => updates
+                .iter()
+                .map(|u| (doc_id.clone(), u.origin.clone()))
+                .collect(),
+            Write::Create { .. } => BTreeSet::new(),
+        };
         let relay = self.relay.clone();
-        let validated = tokio::task::spawn_blocking(move || match write {
-            Write::Append { doc_id, updates } => relay.validate_append(&doc_id, updates),
-            Write::Create { doc_id, kind } => relay.validate_create(&doc_id, kind),
+        let in_flight = self.in_flight.clone();
+        let marks = writers.clone();
+        let validated = tokio::task::spawn_blocking(move || {
+            let mark = |v: &Validated| {
+                let docs: BTreeSet<String> =
+                    v.entries.iter().map(|e| e.doc_id().to_string()).collect();
+                (!docs.is_empty()).then(|| in_flight.begin(docs, marks.clone()))
+            };
+            match write {
+                Write::Append { doc_id, updates } => relay.validate_append_unless(
+                    &doc_id,
+                    updates,
+                    || in_flight.any_writer_busy(&marks),
+                    mark,
+                ),
+                Write::Create { doc_id, kind } => {
+                    let validated = relay.validate_create(&doc_id, kind);
+                    let guard = mark(&validated);
+                    Some((validated, guard))
+                }
+            }
         })
         .await;
-        let Validated {
-            entries,
-            acked,
-            refusal,
-        } = match validated {
-            Ok(v) => v,
+        let (
+            Validated {
+                entries,
+                acked,
+                refusal,
+            },
+            in_flight,
+        ) = match validated {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                // Compared with the applied state once that write is done: held (same
+                // bytes), or `seq_conflict`.
+                self.in_flight.writers_settled(&writers, deadline).await;
+                return Attempt::Retry(
+                    "a write of the same origin on the document is still being committed".into(),
+                );
+            }
             Err(e) => {
                 return Attempt::Done(WriteReply::refused(
                     RelayRefusal::new(ErrorCode::Internal, format!("validation failed: {e}")),
@@ -254,7 +292,7 @@ impl Cluster {
         let flushed = (concern == WriteConcern::Leader).then(|| self.flushes.register(request));
         let started = Instant::now();
         let count = entries.len();
-        let in_flight = self.in_flight.begin(docs.clone());
+        let in_flight = in_flight.expect("marked: entries to propose");
         let committed = self.proposer.propose(entries, writer);
         // Settled by a task of its own, whatever becomes of this future (a forwarding
         // follower that gives up drops it mid-wait): a proposal that does not commit

@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use super::automerge_peers::{PeerTx, EPHEMERAL_QUEUE};
 use super::automerge_wire::{self as wire, FromClient};
 use super::bridge::{Bridge, Written};
-use crate::http::{transport_limit, Node, DRAIN_LIMIT};
+use crate::http::{above_max_frame, is_too_big, Node, DRAIN_LIMIT};
 use crate::hub::conn_queue;
 use crate::state::now_secs;
 
@@ -55,7 +55,8 @@ pub async fn upgrade(
     State(node): State<Node>,
     Query(params): Query<HashMap<String, String>>,
 ) -> impl IntoResponse {
-    let limit = transport_limit(node.relay.config.max_frame_bytes);
+    // A message above the relay's frame limit is not read: the connection is closed 1009.
+    let limit = node.relay.config.max_frame_bytes;
     let token = params.get("token").cloned();
     ws.max_message_size(limit)
         .max_frame_size(limit)
@@ -143,6 +144,10 @@ async fn serve(node: Node, socket: WebSocket, token: Option<String>) {
                             Ok(out) => out,
                             Err(closing) => break Some(closing),
                         },
+                        Some(Err(e)) if is_too_big(&e) => {
+                            let limit = conn.bridge.max_frame_bytes();
+                            break Some(Closing(1009, above_max_frame(limit)));
+                        }
                         Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break None,
                         Some(Ok(_)) => continue,
                     }

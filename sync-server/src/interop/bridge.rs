@@ -57,6 +57,11 @@ impl Bridge {
         self.conn.id()
     }
 
+    /// The largest message the relay takes from a client (`max_frame_bytes`).
+    pub fn max_frame_bytes(&self) -> usize {
+        self.node.relay.config.max_frame_bytes
+    }
+
     /// The origin this connection's updates are stored under.
     pub fn origin(&self) -> &Origin {
         &self.origin

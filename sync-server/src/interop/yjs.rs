@@ -35,7 +35,7 @@ use yrs::{Doc, ReadTxn, Transact};
 
 use super::bridge::{Bridge, Written};
 use super::yjs_rooms::MemberTx;
-use crate::http::{closing, transport_limit, Node, DRAIN_LIMIT};
+use crate::http::{above_max_frame, closing, is_too_big, Node, DRAIN_LIMIT};
 use crate::hub::{conn_queue, ConnQueue, ConnReceiver};
 use crate::state::now_secs;
 
@@ -77,7 +77,8 @@ pub async fn upgrade(
     Path(room): Path<String>,
     Query(params): Query<HashMap<String, String>>,
 ) -> impl IntoResponse {
-    let limit = transport_limit(node.relay.config.max_frame_bytes);
+    // A message above the relay's frame limit is not read: the connection is closed 1009.
+    let limit = node.relay.config.max_frame_bytes;
     let token = params.get("token").cloned();
     ws.max_message_size(limit)
         .max_frame_size(limit)
@@ -185,6 +186,13 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
             Some(Ok(_)) => continue,
             Some(Err(e)) => {
                 tracing::info!(room, error = %e, "yjs connection failed");
+                if is_too_big(&e) {
+                    closing(
+                        &mut close_tx,
+                        axum::extract::ws::close_code::SIZE,
+                        above_max_frame(config.max_frame_bytes),
+                    );
+                }
                 break;
             }
         };
@@ -250,8 +258,12 @@ async fn serve(node: Node, socket: WebSocket, room: String, token: Option<String
                 }
             }
             Message::Awareness(update) => {
-                node.yjs_rooms
-                    .update(&room, member, update, Arc::new(bytes.to_vec()));
+                let frame = Arc::new(bytes.to_vec());
+                if let Err(e) = node.yjs_rooms.update(&room, member, update, frame) {
+                    tracing::warn!(room, error = %e, "yjs awareness past its bound: closing");
+                    closing(&mut close_tx, POLICY, e.to_string());
+                    break;
+                }
             }
             Message::AwarenessQuery => {
                 if let Some(frame) = node.yjs_rooms.query(&room) {

@@ -47,11 +47,34 @@ struct State {
     renewed: Instant,
 }
 
+/// The most client ids one connection may own (a y-websocket client announces one).
+pub const MAX_CLIENTS_PER_CONNECTION: usize = 64;
+
+/// The most bytes of awareness JSON one connection's states may hold together.
+pub const MAX_STATE_BYTES_PER_CONNECTION: usize = 1 << 20;
+
+/// What one connection's states hold.
+#[derive(Default, Clone, Copy)]
+struct Owned {
+    clients: usize,
+    bytes: usize,
+}
+
 #[derive(Default)]
 struct Room {
     members: HashMap<u64, MemberTx>,
     states: HashMap<ClientID, State>,
+    /// Per member: what the states it owns hold (bounded, see `update`).
+    owned: HashMap<u64, Owned>,
 }
+
+/// A connection asked to own more awareness state than a connection may.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "awareness beyond a connection's bound ({MAX_CLIENTS_PER_CONNECTION} client ids, \
+     {MAX_STATE_BYTES_PER_CONNECTION} bytes of state)"
+)]
+pub struct TooMuchAwareness;
 
 impl Room {
     fn frame(&self, clients: impl Iterator<Item = ClientID>) -> Option<YFrame> {
@@ -70,6 +93,28 @@ impl Room {
             .collect();
         (!clients.is_empty())
             .then(|| Arc::new(Message::Awareness(AwarenessUpdate { clients }).encode_v1()))
+    }
+
+    /// Counts a state of `bytes` as `member`'s (`adding`) or no longer; refuses
+    /// (changing nothing) a state past the member's bound.
+    fn own(&mut self, member: u64, bytes: usize, adding: bool) -> Result<(), TooMuchAwareness> {
+        let owned = self.owned.entry(member).or_default();
+        if adding {
+            let next = Owned {
+                clients: owned.clients + 1,
+                bytes: owned.bytes + bytes,
+            };
+            if next.clients > MAX_CLIENTS_PER_CONNECTION
+                || next.bytes > MAX_STATE_BYTES_PER_CONNECTION
+            {
+                return Err(TooMuchAwareness);
+            }
+            *owned = next;
+        } else {
+            owned.clients = owned.clients.saturating_sub(1);
+            owned.bytes = owned.bytes.saturating_sub(bytes);
+        }
+        Ok(())
     }
 
     fn send_all(&self, frame: &YFrame) {
@@ -111,8 +156,18 @@ impl YjsRooms {
     /// connection that announced it: another connection's update of it is ignored while
     /// the owner renews it (y-websocket clients re-send the states they receive, and remove
     /// those they have not heard from in 30 s; neither is theirs to say).
-    pub fn update(&self, room: &str, member: u64, update: AwarenessUpdate, frame: YFrame) {
-        self.update_at(room, member, update, frame, Instant::now());
+    ///
+    /// A connection owns at most [`MAX_CLIENTS_PER_CONNECTION`] client ids holding at most
+    /// [`MAX_STATE_BYTES_PER_CONNECTION`] bytes together: an update past that is refused
+    /// (the caller closes the connection, and `leave` removes what it owned).
+    pub fn update(
+        &self,
+        room: &str,
+        member: u64,
+        update: AwarenessUpdate,
+        frame: YFrame,
+    ) -> Result<(), TooMuchAwareness> {
+        self.update_at(room, member, update, frame, Instant::now())
     }
 
     fn update_at(
@@ -122,16 +177,17 @@ impl YjsRooms {
         update: AwarenessUpdate,
         frame: YFrame,
         now: Instant,
-    ) {
+    ) -> Result<(), TooMuchAwareness> {
         let mut rooms = self.rooms();
         let Some(room) = rooms.get_mut(room) else {
-            return;
+            return Ok(());
         };
         let mut changed = false;
         for (id, entry) in update.clients {
             let removal = &*entry.json == "null";
             match room.states.get_mut(&id) {
                 None if !removal => {
+                    room.own(member, entry.json.len(), true)?;
                     let state = State {
                         clock: entry.clock,
                         json: entry.json,
@@ -151,10 +207,19 @@ impl YjsRooms {
                 }
                 Some(state) if entry.clock == state.clock && !removal => {}
                 Some(_) if removal => {
-                    room.states.remove(&id);
+                    if let Some(gone) = room.states.remove(&id) {
+                        let _ = room.own(gone.owner, gone.json.len(), false);
+                    }
                     changed = true;
                 }
                 Some(state) => {
+                    let (owner, bytes) = (state.owner, state.json.len());
+                    let _ = room.own(owner, bytes, false);
+                    if let Err(e) = room.own(member, entry.json.len(), true) {
+                        let _ = room.own(owner, bytes, true);
+                        return Err(e);
+                    }
+                    let state = room.states.get_mut(&id).expect("present");
                     state.clock = entry.clock;
                     state.json = entry.json;
                     state.owner = member;
@@ -166,6 +231,7 @@ impl YjsRooms {
         if changed {
             room.send_all(&frame);
         }
+        Ok(())
     }
 
     /// Takes `member` out of `room`: the states it announced are removed, and the others
@@ -194,6 +260,7 @@ impl YjsRooms {
             })
             .collect();
         room.states.retain(|_, state| state.owner != member);
+        room.owned.remove(&member);
         if !gone.is_empty() {
             let frame = Arc::new(Message::Awareness(AwarenessUpdate { clients: gone }).encode_v1());
             room.send_all(&frame);
@@ -251,7 +318,9 @@ mod tests {
         // Connection `member` announces `json` at `clock`, `secs` into the test.
         let say = |member: u64, clock: u32, json: &str, secs: u64| {
             let (u, f) = announce(clock, json);
-            rooms.update_at("r", member, u, f, t0 + Duration::from_secs(secs));
+            rooms
+                .update_at("r", member, u, f, t0 + Duration::from_secs(secs))
+                .unwrap();
         };
         say(1, 1, "{\"a\":1}", 0);
         // The owner renews it (same clock, as y-websocket's echo of itself) at 20 s.
@@ -273,5 +342,68 @@ mod tests {
         // Now the first connection's is the foreign one.
         say(1, 9, "{\"a\":3}", 52);
         assert_eq!(shown(&rooms).2, 2);
+    }
+
+    /// One connection owns at most `MAX_CLIENTS_PER_CONNECTION` client ids and
+    /// `MAX_STATE_BYTES_PER_CONNECTION` bytes of state: past that its update is refused;
+    /// what it removed or left no longer counts.
+    #[test]
+    fn a_connection_owns_a_bounded_number_and_size_of_states() {
+        let rooms = YjsRooms::default();
+        let (queue, _receiver) = conn_queue();
+        rooms.join(
+            "r",
+            1,
+            MemberTx {
+                queue,
+                max_queue: 1 << 20,
+            },
+        );
+        let states = |ids: std::ops::Range<u64>, json: &str| {
+            let update = AwarenessUpdate {
+                clients: ids
+                    .map(|id| {
+                        (
+                            ClientID::new(id),
+                            AwarenessUpdateEntry {
+                                clock: 1,
+                                json: json.into(),
+                            },
+                        )
+                    })
+                    .collect(),
+            };
+            let frame = Arc::new(Message::Awareness(update.clone()).encode_v1());
+            rooms.update("r", 1, update, frame)
+        };
+        let max = MAX_CLIENTS_PER_CONNECTION as u64;
+        states(0..max, "{}").expect("within the bound");
+        assert!(
+            states(max..max + 1, "{}").is_err(),
+            "one client id too many"
+        );
+        let count = |rooms: &YjsRooms| rooms.rooms()["r"].states.len();
+        assert_eq!(count(&rooms), MAX_CLIENTS_PER_CONNECTION);
+        // Removing states frees their place.
+        let removal = AwarenessUpdate {
+            clients: (0..max)
+                .map(|id| {
+                    (
+                        ClientID::new(id),
+                        AwarenessUpdateEntry {
+                            clock: 2,
+                            json: "null".into(),
+                        },
+                    )
+                })
+                .collect(),
+        };
+        let frame = Arc::new(Message::Awareness(removal.clone()).encode_v1());
+        rooms.update("r", 1, removal, frame).unwrap();
+        assert_eq!(count(&rooms), 0);
+        // Bytes: one state just under the bound fits; growing past it is refused.
+        let big = format!("\"{}\"", "x".repeat(MAX_STATE_BYTES_PER_CONNECTION - 2));
+        states(500..501, &big).expect("exactly the bound");
+        assert!(states(501..502, "{}").is_err(), "one byte too many");
     }
 }

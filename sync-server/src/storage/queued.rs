@@ -4,7 +4,8 @@
 //! the second sees the first as held, and gets an ack when the bytes are the same and
 //! `seq_conflict` when they differ. The validating copy of a document (`docs.rs`) is
 //! rebuilt from the committed state plus these. A cluster's leader queues nothing here: it
-//! lets a document's earlier writes settle before validating the next.
+//! lets a document's earlier writes settle before validating a batch that would leave a gap,
+//! and an origin's write in flight settle before validating its next (`cluster/in_flight.rs`).
 
 use std::collections::HashMap;
 
