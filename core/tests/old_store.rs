@@ -45,6 +45,20 @@ fn type_words(store: &Store, count: usize) {
     }
 }
 
+/// A copy of the committed version-`version` fixture in a fresh directory (checked to be in
+/// that format): the directory (kept alive by the caller) and the copy's path.
+fn old_copy(version: u32) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    std::fs::copy(fixture(version), &path).unwrap();
+    assert_eq!(
+        number(&path, "PRAGMA user_version"),
+        i64::from(version),
+        "the fixture is in the old format"
+    );
+    (dir, path)
+}
+
 /// The one number `sql` reads from the file at `path`.
 fn number(path: &Path, sql: &str) -> i64 {
     Connection::open(path)
@@ -107,11 +121,7 @@ fn make_v2_fixture() {
 
 #[test]
 fn a_version_2_store_migrates_reads_and_syncs() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.db");
-    std::fs::copy(fixture(2), &path).unwrap();
-    let version = number(&path, "PRAGMA user_version");
-    assert_eq!(version, 2, "the fixture is in the old format");
+    let (_dir, path) = old_copy(2);
 
     let store = Store::open(&path).unwrap();
     assert_eq!(
@@ -494,17 +504,13 @@ fn make_v5_fixture() {
 
 #[test]
 fn a_version_5_store_keeps_its_version_vectors_reads_and_syncs() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.db");
-    std::fs::copy(fixture(5), &path).unwrap();
+    let (_dir, path) = old_copy(5);
     let has_vv_upto = |path: &Path| {
         number(
             path,
             "SELECT COUNT(*) FROM pragma_table_info('docs') WHERE name = 'vv_upto'",
         )
     };
-    let version = number(&path, "PRAGMA user_version");
-    assert_eq!(version, 5, "the fixture is in the old format");
     assert_eq!(has_vv_upto(&path), 0);
     // The whole vectors version 5 wrote into the rows.
     let written: Vec<_> = ["notes", "pad"]
@@ -605,17 +611,13 @@ fn make_v6_fixture() {
 #[test]
 fn a_version_6_store_records_what_it_sends_and_folds_the_rest() {
     use concord_core::sync::DeviceLog;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.db");
-    std::fs::copy(fixture(6), &path).unwrap();
+    let (_dir, path) = old_copy(6);
     let tables = |path: &Path| {
         number(
             path,
             "SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox_sent'",
         )
     };
-    let version = number(&path, "PRAGMA user_version");
-    assert_eq!(version, 6, "the fixture is in the old format");
     assert_eq!(tables(&path), 0);
 
     let store = Store::open(&path).unwrap();
