@@ -308,3 +308,121 @@ async fn a_message_above_the_frame_limit_closes_that_connection_with_1009() {
     ann.exit().await;
     bob.exit().await;
 }
+
+/// Automerge keeps a change whose dependencies it lacks until they come; a client that
+/// sends only such changes (each small on the wire, megabytes once inflated) filled the
+/// relay's copy of the document without bound. Past the bound on what a connection's
+/// copies hold waiting, that connection is closed (1008); the document's clients carry on.
+#[tokio::test]
+async fn changes_that_never_get_their_dependencies_close_that_connection() {
+    use automerge::sync::{ChunkList, Message as SyncMessage, MessageVersion};
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT};
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    let server = ServerProcess::start(&[]).await;
+    let (mut ann, mut bob, url) = two_clients_on_one_document(&server).await;
+    let document_id = url.trim_start_matches("automerge:").to_string();
+    let endpoint = format!("ws://127.0.0.1:{}/automerge", server.port());
+    let text = |s: &str| ciborium::Value::Text(s.into());
+    let (mut mallory, _) = tokio_tungstenite::connect_async(&endpoint).await.unwrap();
+    mallory
+        .send(cbor_frame(vec![
+            ("type", text("join")),
+            ("senderId", text("mallory")),
+        ]))
+        .await
+        .unwrap();
+    // A first change the relay never gets; every later one depends on it.
+    let mut doc = AutoCommit::new();
+    doc.put(ROOT, "root", "never sent").unwrap();
+    doc.commit();
+    let piece = 4 << 20;
+    let limit = 64 << 20;
+    let mut orphan = |request: bool| {
+        doc.put(ROOT, "big", "x".repeat(piece)).unwrap();
+        doc.commit();
+        let mut change = doc.get_last_local_change().unwrap().clone();
+        let bytes = change.bytes().to_vec();
+        assert!(bytes.len() < 64 * 1024, "compressed on the wire");
+        let message = SyncMessage {
+            heads: doc.get_heads(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: ChunkList::from(vec![bytes]),
+            flags: None,
+            version: MessageVersion::V1,
+        };
+        cbor_frame(vec![
+            ("type", text(if request { "request" } else { "sync" })),
+            ("senderId", text("mallory")),
+            ("targetId", text("server")),
+            ("documentId", text(&document_id)),
+            ("data", ciborium::Value::Bytes(message.encode())),
+        ])
+    };
+    // Up to the bound, the connection stays open: a join after them is answered.
+    for i in 0..limit / piece {
+        mallory.send(orphan(i == 0)).await.unwrap();
+    }
+    mallory
+        .send(cbor_frame(vec![
+            ("type", text("join")),
+            ("senderId", text("mallory")),
+        ]))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, mallory.next())
+            .await
+            .expect("the relay answers")
+            .expect("the connection stays open")
+            .expect("the connection stays open");
+        let WsMessage::Binary(bytes) = frame else {
+            assert!(
+                !matches!(frame, WsMessage::Close(_)),
+                "closed before the bound"
+            );
+            continue;
+        };
+        let value: ciborium::Value = ciborium::from_reader(&bytes[..]).unwrap();
+        let is_peer = value.as_map().is_some_and(|m| {
+            m.iter()
+                .any(|(k, v)| k.as_text() == Some("type") && v.as_text() == Some("peer"))
+        });
+        if is_peer {
+            break;
+        }
+    }
+    // Past it, closed.
+    for _ in 0..2 {
+        let _ = mallory.send(orphan(false)).await;
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let close = loop {
+        let frame = tokio::time::timeout_at(deadline, mallory.next())
+            .await
+            .expect("the relay closes the connection");
+        match frame {
+            Some(Ok(WsMessage::Close(close))) => break close.expect("a close code"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("the connection failed: {e}"),
+            None => panic!("the connection ended without a close frame"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Policy, "{}", close.reason);
+    assert!(close.reason.contains("depend on"), "{}", close.reason);
+    // The document and its clients carry on.
+    ann.call(json!({"cmd": "broadcast", "message": {"cursor": 4, "from": "ann"}}))
+        .await;
+    bob.call(json!({"cmd": "wait_ephemeral", "message": {"cursor": 4, "from": "ann"}}))
+        .await;
+    ann.call(json!({"cmd": "splice", "text": " still here"}))
+        .await;
+    bob.call(json!({"cmd": "wait_text", "contains": "still here"}))
+        .await;
+    ann.exit().await;
+    bob.exit().await;
+}

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use crate::log::Cached;
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::{sql, Loaded};
+use super::{sql, Loaded, Write};
 use crate::error::Result;
 use crate::ids::{DocKind, Origin};
 use crate::log;
@@ -94,19 +94,6 @@ pub(super) fn note_sent(tx: &Transaction<'_>, id: &str, device: &Origin, upto: u
         params![id, device.as_str(), upto as i64],
     )?;
     Ok(())
-}
-
-/// Local commits folded and not yet rebuilt (counted as pending: edits not yet
-/// acknowledged).
-pub(super) fn folded_commits(conn: &rusqlite::Connection, id: &str) -> Result<usize> {
-    let n: Option<i64> = conn
-        .query_row_cached(
-            "SELECT commits FROM outbox_fold WHERE doc_id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(n.unwrap_or(0) as usize)
 }
 
 /// Folds the document's unsent local updates into its checkpoint, when they are all from
@@ -206,6 +193,25 @@ pub(super) fn unfold(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result
     // The rebuilt updates are the ones the version vector already counted.
     log::debug_check(tx, id, &doc.version);
     Ok(())
+}
+
+/// Rebuilds every folded outbox of the store in `w`'s transaction, and returns the
+/// documents it rebuilt. A renumbering of the outbox (`reoriginate`, `repair_lost`) must
+/// see every unsent update as a row in the transaction that renumbers: rebuilt in a
+/// transaction of its own, another process could fold them again before it, and the fold
+/// would later be rebuilt under the old origin, at sequence numbers the relay already
+/// holds with other content.
+pub(super) fn unfold_all(w: &mut Write<'_>) -> Result<Vec<String>> {
+    let ids: Vec<String> = {
+        let mut stmt = w.tx.prepare_cached("SELECT doc_id FROM outbox_fold")?;
+        let ids = stmt.query_map([], |r| r.get(0))?;
+        ids.collect::<std::result::Result<_, _>>()?
+    };
+    for id in &ids {
+        let doc = sql::loaded(&w.tx, w.docs, id, w.options.text_unit)?;
+        unfold(&w.tx, id, doc)?;
+    }
+    Ok(ids)
 }
 
 /// True when the document has a folded outbox (a cheap check before taking the lock).

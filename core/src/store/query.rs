@@ -68,13 +68,16 @@ impl Store {
 
     /// Number of local updates of `id` the relay has not acknowledged.
     pub fn pending(&self, id: &str) -> Result<usize> {
+        // One statement, so one snapshot: another process folding the outbox between two
+        // reads would have its rows counted twice or not at all.
         let inner = self.lock();
         let n: i64 = inner.conn.query_row_cached(
-            "SELECT COUNT(*) FROM outbox WHERE doc_id = ?1",
+            "SELECT (SELECT COUNT(*) FROM outbox WHERE doc_id = ?1)
+                  + COALESCE((SELECT commits FROM outbox_fold WHERE doc_id = ?1), 0)",
             [id],
             |r| r.get(0),
         )?;
-        Ok(n as usize + super::fold::folded_commits(&inner.conn, id)?)
+        Ok(n as usize)
     }
 
     /// The highest seq up to which the relay has acknowledged this device's own updates of

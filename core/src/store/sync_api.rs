@@ -198,42 +198,45 @@ impl Store {
     /// unacknowledged local update to it, renumbered from 1, so no sequence number is ever
     /// used twice for different content. Returns the new origin.
     pub fn reoriginate(&self) -> Result<Origin> {
-        for id in self.doc_ids_with_fold()? {
-            self.unfold(&id)?;
-        }
         let mut guard = self.lock();
-        let Write {
-            tx, device, docs, ..
-        } = guard.begin_write()?;
-        let old = device.clone();
-        let new = Origin::random();
-        set_device(&tx, &new)?;
-        for id in &doc_ids(&tx)? {
-            let pending = pending_seqs(&tx, id, &old)?;
-            let mut version = log::read_version(&tx, id)?
-                .ok_or_else(|| Error::Corrupt(format!("document {id:?} has no row")))?;
-            let acked = pending
-                .first()
-                .map(|s| *s as u64 - 1)
-                .unwrap_or(version.get(&old));
-            version.set(old.clone(), acked);
-            for (i, seq) in pending.iter().enumerate() {
-                let new_seq = i as i64 + 1;
-                tx.execute_cached(
-                    "UPDATE updates SET origin = ?1, seq = ?2 WHERE doc_id = ?3 AND origin = ?4 AND seq = ?5",
-                    params![new.as_str(), new_seq, id, old.as_str(), seq],
-                )?;
-                tx.execute_cached(
-                    "UPDATE outbox SET origin = ?1, seq = ?2 WHERE doc_id = ?3 AND origin = ?4 AND seq = ?5",
-                    params![new.as_str(), new_seq, id, old.as_str(), seq],
-                )?;
+        let (new, unfolded) = {
+            let mut write = guard.begin_write()?;
+            let unfolded = fold::unfold_all(&mut write)?;
+            let Write {
+                tx, device, docs, ..
+            } = write;
+            let old = device.clone();
+            let new = Origin::random();
+            set_device(&tx, &new)?;
+            for id in &doc_ids(&tx)? {
+                let pending = pending_seqs(&tx, id, &old)?;
+                let mut version = log::read_version(&tx, id)?
+                    .ok_or_else(|| Error::Corrupt(format!("document {id:?} has no row")))?;
+                let acked = pending
+                    .first()
+                    .map(|s| *s as u64 - 1)
+                    .unwrap_or(version.get(&old));
+                version.set(old.clone(), acked);
+                for (i, seq) in pending.iter().enumerate() {
+                    let new_seq = i as i64 + 1;
+                    tx.execute_cached(
+                        "UPDATE updates SET origin = ?1, seq = ?2 WHERE doc_id = ?3 AND origin = ?4 AND seq = ?5",
+                        params![new.as_str(), new_seq, id, old.as_str(), seq],
+                    )?;
+                    tx.execute_cached(
+                        "UPDATE outbox SET origin = ?1, seq = ?2 WHERE doc_id = ?3 AND origin = ?4 AND seq = ?5",
+                        params![new.as_str(), new_seq, id, old.as_str(), seq],
+                    )?;
+                }
+                version.set(new.clone(), pending.len() as u64);
+                log::write_version(&tx, id, &version)?;
             }
-            version.set(new.clone(), pending.len() as u64);
-            log::write_version(&tx, id, &version)?;
-        }
-        tx.commit()?;
-        *device = new.clone();
-        docs.clear();
+            tx.commit()?;
+            *device = new.clone();
+            docs.clear();
+            (new, unfolded)
+        };
+        guard.read_to_send.extend(unfolded);
         Ok(new)
     }
 
@@ -250,11 +253,9 @@ impl Store {
     /// is never reused), and every document with unacknowledged updates sends them the same
     /// way, as one whole update. Returns true when it took a new origin.
     pub fn repair_lost(&self, id: &str, lost: &[(Origin, u64)], own: u64) -> Result<bool> {
-        for doc in self.doc_ids_with_fold()? {
-            self.unfold(&doc)?;
-        }
         let mut guard = self.lock();
-        let (author, renew) = guard.write_docs(|w| {
+        let (author, renew, unfolded) = guard.write_docs(|w| {
+            let unfolded = fold::unfold_all(w)?;
             let Write {
                 tx,
                 device,
@@ -329,10 +330,11 @@ impl Store {
                 tx.execute_cached("DELETE FROM outbox_base WHERE doc_id = ?1", [doc_id])?;
                 fold::note_base(tx, doc_id, &empty)?;
             }
-            Ok((author, renew))
+            Ok((author, renew, unfolded))
         })?;
         guard.device = author;
         guard.docs.clear();
+        guard.read_to_send.extend(unfolded);
         Ok(renew)
     }
 }
@@ -359,11 +361,4 @@ fn pending_seqs(tx: &rusqlite::Transaction<'_>, id: &str, origin: &Origin) -> Re
     Ok(seqs.collect::<std::result::Result<_, _>>()?)
 }
 
-impl Store {
-    fn doc_ids_with_fold(&self) -> Result<Vec<String>> {
-        let inner = self.lock();
-        let mut stmt = inner.conn.prepare("SELECT doc_id FROM outbox_fold")?;
-        let ids = stmt.query_map([], |r| r.get(0))?;
-        Ok(ids.collect::<std::result::Result<_, _>>()?)
-    }
-}
+impl Store {}

@@ -9,19 +9,19 @@ use automerge::sync::Message as SyncMessage;
 /// The most probes a `have` filter may ask for (Automerge's own filters use 7).
 pub const MAX_PROBES: u64 = 64;
 
-/// Why `message` may not be read, if it may not.
-pub fn refusal(message: &SyncMessage) -> Option<String> {
+/// Why `message` may not be read (`Err`), or about the memory its changes take once read
+/// (their chunks, with what their compressed parts inflate to).
+pub fn check(message: &SyncMessage) -> Result<u64, String> {
     for have in &message.have {
         if let Some(why) = bad_filter(&have.bloom.to_bytes()) {
-            return Some(format!("bad bloom filter: {why}"));
+            return Err(format!("bad bloom filter: {why}"));
         }
     }
+    let mut size = 0;
     for chunk in message.changes.iter() {
-        if let Err(e) = concord_core::doc::check_automerge_chunks(chunk) {
-            return Some(e.to_string());
-        }
+        size += concord_core::doc::check_automerge_chunks(chunk).map_err(|e| e.to_string())?;
     }
-    None
+    Ok(size)
 }
 
 /// A filter as Automerge encodes it: empty, or its entry count, bits per entry and probe
@@ -81,7 +81,7 @@ mod tests {
     fn real_messages_pass() {
         let message = real_message();
         assert!(!message.have.is_empty());
-        assert_eq!(refusal(&message), None);
+        assert_eq!(check(&message), Ok(0));
     }
 
     #[test]

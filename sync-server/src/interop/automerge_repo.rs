@@ -11,12 +11,14 @@
 //! a sync message brings are appended as one update; what the client lacks is sent after
 //! each message and after each fanned-out update. A frame that is not an automerge-repo
 //! message, or a sync message that does not decode or apply, closes the connection with
-//! 1002. A `request` for a document the relay does not hold gets `doc-unavailable`.
+//! 1002. A `request` for a document the relay does not hold gets `doc-unavailable`. The
+//! changes a connection's copies hold waiting for their dependencies are bounded
+//! ([`WAITING_CHANGES_FLOOR`]): past it, the connection is closed 1008.
 
 use std::collections::HashMap;
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
-use automerge::Automerge;
+use automerge::{Automerge, ReadDoc};
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
@@ -24,9 +26,8 @@ use concord_core::protocol::{self, ErrorCode, Message as Concord};
 use concord_core::DocKind;
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 
-use super::automerge_peers::{PeerTx, EPHEMERAL_QUEUE};
+use super::automerge_peers::{peer_channel, PeerTx};
 use super::automerge_wire::{self as wire, FromClient};
 use super::bridge::{Bridge, Written};
 use crate::http::{above_max_frame, is_too_big, Node, DRAIN_LIMIT};
@@ -46,6 +47,21 @@ pub fn concord_doc_id(document_id: &str) -> String {
 struct OpenDoc {
     copy: Automerge,
     sync: SyncState,
+    /// About the memory of the changes the client sent since the copy last held every
+    /// change its changes depend on: Automerge keeps a change whose dependencies it lacks
+    /// until they come, so this is what the copy may be holding for the client.
+    waiting_bytes: u64,
+}
+
+/// The least a connection's copies may hold of changes waiting for their dependencies
+/// (a client sends a change before one it depends on when its sync state wrongly took the
+/// relay to have it, and sends that one when asked); past it, and past four of the relay's
+/// largest messages, the connection is closed (1008) and what it held is dropped.
+pub const WAITING_CHANGES_FLOOR: u64 = 64 << 20;
+
+/// The bound on the changes a connection's copies hold waiting for their dependencies.
+fn waiting_limit(max_frame_bytes: usize) -> u64 {
+    WAITING_CHANGES_FLOOR.max(4 * max_frame_bytes as u64)
 }
 
 type Sink = SplitSink<WebSocket, WsMessage>;
@@ -88,7 +104,7 @@ async fn serve(node: Node, socket: WebSocket, token: Option<String>) {
     let (queue, mut receiver) = conn_queue();
     let bridge = Bridge::new(&node, queue.clone(), "automerge-repo");
     let (mut sink, mut stream) = socket.split();
-    let (ephemeral, mut relayed) = mpsc::channel(EPHEMERAL_QUEUE);
+    let (ephemeral, mut relayed) = peer_channel();
     let mut conn = Conn {
         server_peer: format!("concord-{}", node.relay.config.server_id),
         node: node.clone(),
@@ -267,6 +283,7 @@ impl Conn {
             OpenDoc {
                 copy,
                 sync: SyncState::new(),
+                waiting_bytes: 0,
             },
         );
         self.node.automerge_peers.join(
@@ -300,12 +317,9 @@ impl Conn {
                 }
                 let message = SyncMessage::decode(&data)
                     .map_err(|e| Closing(PROTOCOL_ERROR, format!("malformed sync message: {e}")))?;
-                if let Some(why) = super::automerge_checks::refusal(&message) {
-                    return Err(Closing(
-                        PROTOCOL_ERROR,
-                        format!("sync message refused: {why}"),
-                    ));
-                }
+                let size = super::automerge_checks::check(&message).map_err(|why| {
+                    Closing(PROTOCOL_ERROR, format!("sync message refused: {why}"))
+                })?;
                 if !self.open(&document_id, request).await {
                     return Ok(vec![wire::doc_unavailable(
                         &self.server_peer,
@@ -318,6 +332,23 @@ impl Conn {
                 doc.copy
                     .receive_sync_message(&mut doc.sync, message)
                     .map_err(|e| Closing(PROTOCOL_ERROR, format!("sync message refused: {e}")))?;
+                doc.waiting_bytes = if doc.copy.get_missing_deps(&[]).is_empty() {
+                    0
+                } else {
+                    doc.waiting_bytes + size
+                };
+                let waiting: u64 = self.docs.values().map(|d| d.waiting_bytes).sum();
+                let limit = waiting_limit(self.bridge.max_frame_bytes());
+                if waiting > limit {
+                    return Err(Closing(
+                        POLICY,
+                        format!(
+                            "changes waiting for changes they depend on exceed {} MiB",
+                            limit >> 20
+                        ),
+                    ));
+                }
+                let doc = self.docs.get_mut(&document_id).expect("opened above");
                 let mut data = Vec::new();
                 for mut change in doc.copy.get_changes(&before) {
                     data.extend_from_slice(&change.bytes());
