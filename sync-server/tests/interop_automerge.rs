@@ -327,13 +327,36 @@ async fn changes_that_never_get_their_dependencies_close_that_connection() {
     let endpoint = format!("ws://127.0.0.1:{}/automerge", server.port());
     let text = |s: &str| ciborium::Value::Text(s.into());
     let (mut mallory, _) = tokio_tungstenite::connect_async(&endpoint).await.unwrap();
-    mallory
-        .send(cbor_frame(vec![
-            ("type", text("join")),
-            ("senderId", text("mallory")),
-        ]))
-        .await
-        .unwrap();
+    let join = || cbor_frame(vec![("type", text("join")), ("senderId", text("mallory"))]);
+    // The relay's answers until its `peer` (the answer to a join).
+    async fn until_peer(
+        ws: &mut tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    ) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let frame = tokio::time::timeout_at(deadline, ws.next())
+                .await
+                .expect("the relay answers")
+                .expect("the connection stays open")
+                .expect("the connection stays open");
+            let WsMessage::Binary(bytes) = frame else {
+                assert!(!matches!(frame, WsMessage::Close(_)), "closed: {frame:?}");
+                continue;
+            };
+            let value: ciborium::Value = ciborium::from_reader(&bytes[..]).unwrap();
+            let is_peer = value.as_map().is_some_and(|m| {
+                m.iter()
+                    .any(|(k, v)| k.as_text() == Some("type") && v.as_text() == Some("peer"))
+            });
+            if is_peer {
+                return;
+            }
+        }
+    }
+    mallory.send(join()).await.unwrap();
+    until_peer(&mut mallory).await;
     // A first change the relay never gets; every later one depends on it.
     let mut doc = AutoCommit::new();
     doc.put(ROOT, "root", "never sent").unwrap();
@@ -346,6 +369,12 @@ async fn changes_that_never_get_their_dependencies_close_that_connection() {
         let mut change = doc.get_last_local_change().unwrap().clone();
         let bytes = change.bytes().to_vec();
         assert!(bytes.len() < 64 * 1024, "compressed on the wire");
+        // What the relay counts: more than the piece, less than 1/16 past it.
+        let size = concord_core::doc::check_automerge_chunks(&bytes).unwrap();
+        assert!(
+            size > piece as u64 && size < piece as u64 * 17 / 16,
+            "{size}"
+        );
         let message = SyncMessage {
             heads: doc.get_heads(),
             need: Vec::new(),
@@ -363,39 +392,11 @@ async fn changes_that_never_get_their_dependencies_close_that_connection() {
         ])
     };
     // Up to the bound, the connection stays open: a join after them is answered.
-    for i in 0..limit / piece {
+    for i in 0..limit / piece - 1 {
         mallory.send(orphan(i == 0)).await.unwrap();
     }
-    mallory
-        .send(cbor_frame(vec![
-            ("type", text("join")),
-            ("senderId", text("mallory")),
-        ]))
-        .await
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let frame = tokio::time::timeout_at(deadline, mallory.next())
-            .await
-            .expect("the relay answers")
-            .expect("the connection stays open")
-            .expect("the connection stays open");
-        let WsMessage::Binary(bytes) = frame else {
-            assert!(
-                !matches!(frame, WsMessage::Close(_)),
-                "closed before the bound"
-            );
-            continue;
-        };
-        let value: ciborium::Value = ciborium::from_reader(&bytes[..]).unwrap();
-        let is_peer = value.as_map().is_some_and(|m| {
-            m.iter()
-                .any(|(k, v)| k.as_text() == Some("type") && v.as_text() == Some("peer"))
-        });
-        if is_peer {
-            break;
-        }
-    }
+    mallory.send(join()).await.unwrap();
+    until_peer(&mut mallory).await;
     // Past it, closed.
     for _ in 0..2 {
         let _ = mallory.send(orphan(false)).await;

@@ -17,6 +17,8 @@ pub const MAX_INFLATED: u64 = 32 * 1024 * 1024;
 
 /// The chunk type of a document (a saved document, or a bundle of changes).
 const DOCUMENT: u8 = 0;
+/// The chunk type of one uncompressed change.
+const CHANGE: u8 = 1;
 /// A column spec's flag for deflated data.
 const DEFLATE_FLAG: u32 = 0b1000;
 /// The length of a change hash.
@@ -52,30 +54,43 @@ pub(super) fn check_inflated(body: &[u8]) -> Result<()> {
     inflated_size(body, MAX_INFLATED).map(|_| ())
 }
 
-/// An error when a compressed part of any chunk in `bytes` (concatenated chunks of any
-/// type: an automerge-repo sync message's changes, or `load_incremental`'s input) inflates
-/// beyond [`MAX_INFLATED`]; otherwise about the memory the chunks take once read: their
-/// length, and what their compressed parts inflate to.
+/// About the memory the chunks of `bytes` take once read: their length, and what their
+/// compressed parts inflate to. An error when `bytes` is not a sequence of whole document
+/// and change chunks (an automerge-repo sync message's changes, joined: Automerge joins
+/// them before it reads them, so a chunk may not be split across them), or when a
+/// compressed part of one chunk inflates beyond [`MAX_INFLATED`].
 pub fn check_automerge_chunks(bytes: &[u8]) -> Result<u64> {
+    let refused = |reason: String| Error::InvalidUpdate {
+        kind: DocKind::Automerge,
+        reason,
+    };
     let mut size = bytes.len() as u64;
     let mut rest = bytes;
-    while rest.len() >= 10 && rest[..4] == CHUNK_MAGIC {
+    while !rest.is_empty() {
+        if rest.len() < 10 || rest[..4] != CHUNK_MAGIC {
+            return Err(refused("not an automerge chunk".into()));
+        }
         let kind = rest[8];
         let mut r = Reader { bytes: &rest[9..] };
-        let Some(len) = r.leb() else { return Ok(size) };
+        let len = r
+            .leb()
+            .ok_or_else(|| refused("a truncated chunk length".into()))?;
         let header = rest.len() - r.bytes.len();
-        let Some(total) = usize::try_from(len)
+        let total = usize::try_from(len)
             .ok()
             .and_then(|l| l.checked_add(header))
             .filter(|t| *t <= rest.len())
-        else {
-            return Ok(size);
-        };
+            .ok_or_else(|| refused("a chunk runs past the end of the changes".into()))?;
         let body = &rest[header..total];
         size += match kind {
+            CHANGE => 0,
             COMPRESSED_CHANGE => inflated_size(body, MAX_INFLATED)?,
             DOCUMENT => check_document_columns(body)?,
-            _ => 0,
+            other => {
+                return Err(refused(format!(
+                    "chunk type {other} is neither a document nor a change"
+                )))
+            }
         };
         rest = &rest[total..];
     }
@@ -208,6 +223,29 @@ mod tests {
             check_automerge_chunks(change.raw_bytes()).unwrap(),
             change.raw_bytes().len() as u64
         );
+    }
+
+    #[test]
+    fn only_whole_document_and_change_chunks_pass() {
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "k", "v").unwrap();
+        doc.commit();
+        let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+        let two = [change.clone(), change.clone()].concat();
+        assert_eq!(check_automerge_chunks(&two).unwrap(), two.len() as u64);
+        assert_eq!(check_automerge_chunks(&[]).unwrap(), 0);
+        // A chunk cut short (its rest would come in the next entry of a sync message).
+        let cut = check_automerge_chunks(&change[..change.len() - 1]).unwrap_err();
+        assert!(cut.to_string().contains("runs past the end"), "{cut}");
+        // Bytes after the chunks that are not a chunk.
+        let tail = check_automerge_chunks(&[change.clone(), vec![1, 2, 3]].concat()).unwrap_err();
+        assert!(
+            tail.to_string().contains("not an automerge chunk"),
+            "{tail}"
+        );
+        // A bundle (type 3), whose columns this walk does not bound.
+        let bundle = check_automerge_chunks(&test_chunk(3, &[0; 8])).unwrap_err();
+        assert!(bundle.to_string().contains("chunk type 3"), "{bundle}");
     }
 
     #[test]

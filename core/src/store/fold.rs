@@ -195,16 +195,17 @@ pub(super) fn unfold(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result
     Ok(())
 }
 
-/// Rebuilds every folded outbox of the store in `w`'s transaction, and returns the
-/// documents it rebuilt. A renumbering of the outbox (`reoriginate`, `repair_lost`) must
-/// see every unsent update as a row in the transaction that renumbers: rebuilt in a
-/// transaction of its own, another process could fold them again before it, and the fold
-/// would later be rebuilt under the old origin, at sequence numbers the relay already
-/// holds with other content.
-pub(super) fn unfold_all(w: &mut Write<'_>) -> Result<Vec<String>> {
+/// Rebuilds the folded outbox of document `only`, or of every document, in `w`'s
+/// transaction, and returns the documents it rebuilt. A renumbering of the outbox
+/// (`reoriginate`, `repair_lost`) must see every unsent update as a row in the transaction
+/// that renumbers: rebuilt in a transaction of its own, another process could fold them
+/// again before it, and the fold would later be rebuilt under the old origin, at sequence
+/// numbers the relay already holds with other content.
+pub(super) fn unfold_docs(w: &mut Write<'_>, only: Option<&str>) -> Result<Vec<String>> {
     let ids: Vec<String> = {
-        let mut stmt = w.tx.prepare_cached("SELECT doc_id FROM outbox_fold")?;
-        let ids = stmt.query_map([], |r| r.get(0))?;
+        let mut stmt =
+            w.tx.prepare_cached("SELECT doc_id FROM outbox_fold WHERE ?1 IS NULL OR doc_id = ?1")?;
+        let ids = stmt.query_map([only], |r| r.get(0))?;
         ids.collect::<std::result::Result<_, _>>()?
     };
     for id in &ids {

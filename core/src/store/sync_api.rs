@@ -199,18 +199,15 @@ impl Store {
     /// used twice for different content. Returns the new origin.
     pub fn reoriginate(&self) -> Result<Origin> {
         let mut guard = self.lock();
-        let (new, unfolded) = {
-            let mut write = guard.begin_write()?;
-            let unfolded = fold::unfold_all(&mut write)?;
-            let Write {
-                tx, device, docs, ..
-            } = write;
-            let old = device.clone();
+        let (new, unfolded) = guard.write_docs(|w| {
+            let unfolded = fold::unfold_docs(w, None)?;
+            let old = w.device.clone();
             let new = Origin::random();
-            set_device(&tx, &new)?;
-            for id in &doc_ids(&tx)? {
-                let pending = pending_seqs(&tx, id, &old)?;
-                let mut version = log::read_version(&tx, id)?
+            let tx = &w.tx;
+            set_device(tx, &new)?;
+            for id in &doc_ids(tx)? {
+                let pending = pending_seqs(tx, id, &old)?;
+                let mut version = log::read_version(tx, id)?
                     .ok_or_else(|| Error::Corrupt(format!("document {id:?} has no row")))?;
                 let acked = pending
                     .first()
@@ -229,13 +226,12 @@ impl Store {
                     )?;
                 }
                 version.set(new.clone(), pending.len() as u64);
-                log::write_version(&tx, id, &version)?;
+                log::write_version(tx, id, &version)?;
             }
-            tx.commit()?;
-            *device = new.clone();
-            docs.clear();
-            (new, unfolded)
-        };
+            Ok((new, unfolded))
+        })?;
+        guard.device = new.clone();
+        guard.docs.clear();
         guard.read_to_send.extend(unfolded);
         Ok(new)
     }
@@ -255,7 +251,9 @@ impl Store {
     pub fn repair_lost(&self, id: &str, lost: &[(Origin, u64)], own: u64) -> Result<bool> {
         let mut guard = self.lock();
         let (author, renew, unfolded) = guard.write_docs(|w| {
-            let unfolded = fold::unfold_all(w)?;
+            let renew = lost.iter().any(|(o, _)| o == &*w.device);
+            // A new origin renumbers every document's outbox; otherwise only this one's.
+            let unfolded = fold::unfold_docs(w, (!renew).then_some(id))?;
             let Write {
                 tx,
                 device,
@@ -263,7 +261,6 @@ impl Store {
                 options,
             } = w;
             let current = device.clone();
-            let renew = lost.iter().any(|(o, _)| *o == current);
             let author = if renew {
                 Origin::random()
             } else {

@@ -2,7 +2,9 @@
 //! Automerge trusts a peer's message in two places that a hostile client reaches with one
 //! frame: the Bloom filter of what the peer has (`have`), whose probe count it allocates
 //! and loops over and whose size it divides by, and the changes, whose compressed parts it
-//! inflates without a bound. A message outside these bounds closes the connection.
+//! inflates without a bound (checked joined, as Automerge reads them, so a chunk split
+//! across entries is walked whole; only whole document and change chunks pass). A message
+//! outside these bounds closes the connection.
 
 use automerge::sync::Message as SyncMessage;
 
@@ -17,11 +19,9 @@ pub fn check(message: &SyncMessage) -> Result<u64, String> {
             return Err(format!("bad bloom filter: {why}"));
         }
     }
-    let mut size = 0;
-    for chunk in message.changes.iter() {
-        size += concord_core::doc::check_automerge_chunks(chunk).map_err(|e| e.to_string())?;
-    }
-    Ok(size)
+    // Automerge joins the entries before it reads them: so are they checked.
+    let joined: Vec<u8> = message.changes.iter().flatten().copied().collect();
+    concord_core::doc::check_automerge_chunks(&joined).map_err(|e| e.to_string())
 }
 
 /// A filter as Automerge encodes it: empty, or its entry count, bits per entry and probe
@@ -75,6 +75,36 @@ mod tests {
         let mut state = automerge::sync::State::new();
         let message = doc.sync().generate_sync_message(&mut state).unwrap();
         message
+    }
+
+    /// A compressed change split across two entries (Automerge joins them before reading)
+    /// is measured inflated, as whole.
+    #[test]
+    fn a_chunk_split_across_entries_is_measured_whole() {
+        let mut doc = AutoCommit::new();
+        doc.put(ROOT, "k", "compresses ".repeat(10_000)).unwrap();
+        doc.commit();
+        let mut change = doc.get_last_local_change().unwrap().clone();
+        let inflated = change.raw_bytes().len() as u64;
+        let bytes = change.bytes().to_vec();
+        assert!((bytes.len() as u64) < inflated / 10, "compressed");
+        let (a, b) = bytes.split_at(bytes.len() / 2);
+        let message = SyncMessage {
+            heads: Vec::new(),
+            need: Vec::new(),
+            have: Vec::new(),
+            changes: automerge::sync::ChunkList::from(vec![a.to_vec(), b.to_vec()]),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        };
+        let size = check(&message).unwrap();
+        assert!(size >= inflated, "{size} < {inflated}");
+        // The first half alone is no whole chunk.
+        let half = SyncMessage {
+            changes: automerge::sync::ChunkList::from(vec![a.to_vec()]),
+            ..message
+        };
+        assert!(check(&half).is_err());
     }
 
     #[test]

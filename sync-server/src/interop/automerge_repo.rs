@@ -53,15 +53,18 @@ struct OpenDoc {
     waiting_bytes: u64,
 }
 
-/// The least a connection's copies may hold of changes waiting for their dependencies
-/// (a client sends a change before one it depends on when its sync state wrongly took the
-/// relay to have it, and sends that one when asked); past it, and past four of the relay's
-/// largest messages, the connection is closed (1008) and what it held is dropped.
+/// The least bound on the changes of one sync message, and on what a connection's copies
+/// hold of changes waiting for their dependencies (a client sends a change before one it
+/// depends on when its sync state wrongly took the relay to have it, and sends that one
+/// when asked), measured inflated. The bound is this or 16 of the relay's largest
+/// messages, whichever is more; a message past it closes the connection (1008), and what
+/// its copies held is dropped.
 pub const WAITING_CHANGES_FLOOR: u64 = 64 << 20;
 
-/// The bound on the changes a connection's copies hold waiting for their dependencies.
+/// The bound on one message's changes, and on the changes a connection's copies hold
+/// waiting for their dependencies.
 fn waiting_limit(max_frame_bytes: usize) -> u64 {
-    WAITING_CHANGES_FLOOR.max(4 * max_frame_bytes as u64)
+    WAITING_CHANGES_FLOOR.max(16 * max_frame_bytes as u64)
 }
 
 type Sink = SplitSink<WebSocket, WsMessage>;
@@ -327,6 +330,19 @@ impl Conn {
                         &document_id,
                     )]);
                 }
+                // Checked before Automerge reads the changes: while changes wait for their
+                // dependencies, this message's may wait too.
+                let limit = waiting_limit(self.bridge.max_frame_bytes());
+                let waiting: u64 = self.docs.values().map(|d| d.waiting_bytes).sum();
+                if size > limit || (waiting > 0 && waiting + size > limit) {
+                    return Err(Closing(
+                        POLICY,
+                        format!(
+                            "changes waiting for changes they depend on would exceed {} MiB",
+                            limit >> 20
+                        ),
+                    ));
+                }
                 let doc = self.docs.get_mut(&document_id).expect("opened above");
                 let before = doc.copy.get_heads();
                 doc.copy
@@ -337,18 +353,6 @@ impl Conn {
                 } else {
                     doc.waiting_bytes + size
                 };
-                let waiting: u64 = self.docs.values().map(|d| d.waiting_bytes).sum();
-                let limit = waiting_limit(self.bridge.max_frame_bytes());
-                if waiting > limit {
-                    return Err(Closing(
-                        POLICY,
-                        format!(
-                            "changes waiting for changes they depend on exceed {} MiB",
-                            limit >> 20
-                        ),
-                    ));
-                }
-                let doc = self.docs.get_mut(&document_id).expect("opened above");
                 let mut data = Vec::new();
                 for mut change in doc.copy.get_changes(&before) {
                     data.extend_from_slice(&change.bytes());
@@ -364,7 +368,12 @@ impl Conn {
                             tracing::debug!(
                                 document_id,
                                 "changes of a read-only connection dropped"
-                            )
+                            );
+                            // Its later changes are not applied to the copy either (they
+                            // would never leave it).
+                            if let Some(doc) = self.docs.get_mut(&document_id) {
+                                doc.sync.set_read_only(true);
+                            }
                         }
                         Written::Refused(e) => {
                             let code = match e.code {
