@@ -45,6 +45,11 @@ pub enum Error {
     MissingDependencies { kind: DocKind, detail: String },
     #[error("update refused ({kind}): {detail}")]
     TypeConflict { kind: DocKind, detail: String },
+    #[error(
+        "the value at {path:?} nests maps and lists deeper than {limit} levels: read a path \
+         inside it"
+    )]
+    TooDeep { path: String, limit: usize },
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }

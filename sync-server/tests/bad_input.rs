@@ -833,3 +833,71 @@ fn deeply_nested_yrs_update(depth: usize) -> Vec<u8> {
     bytes.extend([126, 0]);
     bytes
 }
+
+/// A Yrs update of maps (shared types, not values) nested 100,000 deep, in a root no one
+/// declared. The relay guessed the root's type with Yrs's `as_prelim`, which copies the
+/// whole root by recursion: the stack overflow aborted the relay. It is stored now (it
+/// is a valid update), a new subscriber gets it, and a device reading it whole gets a
+/// `TooDeep` error while the rest of the document reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yrs_document_of_maps_nested_100000_deep_leaves_the_relay_alive() {
+    use yrs::{Map, MapPrelim, Transact, WriteTxn};
+    let server = ServerProcess::start(&[]).await;
+    let url = server.url();
+    let data = {
+        let doc = yrs::Doc::new();
+        let mut txn = doc.transact_mut();
+        let root = txn.get_or_insert_map("root");
+        root.insert(&mut txn, "title", "shallow");
+        let mut map = root.insert(&mut txn, "deep", MapPrelim::default());
+        for _ in 0..100_000 {
+            map = map.insert(&mut txn, "a", MapPrelim::default());
+        }
+        txn.encode_update_v1()
+    };
+    let mut bad = RawClient::connect_hello(&url, None).await;
+    bad.subscribe_all("deep", DocKind::Yrs).await;
+    let origin = bad.device.clone();
+    bad.send_updates(
+        "deep",
+        vec![UpdateRecord {
+            origin: origin.clone(),
+            seq: 1,
+            data,
+        }],
+    )
+    .await;
+    bad.expect_ack("deep", &origin, 1).await;
+    bad.ping().await;
+    assert_eq!(server.healthz().await["documents"], 1);
+
+    // A device syncs it and reads what it can, on a thread of 2 MiB of stack.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("device.db");
+    let device = Store::open(&path).unwrap();
+    device.ensure_doc("deep", DocKind::Yrs).unwrap();
+    concord_core::native_client::sync_once(
+        &device,
+        [url.as_str()],
+        concord_core::sync::ClientConfig::default(),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let read = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let title = device.get("deep", "root/title").unwrap();
+            let whole = device.get("deep", "").unwrap_err();
+            (title, whole)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(read.0, Some(serde_json::json!("shallow")));
+    assert!(
+        matches!(read.1, concord_core::Error::TooDeep { .. }),
+        "{}",
+        read.1
+    );
+}

@@ -60,7 +60,8 @@ impl From<CoreError> for ConcordError {
             | CoreError::InvalidEdit(_)
             | CoreError::InvalidUpdate { .. }
             | CoreError::MissingDependencies { .. }
-            | CoreError::TypeConflict { .. } => ConcordError::InvalidValue { detail },
+            | CoreError::TypeConflict { .. }
+            | CoreError::TooDeep { .. } => ConcordError::InvalidValue { detail },
         }
     }
 }

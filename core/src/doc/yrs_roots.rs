@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use yrs::branch::BranchPtr;
-use yrs::{Array, Doc, GetString, In, Out, ReadTxn, TextRef, Transact, TransactionMut, WriteTxn};
+use yrs::{
+    Array, Doc, GetString, In, Map, MapRef, Out, ReadTxn, TextRef, Transact, TransactionMut,
+    WriteTxn,
+};
 
 /// The record of `doc`'s root types: a JSON object of root name to `"text"`, `"map"` or
 /// `"array"`; `None` when it has none to record.
@@ -82,27 +85,57 @@ pub(super) fn declare_roots(doc: &Doc, roots: &str) {
 /// Gives every root that arrived from a remote update without a local type declaration
 /// the type its content implies, so reads see it as a map, array or text.
 pub(super) fn define_roots(txn: &mut TransactionMut<'_>) {
-    let undefined: Vec<(Arc<str>, In)> = txn
+    let undefined: Vec<(Arc<str>, Guess)> = txn
         .root_refs()
-        .filter_map(|(name, out)| match &out {
-            Out::UndefinedRef(_) => {
-                Some((Arc::from(name), yrs::types::AsPrelim::as_prelim(&out, txn)))
-            }
+        .filter_map(|(name, out)| match out {
+            Out::UndefinedRef(branch) => Some((Arc::from(name), guess(branch, txn))),
             _ => None,
         })
         .collect();
-    for (name, prelim) in undefined {
-        match prelim {
-            In::Text(_) => {
+    for (name, guess) in undefined {
+        match guess {
+            Guess::Text => {
                 txn.get_or_insert_text(name);
             }
-            In::Array(_) => {
+            Guess::Array => {
                 txn.get_or_insert_array(name);
             }
-            _ => {
+            Guess::Map => {
                 txn.get_or_insert_map(name);
             }
         }
+    }
+}
+
+/// The type a root's content implies.
+enum Guess {
+    Map,
+    Array,
+    Text,
+}
+
+/// Yrs's own inference (`AsPrelim` of an undefined branch) as far as the three root types
+/// go, without its copy of the whole root: that copy recurses into every nested map and
+/// array, and a root nested a hundred thousand deep (one update of a few MiB) overflowed
+/// the applying thread's stack, on a device or on the relay. Live map entries make a map
+/// (with or without list content, Yrs guesses a map or an XML type, read as a map here);
+/// live list content makes a text when it holds characters, an array otherwise. Only a
+/// root with nothing live is left to Yrs, whose copy of it is then empty.
+fn guess<T: ReadTxn>(branch: BranchPtr, txn: &T) -> Guess {
+    if MapRef::from(branch).len(txn) > 0 {
+        return Guess::Map;
+    }
+    if branch.len() > 0 || branch.content_len() > 0 {
+        return if TextRef::from(branch).get_string(txn).is_empty() {
+            Guess::Array
+        } else {
+            Guess::Text
+        };
+    }
+    match yrs::types::AsPrelim::as_prelim(&Out::UndefinedRef(branch), txn) {
+        In::Text(_) => Guess::Text,
+        In::Array(_) => Guess::Array,
+        _ => Guess::Map,
     }
 }
 

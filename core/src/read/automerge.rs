@@ -29,6 +29,15 @@ impl Reader {
         path: &Path,
         policies: Option<&Policies<'_>>,
     ) -> Result<Option<Value>> {
+        super::bounded(|| self.automerge_path(doc, path, policies))
+    }
+
+    fn automerge_path(
+        &self,
+        doc: &impl ReadDoc,
+        path: &Path,
+        policies: Option<&Policies<'_>>,
+    ) -> Result<Option<Value>> {
         let mut obj = ROOT;
         let mut ty = ObjType::Map;
         let mut keys = Vec::new();
@@ -58,8 +67,12 @@ impl Reader {
                 automerge_candidate,
             );
             if let Some(p) = policies.filter(|_| is_map) {
-                let at_path =
-                    || Some(self.automerge_value(doc, winner.clone(), &mut keys.clone(), Some(p)));
+                let at_path = || {
+                    let base = keys.len();
+                    let v =
+                        self.automerge_value(doc, winner.clone(), &mut keys.clone(), base, Some(p));
+                    Some(v)
+                };
                 match p.shown(self, &keys, at_path) {
                     Some(Shown::Value(v)) => {
                         return Ok(lookup_json(v, &path.segments[depth + 1..]))
@@ -79,20 +92,25 @@ impl Reader {
                 }
             }
         }
-        Ok(Some(
-            self.automerge_object(doc, &obj, ty, &mut keys, policies),
-        ))
+        let base = keys.len();
+        Ok(Some(self.automerge_object(
+            doc, &obj, ty, &mut keys, base, policies,
+        )))
     }
 
-    /// The object `obj` (at the path `keys`) as JSON.
+    /// The object `obj` (at the path `keys`, the read's value at `keys[..base]`) as JSON.
     fn automerge_object(
         &self,
         doc: &impl ReadDoc,
         obj: &ObjId,
         ty: ObjType,
         keys: &mut Vec<String>,
+        base: usize,
         policies: Option<&Policies<'_>>,
     ) -> Value {
+        if ty != ObjType::Text && keys.len() - base >= super::MAX_READ_DEPTH {
+            return super::too_deep(keys);
+        }
         match ty {
             ObjType::Text => Value::String(doc.text(obj).unwrap_or_default()),
             ObjType::List => Value::Array(
@@ -104,7 +122,7 @@ impl Reader {
                             automerge_candidate,
                         );
                         keys.push(i.to_string());
-                        let v = self.automerge_value(doc, winner, keys, policies);
+                        let v = self.automerge_value(doc, winner, keys, base, policies);
                         keys.pop();
                         v
                     })
@@ -128,6 +146,7 @@ impl Reader {
                                 doc,
                                 winner.clone(),
                                 &mut keys.clone(),
+                                base,
                                 Some(p),
                             ))
                         };
@@ -137,7 +156,7 @@ impl Reader {
                         Some(Shown::Value(v)) => Some(v),
                         Some(Shown::Absent) => None,
                         Some(Shown::AtPath) | None => {
-                            Some(self.automerge_value(doc, winner, keys, policies))
+                            Some(self.automerge_value(doc, winner, keys, base, policies))
                         }
                     };
                     keys.pop();
@@ -155,11 +174,14 @@ impl Reader {
         doc: &impl ReadDoc,
         v: Option<(AmValue<'_>, ObjId)>,
         keys: &mut Vec<String>,
+        base: usize,
         policies: Option<&Policies<'_>>,
     ) -> Value {
         match v {
             None => Value::Null,
-            Some((AmValue::Object(t), id)) => self.automerge_object(doc, &id, t, keys, policies),
+            Some((AmValue::Object(t), id)) => {
+                self.automerge_object(doc, &id, t, keys, base, policies)
+            }
             Some((AmValue::Scalar(s), _)) => scalar_json(&s),
         }
     }

@@ -17,12 +17,14 @@ mod automerge;
 pub(crate) mod policies;
 mod yrs;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::error::{Error, Result};
 use crate::path::Segment;
 use crate::policy::merge::{self, MergeFunction};
 
@@ -138,6 +140,46 @@ impl Reader {
         };
         Some(candidates.swap_remove(chosen))
     }
+}
+
+/// The deepest nesting of maps and lists (below the value read) a read turns into JSON. A
+/// read recurses once per level, and so does Yrs's own conversion: a document nested a
+/// hundred thousand deep (a hostile peer's few MiB) would overflow the reading thread's
+/// stack, which aborts the process. Deeper values are read by a path inside them. JSON as
+/// `serde_json` parses it stops at 128 levels too.
+pub const MAX_READ_DEPTH: usize = 128;
+
+thread_local! {
+    /// Where the read in progress on this thread went deeper than [`MAX_READ_DEPTH`].
+    static TOO_DEEP: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs the read `f`, an error if it went deeper than [`MAX_READ_DEPTH`] (the recursion
+/// below notes it with [`too_deep`] and returns a placeholder, which is never shown).
+/// Reentrant: a read made inside `f` (an app's merge function reading) keeps its own note.
+pub(super) fn bounded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let outer = TOO_DEEP.with(|t| t.borrow_mut().take());
+    let result = f();
+    match TOO_DEEP.with(|t| std::mem::replace(&mut *t.borrow_mut(), outer)) {
+        Some(path) => Err(Error::TooDeep {
+            path,
+            limit: MAX_READ_DEPTH,
+        }),
+        None => result,
+    }
+}
+
+/// Notes that the read in progress went too deep at `keys` (the first place is kept), and
+/// returns the placeholder to return instead of the value there.
+pub(super) fn too_deep(keys: &[String]) -> Value {
+    TOO_DEEP.with(|t| {
+        t.borrow_mut().get_or_insert_with(|| {
+            let shown: Vec<&str> = keys.iter().take(8).map(String::as_str).collect();
+            let more = if keys.len() > shown.len() { "/…" } else { "" };
+            format!("/{}{more}", shown.join("/"))
+        });
+    });
+    Value::Null
 }
 
 /// Follows `segments` inside a JSON value.

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 use yrs::types::ToJson;
-use yrs::{Any, Array, GetString, Map, Out, ReadTxn};
+use yrs::{Any, Array, GetString, Map, Out, ReadTxn, XmlFragment, XmlOut};
 
 use super::policies::Policies;
 use super::{lookup_json, Candidate, Reader};
@@ -31,6 +31,15 @@ impl Reader {
         path: &Path,
         policies: Option<&Policies<'_>>,
     ) -> Result<Option<Value>> {
+        super::bounded(|| self.yrs_path(txn, path, policies))
+    }
+
+    fn yrs_path(
+        &self,
+        txn: &impl ReadTxn,
+        path: &Path,
+        policies: Option<&Policies<'_>>,
+    ) -> Result<Option<Value>> {
         let Some(first) = path.segments.first() else {
             let mut out = serde_json::Map::new();
             for (name, root) in txn.root_refs() {
@@ -40,7 +49,7 @@ impl Reader {
                 let mut keys = vec![name.to_string()];
                 out.insert(
                     name.to_string(),
-                    self.yrs_json(txn, &root, &mut keys, policies),
+                    self.yrs_json(txn, &root, &mut keys, 0, policies),
                 );
             }
             return Ok(Some(Value::Object(out)));
@@ -68,7 +77,7 @@ impl Reader {
             if let Some(p) = policies.filter(|_| is_map) {
                 let at_path = || {
                     next.as_ref()
-                        .map(|n| self.yrs_json(txn, n, &mut keys.clone(), Some(p)))
+                        .map(|n| self.yrs_json(txn, n, &mut keys.clone(), 0, Some(p)))
                 };
                 match p.shown(self, &keys, at_path) {
                     Some(Shown::Value(v)) => {
@@ -83,21 +92,26 @@ impl Reader {
                 None => return Ok(None),
             }
         }
-        Ok(Some(self.yrs_json(txn, &current, &mut keys, policies)))
+        Ok(Some(self.yrs_json(txn, &current, &mut keys, 0, policies)))
     }
 
-    /// A Yrs value (at the path `keys`) and everything below it as JSON, showing what the
-    /// document's policies decide at map keys.
+    /// A Yrs value (at the path `keys`, `depth` maps and lists below the value read) and
+    /// everything below it as JSON, showing what the document's policies decide at map
+    /// keys.
     fn yrs_json(
         &self,
         txn: &impl ReadTxn,
         out: &Out,
         keys: &mut Vec<String>,
+        depth: usize,
         policies: Option<&Policies<'_>>,
     ) -> Value {
         let Some(p) = policies else {
-            return out_to_json(txn, out);
+            return out_to_json(txn, out, keys, depth);
         };
+        if matches!(out, Out::YMap(_) | Out::YArray(_)) && depth >= super::MAX_READ_DEPTH {
+            return super::too_deep(keys);
+        }
         match out {
             Out::YMap(m) => {
                 let mut entries: Vec<(String, Out)> =
@@ -106,11 +120,14 @@ impl Reader {
                 let mut obj = serde_json::Map::new();
                 for (k, v) in entries {
                     keys.push(k.clone());
-                    let at_path = || Some(self.yrs_json(txn, &v, &mut keys.clone(), Some(p)));
+                    let at_path =
+                        || Some(self.yrs_json(txn, &v, &mut keys.clone(), depth + 1, Some(p)));
                     let shown = match p.shown(self, keys, at_path) {
                         Some(Shown::Value(v)) => Some(v),
                         Some(Shown::Absent) => None,
-                        Some(Shown::AtPath) | None => Some(self.yrs_json(txn, &v, keys, Some(p))),
+                        Some(Shown::AtPath) | None => {
+                            Some(self.yrs_json(txn, &v, keys, depth + 1, Some(p)))
+                        }
                     };
                     keys.pop();
                     if let Some(value) = shown {
@@ -124,13 +141,13 @@ impl Reader {
                     .enumerate()
                     .map(|(i, v)| {
                         keys.push(i.to_string());
-                        let value = self.yrs_json(txn, &v, keys, Some(p));
+                        let value = self.yrs_json(txn, &v, keys, depth + 1, Some(p));
                         keys.pop();
                         value
                     })
                     .collect(),
             ),
-            other => out_to_json(txn, other),
+            other => out_to_json(txn, other, keys, depth),
         }
     }
 }
@@ -145,14 +162,56 @@ fn yrs_candidate(out: &Out) -> Candidate {
     }
 }
 
-/// Converts a Yrs value (and everything below it) to JSON. A text is its string as it is
-/// (Yrs's own conversion would copy it into an `Any` first: a whole document's text, read
-/// on every cold open, is the largest value most reads return).
-fn out_to_json(txn: &impl ReadTxn, out: &Out) -> Value {
+/// Converts a Yrs value (at the path `keys`, `depth` maps and lists below the value read)
+/// and everything below it to JSON, as Yrs's own `to_json` would, without its recursion
+/// past [`MAX_READ_DEPTH`](super::MAX_READ_DEPTH). A text is its string as it is (Yrs's
+/// own conversion would copy it into an `Any` first: a whole document's text, read on
+/// every cold open, is the largest value most reads return).
+fn out_to_json(txn: &impl ReadTxn, out: &Out, keys: &[String], depth: usize) -> Value {
+    let deep = depth >= super::MAX_READ_DEPTH;
     match out {
         Out::YText(text) => Value::String(text.get_string(txn)),
+        Out::YMap(_) | Out::YArray(_) if deep => super::too_deep(keys),
+        Out::YMap(m) => Value::Object(
+            m.iter(txn)
+                .map(|(k, v)| (k.to_string(), out_to_json(txn, &v, keys, depth + 1)))
+                .collect(),
+        ),
+        Out::YArray(a) => Value::Array(
+            a.iter(txn)
+                .map(|v| out_to_json(txn, &v, keys, depth + 1))
+                .collect(),
+        ),
+        Out::YXmlElement(_) | Out::YXmlFragment(_)
+            if xml_deeper_than(txn, out, super::MAX_READ_DEPTH - depth) =>
+        {
+            super::too_deep(keys)
+        }
         other => any_to_json(&other.to_json(txn)),
     }
+}
+
+/// True when the XML element or fragment `out` nests elements deeper than `limit` (Yrs
+/// turns it into its XML string by recursion). Walked with a stack of its own.
+fn xml_deeper_than(txn: &impl ReadTxn, out: &Out, limit: usize) -> bool {
+    let first = match out {
+        Out::YXmlElement(e) => XmlOut::Element(e.clone()),
+        Out::YXmlFragment(f) => XmlOut::Fragment(f.clone()),
+        _ => return false,
+    };
+    let mut stack = vec![(first, 1)];
+    while let Some((node, depth)) = stack.pop() {
+        if depth > limit {
+            return true;
+        }
+        let children: Vec<XmlOut> = match &node {
+            XmlOut::Element(e) => e.children(txn).collect(),
+            XmlOut::Fragment(f) => f.children(txn).collect(),
+            XmlOut::Text(_) => continue,
+        };
+        stack.extend(children.into_iter().map(|c| (c, depth + 1)));
+    }
+    false
 }
 
 fn any_to_json(any: &Any) -> Value {

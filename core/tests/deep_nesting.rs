@@ -1,0 +1,114 @@
+//! Documents nested very deeply (a hostile peer's changes) are applied and read without
+//! overflowing the thread's stack: a read turns at most `MAX_READ_DEPTH` levels of maps
+//! and lists into JSON (the value read is level 0); deeper, it is a typed error
+//! (`TooDeep`), and the document still reads by a path inside the deep value.
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ROOT};
+use concord_core::read::MAX_READ_DEPTH;
+use concord_core::{DocKind, Error, Store, UpdateRecord};
+use serde_json::{json, Value};
+
+/// Runs `f` on a thread with a 2 MiB stack (a tokio worker's, and Rust's default for a
+/// spawned thread), as an app's reads and a sync client's applies would.
+fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// A store whose document "d" of `kind`, received from a peer, holds a title and a chain
+/// of `depth` maps (`{"a": {"a": …}}`) under "deep" (Automerge: at the document's root;
+/// Yrs: in the root map "root").
+fn nested(kind: DocKind, depth: usize) -> Store {
+    let data = match kind {
+        DocKind::Automerge => {
+            let mut doc = AutoCommit::new();
+            doc.put(ROOT, "title", "shallow").unwrap();
+            let mut obj = doc.put_object(ROOT, "deep", ObjType::Map).unwrap();
+            for _ in 0..depth {
+                obj = doc.put_object(&obj, "a", ObjType::Map).unwrap();
+            }
+            doc.commit();
+            doc.get_last_local_change().unwrap().raw_bytes().to_vec()
+        }
+        DocKind::Yrs => {
+            use yrs::{Map, MapPrelim, Transact, WriteTxn};
+            let doc = yrs::Doc::new();
+            let mut txn = doc.transact_mut();
+            let root = txn.get_or_insert_map("root");
+            root.insert(&mut txn, "title", "shallow");
+            let mut map = root.insert(&mut txn, "deep", MapPrelim::default());
+            for _ in 0..depth {
+                map = map.insert(&mut txn, "a", MapPrelim::default());
+            }
+            txn.encode_update_v1()
+        }
+    };
+    let store = Store::open_in_memory().unwrap();
+    store.ensure_doc("d", kind).unwrap();
+    let record = UpdateRecord {
+        origin: "peer".into(),
+        seq: 1,
+        data,
+    };
+    store.apply_remote("d", &[record]).unwrap();
+    store
+}
+
+/// `depth` maps nested under "a" keys, as JSON.
+fn chain(depth: usize) -> Value {
+    let mut v = json!({});
+    for _ in 0..depth {
+        v = json!({ "a": v });
+    }
+    v
+}
+
+/// The path of the title and the whole document as JSON, for `kind`.
+fn shape(kind: DocKind, depth: usize) -> (&'static str, Value) {
+    let body = json!({ "title": "shallow", "deep": chain(depth) });
+    match kind {
+        DocKind::Automerge => ("title", body),
+        DocKind::Yrs => ("root/title", json!({ "root": body })),
+    }
+}
+
+#[test]
+fn a_document_nested_100000_deep_is_applied_and_read_as_an_error_not_a_crash() {
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        on_small_stack(move || {
+            let store = nested(kind, 100_000);
+            let (title, _) = shape(kind, 0);
+            assert_eq!(store.get("d", title).unwrap(), Some(json!("shallow")));
+            let err = store.get("d", "").unwrap_err();
+            assert!(matches!(err, Error::TooDeep { .. }), "{kind}: {err}");
+            assert!(err.to_string().contains("deeper than 128"), "{err}");
+            assert!(store.to_json("d").is_err());
+        });
+    }
+}
+
+#[test]
+fn a_document_reads_whole_up_to_the_bound_and_by_a_path_past_it() {
+    // The whole document is level 0, "deep" level 1 (Yrs: the root map, then "deep"):
+    // a chain of MAX_READ_DEPTH - 2 maps under "deep" ends at level MAX_READ_DEPTH - 1.
+    let fits = MAX_READ_DEPTH - 2;
+    for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let store = nested(kind, fits);
+        assert_eq!(store.get("d", "").unwrap(), Some(shape(kind, fits).1));
+
+        let store = nested(kind, fits + 1);
+        let err = store.get("d", "").unwrap_err();
+        assert!(matches!(err, Error::TooDeep { .. }), "{kind}: {err}");
+        // One level in, it fits again.
+        let inside = match kind {
+            DocKind::Automerge => "deep",
+            DocKind::Yrs => "root/deep",
+        };
+        assert_eq!(store.get("d", inside).unwrap(), Some(chain(fits + 1)));
+    }
+}
