@@ -86,29 +86,56 @@ fn a_document_nested_100000_deep_is_applied_and_read_as_an_error_not_a_crash() {
             assert_eq!(store.get("d", title).unwrap(), Some(json!("shallow")));
             let err = store.get("d", "").unwrap_err();
             assert!(matches!(err, Error::TooDeep { .. }), "{kind}: {err}");
-            assert!(err.to_string().contains("deeper than 128"), "{err}");
+            assert!(err.to_string().contains("deeper than 127"), "{err}");
             assert!(store.to_json("d").is_err());
         });
     }
 }
 
+/// How many containers `value` nests, itself included.
+fn containers(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Vec<&Value> = match v {
+            Value::Object(m) => m.values().collect(),
+            Value::Array(a) => a.iter().collect(),
+            _ => continue,
+        };
+        deepest = deepest.max(depth);
+        stack.extend(children.into_iter().map(|c| (c, depth + 1)));
+    }
+    deepest
+}
+
 #[test]
 fn a_document_reads_whole_up_to_the_bound_and_by_a_path_past_it() {
-    // The whole document is level 0, "deep" level 1 (Yrs: the root map, then "deep"):
-    // a chain of MAX_READ_DEPTH - 2 maps under "deep" ends at level MAX_READ_DEPTH - 1.
-    let fits = MAX_READ_DEPTH - 2;
+    // The whole document nests its root object (Yrs: the object of roots, then the root
+    // map), "deep", then the chain: the longest chain that fits makes MAX_READ_DEPTH
+    // containers in all, which serde_json parses back.
     for kind in [DocKind::Automerge, DocKind::Yrs] {
+        let above = match kind {
+            DocKind::Automerge => 2,
+            DocKind::Yrs => 3,
+        };
+        let fits = MAX_READ_DEPTH - above;
         let store = nested(kind, fits);
-        assert_eq!(store.get("d", "").unwrap(), Some(shape(kind, fits).1));
+        let whole = store.get("d", "").unwrap().unwrap();
+        assert_eq!(whole, shape(kind, fits).1);
+        assert_eq!(containers(&whole), MAX_READ_DEPTH, "{kind}");
+        let text = serde_json::to_string(&whole).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), whole);
 
         let store = nested(kind, fits + 1);
         let err = store.get("d", "").unwrap_err();
         assert!(matches!(err, Error::TooDeep { .. }), "{kind}: {err}");
-        // One level in, it fits again.
+        // Inside "deep", it fits again.
         let inside = match kind {
             DocKind::Automerge => "deep",
             DocKind::Yrs => "root/deep",
         };
         assert_eq!(store.get("d", inside).unwrap(), Some(chain(fits + 1)));
+        // And the store's check finds nothing wrong with it.
+        assert!(store.check().unwrap().problems.is_empty(), "{kind}");
     }
 }

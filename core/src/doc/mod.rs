@@ -361,7 +361,7 @@ impl CrdtDoc {
         }
     }
 
-    /// The whole document as JSON.
+    /// The whole document as JSON (`null` when it does not read: see [`CrdtDoc::get`]).
     pub fn to_json(&self) -> Value {
         self.get("").ok().flatten().unwrap_or(Value::Null)
     }

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use yrs::branch::BranchPtr;
 use yrs::{
-    Array, Doc, GetString, In, Map, MapRef, Out, ReadTxn, TextRef, Transact, TransactionMut,
-    WriteTxn,
+    Array, ArrayRef, Doc, GetString, In, Map, MapRef, Out, ReadTxn, TextRef, Transact,
+    TransactionMut, WriteTxn,
 };
 
 /// The record of `doc`'s root types: a JSON object of root name to `"text"`, `"map"` or
@@ -115,22 +115,27 @@ enum Guess {
 }
 
 /// Yrs's own inference (`AsPrelim` of an undefined branch) as far as the three root types
-/// go, without its copy of the whole root: that copy recurses into every nested map and
-/// array, and a root nested a hundred thousand deep (one update of a few MiB) overflowed
-/// the applying thread's stack, on a device or on the relay. Live map entries make a map
-/// (with or without list content, Yrs guesses a map or an XML type, read as a map here);
-/// live list content makes a text when it holds characters, an array otherwise. Only a
-/// root with nothing live is left to Yrs, whose copy of it is then empty.
+/// go, without its copy of the whole root when the root holds shared types: that copy
+/// recurses into every nested map and array, and a root nested a hundred thousand deep
+/// (one update of a few MiB) overflowed the applying thread's stack, on a device or on the
+/// relay. Live map entries make a map (with or without list content, Yrs guesses a map or
+/// an XML type, read as a map here); live characters make a text; list content holding a
+/// shared type makes an array. Anything else (no live content; values, embeds or formats
+/// only) is left to Yrs, whose copy of it then holds no shared type and does not recurse.
 fn guess<T: ReadTxn>(branch: BranchPtr, txn: &T) -> Guess {
     if MapRef::from(branch).len(txn) > 0 {
         return Guess::Map;
     }
     if branch.len() > 0 || branch.content_len() > 0 {
-        return if TextRef::from(branch).get_string(txn).is_empty() {
-            Guess::Array
-        } else {
-            Guess::Text
-        };
+        if !TextRef::from(branch).get_string(txn).is_empty() {
+            return Guess::Text;
+        }
+        let nested = ArrayRef::from(branch)
+            .iter(txn)
+            .any(|out| !matches!(out, Out::Any(_)));
+        if nested {
+            return Guess::Array;
+        }
     }
     match yrs::types::AsPrelim::as_prelim(&Out::UndefinedRef(branch), txn) {
         In::Text(_) => Guess::Text,
@@ -150,6 +155,49 @@ mod tests {
             .root_refs()
             .find(|(n, _)| *n == name)
             .map(|(_, o)| o)
+    }
+
+    /// Roots that arrive undeclared get the type Yrs itself infers, whether or not they
+    /// hold shared types (whose copy Yrs's inference would make by recursion).
+    #[test]
+    fn undeclared_roots_get_the_type_their_content_implies() {
+        use yrs::{Any, ArrayPrelim, MapPrelim};
+        let src = Doc::new();
+        {
+            let mut txn = src.transact_mut();
+            txn.get_or_insert_text("chars").insert(&mut txn, 0, "abc");
+            let embeds = txn.get_or_insert_text("embeds");
+            embeds.insert_embed(&mut txn, 0, Any::from(true));
+            txn.get_or_insert_array("values").push_back(&mut txn, 1);
+            let nested = txn.get_or_insert_array("nested");
+            nested.push_back(&mut txn, 1);
+            nested.push_back(&mut txn, MapPrelim::default());
+            nested.push_back(&mut txn, ArrayPrelim::default());
+            let map = txn.get_or_insert_map("map");
+            map.insert(&mut txn, "k", MapPrelim::default());
+        }
+        let update = src
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default());
+        let copy = Doc::new();
+        {
+            let mut txn = copy.transact_mut();
+            use yrs::updates::decoder::Decode;
+            txn.apply_update(yrs::Update::decode_v1(&update).unwrap())
+                .unwrap();
+            define_roots(&mut txn);
+        }
+        let kind = |name: &str| match root_of(&copy, name) {
+            Some(Out::YText(_)) => "text",
+            Some(Out::YArray(_)) => "array",
+            Some(Out::YMap(_)) => "map",
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(kind("chars"), "text");
+        assert_eq!(kind("embeds"), "text");
+        assert_eq!(kind("values"), "array");
+        assert_eq!(kind("nested"), "array");
+        assert_eq!(kind("map"), "map");
     }
 
     #[test]

@@ -142,12 +142,14 @@ impl Reader {
     }
 }
 
-/// The deepest nesting of maps and lists (below the value read) a read turns into JSON. A
-/// read recurses once per level, and so does Yrs's own conversion: a document nested a
-/// hundred thousand deep (a hostile peer's few MiB) would overflow the reading thread's
-/// stack, which aborts the process. Deeper values are read by a path inside them. JSON as
-/// `serde_json` parses it stops at 128 levels too.
-pub const MAX_READ_DEPTH: usize = 128;
+/// How many maps and lists a read's JSON may nest, the value read (level 0) included; a
+/// whole Yrs document's object of roots counts as one, its roots are level 1. A read
+/// recurses once per level, and so does Yrs's own conversion: a document nested a hundred
+/// thousand deep (a hostile peer's few MiB) would overflow the reading thread's stack,
+/// which aborts the process. Deeper values are read by a path inside them. `serde_json`
+/// parses JSON that nests up to 127 containers, as here, so a read's JSON always parses
+/// again (in the bindings, and in merge functions).
+pub const MAX_READ_DEPTH: usize = 127;
 
 thread_local! {
     /// Where the read in progress on this thread went deeper than [`MAX_READ_DEPTH`].

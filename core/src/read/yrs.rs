@@ -47,9 +47,10 @@ impl Reader {
                     continue;
                 }
                 let mut keys = vec![name.to_string()];
+                // The object of roots is level 0.
                 out.insert(
                     name.to_string(),
-                    self.yrs_json(txn, &root, &mut keys, 0, policies),
+                    self.yrs_json(txn, &root, &mut keys, 1, policies),
                 );
             }
             return Ok(Some(Value::Object(out)));
@@ -192,7 +193,9 @@ fn out_to_json(txn: &impl ReadTxn, out: &Out, keys: &[String], depth: usize) -> 
 }
 
 /// True when the XML element or fragment `out` nests elements deeper than `limit` (Yrs
-/// turns it into its XML string by recursion). Walked with a stack of its own.
+/// turns it into its XML string by recursion), or holds a child that is not XML (only a
+/// hostile update puts one there; Yrs would turn it into a string by recursion too, and
+/// `children` stops at it). Walked with a stack of its own.
 fn xml_deeper_than(txn: &impl ReadTxn, out: &Out, limit: usize) -> bool {
     let first = match out {
         Out::YXmlElement(e) => XmlOut::Element(e.clone()),
@@ -204,11 +207,14 @@ fn xml_deeper_than(txn: &impl ReadTxn, out: &Out, limit: usize) -> bool {
         if depth > limit {
             return true;
         }
-        let children: Vec<XmlOut> = match &node {
-            XmlOut::Element(e) => e.children(txn).collect(),
-            XmlOut::Fragment(f) => f.children(txn).collect(),
+        let (children, len): (Vec<XmlOut>, u32) = match &node {
+            XmlOut::Element(e) => (e.children(txn).collect(), e.len(txn)),
+            XmlOut::Fragment(f) => (f.children(txn).collect(), f.len(txn)),
             XmlOut::Text(_) => continue,
         };
+        if children.len() != len as usize {
+            return true;
+        }
         stack.extend(children.into_iter().map(|c| (c, depth + 1)));
     }
     false
