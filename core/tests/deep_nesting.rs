@@ -24,6 +24,13 @@ fn on_small_stack(f: impl FnOnce() + Send + 'static) {
 /// of `depth` maps (`{"a": {"a": …}}`) under "deep" (Automerge: at the document's root;
 /// Yrs: in the root map "root").
 fn nested(kind: DocKind, depth: usize) -> Store {
+    let (store, applied) = try_nested(kind, depth);
+    applied.unwrap();
+    store
+}
+
+/// [`nested`], and whether the store took the peer's update.
+fn try_nested(kind: DocKind, depth: usize) -> (Store, concord_core::Result<()>) {
     let data = match kind {
         DocKind::Automerge => {
             let mut doc = AutoCommit::new();
@@ -55,8 +62,8 @@ fn nested(kind: DocKind, depth: usize) -> Store {
         seq: 1,
         data,
     };
-    store.apply_remote("d", &[record]).unwrap();
-    store
+    let applied = store.apply_remote("d", &[record]).map(|_| ());
+    (store, applied)
 }
 
 /// `depth` maps nested under "a" keys, as JSON.
@@ -77,19 +84,42 @@ fn shape(kind: DocKind, depth: usize) -> (&'static str, Value) {
     }
 }
 
+/// Automerge nests objects without recursion: such a document is taken, and reading it
+/// whole is an error, not a crash.
 #[test]
-fn a_document_nested_100000_deep_is_applied_and_read_as_an_error_not_a_crash() {
-    for kind in [DocKind::Automerge, DocKind::Yrs] {
-        on_small_stack(move || {
-            let store = nested(kind, 100_000);
-            let (title, _) = shape(kind, 0);
-            assert_eq!(store.get("d", title).unwrap(), Some(json!("shallow")));
-            let err = store.get("d", "").unwrap_err();
-            assert!(matches!(err, Error::TooDeep { .. }), "{kind}: {err}");
-            assert!(err.to_string().contains("deeper than 127"), "{err}");
-            assert!(store.to_json("d").is_err());
-        });
-    }
+fn an_automerge_document_nested_100000_deep_is_applied_and_read_as_an_error_not_a_crash() {
+    on_small_stack(move || {
+        let store = nested(DocKind::Automerge, 100_000);
+        assert_eq!(store.get("d", "title").unwrap(), Some(json!("shallow")));
+        let err = store.get("d", "").unwrap_err();
+        assert!(matches!(err, Error::TooDeep { .. }), "{err}");
+        assert!(err.to_string().contains("deeper than 127"), "{err}");
+        assert!(store.to_json("d").is_err());
+    });
+}
+
+/// Yrs deletes nested types by recursion: an update nesting them past MAX_TYPE_DEPTH is
+/// refused before Yrs applies it, and nothing of it is stored.
+#[test]
+fn a_yrs_update_nesting_types_100000_deep_is_refused() {
+    on_small_stack(move || {
+        let (store, applied) = try_nested(DocKind::Yrs, 100_000);
+        let err = applied.unwrap_err();
+        assert!(matches!(err, Error::InvalidUpdate { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("nests shared types deeper than 128"),
+            "{err}"
+        );
+        assert_eq!(store.get("d", "").unwrap(), Some(json!({})));
+        // At the bound, it is taken.
+        let depth = concord_core::doc::MAX_TYPE_DEPTH as usize - 1;
+        let (store, applied) = try_nested(DocKind::Yrs, depth);
+        applied.unwrap();
+        assert!(store.get("d", "root/deep/a").unwrap().is_some());
+        let (_, applied) = try_nested(DocKind::Yrs, depth + 1);
+        assert!(applied.is_err());
+    });
 }
 
 /// How many containers `value` nests, itself included.

@@ -834,70 +834,99 @@ fn deeply_nested_yrs_update(depth: usize) -> Vec<u8> {
     bytes
 }
 
-/// A Yrs update of maps (shared types, not values) nested 100,000 deep, in a root no one
-/// declared. The relay guessed the root's type with Yrs's `as_prelim`, which copies the
-/// whole root by recursion: the stack overflow aborted the relay. It is stored now (it
-/// is a valid update), a new subscriber gets it, and a device reading it whole gets a
-/// `TooDeep` error while the rest of the document reads.
+/// A Yrs update of maps (shared types, not values) nested 100,000 deep. The relay guessed
+/// an undeclared root's type with Yrs's `as_prelim`, which copies the whole root by
+/// recursion, and Yrs deletes or overwrites a nested type by recursion too: either
+/// overflowed the stack and aborted the relay. Such an update is refused
+/// `invalid_update` before Yrs applies it; one within the bound is taken, and a device
+/// reads it, and deletes it, on a thread of 2 MiB of stack.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_yrs_document_of_maps_nested_100000_deep_leaves_the_relay_alive() {
+async fn a_yrs_update_nesting_maps_100000_deep_is_invalid_update_and_the_relay_lives() {
     use yrs::{Map, MapPrelim, Transact, WriteTxn};
-    let server = ServerProcess::start(&[]).await;
-    let url = server.url();
-    let data = {
+    let chain = |depth: usize| {
         let doc = yrs::Doc::new();
         let mut txn = doc.transact_mut();
         let root = txn.get_or_insert_map("root");
         root.insert(&mut txn, "title", "shallow");
         let mut map = root.insert(&mut txn, "deep", MapPrelim::default());
-        for _ in 0..100_000 {
+        for _ in 0..depth {
             map = map.insert(&mut txn, "a", MapPrelim::default());
         }
         txn.encode_update_v1()
     };
-    let mut bad = RawClient::connect_hello(&url, None).await;
-    bad.subscribe_all("deep", DocKind::Yrs).await;
-    let origin = bad.device.clone();
+    let mut f = Fixture::start(&[]).await;
+    let mut bad = f.subscribed_client().await;
+    bad.subscribe_all(YRS, DocKind::Yrs).await;
     bad.send_updates(
-        "deep",
+        YRS,
         vec![UpdateRecord {
-            origin: origin.clone(),
+            origin: bad.device.clone(),
             seq: 1,
-            data,
+            data: chain(100_000),
         }],
     )
     .await;
-    bad.expect_ack("deep", &origin, 1).await;
-    bad.ping().await;
-    assert_eq!(server.healthz().await["documents"], 1);
+    let e = bad.expect_error(ErrorCode::InvalidUpdate).await;
+    assert!(e.message.contains("nests shared types deeper"), "{e:?}");
+    f.assert_unharmed(&mut bad).await;
 
-    // A device syncs it and reads what it can, on a thread of 2 MiB of stack.
+    // Within the bound: stored, synced, read and deleted by a device.
+    let url = f.url();
+    let mut writer = RawClient::connect_hello(&url, None).await;
+    writer.subscribe_all("deep", DocKind::Yrs).await;
+    let origin = writer.device.clone();
+    let depth = concord_core::doc::MAX_TYPE_DEPTH as usize - 1;
+    let data = chain(depth);
+    writer
+        .send_updates(
+            "deep",
+            vec![UpdateRecord {
+                origin: origin.clone(),
+                seq: 1,
+                data,
+            }],
+        )
+        .await;
+    writer.expect_ack("deep", &origin, 1).await;
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("device.db");
-    let device = Store::open(&path).unwrap();
+    let device = Store::open(dir.path().join("device.db")).unwrap();
     device.ensure_doc("deep", DocKind::Yrs).unwrap();
-    concord_core::native_client::sync_once(
-        &device,
-        [url.as_str()],
-        concord_core::sync::ClientConfig::default(),
-        std::time::Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    let read = std::thread::Builder::new()
+    let sync = |device: Store| {
+        let url = url.clone();
+        async move {
+            concord_core::native_client::sync_once(
+                &device,
+                [url.as_str()],
+                concord_core::sync::ClientConfig::default(),
+                std::time::Duration::from_secs(60),
+            )
+            .await
+        }
+    };
+    sync(device.clone()).await.unwrap();
+    let reader = device.clone();
+    let (title, whole) = std::thread::Builder::new()
         .stack_size(2 << 20)
         .spawn(move || {
-            let title = device.get("deep", "root/title").unwrap();
-            let whole = device.get("deep", "").unwrap_err();
+            let title = reader.get("deep", "root/title").unwrap();
+            let whole = reader.get("deep", "").unwrap_err();
+            reader
+                .transact("deep", |tx| tx.delete("root/deep"))
+                .unwrap();
             (title, whole)
         })
         .unwrap()
         .join()
         .unwrap();
-    assert_eq!(read.0, Some(serde_json::json!("shallow")));
+    assert_eq!(title, Some(serde_json::json!("shallow")));
     assert!(
-        matches!(read.1, concord_core::Error::TooDeep { .. }),
-        "{}",
-        read.1
+        matches!(whole, concord_core::Error::TooDeep { .. }),
+        "{whole}"
     );
+    // The deletion reaches the relay, which stores it and fans it out.
+    sync(device.clone()).await.unwrap();
+    assert_eq!(device.pending("deep").unwrap(), 0);
+    let fanned = writer.expect_updates("deep").await;
+    assert_eq!(fanned.len(), 1);
+    writer.ping().await;
 }

@@ -20,6 +20,7 @@ mod yrs_diff;
 mod yrs_doc;
 mod yrs_edit;
 mod yrs_local;
+mod yrs_nesting;
 mod yrs_policy;
 mod yrs_roots;
 mod yrs_text;
@@ -39,6 +40,7 @@ pub use crate::path::{Path, Segment};
 pub use automerge_inflate::{check_automerge_chunks, MAX_INFLATED};
 pub use yrs_depth::MAX_VALUE_DEPTH;
 pub use yrs_doc::decode_yrs_update;
+pub use yrs_nesting::MAX_TYPE_DEPTH;
 
 /// The in-memory state of one document.
 pub enum CrdtDoc {
@@ -184,6 +186,18 @@ impl CrdtDoc {
             CrdtDoc::Yrs(doc, astral) => {
                 astral.forget();
                 yrs_doc::apply_updates(doc, updates)
+            }
+        }
+    }
+
+    /// [`CrdtDoc::apply_updates`] for updates received from a relay: a Yrs update that
+    /// nests shared types deeper than 128 levels is refused first (nothing is applied).
+    pub fn apply_peer_updates(&mut self, updates: &[&[u8]]) -> Result<()> {
+        match self {
+            CrdtDoc::Automerge(doc) => automerge_doc::apply_changes(doc, updates),
+            CrdtDoc::Yrs(doc, astral) => {
+                astral.forget();
+                yrs_doc::apply_peer_updates(doc, updates)
             }
         }
     }

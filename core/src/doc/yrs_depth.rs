@@ -173,6 +173,12 @@ fn walk_content(r: &mut Cursor<'_>, content: u8) -> Walked {
     Walked::Fine
 }
 
+/// Skips one value (`Any`, lib0's encoding): false when the bytes are not one, or nest
+/// deeper than [`MAX_VALUE_DEPTH`].
+pub(super) fn skip_value(r: &mut Cursor<'_>) -> bool {
+    walk_value(r) == Walked::Fine
+}
+
 /// Walks one value (`Any`, lib0's encoding), counting its depth with an explicit stack of
 /// the entries each open array or map still has.
 fn walk_value(r: &mut Cursor<'_>) -> Walked {

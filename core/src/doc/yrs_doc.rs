@@ -38,6 +38,14 @@ pub(super) fn apply_update(doc: &mut Doc, bytes: &[u8]) -> Result<()> {
     apply_updates(doc, &[bytes])
 }
 
+/// [`apply_updates`] for updates from a peer (a relay): first checks that they nest no
+/// shared type deeper than [`MAX_TYPE_DEPTH`](super::yrs_nesting::MAX_TYPE_DEPTH) (Yrs
+/// deletes nested types by recursion).
+pub(super) fn apply_peer_updates(doc: &mut Doc, updates: &[&[u8]]) -> Result<()> {
+    super::yrs_nesting::check_type_depths(doc, updates)?;
+    apply_updates(doc, updates)
+}
+
 /// Decodes every update, then applies them in one transaction.
 pub(super) fn apply_updates(doc: &mut Doc, updates: &[&[u8]]) -> Result<()> {
     let decoded = updates
@@ -60,6 +68,7 @@ pub(super) fn apply_updates(doc: &mut Doc, updates: &[&[u8]]) -> Result<()> {
 /// (such an update decodes and integrates, but would hide or break the document).
 pub(super) fn integrate(doc: &mut Doc, bytes: &[u8]) -> Result<()> {
     let update = decode_update(bytes)?;
+    super::yrs_nesting::check_type_depth(doc, bytes)?;
     let mut txn = doc.transact_mut();
     txn.apply_update(update).map_err(|e| Error::InvalidUpdate {
         kind: DocKind::Yrs,

@@ -160,7 +160,7 @@ impl Store {
                     return Ok((outcome, None));
                 }
                 let data: Vec<&[u8]> = admitted.new.iter().map(|r| r.data.as_slice()).collect();
-                doc.crdt.apply_updates(&data)?;
+                doc.crdt.apply_peer_updates(&data)?;
                 clock::observe_doc(tx, &doc.crdt, device, options)?;
                 doc.tail += admitted.new.len() as u64;
                 doc.tail_bytes += data.iter().map(|d| d.len() as u64).sum::<u64>();
