@@ -14,10 +14,11 @@
 //! keeps every type a document accepts within [`MAX_TYPE_DEPTH`], so every subtree Yrs
 //! deletes is at most that deep. What the walk cannot read is left to Yrs, which refuses it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use yrs::branch::BranchPtr;
 use yrs::encoding::read::{Cursor, Read};
-use yrs::{Array, Doc, Map, Out, ReadTxn, Text, Transact, XmlFragment, XmlOut};
+use yrs::{Array, Doc, Map, Out, ReadTxn, Text, TextRef, Transact};
 
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
@@ -45,6 +46,9 @@ const TYPE_XML_ELEMENT: u8 = 3;
 /// An item's id: client and clock.
 type Id = (u64, u32);
 
+/// A block of the update: its client and index in that client's list.
+type At = (u64, usize);
+
 /// How a block names its parent.
 #[derive(Clone, Copy)]
 enum Parent {
@@ -52,8 +56,9 @@ enum Parent {
     Root,
     /// The parent type's own item.
     Type(Id),
-    /// A neighbour (origin or right origin) with the same parent.
-    Sibling(Id),
+    /// Its neighbours (origin, right origin), whose parent it shares: Yrs takes the
+    /// origin's, or the right origin's when the origin is garbage-collected.
+    Siblings(Option<Id>, Option<Id>),
     /// None (garbage-collected or skipped ranges).
     Nothing,
 }
@@ -65,6 +70,27 @@ struct Block {
     is_type: bool,
 }
 
+impl Block {
+    fn is_item(&self) -> bool {
+        !matches!(self.parent, Parent::Nothing)
+    }
+}
+
+/// An update's blocks, per client in clock order.
+struct Blocks {
+    clients: HashMap<u64, Vec<Block>>,
+    /// Per client, the clock below which the document already holds every item: Yrs drops
+    /// a block there (a resent one may name another parent: it does not count).
+    known: HashMap<u64, u32>,
+}
+
+fn refused(why: &str) -> Error {
+    Error::InvalidUpdate {
+        kind: DocKind::Yrs,
+        reason: why.to_string(),
+    }
+}
+
 /// An error when `update`, applied to `doc`, would make a shared type deeper than
 /// [`MAX_TYPE_DEPTH`].
 pub(super) fn check_type_depth(doc: &Doc, update: &[u8]) -> Result<()> {
@@ -72,93 +98,99 @@ pub(super) fn check_type_depth(doc: &Doc, update: &[u8]) -> Result<()> {
 }
 
 /// [`check_type_depth`] for `updates` applied to `doc` one after the other: a parent or
-/// origin in an earlier one is taken at the deepest level the earlier ones create.
+/// origin in an earlier one is taken at the deepest level the earlier ones create. An
+/// update the walk cannot read is refused (Yrs refuses it too, or would read it otherwise
+/// than the walk).
 pub(super) fn check_type_depths(doc: &Doc, updates: &[&[u8]]) -> Result<()> {
+    let mut known: HashMap<u64, u32> = {
+        let txn = doc.transact();
+        txn.state_vector()
+            .iter()
+            .map(|(c, k)| (c.get(), *k))
+            .collect()
+    };
     let mut in_doc = None;
     let mut earlier = 0;
     for update in updates {
-        let Some(blocks) = parse(update) else {
-            continue;
-        };
+        let blocks = parse(update, known.clone())
+            .ok_or_else(|| refused("its blocks do not read as one section per client"))?;
         let outside = || {
             let deepest = *in_doc.get_or_insert_with(|| deepest_type(doc));
             deepest.max(earlier)
         };
         if let Some(level) = deepest_new_type(&blocks, outside) {
             if level > MAX_TYPE_DEPTH {
-                return Err(Error::InvalidUpdate {
-                    kind: DocKind::Yrs,
-                    reason: format!("it nests shared types deeper than {MAX_TYPE_DEPTH} levels"),
-                });
+                return Err(refused(&format!(
+                    "it nests shared types deeper than {MAX_TYPE_DEPTH} levels"
+                )));
             }
             earlier = earlier.max(level);
+        }
+        for (client, list) in &blocks.clients {
+            if let Some(last) = list.last() {
+                let k = known.entry(*client).or_default();
+                *k = (*k).max(last.clock + last.len);
+            }
         }
     }
     Ok(())
 }
 
+/// The shared types one level below `out`: its keyed entries (map entries, XML
+/// attributes) and its sequence items (array items, XML children, a text's embeds).
+fn children(txn: &yrs::Transaction<'_>, out: &Out) -> Vec<Out> {
+    let branch = match out {
+        Out::YMap(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::YArray(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::YText(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::YXmlElement(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::YXmlFragment(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::YXmlText(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::UndefinedRef(b) => *b,
+        _ => return Vec::new(),
+    };
+    let mut found: Vec<Out> = yrs::MapRef::from(branch)
+        .iter(txn)
+        .map(|(_, v)| v)
+        .collect();
+    match out {
+        // A text's characters come as chunks here, not as one value each.
+        Out::YText(_) | Out::YXmlText(_) => found.extend(
+            TextRef::from(branch)
+                .diff(txn, yrs::types::text::YChange::identity)
+                .into_iter()
+                .map(|d| d.insert),
+        ),
+        _ => found.extend(yrs::ArrayRef::from(branch).iter(txn)),
+    }
+    found.retain(|c| !matches!(c, Out::Any(_)));
+    found
+}
+
 /// The deepest level of a shared type in `doc` (0 when it has none but roots). Walked with
-/// a stack of its own: maps, arrays, texts (their embedded types) and XML nodes.
+/// a stack of its own, through every keyed entry and sequence item of every type.
 pub(super) fn deepest_type(doc: &Doc) -> u32 {
     let txn = doc.transact();
     let mut stack: Vec<(Out, u32)> = txn.root_refs().map(|(_, out)| (out, 0)).collect();
     let mut deepest = 0;
     while let Some((out, level)) = stack.pop() {
         deepest = deepest.max(level);
-        let children: Vec<Out> = match &out {
-            Out::YMap(m) => m.iter(&txn).map(|(_, v)| v).collect(),
-            Out::YArray(a) => a.iter(&txn).collect(),
-            Out::YText(t) => t
-                .diff(&txn, yrs::types::text::YChange::identity)
-                .into_iter()
-                .map(|d| d.insert)
-                .collect(),
-            Out::YXmlElement(e) => e.children(&txn).map(xml_out).collect(),
-            Out::YXmlFragment(f) => f.children(&txn).map(xml_out).collect(),
-            Out::YXmlText(t) => t
-                .diff(&txn, yrs::types::text::YChange::identity)
-                .into_iter()
-                .map(|d| d.insert)
-                .collect(),
-            // A root no one declared yet: its entries and its items.
-            Out::UndefinedRef(branch) => yrs::MapRef::from(*branch)
-                .iter(&txn)
-                .map(|(_, v)| v)
-                .chain(yrs::ArrayRef::from(*branch).iter(&txn))
-                .collect(),
-            _ => Vec::new(),
-        };
-        stack.extend(
-            children
-                .into_iter()
-                .filter(|c| !matches!(c, Out::Any(_)))
-                .map(|c| (c, level + 1)),
-        );
+        stack.extend(children(&txn, &out).into_iter().map(|c| (c, level + 1)));
     }
     deepest
 }
 
-fn xml_out(node: XmlOut) -> Out {
-    match node {
-        XmlOut::Element(e) => Out::YXmlElement(e),
-        XmlOut::Fragment(f) => Out::YXmlFragment(f),
-        XmlOut::Text(t) => Out::YXmlText(t),
-    }
-}
-
 /// The deepest level of a type the update's `blocks` create (`None` when they create
-/// none), a parent or origin outside them taken at `outside()`.
-fn deepest_new_type(
-    blocks: &HashMap<u64, Vec<Block>>,
-    mut outside: impl FnMut() -> u32,
-) -> Option<u32> {
-    let total: usize = blocks.values().map(Vec::len).sum();
-    let mut memo: HashMap<(u64, usize), u32> = HashMap::new();
+/// none), a parent or origin the document holds taken at `outside()`.
+fn deepest_new_type(blocks: &Blocks, mut outside: impl FnMut() -> u32) -> Option<u32> {
+    let mut memo: HashMap<At, u32> = HashMap::new();
     let mut deepest = None;
-    for (client, list) in blocks {
+    for (client, list) in &blocks.clients {
+        let known = blocks.known.get(client).copied().unwrap_or(0);
         for (i, block) in list.iter().enumerate() {
-            if block.is_type {
-                let level = parent_level(blocks, &mut memo, (*client, i), total, &mut outside) + 1;
+            if block.is_type && block.clock >= known {
+                let level =
+                    parent_level(blocks, &mut memo, (*client, i), &mut outside).saturating_add(1);
                 deepest = deepest.max(Some(level));
             }
         }
@@ -166,90 +198,129 @@ fn deepest_new_type(
     deepest
 }
 
-/// The level of the parent of block `start`, following parents and origins with a stack
-/// of its own; every block on the way is remembered in `memo`.
-fn parent_level(
-    blocks: &HashMap<u64, Vec<Block>>,
-    memo: &mut HashMap<(u64, usize), u32>,
-    start: (u64, usize),
-    total: usize,
-    outside: &mut impl FnMut() -> u32,
-) -> u32 {
-    // Each step: a block, and what its parent's level adds to the next block's.
-    let mut chain: Vec<((u64, usize), u32)> = Vec::new();
-    let mut at = start;
-    let base = loop {
-        if let Some(level) = memo.get(&at) {
-            break *level;
-        }
-        if chain.len() > total {
-            // Origins that go round in a circle: no update Yrs makes; refused as too deep.
-            return MAX_TYPE_DEPTH + 1;
-        }
-        let next = match blocks[&at.0][at.1].parent {
-            Parent::Root | Parent::Nothing => {
-                memo.insert(at, 0);
-                break 0;
-            }
-            Parent::Type(id) => (find(blocks, id), 1),
-            Parent::Sibling(id) => (find(blocks, id), 0),
-        };
-        match next {
-            (Some(block), add) => {
-                chain.push((at, add));
-                at = block;
-            }
-            // An existing parent type, or an existing item with an existing parent: at
-            // most the document's deepest type.
-            (None, _) => {
-                let level = outside();
-                memo.insert(at, level);
-                break level;
-            }
-        }
-    };
-    let mut level = base;
-    for (block, add) in chain.into_iter().rev() {
-        level = level.saturating_add(add);
-        memo.insert(block, level);
-    }
-    level
+/// What a block's parent level is computed from.
+enum Dep {
+    /// Level 0 (a root, or nothing).
+    Zero,
+    /// A block of the update: its parent level, plus this.
+    Block(At, u32),
+    /// Something the document already holds: at most its deepest type.
+    Outside,
+    /// A garbage-collected or skipped neighbour: Yrs takes the other one.
+    Gone,
 }
 
-/// The block of the update holding `id`.
-fn find(blocks: &HashMap<u64, Vec<Block>>, (client, clock): Id) -> Option<(u64, usize)> {
-    let list = blocks.get(&client)?;
+/// The level of the parent of block `start`, with a stack of its own; every block on the
+/// way is remembered in `memo`. Of two neighbours the deeper counts (Yrs takes one of
+/// them). Dependencies that go round in a circle count as too deep.
+fn parent_level(
+    blocks: &Blocks,
+    memo: &mut HashMap<At, u32>,
+    start: At,
+    outside: &mut impl FnMut() -> u32,
+) -> u32 {
+    let mut open: HashSet<At> = HashSet::new();
+    let mut stack = vec![start];
+    while let Some(&at) = stack.last() {
+        if memo.contains_key(&at) {
+            stack.pop();
+            continue;
+        }
+        let deps = deps(blocks, at);
+        let pending: Vec<At> = deps
+            .iter()
+            .filter_map(|d| match d {
+                Dep::Block(b, _) if !memo.contains_key(b) => Some(*b),
+                _ => None,
+            })
+            .collect();
+        if !pending.is_empty() {
+            if !open.insert(at) {
+                return MAX_TYPE_DEPTH + 1;
+            }
+            stack.extend(pending);
+            continue;
+        }
+        let levels: Vec<u32> = deps
+            .iter()
+            .filter_map(|d| match d {
+                Dep::Zero => Some(0),
+                Dep::Block(b, add) => Some(memo[b].saturating_add(*add)),
+                Dep::Outside => Some(outside()),
+                Dep::Gone => None,
+            })
+            .collect();
+        // Neither neighbour is there (Yrs garbage-collects the item): the deepest counts.
+        let level = levels.into_iter().max().unwrap_or_else(&mut *outside);
+        memo.insert(at, level);
+        open.remove(&at);
+        stack.pop();
+    }
+    memo[&start]
+}
+
+/// What block `at`'s parent level depends on.
+fn deps(blocks: &Blocks, at: At) -> Vec<Dep> {
+    let resolve = |id: Id, add: u32| match find(blocks, id) {
+        Some(b) if blocks.clients[&b.0][b.1].is_item() => Dep::Block(b, add),
+        Some(_) => Dep::Gone,
+        None => Dep::Outside,
+    };
+    match blocks.clients[&at.0][at.1].parent {
+        Parent::Root | Parent::Nothing => vec![Dep::Zero],
+        Parent::Type(id) => vec![resolve(id, 1)],
+        Parent::Siblings(left, right) => [left, right]
+            .into_iter()
+            .flatten()
+            .map(|id| resolve(id, 0))
+            .collect(),
+    }
+}
+
+/// The block of the update holding `id`; `None` when the document holds it already, or
+/// the update does not.
+fn find(blocks: &Blocks, (client, clock): Id) -> Option<At> {
+    if clock < blocks.known.get(&client).copied().unwrap_or(0) {
+        return None;
+    }
+    let list = blocks.clients.get(&client)?;
     let i = list.partition_point(|b| b.clock.saturating_add(b.len) <= clock);
     list.get(i)
         .filter(|b| b.clock <= clock)
         .map(|_| (client, i))
 }
 
-/// The update's blocks per client, in clock order (`None` when it does not read).
-fn parse(update: &[u8]) -> Option<HashMap<u64, Vec<Block>>> {
+/// The update's blocks (`None` when they do not read, a client has two sections, or a
+/// clock passes `u32::MAX`).
+fn parse(update: &[u8], known: HashMap<u64, u32>) -> Option<Blocks> {
     let r = &mut Cursor::new(update);
-    let clients: u32 = r.read_var().ok()?;
-    let mut blocks: HashMap<u64, Vec<Block>> = HashMap::new();
-    for _ in 0..clients {
+    let sections: u32 = r.read_var().ok()?;
+    let mut clients: HashMap<u64, Vec<Block>> = HashMap::new();
+    for _ in 0..sections {
         let count: u32 = r.read_var().ok()?;
-        let client: u64 = r.read_var().ok()?;
+        let client = client_id(r.read_var().ok()?);
         let mut clock: u32 = r.read_var().ok()?;
-        let list = blocks.entry(client).or_default();
+        if clients.contains_key(&client) {
+            return None;
+        }
+        let mut list = Vec::new();
         for _ in 0..count {
             let block = read_block(r, clock)?;
             clock = clock.checked_add(block.len)?;
             list.push(block);
         }
+        clients.insert(client, list);
     }
-    // Yrs sorts a client's blocks by clock; so does the search.
-    for list in blocks.values_mut() {
-        list.sort_by_key(|b| b.clock);
-    }
-    Some(blocks)
+    Some(Blocks { clients, known })
+}
+
+/// A client id as Yrs keeps it: its low 53 bits (as JavaScript numbers hold them).
+fn client_id(raw: u64) -> u64 {
+    raw & ((1 << 53) - 1)
 }
 
 fn read_id(r: &mut Cursor<'_>) -> Option<Id> {
-    let client: u64 = r.read_var().ok()?;
+    let client = client_id(r.read_var().ok()?);
     let clock: u32 = r.read_var().ok()?;
     Some((client, clock))
 }
@@ -275,9 +346,8 @@ fn read_block(r: &mut Cursor<'_>, clock: u32) -> Option<Block> {
     } else {
         None
     };
-    let parent = match origin.or(right_origin) {
-        Some(id) => Parent::Sibling(id),
-        None => {
+    let parent = match (origin, right_origin) {
+        (None, None) => {
             let named: u32 = r.read_var().ok()?;
             let parent = if named == 1 {
                 r.read_string().ok()?;
@@ -290,6 +360,7 @@ fn read_block(r: &mut Cursor<'_>, clock: u32) -> Option<Block> {
             }
             parent
         }
+        (left, right) => Parent::Siblings(left, right),
     };
     let (len, is_type) = match info & 0b1111 {
         CONTENT_DELETED => (r.read_var().ok()?, false),
@@ -369,7 +440,7 @@ mod tests {
     fn a_chain_in_one_update_is_measured_exactly() {
         for depth in [1, MAX_TYPE_DEPTH, MAX_TYPE_DEPTH + 1] {
             let update = chain(&Doc::new(), depth);
-            let blocks = parse(&update).unwrap();
+            let blocks = parse(&update, HashMap::new()).unwrap();
             assert_eq!(deepest_new_type(&blocks, || 0), Some(depth));
             let checked = check_type_depth(&Doc::new(), &update);
             assert_eq!(checked.is_ok(), depth <= MAX_TYPE_DEPTH, "{depth}");
@@ -417,8 +488,103 @@ mod tests {
             }
             txn.encode_update_v1()
         };
-        let blocks = parse(&update).unwrap();
+        let blocks = parse(&update, HashMap::new()).unwrap();
         assert_eq!(deepest_new_type(&blocks, || 0), Some(MAX_TYPE_DEPTH + 5));
         assert!(check_type_depth(&Doc::new(), &update).is_err());
+    }
+
+    fn block(clock: u32, parent: Parent, is_type: bool) -> Block {
+        Block {
+            clock,
+            len: 1,
+            parent,
+            is_type,
+        }
+    }
+
+    fn blocks(clients: Vec<(u64, Vec<Block>)>, known: Vec<(u64, u32)>) -> Blocks {
+        Blocks {
+            clients: clients.into_iter().collect(),
+            known: known.into_iter().collect(),
+        }
+    }
+
+    /// A block the document already holds, resent naming a shallow parent, counts as what
+    /// the document holds (Yrs drops the resent copy and keeps the real one).
+    #[test]
+    fn a_resent_block_counts_as_the_documents() {
+        let b = blocks(
+            vec![
+                (7, vec![block(5, Parent::Root, true)]),
+                (8, vec![block(0, Parent::Type((7, 5)), true)]),
+            ],
+            vec![(7, 6)],
+        );
+        assert_eq!(
+            deepest_new_type(&b, || MAX_TYPE_DEPTH),
+            Some(MAX_TYPE_DEPTH + 1)
+        );
+    }
+
+    /// A type whose origin is garbage-collected takes its right origin's parent, as Yrs
+    /// does: a chain built that way counts every level.
+    #[test]
+    fn a_garbage_collected_origin_leaves_the_right_origin() {
+        let gc = Block {
+            clock: 0,
+            len: 1,
+            parent: Parent::Nothing,
+            is_type: false,
+        };
+        // Client 8: a type in a root, then per level a value inside the last type and a
+        // type beside that value (origin: the collected block; right origin: the value).
+        let mut list = vec![block(0, Parent::Root, true)];
+        for _ in 0..=MAX_TYPE_DEPTH {
+            let last_type = list.len() as u32 - 1;
+            let value = list.len() as u32;
+            list.push(block(value, Parent::Type((8, last_type)), false));
+            list.push(block(
+                value + 1,
+                Parent::Siblings(Some((9, 0)), Some((8, value))),
+                true,
+            ));
+        }
+        let b = blocks(vec![(9, vec![gc]), (8, list)], vec![]);
+        assert_eq!(deepest_new_type(&b, || 0), Some(MAX_TYPE_DEPTH + 2));
+    }
+
+    #[test]
+    fn origins_in_a_circle_count_as_too_deep() {
+        let b = blocks(
+            vec![(
+                8,
+                vec![
+                    block(0, Parent::Siblings(Some((8, 1)), None), true),
+                    block(1, Parent::Siblings(Some((8, 0)), None), true),
+                ],
+            )],
+            vec![],
+        );
+        assert!(deepest_new_type(&b, || 0).unwrap() > MAX_TYPE_DEPTH);
+    }
+
+    /// Updates the walk cannot read as Yrs does are refused: a clock past u32::MAX (Yrs
+    /// wraps it), and a client with two sections.
+    #[test]
+    fn unreadable_layouts_are_refused() {
+        let mut past_max = vec![1, 1, 5];
+        let mut clock = u32::MAX as u64;
+        while clock >= 0x80 {
+            past_max.push((clock as u8 & 0x7f) | 0x80);
+            clock >>= 7;
+        }
+        past_max.push(clock as u8);
+        past_max.extend([BLOCK_SKIP, 1, 0]);
+        assert!(check_type_depth(&Doc::new(), &past_max).is_err());
+        // Two sections of client 5, a collected block each; then an empty delete set.
+        let twice = [2, 1, 5, 0, BLOCK_GC, 1, 1, 5, 1, BLOCK_GC, 1, 0];
+        assert!(check_type_depth(&Doc::new(), &twice).is_err());
+        let once = [1, 1, 5, 0, BLOCK_GC, 1, 0];
+        assert!(check_type_depth(&Doc::new(), &once).is_ok());
     }
 }
