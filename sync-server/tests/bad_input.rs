@@ -807,21 +807,29 @@ async fn an_origin_too_long_or_empty_is_refused_and_nothing_is_stored() {
 /// made aborted the whole relay process: it is refused `invalid_update` before Yrs sees it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_yrs_value_nested_too_deeply_is_invalid_update_and_the_relay_lives() {
+    refused_yrs_update(deeply_nested_yrs_update(200_000), "nests deeper").await;
+}
+
+/// Sends `data` as a fresh client's first update of the Yrs document: it must be refused
+/// `invalid_update` with `reason` in its message, and leave the relay unharmed.
+async fn refused_yrs_update(data: Vec<u8>, reason: &str) -> Fixture {
     let mut f = Fixture::start(&[]).await;
     let mut bad = f.subscribed_client().await;
     bad.subscribe_all(YRS, DocKind::Yrs).await;
+    let origin = bad.device.clone();
     bad.send_updates(
         YRS,
         vec![UpdateRecord {
-            origin: bad.device.clone(),
+            origin,
             seq: 1,
-            data: deeply_nested_yrs_update(200_000),
+            data,
         }],
     )
     .await;
     let e = bad.expect_error(ErrorCode::InvalidUpdate).await;
-    assert!(e.message.contains("nests deeper"), "{e:?}");
+    assert!(e.message.contains(reason), "{e:?}");
     f.assert_unharmed(&mut bad).await;
+    f
 }
 
 /// One item (client 1, clock 0, in root "t") holding one value nested `depth` arrays deep.
@@ -854,21 +862,7 @@ async fn a_yrs_update_nesting_maps_100000_deep_is_invalid_update_and_the_relay_l
         }
         txn.encode_update_v1()
     };
-    let mut f = Fixture::start(&[]).await;
-    let mut bad = f.subscribed_client().await;
-    bad.subscribe_all(YRS, DocKind::Yrs).await;
-    bad.send_updates(
-        YRS,
-        vec![UpdateRecord {
-            origin: bad.device.clone(),
-            seq: 1,
-            data: chain(100_000),
-        }],
-    )
-    .await;
-    let e = bad.expect_error(ErrorCode::InvalidUpdate).await;
-    assert!(e.message.contains("nests shared types deeper"), "{e:?}");
-    f.assert_unharmed(&mut bad).await;
+    let f = refused_yrs_update(chain(100_000), "nests shared types deeper").await;
 
     // Within the bound: stored, synced, read and deleted by a device.
     let url = f.url();

@@ -17,22 +17,23 @@ use crate::ids::DocKind;
 /// `serde_json` crate reads it (and Yrs reads embeds and formats as JSON text) stops at 128.
 pub const MAX_VALUE_DEPTH: usize = 128;
 
-// The layout's constants, as yrs 0.28 names them (`block.rs`, `types/mod.rs`).
-const BLOCK_GC: u8 = 0;
-const BLOCK_SKIP: u8 = 10;
-const HAS_ORIGIN: u8 = 0b1000_0000;
-const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
-const HAS_PARENT_SUB: u8 = 0b0010_0000;
-const CONTENT_DELETED: u8 = 1;
-const CONTENT_JSON: u8 = 2;
-const CONTENT_BINARY: u8 = 3;
-const CONTENT_STRING: u8 = 4;
-const CONTENT_EMBED: u8 = 5;
-const CONTENT_FORMAT: u8 = 6;
-const CONTENT_TYPE: u8 = 7;
-const CONTENT_ANY: u8 = 8;
-const CONTENT_DOC: u8 = 9;
-const TYPE_XML_ELEMENT: u8 = 3;
+// The layout's constants, as yrs 0.28 names them (`block.rs`, `types/mod.rs`); the
+// nesting walk (`yrs_nesting.rs`) reads the same layout.
+pub(super) const BLOCK_GC: u8 = 0;
+pub(super) const BLOCK_SKIP: u8 = 10;
+pub(super) const HAS_ORIGIN: u8 = 0b1000_0000;
+pub(super) const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
+pub(super) const HAS_PARENT_SUB: u8 = 0b0010_0000;
+pub(super) const CONTENT_DELETED: u8 = 1;
+pub(super) const CONTENT_JSON: u8 = 2;
+pub(super) const CONTENT_BINARY: u8 = 3;
+pub(super) const CONTENT_STRING: u8 = 4;
+pub(super) const CONTENT_EMBED: u8 = 5;
+pub(super) const CONTENT_FORMAT: u8 = 6;
+pub(super) const CONTENT_TYPE: u8 = 7;
+pub(super) const CONTENT_ANY: u8 = 8;
+pub(super) const CONTENT_DOC: u8 = 9;
+pub(super) const TYPE_XML_ELEMENT: u8 = 3;
 
 /// An error when a value in the v1 `update` nests deeper than [`MAX_VALUE_DEPTH`].
 pub(crate) fn check_value_depth(update: &[u8]) -> Result<()> {

@@ -20,28 +20,16 @@ use yrs::branch::BranchPtr;
 use yrs::encoding::read::{Cursor, Read};
 use yrs::{Array, Doc, Map, Out, ReadTxn, Text, TextRef, Transact};
 
+use super::yrs_depth::{
+    BLOCK_GC, BLOCK_SKIP, CONTENT_ANY, CONTENT_BINARY, CONTENT_DELETED, CONTENT_DOC, CONTENT_EMBED,
+    CONTENT_FORMAT, CONTENT_JSON, CONTENT_STRING, CONTENT_TYPE, HAS_ORIGIN, HAS_PARENT_SUB,
+    HAS_RIGHT_ORIGIN, TYPE_XML_ELEMENT,
+};
 use crate::error::{Error, Result};
 use crate::ids::DocKind;
 
 /// The deepest level a shared type may have (a root type is level 0).
 pub const MAX_TYPE_DEPTH: u32 = 128;
-
-// The layout's constants, as yrs 0.28 names them (`block.rs`, `types/mod.rs`).
-const BLOCK_GC: u8 = 0;
-const BLOCK_SKIP: u8 = 10;
-const HAS_ORIGIN: u8 = 0b1000_0000;
-const HAS_RIGHT_ORIGIN: u8 = 0b0100_0000;
-const HAS_PARENT_SUB: u8 = 0b0010_0000;
-const CONTENT_DELETED: u8 = 1;
-const CONTENT_JSON: u8 = 2;
-const CONTENT_BINARY: u8 = 3;
-const CONTENT_STRING: u8 = 4;
-const CONTENT_EMBED: u8 = 5;
-const CONTENT_FORMAT: u8 = 6;
-const CONTENT_TYPE: u8 = 7;
-const CONTENT_ANY: u8 = 8;
-const CONTENT_DOC: u8 = 9;
-const TYPE_XML_ELEMENT: u8 = 3;
 
 /// An item's id: client and clock.
 type Id = (u64, u32);
