@@ -90,33 +90,44 @@ pub(super) fn check_type_depth(doc: &Doc, update: &[u8]) -> Result<()> {
 /// update the walk cannot read is refused (Yrs refuses it too, or would read it otherwise
 /// than the walk).
 pub(super) fn check_type_depths(doc: &Doc, updates: &[&[u8]]) -> Result<()> {
-    let mut known: HashMap<u64, u32> = {
-        let txn = doc.transact();
-        txn.state_vector()
-            .iter()
-            .map(|(c, k)| (c.get(), *k))
-            .collect()
-    };
+    // What the document holds (its state vector: one entry per client it knows, read only
+    // for an update that makes a type), and what the earlier updates add to it.
+    let mut in_doc_clocks: Option<HashMap<u64, u32>> = None;
+    let mut advanced: HashMap<u64, u32> = HashMap::new();
     let mut in_doc = None;
     let mut earlier = 0;
     for update in updates {
-        let blocks = parse(update, known.clone())
+        let mut blocks = parse(update)
             .ok_or_else(|| refused("its blocks do not read as one section per client"))?;
-        let outside = || {
-            let deepest = *in_doc.get_or_insert_with(|| deepest_type(doc));
-            deepest.max(earlier)
-        };
-        if let Some(level) = deepest_new_type(&blocks, outside) {
-            if level > MAX_TYPE_DEPTH {
-                return Err(refused(&format!(
-                    "it nests shared types deeper than {MAX_TYPE_DEPTH} levels"
-                )));
+        if blocks.clients.values().flatten().any(|b| b.is_type) {
+            let mut known = in_doc_clocks
+                .get_or_insert_with(|| {
+                    let txn = doc.transact();
+                    let clocks = txn.state_vector();
+                    clocks.iter().map(|(c, k)| (c.get(), *k)).collect()
+                })
+                .clone();
+            for (client, end) in &advanced {
+                let k = known.entry(*client).or_default();
+                *k = (*k).max(*end);
             }
-            earlier = earlier.max(level);
+            blocks.known = known;
+            let outside = || {
+                let deepest = *in_doc.get_or_insert_with(|| deepest_type(doc));
+                deepest.max(earlier)
+            };
+            if let Some(level) = deepest_new_type(&blocks, outside) {
+                if level > MAX_TYPE_DEPTH {
+                    return Err(refused(&format!(
+                        "it nests shared types deeper than {MAX_TYPE_DEPTH} levels"
+                    )));
+                }
+                earlier = earlier.max(level);
+            }
         }
         for (client, list) in &blocks.clients {
             if let Some(last) = list.last() {
-                let k = known.entry(*client).or_default();
+                let k = advanced.entry(*client).or_default();
                 *k = (*k).max(last.clock + last.len);
             }
         }
@@ -278,9 +289,9 @@ fn find(blocks: &Blocks, (client, clock): Id) -> Option<At> {
         .map(|_| (client, i))
 }
 
-/// The update's blocks (`None` when they do not read, a client has two sections, or a
-/// clock passes `u32::MAX`).
-fn parse(update: &[u8], known: HashMap<u64, u32>) -> Option<Blocks> {
+/// The update's blocks, nothing known of the document yet (`None` when they do not read,
+/// a client has two sections, or a clock passes `u32::MAX`).
+fn parse(update: &[u8]) -> Option<Blocks> {
     let r = &mut Cursor::new(update);
     let sections: u32 = r.read_var().ok()?;
     let mut clients: HashMap<u64, Vec<Block>> = HashMap::new();
@@ -299,7 +310,10 @@ fn parse(update: &[u8], known: HashMap<u64, u32>) -> Option<Blocks> {
         }
         clients.insert(client, list);
     }
-    Some(Blocks { clients, known })
+    Some(Blocks {
+        clients,
+        known: HashMap::new(),
+    })
 }
 
 /// A client id as Yrs keeps it: its low 53 bits (as JavaScript numbers hold them).
@@ -428,7 +442,7 @@ mod tests {
     fn a_chain_in_one_update_is_measured_exactly() {
         for depth in [1, MAX_TYPE_DEPTH, MAX_TYPE_DEPTH + 1] {
             let update = chain(&Doc::new(), depth);
-            let blocks = parse(&update, HashMap::new()).unwrap();
+            let blocks = parse(&update).unwrap();
             assert_eq!(deepest_new_type(&blocks, || 0), Some(depth));
             let checked = check_type_depth(&Doc::new(), &update);
             assert_eq!(checked.is_ok(), depth <= MAX_TYPE_DEPTH, "{depth}");
@@ -476,7 +490,7 @@ mod tests {
             }
             txn.encode_update_v1()
         };
-        let blocks = parse(&update, HashMap::new()).unwrap();
+        let blocks = parse(&update).unwrap();
         assert_eq!(deepest_new_type(&blocks, || 0), Some(MAX_TYPE_DEPTH + 5));
         assert!(check_type_depth(&Doc::new(), &update).is_err());
     }
