@@ -74,17 +74,20 @@ async function main() {
 
 // ---- note -----------------------------------------------------------------------------
 let noteText = "";
-let noteEdits = 0;
+let noteEdits = 0; // input events seen
+let noteApplied = 0; // of those, the ones whose splice the store has run
 
 function setupNote(store) {
   const area = $("note");
   const refresh = () => queue(async () => {
-    const seen = noteEdits;
     const text = (await store.get(NOTE, BODY)) ?? "";
-    // The user typed meanwhile: read again once the queue gets there. Not awaited: this
-    // runs inside the queue, and waiting here for a later entry would wait on itself,
-    // and every store call after it (the user's typing) would never run.
-    if (seen !== noteEdits) { refresh(); return; }
+    // The box holds typing whose splice is still queued behind this read (typed after
+    // the refresh was queued, or while it read): this text lacks it, and writing it into
+    // the box would drop those characters from the box and misplace the next ones. Read
+    // again once the queue gets there. Not awaited: this runs inside the queue, and
+    // waiting here for a later entry would wait on itself, and every store call after it
+    // (the user's typing) would never run.
+    if (noteApplied !== noteEdits) { refresh(); return; }
     if (text === area.value) return;
     const [s, e] = [area.selectionStart, area.selectionEnd];
     const focused = document.activeElement === area;
@@ -95,11 +98,14 @@ function setupNote(store) {
     renderCursors();
   });
   area.addEventListener("input", () => {
-    const next = area.value;
-    const d = diff(noteText, next);
+    const [seen, next] = [noteText, area.value];
+    const d = diff(seen, next);
     noteText = next;
     noteEdits++;
-    queue(() => store.spliceText(NOTE, BODY, d.index, d.del, d.ins));
+    // Positions in the text the box showed, carried over remote edits the store took and
+    // the box does not show yet. Counted done even when it fails: the next refresh then
+    // shows what the store holds.
+    queue(() => store.spliceTextSeen(NOTE, BODY, seen, d.index, d.del, d.ins).finally(() => noteApplied++));
     sendCursor();
   });
   for (const ev of ["select", "keyup", "click", "focus"]) area.addEventListener(ev, sendCursor);

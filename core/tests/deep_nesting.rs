@@ -169,3 +169,48 @@ fn a_document_reads_whole_up_to_the_bound_and_by_a_path_past_it() {
         assert!(store.check().unwrap().problems.is_empty(), "{kind}");
     }
 }
+
+/// A local edit nesting types past what a relay takes from a peer is refused at commit
+/// with a typed error (committed, it could never sync: the relay would refuse the whole
+/// document to this device); up to the bound, the edits sync, and a peer takes them.
+#[test]
+fn a_local_yrs_edit_past_the_nesting_bound_is_refused_and_one_at_it_syncs() {
+    on_small_stack(move || {
+        let max = concord_core::doc::MAX_TYPE_DEPTH as usize;
+        let store = Store::open_in_memory().unwrap();
+        store.ensure_doc("d", DocKind::Yrs).unwrap();
+        // "root" is level 0, "deep" level 1, so a chain of max - 1 more maps reaches max.
+        store.transact("d", |t| t.put("root/deep", chain(max - 1))).unwrap();
+        let err = store
+            .transact("d", |t| t.put("root/deeper", chain(max)))
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidEdit(_)), "{err}");
+        assert!(err.to_string().contains("129 levels deep"), "{err}");
+        // A chain 1,000 deep (past serde's own parse limit: built in code) is refused alike.
+        assert!(store
+            .transact("d", |t| t.put("root/deeper", chain(1000)))
+            .is_err());
+        // One level at a time, at the deepest map: a map, a list, a text, past the bound.
+        let deepest = format!("root/deep{}", "/a".repeat(max - 1));
+        for (what, edit) in [
+            ("map", store.transact("d", |t| t.put(&format!("{deepest}/m"), json!({})))),
+            ("list", store.transact("d", |t| t.push(&format!("{deepest}/l"), json!(1)))),
+            ("text", store.transact("d", |t| t.splice_text(&format!("{deepest}/t"), 0, 0, "x"))),
+            ("list item", store.transact("d", |t| t.put(&format!("{deepest}/k"), json!([[]])))),
+        ] {
+            let err = edit.unwrap_err();
+            assert!(matches!(err, Error::InvalidEdit(_)), "{what}: {err}");
+        }
+        // Scalars go at the deepest level, and nothing refused was stored.
+        store.transact("d", |t| t.put(&format!("{deepest}/n"), 1)).unwrap();
+        assert_eq!(store.get("d", "root/deeper").unwrap(), None);
+        // What was committed is taken by a peer, whose check is the relay's.
+        let peer = Store::open_in_memory().unwrap();
+        peer.ensure_doc("d", DocKind::Yrs).unwrap();
+        peer.apply_remote("d", &store.outbox("d").unwrap()).unwrap();
+        assert_eq!(
+            peer.get("d", &format!("{deepest}/n")).unwrap(),
+            Some(json!(1))
+        );
+    });
+}

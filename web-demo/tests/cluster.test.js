@@ -4,7 +4,7 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startCluster, launch, openDemo, noteText, online, shot, until, cli, tempDir } from "./harness.js";
+import { startCluster, launch, openDemo, noteText, online, shot, until, cli, tempDir, tabState } from "./harness.js";
 
 let cluster, browser;
 before(async () => { cluster = await startCluster(3); browser = await launch(); });
@@ -28,7 +28,8 @@ test("with a 3-node cluster, the leader is killed while a tab types and no edit 
     typed += word;
     if (i === 15) leader.proc.kill("SIGKILL");
   }
-  await until(async () => (await noteText(page)) === typed, "every keystroke committed locally");
+  await until(async () => (await noteText(page)) === typed, "every keystroke committed locally", undefined,
+    async () => `box: ${JSON.stringify(await page.locator("#note").inputValue())}; tab: ${await tabState(page)}`);
   await until(async () => Number(await page.locator("#pending").textContent()) === 0, "every edit acknowledged by the cluster", 60_000);
   const next = await cluster.leader();
   assert.notEqual(next, leader, "a new leader was elected");

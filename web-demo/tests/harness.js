@@ -110,6 +110,7 @@ export async function launch() {
 export async function openDemo(context, url, name) {
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error(`[${name}] page error: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) console.error(`[${name}] console error: ${m.text()}`); });
   await page.goto(`${url}${url.includes("?") ? "&" : "?"}name=${name}`);
   await page.waitForFunction(() => window.demo?.ready || window.demo?.error, null, { timeout: WAIT });
   const error = await page.evaluate(() => window.demo.error);

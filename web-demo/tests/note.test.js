@@ -49,6 +49,44 @@ test("typing while a remote change is being read keeps every keystroke", async (
   await ca.close(); await cb.close();
 });
 
+test("a remote change read while the tab's own keystrokes wait to be stored keeps them in order", async () => {
+  const [ca, cb] = [await browser.newContext(), await browser.newContext()];
+  const a = await openDemo(ca, relay.url, "ann");
+  const b = await openDemo(cb, relay.url, "bob");
+  await online(a); await online(b);
+  // Bob's edits are slow to store, so his keystrokes queue up, and the re-reads for Ann's
+  // changes run while some of them still wait. (A re-read used to put the stored text,
+  // which lacked them, into the box: those characters left the box, and the ones typed
+  // next landed before them.)
+  await b.evaluate(() => {
+    const splice = window.demo.store.spliceTextSeen.bind(window.demo.store);
+    window.demo.store.spliceTextSeen = async (...args) => {
+      await new Promise((r) => setTimeout(r, 120));
+      return splice(...args);
+    };
+  });
+  // Ann writes at the start of the note and Bob at its end, apart from each other.
+  await a.locator("#note").click(); await a.keyboard.press("Control+End");
+  await a.keyboard.type("|");
+  await until(async () => (await b.locator("#note").inputValue()) === (await noteText(a)), "Ann's bar in Bob's box");
+  const start = await noteText(a); // earlier tests' text, then the bar
+  await b.locator("#note").click(); await b.keyboard.press("Control+End");
+  await a.keyboard.press("Control+Home");
+  const bobTypes = b.keyboard.type(" Bob keeps on typing.", { delay: 40 });
+  for (let i = 0; i < 8; i++) {
+    await a.keyboard.type(`${i}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await bobTypes;
+  const explain = async () => `ann: ${await tabState(a)}; bob: ${await tabState(b)}`;
+  const both = `01234567${start} Bob keeps on typing.`;
+  await until(async () => (await noteText(a)) === both && (await noteText(b)) === both,
+    "both tabs hold Ann's digits and Bob's words, each in order", undefined, explain);
+  await until(async () => (await b.locator("#note").inputValue()) === (await noteText(b)), "Bob's box shows the note",
+    undefined, explain);
+  await ca.close(); await cb.close();
+});
+
 test("a second tab of the same origin falls back to memory with a visible warning, and still syncs", async () => {
   const ctx = await browser.newContext();
   const first = await openDemo(ctx, relay.url, "ann");

@@ -48,8 +48,35 @@ function withPending(status) {
   }
 }
 
+/** The one region where `a` and `b` differ: {index, del, ins} turns `a` into `b`. */
+function diff(a, b) {
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  let endA = a.length, endB = b.length;
+  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) { endA--; endB--; }
+  return { index: start, del: endA - start, ins: b.slice(start, endB) };
+}
+
+/** Where position `pos` of `a` lies in `b` (`a` with others' edits made since); a position
+ *  inside text others replaced goes to its start (`toEnd`: its end). */
+function carry(pos, d, toEnd) {
+  if (pos <= d.index) return pos;
+  if (pos >= d.index + d.del) return pos - d.del + d.ins.length;
+  return toEnd ? d.index + d.ins.length : d.index;
+}
+
 const calls = {
   open,
+  /** A splice of the text as the caller last saw it (`seen`), carried over whatever others
+   *  changed in it since (read and spliced here, in one step: nothing arrives between). */
+  spliceTextSeen(id, path, seen, index, deleteCount, text) {
+    const now = store.get(id, path) ?? "";
+    if (typeof now !== "string") throw new Error(`${path} is not text`);
+    const d = diff(seen, now);
+    const start = carry(index, d, false);
+    const end = Math.max(start, carry(index + deleteCount, d, true));
+    store.spliceText(id, path, start, end - start, text);
+  },
   subscribe({ key, docId }) {
     const sub = store.subscribe(docId ?? null, (event) => postMessage({ event: "change", key, ...event }));
     subscriptions.set(key, sub);

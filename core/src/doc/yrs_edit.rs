@@ -11,8 +11,9 @@ use yrs::{
 };
 
 use super::yrs_create::{create_at_key, NestedType};
+use super::yrs_nesting::MAX_TYPE_DEPTH;
 use super::yrs_text::{check_utf16_boundaries, scalar_range_to_utf16, AstralTexts};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::path::{Path, Segment};
 use crate::text_unit::TextUnit;
 
@@ -177,10 +178,54 @@ fn check_index(path: &Path, index: u32, len: u32) -> Result<()> {
     Ok(())
 }
 
+/// How deeply `value`'s objects and arrays nest (0 for a scalar, 1 for `{}` or `[]`),
+/// counted without recursion, and only up to `past` (returned once reached).
+fn container_depth(value: &Value, past: usize) -> usize {
+    let mut deepest = 0;
+    let mut open = vec![(value, 1)];
+    while let Some((v, level)) = open.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Object(m) => Box::new(m.values()),
+            Value::Array(a) => Box::new(a.iter()),
+            _ => continue,
+        };
+        deepest = deepest.max(level);
+        if deepest >= past {
+            return past;
+        }
+        open.extend(children.map(|c| (c, level + 1)));
+    }
+    deepest
+}
+
+/// Refuses an edit that would make a shared type deeper than a relay accepts from a peer
+/// ([`MAX_TYPE_DEPTH`], a root type being level 0): committed here, it could never sync.
+/// `slot` is the level a type put by the edit would have (the edit's path has that many
+/// segments after the root's), `value` what is put there, if anything.
+fn check_nesting(path: &Path, slot: usize, value: Option<&Value>) -> Result<()> {
+    let limit = MAX_TYPE_DEPTH as usize;
+    let deepest = match value {
+        Some(v) => match container_depth(v, limit + 2) {
+            0 => return Ok(()),
+            d => slot + d - 1,
+        },
+        None => slot,
+    };
+    if deepest > limit {
+        return Err(Error::InvalidEdit(format!(
+            "at {:?}, it would nest maps, lists and texts {deepest} levels deep; a Yrs \
+             document syncs at most {limit} levels below its root types",
+            path.raw
+        )));
+    }
+    Ok(())
+}
+
 pub(super) fn put(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -> Result<()> {
     if path.segments.len() < 2 {
         return Err(path.error("put needs <root>/<key>: yrs values live inside root types"));
     }
+    check_nesting(path, path.segments.len() - 1, Some(value))?;
     let parent = walk(txn, path, path.segments.len() - 1, new_map)?;
     let last = path.segments.last().expect("checked above");
     match (parent, last) {
@@ -206,6 +251,7 @@ pub(super) fn insert(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -
     let Segment::Index(i) = last else {
         return Err(path.error("insert needs an array index as the last segment"));
     };
+    check_nesting(path, path.segments.len() - 1, Some(value))?;
     let parent = walk(txn, path, path.segments.len() - 1, new_array)?;
     let Container::Array(a) = parent else {
         return Err(path.error("insert needs an array"));
@@ -216,6 +262,8 @@ pub(super) fn insert(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -
 }
 
 pub(super) fn push(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -> Result<()> {
+    check_nesting(path, path.segments.len() - 1, None)?; // the array, created if absent
+    check_nesting(path, path.segments.len(), Some(value))?;
     let array = if path.segments.len() == 1 {
         walk(txn, path, 1, new_array)?
     } else {
@@ -268,6 +316,7 @@ pub(super) fn splice_text(
     delete: usize,
     text: &str,
 ) -> Result<()> {
+    check_nesting(path, path.segments.len() - 1, None)?; // the text, created if absent
     let target = if path.segments.len() == 1 {
         walk(txn, path, 1, new_text)?
     } else {
