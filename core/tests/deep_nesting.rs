@@ -180,7 +180,9 @@ fn a_local_yrs_edit_past_the_nesting_bound_is_refused_and_one_at_it_syncs() {
         let store = Store::open_in_memory().unwrap();
         store.ensure_doc("d", DocKind::Yrs).unwrap();
         // "root" is level 0, "deep" level 1, so a chain of max - 1 more maps reaches max.
-        store.transact("d", |t| t.put("root/deep", chain(max - 1))).unwrap();
+        store
+            .transact("d", |t| t.put("root/deep", chain(max - 1)))
+            .unwrap();
         let err = store
             .transact("d", |t| t.put("root/deeper", chain(max)))
             .unwrap_err();
@@ -193,16 +195,30 @@ fn a_local_yrs_edit_past_the_nesting_bound_is_refused_and_one_at_it_syncs() {
         // One level at a time, at the deepest map: a map, a list, a text, past the bound.
         let deepest = format!("root/deep{}", "/a".repeat(max - 1));
         for (what, edit) in [
-            ("map", store.transact("d", |t| t.put(&format!("{deepest}/m"), json!({})))),
-            ("list", store.transact("d", |t| t.push(&format!("{deepest}/l"), json!(1)))),
-            ("text", store.transact("d", |t| t.splice_text(&format!("{deepest}/t"), 0, 0, "x"))),
-            ("list item", store.transact("d", |t| t.put(&format!("{deepest}/k"), json!([[]])))),
+            (
+                "map",
+                store.transact("d", |t| t.put(&format!("{deepest}/m"), json!({}))),
+            ),
+            (
+                "list",
+                store.transact("d", |t| t.push(&format!("{deepest}/l"), json!(1))),
+            ),
+            (
+                "text",
+                store.transact("d", |t| t.splice_text(&format!("{deepest}/t"), 0, 0, "x")),
+            ),
+            (
+                "list item",
+                store.transact("d", |t| t.put(&format!("{deepest}/k"), json!([[]]))),
+            ),
         ] {
             let err = edit.unwrap_err();
             assert!(matches!(err, Error::InvalidEdit(_)), "{what}: {err}");
         }
         // Scalars go at the deepest level, and nothing refused was stored.
-        store.transact("d", |t| t.put(&format!("{deepest}/n"), 1)).unwrap();
+        store
+            .transact("d", |t| t.put(&format!("{deepest}/n"), 1))
+            .unwrap();
         assert_eq!(store.get("d", "root/deeper").unwrap(), None);
         // What was committed is taken by a peer, whose check is the relay's.
         let peer = Store::open_in_memory().unwrap();

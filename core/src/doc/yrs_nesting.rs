@@ -9,10 +9,13 @@
 //! whether it is a shared type, and how it names its parent: a root, the parent type's
 //! id, or an origin (right origin) whose parent it shares. A new type's level is its
 //! parent's level + 1 (a root is level 0). Parents and origins inside the update resolve
-//! within it; one already in the document resolves to `outside`: the deepest level of a
-//! type the document holds ([`deepest_type`]), an upper bound for any of them. The check
-//! keeps every type a document accepts within [`MAX_TYPE_DEPTH`], so every subtree Yrs
-//! deletes is at most that deep. What the walk cannot read is left to Yrs, which refuses it.
+//! within it; one the document already holds resolves to its own level there ([`InDoc`]:
+//! a walk of the document's types, or of every item in its encoded state, made only for
+//! an update that makes a type under something outside itself). A batch of updates is walked as one (a
+//! client's blocks joined in clock order). The check keeps every type a document accepts
+//! within [`MAX_TYPE_DEPTH`], so every subtree Yrs deletes is at most that deep; a deep
+//! branch does not hold back a type made elsewhere. What the walk cannot read is left to
+//! Yrs, which refuses it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -65,11 +68,39 @@ impl Block {
 }
 
 /// An update's blocks, per client in clock order.
+#[derive(Default)]
 struct Blocks {
     clients: HashMap<u64, Vec<Block>>,
     /// Per client, the clock below which the document already holds every item: Yrs drops
     /// a block there (a resent one may name another parent: it does not count).
     known: HashMap<u64, u32>,
+}
+
+impl Blocks {
+    /// Adds a later update's blocks: per client, those past the ones held so far (an
+    /// update that resends blocks, or repeats a range, adds nothing there).
+    fn join(&mut self, later: Blocks) {
+        for (client, list) in later.clients {
+            let held = self.clients.entry(client).or_default();
+            let end = held.last().map_or(0, |b| b.clock.saturating_add(b.len));
+            held.extend(
+                list.into_iter()
+                    .filter(|b| held_end(b) > end || end == 0)
+                    .map(|mut b| {
+                        if b.clock < end {
+                            // The part past what is held: its parent is the same.
+                            b.len = held_end(&b) - end;
+                            b.clock = end;
+                        }
+                        b
+                    }),
+            );
+        }
+    }
+}
+
+fn held_end(b: &Block) -> u32 {
+    b.clock.saturating_add(b.len)
 }
 
 fn refused(why: &str) -> Error {
@@ -85,68 +116,104 @@ pub(super) fn check_type_depth(doc: &Doc, update: &[u8]) -> Result<()> {
     check_type_depths(doc, &[update])
 }
 
-/// [`check_type_depth`] for `updates` applied to `doc` one after the other: a parent or
-/// origin in an earlier one is taken at the deepest level the earlier ones create. An
-/// update the walk cannot read is refused (Yrs refuses it too, or would read it otherwise
-/// than the walk).
+/// [`check_type_depth`] for `updates` applied to `doc` one after the other (in one
+/// transaction: a block may refer to one of a later update). An update the walk cannot
+/// read is refused (Yrs refuses it too, or would read it otherwise than the walk).
 pub(super) fn check_type_depths(doc: &Doc, updates: &[&[u8]]) -> Result<()> {
-    // What the document holds (its state vector: one entry per client it knows, read only
-    // for an update that makes a type), and what the earlier updates add to it.
-    let mut in_doc_clocks: Option<HashMap<u64, u32>> = None;
-    let mut advanced: HashMap<u64, u32> = HashMap::new();
-    let mut in_doc = None;
-    let mut earlier = 0;
+    let mut batch = Blocks::default();
     for update in updates {
-        let mut blocks = parse(update)
+        let blocks = parse(update)
             .ok_or_else(|| refused("its blocks do not read as one section per client"))?;
-        if blocks.clients.values().flatten().any(|b| b.is_type) {
-            let mut known = in_doc_clocks
-                .get_or_insert_with(|| {
-                    let txn = doc.transact();
-                    let clocks = txn.state_vector();
-                    clocks.iter().map(|(c, k)| (c.get(), *k)).collect()
-                })
-                .clone();
-            for (client, end) in &advanced {
-                let k = known.entry(*client).or_default();
-                *k = (*k).max(*end);
-            }
-            blocks.known = known;
-            let outside = || {
-                let deepest = *in_doc.get_or_insert_with(|| deepest_type(doc));
-                deepest.max(earlier)
+        batch.join(blocks);
+    }
+    if !batch.clients.values().flatten().any(|b| b.is_type) {
+        return Ok(());
+    }
+    // What the document holds: its state vector (one entry per client it knows), and the
+    // levels of its items when the batch refers to them.
+    batch.known = {
+        let txn = doc.transact();
+        let clocks = txn.state_vector();
+        clocks.iter().map(|(c, k)| (c.get(), *k)).collect()
+    };
+    let mut in_doc = InDoc {
+        doc,
+        types: None,
+        items: None,
+    };
+    match deepest_new_type(&batch, |id| in_doc.level(id)) {
+        Some(level) if level > MAX_TYPE_DEPTH => Err(refused(&format!(
+            "it nests shared types deeper than {MAX_TYPE_DEPTH} levels"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The parent level of each item a document holds, by id.
+struct DocLevels {
+    /// Per client, (first clock, end clock, parent level) of its blocks in clock order;
+    /// `None` for a garbage-collected range.
+    ranges: HashMap<u64, Vec<(u32, u32, Option<u32>)>>,
+    /// The deepest level of a type in the document (for a reference that resolves to
+    /// nothing there).
+    deepest: u32,
+}
+
+impl DocLevels {
+    /// Walks `doc`'s encoded state as one update (every reference in it resolves inside
+    /// it). A state the walk cannot read (it was not checked when stored) falls back to
+    /// the deepest type for every item.
+    fn of(doc: &Doc) -> DocLevels {
+        let state = doc
+            .transact()
+            .encode_state_as_update_v1(&yrs::StateVector::default());
+        let Some(blocks) = parse(&state) else {
+            return DocLevels {
+                ranges: HashMap::new(),
+                deepest: deepest_type(doc),
             };
-            if let Some(level) = deepest_new_type(&blocks, outside) {
-                if level > MAX_TYPE_DEPTH {
-                    return Err(refused(&format!(
-                        "it nests shared types deeper than {MAX_TYPE_DEPTH} levels"
-                    )));
-                }
-                earlier = earlier.max(level);
-            }
-        }
+        };
+        let mut memo = HashMap::new();
+        let mut outside = |_: Option<Id>| Some(0);
+        let mut levels = DocLevels {
+            ranges: HashMap::new(),
+            deepest: 0,
+        };
         for (client, list) in &blocks.clients {
-            if let Some(last) = list.last() {
-                let k = advanced.entry(*client).or_default();
-                *k = (*k).max(last.clock + last.len);
+            let mut ranges = Vec::with_capacity(list.len());
+            for (i, block) in list.iter().enumerate() {
+                let level = block
+                    .is_item()
+                    .then(|| parent_level(&blocks, &mut memo, (*client, i), &mut outside));
+                if let (true, Some(level)) = (block.is_type, level) {
+                    levels.deepest = levels.deepest.max(level.saturating_add(1));
+                }
+                ranges.push((block.clock, block.clock.saturating_add(block.len), level));
             }
+            levels.ranges.insert(*client, ranges);
+        }
+        levels
+    }
+
+    /// The parent level of the item holding `id`; `None` when it is garbage-collected;
+    /// the deepest level when the document does not hold it.
+    fn get(&self, (client, clock): Id) -> Option<u32> {
+        let Some(list) = self.ranges.get(&client) else {
+            return Some(self.deepest);
+        };
+        let i = list.partition_point(|r| r.1 <= clock);
+        match list.get(i) {
+            Some(&(start, _, level)) if start <= clock => level,
+            _ => Some(self.deepest),
         }
     }
-    Ok(())
 }
 
 /// The shared types one level below `out`: its keyed entries (map entries, XML
 /// attributes) and its sequence items (array items, XML children, a text's embeds).
 fn children(txn: &yrs::Transaction<'_>, out: &Out) -> Vec<Out> {
-    let branch = match out {
-        Out::YMap(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
-        Out::YArray(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
-        Out::YText(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
-        Out::YXmlElement(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
-        Out::YXmlFragment(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
-        Out::YXmlText(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
-        Out::UndefinedRef(b) => *b,
-        _ => return Vec::new(),
+    let Some(branch) = branch_of(out) else {
+        return Vec::new();
     };
     let mut found: Vec<Out> = yrs::MapRef::from(branch)
         .iter(txn)
@@ -166,22 +233,77 @@ fn children(txn: &yrs::Transaction<'_>, out: &Out) -> Vec<Out> {
     found
 }
 
-/// The deepest level of a shared type in `doc` (0 when it has none but roots). Walked with
-/// a stack of its own, through every keyed entry and sequence item of every type.
-pub(super) fn deepest_type(doc: &Doc) -> u32 {
+fn branch_of(out: &Out) -> Option<BranchPtr> {
+    Some(match out {
+        Out::YMap(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::YArray(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::YText(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::YXmlElement(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::YXmlFragment(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::YXmlText(v) => BranchPtr::from(AsRef::<yrs::branch::Branch>::as_ref(v)),
+        Out::UndefinedRef(b) => *b,
+        _ => return None,
+    })
+}
+
+/// The level of every shared type `doc` shows (by its item's id; roots have none), and
+/// the deepest (0 when it has none but roots). Walked with a stack of its own, through
+/// every keyed entry and sequence item of every type: deleted types, and values a map
+/// key held before, are not shown.
+fn type_levels(doc: &Doc) -> (HashMap<Id, u32>, u32) {
     let txn = doc.transact();
     let mut stack: Vec<(Out, u32)> = txn.root_refs().map(|(_, out)| (out, 0)).collect();
-    let mut deepest = 0;
+    let (mut levels, mut deepest) = (HashMap::new(), 0);
     while let Some((out, level)) = stack.pop() {
         deepest = deepest.max(level);
+        if let Some(yrs::BranchID::Nested(id)) = branch_of(&out).map(|b| b.id()) {
+            levels.insert((client_id(id.client.get()), id.clock), level);
+        }
         stack.extend(children(&txn, &out).into_iter().map(|c| (c, level + 1)));
     }
-    deepest
+    (levels, deepest)
+}
+
+/// The deepest level of a shared type in `doc` (0 when it has none but roots).
+pub(super) fn deepest_type(doc: &Doc) -> u32 {
+    type_levels(doc).1
+}
+
+/// Resolves the items of a document a checked update refers to: first by the levels of
+/// the types it shows (a walk of its types), then, for an item that is not one of them
+/// (a value beside which a type is put, a deleted type), by [`DocLevels`] (a walk of
+/// every item of its encoded state, some ten times the cost).
+struct InDoc<'a> {
+    doc: &'a Doc,
+    types: Option<(HashMap<Id, u32>, u32)>,
+    items: Option<DocLevels>,
+}
+
+impl InDoc<'_> {
+    /// The parent level of the item `id` (`None`: garbage-collected); with no id, the
+    /// document's deepest level.
+    fn level(&mut self, id: Option<Id>) -> Option<u32> {
+        let (types, deepest) = self.types.get_or_insert_with(|| type_levels(self.doc));
+        let Some(id) = id else {
+            return Some(*deepest);
+        };
+        if let Some(level) = types.get(&id) {
+            return Some(level.saturating_sub(1));
+        }
+        self.items
+            .get_or_insert_with(|| DocLevels::of(self.doc))
+            .get(id)
+    }
 }
 
 /// The deepest level of a type the update's `blocks` create (`None` when they create
-/// none), a parent or origin the document holds taken at `outside()`.
-fn deepest_new_type(blocks: &Blocks, mut outside: impl FnMut() -> u32) -> Option<u32> {
+/// none). `outside(Some(id))` is the parent level of an item the document holds (`None`
+/// when it is garbage-collected there), `outside(None)` the level to take when a block's
+/// parent cannot be told (the document's deepest).
+fn deepest_new_type(
+    blocks: &Blocks,
+    mut outside: impl FnMut(Option<Id>) -> Option<u32>,
+) -> Option<u32> {
     let mut memo: HashMap<At, u32> = HashMap::new();
     let mut deepest = None;
     for (client, list) in &blocks.clients {
@@ -203,8 +325,8 @@ enum Dep {
     Zero,
     /// A block of the update: its parent level, plus this.
     Block(At, u32),
-    /// Something the document already holds: at most its deepest type.
-    Outside,
+    /// An item the document already holds: its parent level there, plus this.
+    Outside(Id, u32),
     /// A garbage-collected or skipped neighbour: Yrs takes the other one.
     Gone,
 }
@@ -216,7 +338,7 @@ fn parent_level(
     blocks: &Blocks,
     memo: &mut HashMap<At, u32>,
     start: At,
-    outside: &mut impl FnMut() -> u32,
+    outside: &mut impl FnMut(Option<Id>) -> Option<u32>,
 ) -> u32 {
     let mut open: HashSet<At> = HashSet::new();
     let mut stack = vec![start];
@@ -245,12 +367,15 @@ fn parent_level(
             .filter_map(|d| match d {
                 Dep::Zero => Some(0),
                 Dep::Block(b, add) => Some(memo[b].saturating_add(*add)),
-                Dep::Outside => Some(outside()),
+                Dep::Outside(id, add) => outside(Some(*id)).map(|l| l.saturating_add(*add)),
                 Dep::Gone => None,
             })
             .collect();
         // Neither neighbour is there (Yrs garbage-collects the item): the deepest counts.
-        let level = levels.into_iter().max().unwrap_or_else(&mut *outside);
+        let level = levels
+            .into_iter()
+            .max()
+            .unwrap_or_else(|| outside(None).unwrap_or(MAX_TYPE_DEPTH + 1));
         memo.insert(at, level);
         open.remove(&at);
         stack.pop();
@@ -263,7 +388,7 @@ fn deps(blocks: &Blocks, at: At) -> Vec<Dep> {
     let resolve = |id: Id, add: u32| match find(blocks, id) {
         Some(b) if blocks.clients[&b.0][b.1].is_item() => Dep::Block(b, add),
         Some(_) => Dep::Gone,
-        None => Dep::Outside,
+        None => Dep::Outside(id, add),
     };
     match blocks.clients[&at.0][at.1].parent {
         Parent::Root | Parent::Nothing => vec![Dep::Zero],
@@ -443,7 +568,7 @@ mod tests {
         for depth in [1, MAX_TYPE_DEPTH, MAX_TYPE_DEPTH + 1] {
             let update = chain(&Doc::new(), depth);
             let blocks = parse(&update).unwrap();
-            assert_eq!(deepest_new_type(&blocks, || 0), Some(depth));
+            assert_eq!(deepest_new_type(&blocks, |_| Some(0)), Some(depth));
             let checked = check_type_depth(&Doc::new(), &update);
             assert_eq!(checked.is_ok(), depth <= MAX_TYPE_DEPTH, "{depth}");
         }
@@ -475,6 +600,114 @@ mod tests {
         }
     }
 
+    fn apply(doc: &Doc, update: &[u8]) {
+        use yrs::updates::decoder::Decode;
+        let update = yrs::Update::decode_v1(update).unwrap();
+        doc.transact_mut().apply_update(update).unwrap();
+    }
+
+    /// An update of `doc` (made there) putting an empty map at `key` of the map at `path`
+    /// below the root map "root".
+    fn map_at(doc: &Doc, path: &[&str], key: &str) -> Vec<u8> {
+        let mut txn = doc.transact_mut();
+        let mut map = txn.get_or_insert_map("root");
+        for k in path {
+            map = match map.get(&txn, k) {
+                Some(Out::YMap(m)) => m,
+                _ => panic!("no map at {k}"),
+            };
+        }
+        map.insert(&mut txn, key, MapPrelim::default());
+        txn.encode_update_v1()
+    }
+
+    /// A branch at the bound does not hold back a type made elsewhere in the document (its
+    /// parent is taken at its own level), while one more level under the branch is refused.
+    #[test]
+    fn a_deep_branch_holds_back_only_types_below_it() {
+        let writer = Doc::with_client_id(1);
+        let relay = Doc::new();
+        for update in [
+            map_at(&writer, &[], "shallow"),
+            chain(&writer, MAX_TYPE_DEPTH),
+        ] {
+            check_type_depth(&relay, &update).unwrap();
+            apply(&relay, &update);
+            apply(&writer, &update);
+        }
+        assert_eq!(deepest_type(&relay), MAX_TYPE_DEPTH);
+        let levels = DocLevels::of(&relay);
+        assert_eq!(levels.deepest, MAX_TYPE_DEPTH);
+        // Another device, which holds the document, adds a map in the shallow one.
+        let other = Doc::with_client_id(2);
+        apply(
+            &other,
+            &relay
+                .transact()
+                .encode_state_as_update_v1(&Default::default()),
+        );
+        let beside = map_at(&other, &["shallow"], "child");
+        check_type_depth(&relay, &beside).unwrap();
+        apply(&relay, &beside);
+        // A map put beside a value (its origin, not a type: found by the walk of items).
+        let push = |value: yrs::In| {
+            let mut txn = other.transact_mut();
+            let list = txn.get_or_insert_array("list");
+            list.push_back(&mut txn, value);
+            txn.encode_update_v1()
+        };
+        let value = push(yrs::In::Any(1.into()));
+        check_type_depth(&relay, &value).unwrap();
+        apply(&relay, &value);
+        let map = push(yrs::In::Map(MapPrelim::default()));
+        check_type_depth(&relay, &map).unwrap();
+        let mut in_doc = InDoc {
+            doc: &relay,
+            types: None,
+            items: None,
+        };
+        let (client, clock) = (other.client_id().get(), 1); // after "child"
+        assert_eq!(in_doc.level(Some((client_id(client), clock))), Some(0));
+        assert!(
+            in_doc.items.is_some(),
+            "a value is found by the walk of items"
+        );
+        let deepest: Vec<&str> = std::iter::repeat_n("a", MAX_TYPE_DEPTH as usize).collect();
+        let below = map_at(&other, &deepest, "one-more");
+        let err = check_type_depth(&relay, &below).unwrap_err();
+        assert!(err.to_string().contains("deeper than 128"), "{err}");
+    }
+
+    /// In a batch, a block may refer to one of an earlier update: levels add up across the
+    /// updates, exactly.
+    #[test]
+    fn a_batch_counts_levels_across_its_updates() {
+        let writer = Doc::with_client_id(3);
+        let half = MAX_TYPE_DEPTH / 2;
+        let first = chain(&writer, half);
+        let mut updates = vec![first];
+        let mut path: Vec<&str> = std::iter::repeat_n("a", half as usize).collect();
+        for _ in 0..half {
+            updates.push(map_at(&writer, &path, "a"));
+            path.push("a");
+        }
+        let all: Vec<&[u8]> = updates.iter().map(|u| u.as_slice()).collect();
+        check_type_depths(&Doc::new(), &all).unwrap(); // 2 * half = the bound
+        updates.push(map_at(&writer, &path, "a"));
+        let all: Vec<&[u8]> = updates.iter().map(|u| u.as_slice()).collect();
+        assert!(check_type_depths(&Doc::new(), &all).is_err());
+        // Resent updates in the batch add nothing.
+        let twice: Vec<&[u8]> = all[..2].iter().chain(&all[..2]).copied().collect();
+        check_type_depths(&Doc::new(), &twice).unwrap();
+        // A branch at the bound, from another writer in the same batch, does not hold back
+        // a map made in a shallow one.
+        let (a, b) = (Doc::with_client_id(4), Doc::with_client_id(5));
+        let shallow = map_at(&a, &[], "shallow");
+        let deep = chain(&b, MAX_TYPE_DEPTH);
+        let child = map_at(&a, &["shallow"], "child");
+        check_type_depths(&Doc::new(), &[&shallow, &deep, &child]).unwrap();
+    }
+
     #[test]
     fn arrays_and_origins_inside_the_update_count_too() {
         let doc = Doc::new();
@@ -491,7 +724,10 @@ mod tests {
             txn.encode_update_v1()
         };
         let blocks = parse(&update).unwrap();
-        assert_eq!(deepest_new_type(&blocks, || 0), Some(MAX_TYPE_DEPTH + 5));
+        assert_eq!(
+            deepest_new_type(&blocks, |_| Some(0)),
+            Some(MAX_TYPE_DEPTH + 5)
+        );
         assert!(check_type_depth(&Doc::new(), &update).is_err());
     }
 
@@ -523,7 +759,8 @@ mod tests {
             vec![(7, 6)],
         );
         assert_eq!(
-            deepest_new_type(&b, || MAX_TYPE_DEPTH),
+            // The document holds (7, 5) at level MAX_TYPE_DEPTH (its parent one above).
+            deepest_new_type(&b, |_| Some(MAX_TYPE_DEPTH - 1)),
             Some(MAX_TYPE_DEPTH + 1)
         );
     }
@@ -552,7 +789,7 @@ mod tests {
             ));
         }
         let b = blocks(vec![(9, vec![gc]), (8, list)], vec![]);
-        assert_eq!(deepest_new_type(&b, || 0), Some(MAX_TYPE_DEPTH + 2));
+        assert_eq!(deepest_new_type(&b, |_| Some(0)), Some(MAX_TYPE_DEPTH + 2));
     }
 
     #[test]
@@ -567,7 +804,7 @@ mod tests {
             )],
             vec![],
         );
-        assert!(deepest_new_type(&b, || 0).unwrap() > MAX_TYPE_DEPTH);
+        assert!(deepest_new_type(&b, |_| Some(0)).unwrap() > MAX_TYPE_DEPTH);
     }
 
     /// Updates the walk cannot read as Yrs does are refused: a clock past u32::MAX (Yrs
