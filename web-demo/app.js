@@ -26,10 +26,14 @@ const queue = (f) => (chain = chain.then(f).catch((e) => console.error(e)));
 function diff(a, b) {
   let start = 0;
   while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  if (isHigh(a, start - 1)) start--; // never split an emoji's surrogate pair
   let endA = a.length, endB = b.length;
   while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) { endA--; endB--; }
+  if (isLow(a, endA) || isLow(b, endB)) { endA++; endB++; }
   return { index: start, del: endA - start, ins: b.slice(start, endB) };
 }
+const isHigh = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xd800;
+const isLow = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xdc00;
 
 /** Where position `pos` moves when `a` becomes `b`. */
 function movePos(pos, a, b) {
@@ -72,6 +76,12 @@ async function main() {
   demo.ready = true;
 }
 
+/** Shows `message` in the warning bar (an edit the store refused, a failed start). */
+function showError(message) {
+  $("warning").hidden = false;
+  $("warning").textContent = message;
+}
+
 // ---- note -----------------------------------------------------------------------------
 let noteText = "";
 let noteEdits = 0; // input events seen
@@ -79,6 +89,7 @@ let noteApplied = 0; // of those, the ones whose splice the store has run
 
 function setupNote(store) {
   const area = $("note");
+  demo.noteQueue = () => ({ edits: noteEdits, applied: noteApplied }); // for the tests
   const refresh = () => queue(async () => {
     const text = (await store.get(NOTE, BODY)) ?? "";
     // The box holds typing whose splice is still queued behind this read (typed after
@@ -97,16 +108,27 @@ function setupNote(store) {
     if (focused) area.setSelectionRange(movePos(s, before, text), movePos(e, before, text));
     renderCursors();
   });
+  // Keystrokes wait here while the store is busy (a commit in the browser takes tens of
+  // milliseconds, more on a loaded machine), then go as one commit.
+  let waiting = null;
   area.addEventListener("input", () => {
     const [seen, next] = [noteText, area.value];
     const d = diff(seen, next);
     noteText = next;
     noteEdits++;
-    // Positions in the text the box showed, carried over remote edits the store took and
-    // the box does not show yet. Counted done even when it fails: the next refresh then
-    // shows what the store holds.
-    queue(() => store.spliceTextSeen(NOTE, BODY, seen, d.index, d.del, d.ins).finally(() => noteApplied++));
     sendCursor();
+    const edit = { seen, index: d.index, deleteCount: d.del, text: d.ins };
+    if (waiting) { waiting.push(edit); return; }
+    const edits = waiting = [edit];
+    // Positions in the text the box showed, carried over remote edits the store took and
+    // the box does not show yet. Counted done even when it fails, and then the box shows
+    // what the store holds again, with the error.
+    queue(() => {
+      waiting = null;
+      return store.spliceTextSeen(NOTE, BODY, edits)
+        .catch((e) => { showError(`the note could not take that edit: ${e.message ?? e}`); refresh(); })
+        .finally(() => { noteApplied += edits.length; });
+    });
   });
   for (const ev of ["select", "keyup", "click", "focus"]) area.addEventListener(ev, sendCursor);
   store.subscribe(NOTE, (e) => { if (e.source === "remote") refresh(); });
@@ -281,7 +303,6 @@ function setupCluster() {
 }
 
 main().catch((e) => {
-  $("warning").hidden = false;
-  $("warning").textContent = `Could not start: ${e.message}`;
+  showError(`Could not start: ${e.message}`);
   demo.error = String(e.message);
 });

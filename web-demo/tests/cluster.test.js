@@ -29,7 +29,8 @@ test("with a 3-node cluster, the leader is killed while a tab types and no edit 
     if (i === 15) leader.proc.kill("SIGKILL");
   }
   await until(async () => (await noteText(page)) === typed, "every keystroke committed locally", undefined,
-    async () => `box: ${JSON.stringify(await page.locator("#note").inputValue())}; tab: ${await tabState(page)}`);
+    async () => `box: ${JSON.stringify(await page.locator("#note").inputValue())}; tab: ${await tabState(page)}; ` +
+      `queue: ${JSON.stringify(await page.evaluate(() => window.demo.noteQueue()))}`);
   await until(async () => Number(await page.locator("#pending").textContent()) === 0, "every edit acknowledged by the cluster", 60_000);
   const next = await cluster.leader();
   assert.notEqual(next, leader, "a new leader was elected");

@@ -2,7 +2,8 @@
 // survive a reload (OPFS) and then sync.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { startRelay, launch, openDemo, noteText, online, shot, tabState, until } from "./harness.js";
+import { join } from "node:path";
+import { startRelay, launch, openDemo, noteText, online, shot, tabState, until, cli, tempDir } from "./harness.js";
 
 let relay, browser;
 before(async () => { relay = await startRelay(); browser = await launch(); });
@@ -85,6 +86,28 @@ test("a remote change read while the tab's own keystrokes wait to be stored keep
   await until(async () => (await b.locator("#note").inputValue()) === (await noteText(b)), "Bob's box shows the note",
     undefined, explain);
   await ca.close(); await cb.close();
+});
+
+test("an emoji typed next to another one is stored whole", async () => {
+  const ctx = await browser.newContext();
+  const a = await openDemo(ctx, relay.url, "ann");
+  // The note as the relay holds it (earlier tests' text), in this new tab's box first.
+  const db = join(tempDir("cli"), "reader.db");
+  cli(db, "sync", "--server", relay.ws);
+  const docs = cli(db, "list");
+  const before = (docs.includes("note") && JSON.parse(cli(db, "show", "note")).body) || "";
+  await online(a);
+  await until(async () => (await noteText(a)) === before && (await a.locator("#note").inputValue()) === before,
+    "the relay's note in the box");
+  await a.locator("#note").click(); await a.keyboard.press("Control+End");
+  await a.keyboard.type("[😀]");
+  // 😃 and 😀 share their first UTF-16 unit: a diff by units alone would split the pair.
+  await a.keyboard.press("ArrowLeft"); await a.keyboard.press("ArrowLeft");
+  await a.keyboard.type("😃");
+  await until(async () => (await noteText(a)) === `${before}[😃😀]`, "the note holds both emoji", undefined,
+    async () => `tab: ${await tabState(a)}; box: ${JSON.stringify(await a.locator("#note").inputValue())}`);
+  assert.ok(await a.locator("#warning").isHidden(), "no edit was refused");
+  await ctx.close();
 });
 
 test("a second tab of the same origin falls back to memory with a visible warning, and still syncs", async () => {

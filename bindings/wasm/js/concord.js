@@ -57,11 +57,10 @@ export class Store {
   delete(id, path) { return this.#call("delete", id, path); }
   push(id, path, value) { return this.#call("push", id, path, value); }
   spliceText(id, path, index, deleteCount, text) { return this.#call("spliceText", id, path, index, deleteCount, text); }
-  /** Splices the text at `path` as the caller last saw it (`seen`: e.g. what a text box
-   *  showed before the keystroke), carried over others' edits the store took since. */
-  spliceTextSeen(id, path, seen, index, deleteCount, text) {
-    return this.#call("spliceTextSeen", id, path, seen, index, deleteCount, text);
-  }
+  /** Splices of the text at `path`, each given on the text as the caller saw it before
+   *  it (`seen`: e.g. a text box's value before the keystroke), carried over others'
+   *  edits the store took since, in one commit. `edits`: [{seen, index, deleteCount, text}]. */
+  spliceTextSeen(id, path, edits) { return this.#call("spliceTextSeen", id, path, edits); }
   increment(id, path, by = 1) { return this.#call("increment", id, path, by); }
   /** Applies every operation in `ops` in one commit. */
   transaction(id, ops) { return this.#call("transaction", id, ops); }

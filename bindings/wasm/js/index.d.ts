@@ -50,10 +50,11 @@ export declare class Store {
   delete(id: string, path: string): Promise<void>;
   push(id: string, path: string, value: Json): Promise<void>;
   spliceText(id: string, path: string, index: number, deleteCount: number, text: string): Promise<void>;
-  /** `spliceText` on the text as the caller last saw it (`seen`, e.g. a text box's value
-   *  before the keystroke): the range is carried over the edits others made since, in the
-   *  same step as the splice. For a text box that re-reads the store only now and then. */
-  spliceTextSeen(id: string, path: string, seen: string, index: number, deleteCount: number, text: string): Promise<void>;
+  /** `spliceText`s, each on the text as the caller saw it before it (`seen`, e.g. a text
+   *  box's value before the keystroke): each range is carried over the edits others made
+   *  since, and all are one commit, made in the same step as the read. For a text box that
+   *  re-reads the store only now and then, and sends the keystrokes typed meanwhile at once. */
+  spliceTextSeen(id: string, path: string, edits: { seen: string; index: number; deleteCount: number; text: string }[]): Promise<void>;
   increment(id: string, path: string, by?: number): Promise<void>;
   transaction(id: string, ops: Op[]): Promise<void>;
   setPolicy(id: string, pattern: string, policy: Policy): Promise<void>;

@@ -48,12 +48,18 @@ function withPending(status) {
   }
 }
 
-/** The one region where `a` and `b` differ: {index, del, ins} turns `a` into `b`. */
+const isHigh = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xd800;
+const isLow = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xdc00;
+
+/** The one region where `a` and `b` differ: {index, del, ins} turns `a` into `b`. It never
+ *  splits a surrogate pair (an emoji is one edit of two UTF-16 units). */
 function diff(a, b) {
   let start = 0;
   while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  if (isHigh(a, start - 1)) start--;
   let endA = a.length, endB = b.length;
   while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) { endA--; endB--; }
+  if (isLow(a, endA) || isLow(b, endB)) { endA++; endB++; }
   return { index: start, del: endA - start, ins: b.slice(start, endB) };
 }
 
@@ -67,15 +73,26 @@ function carry(pos, d, toEnd) {
 
 const calls = {
   open,
-  /** A splice of the text as the caller last saw it (`seen`), carried over whatever others
-   *  changed in it since (read and spliced here, in one step: nothing arrives between). */
-  spliceTextSeen(id, path, seen, index, deleteCount, text) {
-    const now = store.get(id, path) ?? "";
+  /** Splices of the text as the caller saw it before each (`seen`), carried over whatever
+   *  others changed in it since, in one commit (read and spliced here, in one step:
+   *  nothing arrives between). `edits`: [{seen, index, deleteCount, text}]. */
+  spliceTextSeen(id, path, edits) {
+    let now = store.get(id, path) ?? "";
     if (typeof now !== "string") throw new Error(`${path} is not text`);
-    const d = diff(seen, now);
-    const start = carry(index, d, false);
-    const end = Math.max(start, carry(index + deleteCount, d, true));
-    store.spliceText(id, path, start, end - start, text);
+    const ops = [];
+    for (const { seen, index, deleteCount, text } of edits) {
+      const d = diff(seen, now);
+      const start = carry(index, d, false);
+      // An insertion stays one; a deletion never takes more than it did in `seen` plus
+      // what others inserted inside it (where others' edits lie apart, the one region
+      // spans them, and a position inside it goes to its start: misplaced, never lost).
+      const end = deleteCount === 0 ? start
+        : Math.min(Math.max(start, carry(index + deleteCount, d, true)),
+          start + deleteCount + Math.max(0, now.length - seen.length));
+      ops.push({ op: "spliceText", path, index: start, delete: end - start, text });
+      now = now.slice(0, start) + text + now.slice(end);
+    }
+    if (ops.length) store.transaction(id, ops);
   },
   subscribe({ key, docId }) {
     const sub = store.subscribe(docId ?? null, (event) => postMessage({ event: "change", key, ...event }));

@@ -50,8 +50,10 @@ enum Parent {
     /// Its neighbours (origin, right origin), whose parent it shares: Yrs takes the
     /// origin's, or the right origin's when the origin is garbage-collected.
     Siblings(Option<Id>, Option<Id>),
-    /// None (garbage-collected or skipped ranges).
+    /// None (a garbage-collected range).
     Nothing,
+    /// None: a range the update skips (it does not hold it).
+    Gap,
 }
 
 struct Block {
@@ -63,7 +65,7 @@ struct Block {
 
 impl Block {
     fn is_item(&self) -> bool {
-        !matches!(self.parent, Parent::Nothing)
+        !matches!(self.parent, Parent::Nothing | Parent::Gap)
     }
 }
 
@@ -77,25 +79,48 @@ struct Blocks {
 }
 
 impl Blocks {
-    /// Adds a later update's blocks: per client, those past the ones held so far (an
-    /// update that resends blocks, or repeats a range, adds nothing there).
+    /// Adds a later update's blocks (per client, [`Blocks::settle`] puts them in order).
     fn join(&mut self, later: Blocks) {
         for (client, list) in later.clients {
-            let held = self.clients.entry(client).or_default();
-            let end = held.last().map_or(0, |b| b.clock.saturating_add(b.len));
-            held.extend(
-                list.into_iter()
-                    .filter(|b| held_end(b) > end || end == 0)
-                    .map(|mut b| {
-                        if b.clock < end {
-                            // The part past what is held: its parent is the same.
-                            b.len = held_end(&b) - end;
-                            b.clock = end;
-                        }
-                        b
-                    }),
-            );
+            self.clients.entry(client).or_default().extend(list);
         }
+    }
+
+    /// Puts each client's blocks in clock order, each clock once (what two updates both
+    /// hold counts once, as Yrs integrates it once, from whichever came first), and
+    /// refuses a hole past what the document holds: Yrs integrates the blocks after it
+    /// without holding them back, past its state vector, so a later update could resend
+    /// them naming another parent and have the walk believe it.
+    fn settle(&mut self) -> Result<()> {
+        for (client, list) in &mut self.clients {
+            list.sort_by_key(|b| b.clock); // stable: the earlier update's copy first
+            let known = self.known.get(client).copied().unwrap_or(0);
+            let mut end = 0;
+            let mut settled: Vec<Block> = Vec::with_capacity(list.len());
+            for mut b in list.drain(..) {
+                if held_end(&b) <= end {
+                    continue;
+                }
+                if b.clock < end {
+                    // The part past what is held: its parent is the same.
+                    b.len = held_end(&b) - end;
+                    b.clock = end;
+                }
+                let past_known = held_end(&b) > known;
+                if past_known && (b.clock > end.max(known) || matches!(b.parent, Parent::Gap)) {
+                    return Err(Error::MissingDependencies {
+                        kind: DocKind::Yrs,
+                        detail: format!(
+                            "it skips clocks of client {client} this document does not have"
+                        ),
+                    });
+                }
+                end = held_end(&b);
+                settled.push(b);
+            }
+            *list = settled;
+        }
+        Ok(())
     }
 }
 
@@ -136,6 +161,7 @@ pub(super) fn check_type_depths(doc: &Doc, updates: &[&[u8]]) -> Result<()> {
         let clocks = txn.state_vector();
         clocks.iter().map(|(c, k)| (c.get(), *k)).collect()
     };
+    batch.settle()?;
     let mut in_doc = InDoc {
         doc,
         types: None,
@@ -391,7 +417,7 @@ fn deps(blocks: &Blocks, at: At) -> Vec<Dep> {
         None => Dep::Outside(id, add),
     };
     match blocks.clients[&at.0][at.1].parent {
-        Parent::Root | Parent::Nothing => vec![Dep::Zero],
+        Parent::Root | Parent::Nothing | Parent::Gap => vec![Dep::Zero],
         Parent::Type(id) => vec![resolve(id, 1)],
         Parent::Siblings(left, right) => [left, right]
             .into_iter()
@@ -459,7 +485,11 @@ fn read_block(r: &mut Cursor<'_>, clock: u32) -> Option<Block> {
         return Some(Block {
             clock,
             len,
-            parent: Parent::Nothing,
+            parent: if info == BLOCK_SKIP {
+                Parent::Gap
+            } else {
+                Parent::Nothing
+            },
             is_type: false,
         });
     }
@@ -661,6 +691,7 @@ mod tests {
         apply(&relay, &value);
         let map = push(yrs::In::Map(MapPrelim::default()));
         check_type_depth(&relay, &map).unwrap();
+        apply(&relay, &map);
         let mut in_doc = InDoc {
             doc: &relay,
             types: None,
@@ -706,6 +737,30 @@ mod tests {
         let deep = chain(&b, MAX_TYPE_DEPTH);
         let child = map_at(&a, &["shallow"], "child");
         check_type_depths(&Doc::new(), &[&shallow, &deep, &child]).unwrap();
+    }
+
+    /// Yrs integrates blocks past a hole in a client's clocks without holding them back
+    /// (and without moving its state vector): such an update is refused; in a batch, a
+    /// later update that fills the hole comes first in clock order.
+    #[test]
+    fn a_hole_in_a_clients_clocks_is_refused_unless_the_batch_fills_it() {
+        let src = Doc::with_client_id(7);
+        let head = map_at(&src, &[], "x");
+        let tail = map_at(&src, &[], "y");
+        let err = check_type_depth(&Doc::new(), &tail).unwrap_err();
+        assert!(matches!(err, Error::MissingDependencies { .. }), "{err}");
+        check_type_depths(&Doc::new(), &[&tail, &head]).unwrap();
+        let target = Doc::new();
+        apply(&target, &head);
+        check_type_depth(&target, &tail).unwrap();
+        // An explicit skipped range past what the document holds: client 7, a skipped
+        // clock, then the map "y" at clock 1 (as `tail` encodes it).
+        let mut skipping = vec![1, 2, 7, 0, BLOCK_SKIP, 1];
+        let from_tail = &tail[4..]; // after: 1 section, 1 block, client 7, clock 1
+        assert_eq!(&tail[..4], &[1, 1, 7, 1]);
+        skipping.extend_from_slice(from_tail);
+        let err = check_type_depth(&Doc::new(), &skipping).unwrap_err();
+        assert!(matches!(err, Error::MissingDependencies { .. }), "{err}");
     }
 
     #[test]
