@@ -26,7 +26,7 @@ pkg=bindings/wasm/pkg
 rm -rf "$pkg"
 wasm-bindgen --target web --out-dir "$pkg" \
   "$target/wasm32-unknown-unknown/release/concord_wasm.wasm"
-cp bindings/wasm/js/concord.js bindings/wasm/js/worker.js bindings/wasm/js/index.d.ts "$pkg/"
+cp bindings/wasm/js/concord.js bindings/wasm/js/worker.js bindings/wasm/js/text_diff.js bindings/wasm/js/index.d.ts "$pkg/"
 cp bindings/wasm/package.json "$pkg/package.json"
 rm -rf web-demo/pkg
 cp -r "$pkg" web-demo/pkg

@@ -4,7 +4,7 @@
 // switch with the number of pending updates, and a cluster panel (every node's /cluster).
 // URL parameters: `nodes` = comma-separated relay WebSocket URLs (default: this server),
 // `name` = the name shown to others, `store` = the store's name (default `board`).
-import { Store } from "./pkg/concord.js";
+import { Store, carryPos, textDiff } from "./pkg/concord.js";
 
 const params = new URLSearchParams(location.search);
 const wsBase = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/sync`;
@@ -22,26 +22,8 @@ window.demo = demo;
 let chain = Promise.resolve();
 const queue = (f) => (chain = chain.then(f).catch((e) => console.error(e)));
 
-/** The single edit turning `a` into `b`: {index, del, ins}. */
-function diff(a, b) {
-  let start = 0;
-  while (start < a.length && start < b.length && a[start] === b[start]) start++;
-  if (isHigh(a, start - 1)) start--; // never split an emoji's surrogate pair
-  let endA = a.length, endB = b.length;
-  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) { endA--; endB--; }
-  if (isLow(a, endA) || isLow(b, endB)) { endA++; endB++; }
-  return { index: start, del: endA - start, ins: b.slice(start, endB) };
-}
-const isHigh = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xd800;
-const isLow = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xdc00;
-
 /** Where position `pos` moves when `a` becomes `b`. */
-function movePos(pos, a, b) {
-  const d = diff(a, b);
-  if (pos <= d.index) return pos;
-  if (pos >= d.index + d.del) return pos - d.del + d.ins.length;
-  return d.index + d.ins.length;
-}
+const movePos = (pos, a, b) => carryPos(pos, textDiff(a, b), true);
 
 async function main() {
   const store = await Store.open(params.get("store") ?? "board");
@@ -113,7 +95,7 @@ function setupNote(store) {
   let waiting = null;
   area.addEventListener("input", () => {
     const [seen, next] = [noteText, area.value];
-    const d = diff(seen, next);
+    const d = textDiff(seen, next);
     noteText = next;
     noteEdits++;
     sendCursor();

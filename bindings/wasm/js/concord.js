@@ -4,6 +4,8 @@
 // transaction, subscribe, status, startSync(urls, token), stopSync, policies, getAll,
 // resolve.
 
+export { carryPos, textDiff } from "./text_diff.js";
+
 let nextId = 1;
 
 export class Store {

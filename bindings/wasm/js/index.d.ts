@@ -21,6 +21,13 @@ export interface Peer { peer: number; deviceId: string; state: Json }
 export interface PresenceEvent { docId: string; peers: Peer[] }
 export interface ChangeEvent { docId: string; source: "local" | "remote" }
 
+/** The one region where `a` and `b` differ (`index`, `del` units of `a`, `ins` in their
+ *  place), never splitting a surrogate pair. */
+export function textDiff(a: string, b: string): { index: number; del: number; ins: string };
+/** Where position `pos` lies once `d` is applied (inside the replaced text: its start, or
+ *  its end with `toEnd`). */
+export function carryPos(pos: number, d: { index: number; del: number; ins: string }, toEnd: boolean): number;
+
 export type Op =
   | { op: "put" | "insert" | "push" | "resolve"; path: string; value: Json }
   | { op: "delete"; path: string }

@@ -4,6 +4,7 @@
 // calls. Messages in: {id, method, args}; out: {id, result} | {id, error}, and events
 // {event: "change" | "sync" | "presence", ...}.
 import init, { installOpfs, Store } from "./concord_wasm.js";
+import { carryPos, textDiff } from "./text_diff.js";
 
 let store = null;
 const subscriptions = new Map();
@@ -48,29 +49,6 @@ function withPending(status) {
   }
 }
 
-const isHigh = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xd800;
-const isLow = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xdc00;
-
-/** The one region where `a` and `b` differ: {index, del, ins} turns `a` into `b`. It never
- *  splits a surrogate pair (an emoji is one edit of two UTF-16 units). */
-function diff(a, b) {
-  let start = 0;
-  while (start < a.length && start < b.length && a[start] === b[start]) start++;
-  if (isHigh(a, start - 1)) start--;
-  let endA = a.length, endB = b.length;
-  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) { endA--; endB--; }
-  if (isLow(a, endA) || isLow(b, endB)) { endA++; endB++; }
-  return { index: start, del: endA - start, ins: b.slice(start, endB) };
-}
-
-/** Where position `pos` of `a` lies in `b` (`a` with others' edits made since); a position
- *  inside text others replaced goes to its start (`toEnd`: its end). */
-function carry(pos, d, toEnd) {
-  if (pos <= d.index) return pos;
-  if (pos >= d.index + d.del) return pos - d.del + d.ins.length;
-  return toEnd ? d.index + d.ins.length : d.index;
-}
-
 const calls = {
   open,
   /** Splices of the text as the caller saw it before each (`seen`), carried over whatever
@@ -81,13 +59,13 @@ const calls = {
     if (typeof now !== "string") throw new Error(`${path} is not text`);
     const ops = [];
     for (const { seen, index, deleteCount, text } of edits) {
-      const d = diff(seen, now);
-      const start = carry(index, d, false);
+      const d = textDiff(seen, now);
+      const start = carryPos(index, d, false);
       // An insertion stays one; a deletion never takes more than it did in `seen` plus
       // what others inserted inside it (where others' edits lie apart, the one region
       // spans them, and a position inside it goes to its start: misplaced, never lost).
       const end = deleteCount === 0 ? start
-        : Math.min(Math.max(start, carry(index + deleteCount, d, true)),
+        : Math.min(Math.max(start, carryPos(index + deleteCount, d, true)),
           start + deleteCount + Math.max(0, now.length - seen.length));
       ops.push({ op: "spliceText", path, index: start, delete: end - start, text });
       now = now.slice(0, start) + text + now.slice(end);
