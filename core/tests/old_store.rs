@@ -1,14 +1,15 @@
 //! Stores written in earlier schemas open, migrate, read and sync: version 2 (before the
 //! compact outbox), version 3 (checkpoints in the `docs` row), version 4 (checkpoints
 //! without their root types), version 5 (the whole version vector written at every
-//! commit) and version 6 (no record of what was read to send). Each fixture was made by
+//! commit), version 6 (no record of what was read to send) and version 7 (checkpoints not
+//! marked as checked when their values came in). Each fixture was made by
 //! its `make_v*_fixture` (ignored; run it with `--ignored` to remake the file): commits by
 //! this code, then the later tables dropped and `user_version` set back, which is exactly
 //! the older layout (`store-v2.db`: outbox left unfolded, version 3 tables dropped;
 //! `store-v3.db`: checkpoints moved back into `docs.snapshot`; `store-v4.db`: the
 //! `checkpoints` table rebuilt without its `roots` column; `store-v5.db`: each row's whole
 //! version vector and tail written, `vv_upto` dropped; `store-v6.db`: `outbox_sent`
-//! dropped).
+//! dropped; `store-v7.db`: `checkpoints.checked` dropped).
 
 use std::path::{Path, PathBuf};
 
@@ -668,4 +669,65 @@ fn a_version_6_store_records_what_it_sends_and_folds_the_rest() {
     drop(store);
     let version = number(&path, "PRAGMA user_version");
     assert_eq!(version, SCHEMA_VERSION);
+}
+
+/// Version 7 did not mark its checkpoints as checked when their values came in; version 8
+/// does (`checkpoints.checked`), and loads a marked Yrs checkpoint without walking it for
+/// nesting depth again. Made by this code: 12 edits per document, both compacted (a
+/// checkpoint each), 4 more edits, then the column dropped.
+#[test]
+#[ignore = "remakes the committed fixture"]
+fn make_v7_fixture() {
+    let path = fixture(7);
+    let store = new_notes_and_pad(&path);
+    type_words(&store, 12);
+    store.compact_all().unwrap();
+    for i in 12..16 {
+        let word = format!("w{i} ");
+        store
+            .transact("notes", |tx| tx.insert_text("body", 0, &word))
+            .unwrap();
+        store
+            .transact("pad", |tx| tx.insert_text("t", 0, &word))
+            .unwrap();
+    }
+    std::mem::forget(store);
+    put_back(
+        &path,
+        "ALTER TABLE checkpoints DROP COLUMN checked; PRAGMA user_version = 7;",
+    );
+}
+
+#[test]
+fn a_version_7_stores_checkpoints_are_walked_until_taken_again() {
+    let (_dir, path) = old_copy(7);
+    let marked = |path: &Path| number(path, "SELECT COUNT(*) FROM checkpoints WHERE checked = 1");
+    let columns = number(
+        &path,
+        "SELECT COUNT(*) FROM pragma_table_info('checkpoints') WHERE name = 'checked'",
+    );
+    assert_eq!(columns, 0, "the fixture has no mark");
+    assert_eq!(number(&path, "SELECT COUNT(*) FROM checkpoints"), 2);
+
+    let words: String = (0..16).rev().map(|i| format!("w{i} ")).collect();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        marked(&path),
+        0,
+        "migrated: what version 7 wrote is not marked"
+    );
+    for (doc, text) in [("notes", "body"), ("pad", "t")] {
+        assert_eq!(store.get(doc, text).unwrap(), Some(json!(words)), "{doc}");
+    }
+    store.compact_all().unwrap();
+    assert_eq!(marked(&path), 2, "a checkpoint taken now is marked");
+    drop(store);
+
+    let store = Store::open(&path).unwrap();
+    for (doc, text) in [("notes", "body"), ("pad", "t")] {
+        assert_eq!(store.get(doc, text).unwrap(), Some(json!(words)), "{doc}");
+    }
+    assert!(store.check().unwrap().problems.is_empty());
+    drop(store);
+    assert_eq!(number(&path, "PRAGMA user_version"), SCHEMA_VERSION);
 }

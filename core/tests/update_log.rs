@@ -17,6 +17,7 @@ fn relay_like_db() -> Connection {
     .unwrap();
     schema::add_checkpoint_roots(&conn).unwrap();
     schema::add_version_index(&conn).unwrap();
+    schema::add_checkpoint_checked(&conn).unwrap();
     conn
 }
 

@@ -73,16 +73,20 @@ impl CrdtDoc {
 
     /// Loads a document from a saved state, its text positions counting `unit`.
     pub fn load_in(kind: DocKind, saved: &[u8], unit: TextUnit) -> Result<CrdtDoc> {
-        CrdtDoc::load_checkpoint(kind, saved, None, unit)
+        CrdtDoc::load_checkpoint(kind, saved, None, unit, false)
     }
 
     /// Loads a checkpoint: a saved state and the root types [`CrdtDoc::root_types`]
     /// recorded with it (`None` when none were: the types then come from the content).
+    /// `checked`: the saved state's values were checked when they came in, as a store of
+    /// this build writes its checkpoints, so a Yrs state is not walked for nesting depth
+    /// again (see `log::schema::add_checkpoint_checked`); false for anything else.
     pub fn load_checkpoint(
         kind: DocKind,
         saved: &[u8],
         roots: Option<&str>,
         unit: TextUnit,
+        checked: bool,
     ) -> Result<CrdtDoc> {
         match kind {
             DocKind::Automerge => Ok(CrdtDoc::Automerge(Box::new(automerge_doc::load(
@@ -90,8 +94,14 @@ impl CrdtDoc {
             )?))),
             DocKind::Yrs => {
                 let mut doc = CrdtDoc::new_in(kind, unit);
-                if let (CrdtDoc::Yrs(inner, _), Some(roots)) = (&doc, roots) {
-                    yrs_roots::declare_roots(inner, roots);
+                if let CrdtDoc::Yrs(inner, _) = &mut doc {
+                    if let Some(roots) = roots {
+                        yrs_roots::declare_roots(inner, roots);
+                    }
+                    if checked {
+                        yrs_doc::apply_checked_update(inner, saved)?;
+                        return Ok(doc);
+                    }
                 }
                 doc.merge_saved_state(saved)?;
                 Ok(doc)

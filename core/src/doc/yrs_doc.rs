@@ -28,14 +28,25 @@ pub(super) fn decode_update(bytes: &[u8]) -> Result<Update> {
 /// and a stack overflow aborts the process), then has Yrs decode it.
 pub fn decode_yrs_update(bytes: &[u8]) -> Result<Update> {
     super::yrs_depth::check_value_depth(bytes)?;
-    Update::decode_v1(bytes).map_err(|e| Error::InvalidUpdate {
+    Update::decode_v1(bytes).map_err(invalid)
+}
+
+/// The error for an update Yrs refuses to decode or apply.
+fn invalid(e: impl std::fmt::Display) -> Error {
+    Error::InvalidUpdate {
         kind: DocKind::Yrs,
         reason: e.to_string(),
-    })
+    }
 }
 
 pub(super) fn apply_update(doc: &mut Doc, bytes: &[u8]) -> Result<()> {
     apply_updates(doc, &[bytes])
+}
+
+/// [`apply_update`] for a saved state whose values were checked when they came in (a
+/// checkpoint this build wrote): not walked for their nesting depth again.
+pub(super) fn apply_checked_update(doc: &mut Doc, bytes: &[u8]) -> Result<()> {
+    apply_decoded(doc, vec![Update::decode_v1(bytes).map_err(invalid)?])
 }
 
 /// [`apply_updates`] for updates from a peer (a relay): first checks that they nest no
@@ -52,12 +63,14 @@ pub(super) fn apply_updates(doc: &mut Doc, updates: &[&[u8]]) -> Result<()> {
         .iter()
         .map(|bytes| decode_update(bytes))
         .collect::<Result<Vec<_>>>()?;
+    apply_decoded(doc, decoded)
+}
+
+/// Applies decoded updates in one transaction.
+fn apply_decoded(doc: &mut Doc, decoded: Vec<Update>) -> Result<()> {
     let mut txn = doc.transact_mut();
     for update in decoded {
-        txn.apply_update(update).map_err(|e| Error::InvalidUpdate {
-            kind: DocKind::Yrs,
-            reason: e.to_string(),
-        })?;
+        txn.apply_update(update).map_err(invalid)?;
     }
     super::yrs_roots::define_roots(&mut txn);
     Ok(())
@@ -70,10 +83,7 @@ pub(super) fn integrate(doc: &mut Doc, bytes: &[u8]) -> Result<()> {
     let update = decode_update(bytes)?;
     super::yrs_nesting::check_type_depth(doc, bytes)?;
     let mut txn = doc.transact_mut();
-    txn.apply_update(update).map_err(|e| Error::InvalidUpdate {
-        kind: DocKind::Yrs,
-        reason: e.to_string(),
-    })?;
+    txn.apply_update(update).map_err(invalid)?;
     super::yrs_roots::define_roots(&mut txn);
     txn.commit();
     for branch in txn.changed_parent_types() {

@@ -38,7 +38,10 @@ pub fn checkpoint_due(tail: u64, every: u64, crdt: &mut CrdtDoc) -> bool {
 
 /// Stores `saved` (the document's saved state, which must hold every logged update) and
 /// `roots` (its [`CrdtDoc::root_types`]) as its checkpoint, and `version` whole as its
-/// stored version vector (the checkpoint may hold updates that are not logged).
+/// stored version vector (the checkpoint may hold updates that are not logged). The
+/// checkpoint is marked `checked`: everything in a document this build holds came in
+/// through its checks (a peer's update, a catch-up snapshot) or from a local edit, which
+/// only writes scalar values (see [`super::schema::add_checkpoint_checked`]).
 pub fn write_checkpoint(
     tx: &Transaction<'_>,
     doc_id: &str,
@@ -60,8 +63,9 @@ pub fn write_checkpoint(
         params![encode_version(version), upto, doc_id],
     )?;
     tx.execute_cached(
-        "INSERT INTO checkpoints (doc_id, state, roots) VALUES (?1, ?2, ?3)
-         ON CONFLICT (doc_id) DO UPDATE SET state = excluded.state, roots = excluded.roots",
+        "INSERT INTO checkpoints (doc_id, state, roots, checked) VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT (doc_id) DO UPDATE
+           SET state = excluded.state, roots = excluded.roots, checked = 1",
         params![doc_id, saved, roots],
     )?;
     Ok(LogSpan {

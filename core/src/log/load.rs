@@ -93,7 +93,7 @@ pub fn read_head(conn: &Connection, doc_id: &str) -> Result<Option<LogHead>> {
 /// The document's checkpoint (saved state), if one was taken, without reading its row or
 /// its tail.
 pub fn read_checkpoint(conn: &Connection, doc_id: &str) -> Result<Option<Vec<u8>>> {
-    with_checkpoint(conn, doc_id, |saved| Ok(saved.map(|(b, _)| b.to_vec())))
+    with_checkpoint(conn, doc_id, |saved| Ok(saved.map(|s| s.state.to_vec())))
 }
 
 /// The document's stored version vector, or `None` when there is no such document.
@@ -126,16 +126,25 @@ fn read_head_only(conn: &Connection, doc_id: &str) -> Result<Option<LogHead>> {
     Ok(Some(partial.head))
 }
 
-/// Calls `f` with the document's checkpoint (`None` when it has none): its saved state as
-/// SQLite holds it, without copying it out first (a checkpoint is the largest thing a load
-/// reads, 368 KiB for the automerge-paper trace's Yrs document, and loading decodes it
-/// once), and the root types recorded with it.
+/// A checkpoint's row as SQLite holds it.
+struct SavedRow<'a> {
+    /// The saved state, not copied out (a checkpoint is the largest thing a load reads,
+    /// 368 KiB for the automerge-paper trace's Yrs document, and loading decodes it once).
+    state: &'a [u8],
+    /// The root types recorded with it.
+    roots: Option<&'a str>,
+    /// Its values were checked when they came in ([`super::schema::add_checkpoint_checked`]).
+    checked: bool,
+}
+
+/// Calls `f` with the document's checkpoint (`None` when it has none).
 fn with_checkpoint<T>(
     conn: &Connection,
     doc_id: &str,
-    f: impl FnOnce(Option<(&[u8], Option<&str>)>) -> Result<T>,
+    f: impl FnOnce(Option<SavedRow<'_>>) -> Result<T>,
 ) -> Result<T> {
-    let mut stmt = conn.prepare_cached("SELECT state, roots FROM checkpoints WHERE doc_id = ?1")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT state, roots, checked FROM checkpoints WHERE doc_id = ?1")?;
     let mut rows = stmt.query([doc_id])?;
     match rows.next()? {
         Some(row) => {
@@ -149,7 +158,12 @@ fn with_checkpoint<T>(
                 ValueRef::Text(text) => std::str::from_utf8(text).ok(),
                 _ => None,
             };
-            f(Some((bytes, roots)))
+            let checked = matches!(row.get_ref(2)?, ValueRef::Integer(1));
+            f(Some(SavedRow {
+                state: bytes,
+                roots,
+                checked,
+            }))
         }
         None => f(None),
     }
@@ -207,9 +221,9 @@ pub fn load_in(conn: &Connection, doc_id: &str, unit: TextUnit) -> Result<Option
     let kind = partial.head.kind;
     let (crdt, checkpoint_bytes) = with_checkpoint(conn, doc_id, |saved| {
         Ok(match saved {
-            Some((bytes, roots)) => (
-                CrdtDoc::load_checkpoint(kind, bytes, roots, unit)?,
-                bytes.len() as u64,
+            Some(saved) => (
+                CrdtDoc::load_checkpoint(kind, saved.state, saved.roots, unit, saved.checked)?,
+                saved.state.len() as u64,
             ),
             None => (CrdtDoc::new_in(kind, unit), 0),
         })

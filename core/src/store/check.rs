@@ -228,6 +228,8 @@ impl Checker {
                 bytes,
                 row.roots.as_deref(),
                 TextUnit::default(),
+                // A check reads everything as from a peer.
+                false,
             ) {
                 Ok(crdt) => Some(crdt),
                 Err(Error::InvalidUpdate { reason, .. }) => {

@@ -8,8 +8,8 @@ use crate::doc::CrdtDoc;
 use crate::error::{Error, Result};
 use crate::ids::{DocKind, Origin};
 use crate::log::schema::{
-    add_checkpoint_roots, add_version_index, Step, CHECKPOINTS_TABLE, DOC_LOG_COLUMNS,
-    MOVE_CHECKPOINTS, UPDATES_TABLE,
+    add_checkpoint_checked, add_checkpoint_roots, add_version_index, Step, CHECKPOINTS_TABLE,
+    DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
 };
 
 /// Each entry migrates from version `index` to `index + 1` (the shared update log's pieces
@@ -60,6 +60,9 @@ const MIGRATIONS: &[Step] = &[
             origin TEXT NOT NULL,
             seq    INTEGER NOT NULL
         ) WITHOUT ROWID;"]),
+    // 7 -> 8: a checkpoint records whether its values were checked when they came in (see
+    // `add_checkpoint_checked`).
+    Step::Run(add_checkpoint_checked),
 ];
 
 /// 2 -> 3: the compact outbox's tables. A document that already has unacknowledged local

@@ -6,8 +6,8 @@
 //! checkpoint is in `checkpoints`, `snapshot_vv` the version it covers).
 
 use concord_core::log::schema::{
-    add_checkpoint_roots, add_version_index, Step, CHECKPOINTS_TABLE, DOC_LOG_COLUMNS,
-    MOVE_CHECKPOINTS, UPDATES_TABLE,
+    add_checkpoint_checked, add_checkpoint_roots, add_version_index, Step, CHECKPOINTS_TABLE,
+    DOC_LOG_COLUMNS, MOVE_CHECKPOINTS, UPDATES_TABLE,
 };
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -41,6 +41,9 @@ const MIGRATIONS: &[Step] = &[
     // 5 -> 6: the version vector is stored as of a log index, and commits only log their
     // updates (see `add_version_index`).
     Step::Run(add_version_index),
+    // 6 -> 7: a checkpoint records whether its values were checked when they came in (see
+    // `add_checkpoint_checked`).
+    Step::Run(add_checkpoint_checked),
 ];
 
 /// The schema version this build writes.
