@@ -73,6 +73,43 @@ fn yrs_edits_by_root_name_read_back_as_json() {
 }
 
 #[test]
+fn every_edit_at_the_root_path_is_refused_as_a_bad_path() {
+    // The root is a map that is never replaced, pushed to or typed into (and a Yrs
+    // document's values live inside its named root types: "" and "/" name none).
+    let s = Store::open_in_memory().unwrap();
+    s.create_doc("y", DocKind::Yrs).unwrap();
+    s.create_doc("a", DocKind::Automerge).unwrap();
+    s.transact("y", |tx| tx.put("m/k", 1)).unwrap();
+    s.transact("a", |tx| tx.put("k", 1)).unwrap();
+    let before = (s.to_json("y").unwrap(), s.to_json("a").unwrap());
+    for (doc, path) in [("y", ""), ("y", "/"), ("a", ""), ("a", "/")] {
+        let edits: [(
+            &str,
+            Box<dyn Fn(&mut concord_core::DocTxn<'_>) -> concord_core::Result<()>>,
+        ); 7] = [
+            ("put", Box::new(|tx| tx.put(path, 1))),
+            ("insert", Box::new(|tx| tx.insert(path, 1))),
+            ("push", Box::new(|tx| tx.push(path, 1))),
+            ("delete", Box::new(|tx| tx.delete(path))),
+            ("insert_text", Box::new(|tx| tx.insert_text(path, 0, "a"))),
+            ("delete_text", Box::new(|tx| tx.delete_text(path, 0, 1))),
+            (
+                "splice_text",
+                Box::new(|tx| tx.splice_text(path, 0, 0, "a")),
+            ),
+        ];
+        for (name, edit) in edits {
+            let err = s.transact(doc, |tx| edit(tx)).unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidPath { .. }),
+                "{name} at {path:?} in {doc}: {err}"
+            );
+        }
+    }
+    assert_eq!((s.to_json("y").unwrap(), s.to_json("a").unwrap()), before);
+}
+
+#[test]
 fn a_failed_edit_stores_nothing_and_leaves_the_document_as_it_was() {
     let dir = tempfile::tempdir().unwrap();
     for kind in [DocKind::Automerge, DocKind::Yrs] {

@@ -262,6 +262,7 @@ pub(super) fn insert(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -
 }
 
 pub(super) fn push(txn: &mut TransactionMut<'_>, path: &Path, value: &Value) -> Result<()> {
+    root_name(path)?; // the root path names no type
     check_nesting(path, path.segments.len() - 1, None)?; // the array, created if absent
     check_nesting(path, path.segments.len(), Some(value))?;
     let array = if path.segments.len() == 1 {
@@ -316,6 +317,7 @@ pub(super) fn splice_text(
     delete: usize,
     text: &str,
 ) -> Result<()> {
+    root_name(path)?; // the root path names no type
     check_nesting(path, path.segments.len() - 1, None)?; // the text, created if absent
     let target = if path.segments.len() == 1 {
         walk(txn, path, 1, new_text)?
