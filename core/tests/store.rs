@@ -72,6 +72,9 @@ fn yrs_edits_by_root_name_read_back_as_json() {
     assert!(matches!(err, Error::InvalidPath { .. }), "{err}");
 }
 
+/// One edit inside a transaction.
+type Edit = dyn Fn(&mut concord_core::DocTxn<'_>) -> concord_core::Result<()>;
+
 #[test]
 fn every_edit_at_the_root_path_is_refused_as_a_bad_path() {
     // The root is a map that is never replaced, pushed to or typed into (and a Yrs
@@ -83,10 +86,7 @@ fn every_edit_at_the_root_path_is_refused_as_a_bad_path() {
     s.transact("a", |tx| tx.put("k", 1)).unwrap();
     let before = (s.to_json("y").unwrap(), s.to_json("a").unwrap());
     for (doc, path) in [("y", ""), ("y", "/"), ("a", ""), ("a", "/")] {
-        let edits: [(
-            &str,
-            Box<dyn Fn(&mut concord_core::DocTxn<'_>) -> concord_core::Result<()>>,
-        ); 7] = [
+        let edits: [(&str, Box<Edit>); 7] = [
             ("put", Box::new(|tx| tx.put(path, 1))),
             ("insert", Box::new(|tx| tx.insert(path, 1))),
             ("push", Box::new(|tx| tx.push(path, 1))),
