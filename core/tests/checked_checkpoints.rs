@@ -1,8 +1,7 @@
 //! A Yrs checkpoint is walked for the nesting depth of its values when it is loaded, as a
 //! peer's update is, unless the store marked it as checked when it wrote it (column
-//! `checkpoints.checked`): everything a store of this build holds came in through that
-//! check or from a local edit, which writes only scalar values, so the walk (a whole extra
-//! pass over the saved state) is skipped for what it wrote itself.
+//! `checkpoints.checked`): the walk then ran on those very bytes as they were stored, so it
+//! is not run again at every load (a whole extra pass over the saved state).
 
 use std::path::Path;
 

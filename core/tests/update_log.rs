@@ -65,7 +65,7 @@ fn appended_updates_load_back_before_and_after_a_pruning_checkpoint() {
 
         // Checkpoint and prune everything it covers (a relay keeping no outbox).
         let tx = conn.transaction().unwrap();
-        let span = log::write_checkpoint(&tx, "d", &version, &crdt.save(), None).unwrap();
+        let span = log::write_checkpoint(&tx, "d", kind, &version, &crdt.save(), None).unwrap();
         assert_eq!(span.previous_upto, 0);
         assert_eq!(log::prune(&tx, "d", span, Keep::Nothing).unwrap(), 8);
         for record in &updates[8..] {
@@ -102,4 +102,55 @@ fn appended_updates_load_back_before_and_after_a_pruning_checkpoint() {
         );
         assert!(log::load(&conn, "missing").unwrap().is_none());
     }
+}
+
+/// Whether the checkpoint's row in `conn` is marked as walked clean.
+fn marked(conn: &Connection) -> bool {
+    conn.query_row(
+        "SELECT checked FROM checkpoints WHERE doc_id = 'd'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_checkpoint_is_marked_checked_only_when_its_own_bytes_walk_clean() {
+    let (_device, updates) = device_updates(DocKind::Yrs, 3);
+    let mut conn = relay_like_db();
+    log::create_doc(&conn, "d", DocKind::Yrs).unwrap();
+    let mut version = VersionVector::new();
+    let tx = conn.transaction().unwrap();
+    for record in &updates {
+        log::append(&tx, "d", record).unwrap();
+        version.advance(&record.origin, record.seq);
+    }
+    tx.commit().unwrap();
+    let saved = log::load(&conn, "d").unwrap().unwrap().crdt.save();
+
+    let write = |conn: &mut Connection, state: &[u8]| {
+        let tx = conn.transaction().unwrap();
+        log::write_checkpoint(&tx, "d", DocKind::Yrs, &version, state, None).unwrap();
+        tx.commit().unwrap();
+    };
+    write(&mut conn, &saved);
+    assert!(marked(&conn), "the document's own saved state");
+    // A value nested past the bound (one item, content Any, 200 nested arrays): stored,
+    // but not marked, so loading it walks it and refuses it.
+    let mut deep = vec![1, 1, 1, 0, 8, 1, 1, b't', 1];
+    deep.extend(std::iter::repeat_n([117u8, 1], 200).flatten());
+    deep.extend([126, 0]);
+    write(&mut conn, &deep);
+    assert!(!marked(&conn));
+    assert!(log::load(&conn, "d").is_err());
+    // JSON content, which Yrs does not read back as it writes it: not marked either.
+    write(
+        &mut conn,
+        &[1, 1, 1, 0, 2, 1, 1, b't', 0, 3, b'"', b'x', b'"', 0],
+    );
+    assert!(!marked(&conn));
+    write(&mut conn, &saved);
+    assert!(marked(&conn));
+    let mut reloaded = log::load(&conn, "d").unwrap().unwrap();
+    assert_eq!(reloaded.crdt.save(), saved);
 }

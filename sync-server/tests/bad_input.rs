@@ -810,6 +810,16 @@ async fn a_yrs_value_nested_too_deeply_is_invalid_update_and_the_relay_lives() {
     refused_yrs_update(deeply_nested_yrs_update(200_000), "nests deeper").await;
 }
 
+/// A Yrs update holding JSON content (Yjs's deprecated ContentJSON, which no current Yjs
+/// writes). yrs 0.28 reads one string more than such an item's count and writes the count
+/// of what it read, so the relay's saved state of the document would read back out of
+/// step after that item (as values the walk of the update never saw): refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_yrs_update_with_json_content_is_invalid_update_and_the_relay_lives() {
+    let json_item = vec![1, 1, 1, 0, 2, 1, 1, b't', 0, 3, b'"', b'x', b'"', 0];
+    refused_yrs_update(json_item, "JSON content").await;
+}
+
 /// Sends `data` as a fresh client's first update of the Yrs document: it must be refused
 /// `invalid_update` with `reason` in its message, and leave the relay unharmed.
 async fn refused_yrs_update(data: Vec<u8>, reason: &str) -> Fixture {

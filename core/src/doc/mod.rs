@@ -78,9 +78,10 @@ impl CrdtDoc {
 
     /// Loads a checkpoint: a saved state and the root types [`CrdtDoc::root_types`]
     /// recorded with it (`None` when none were: the types then come from the content).
-    /// `checked`: the saved state's values were checked when they came in, as a store of
-    /// this build writes its checkpoints, so a Yrs state is not walked for nesting depth
-    /// again (see `log::schema::add_checkpoint_checked`); false for anything else.
+    /// `checked`: these bytes were walked for the nesting depth of their values and found
+    /// clean ([`CrdtDoc::saved_state_walks_clean`]) when they were stored, as
+    /// `log::write_checkpoint` does, so a Yrs state is not walked again (see
+    /// `log::schema::add_checkpoint_checked`); false for anything else.
     pub fn load_checkpoint(
         kind: DocKind,
         saved: &[u8],
@@ -106,6 +107,16 @@ impl CrdtDoc {
                 doc.merge_saved_state(saved)?;
                 Ok(doc)
             }
+        }
+    }
+
+    /// True when a saved state of `kind` may be loaded with `checked` set (see
+    /// [`CrdtDoc::load_checkpoint`]): a Yrs state that the value walk reads whole and
+    /// finds nothing in to refuse; an Automerge state is not walked.
+    pub fn saved_state_walks_clean(kind: DocKind, saved: &[u8]) -> bool {
+        match kind {
+            DocKind::Automerge => true,
+            DocKind::Yrs => yrs_depth::walks_clean(saved),
         }
     }
 

@@ -35,15 +35,32 @@ pub(super) const CONTENT_ANY: u8 = 8;
 pub(super) const CONTENT_DOC: u8 = 9;
 pub(super) const TYPE_XML_ELEMENT: u8 = 3;
 
-/// An error when a value in the v1 `update` nests deeper than [`MAX_VALUE_DEPTH`].
+/// An error when a value in the v1 `update` nests deeper than [`MAX_VALUE_DEPTH`], or when
+/// it holds JSON content (see [`Walked::Json`]).
 pub(crate) fn check_value_depth(update: &[u8]) -> Result<()> {
-    match walk_update(&mut Cursor::new(update)) {
-        Walked::TooDeep => Err(Error::InvalidUpdate {
+    let refused = |reason: String| {
+        Err(Error::InvalidUpdate {
             kind: DocKind::Yrs,
-            reason: format!("a value nests deeper than {MAX_VALUE_DEPTH} levels"),
-        }),
+            reason,
+        })
+    };
+    match walk_update(&mut Cursor::new(update)) {
+        Walked::TooDeep => refused(format!(
+            "a value nests deeper than {MAX_VALUE_DEPTH} levels"
+        )),
+        Walked::Json => refused(
+            "it holds JSON content (Yjs's deprecated ContentJSON), which this Yrs version \
+             does not read back as it writes it"
+                .into(),
+        ),
         Walked::Fine | Walked::Unreadable => Ok(()),
     }
+}
+
+/// True when the walk reads all of `saved` (a saved state about to be stored as a
+/// checkpoint) and finds nothing to refuse: loading exactly these bytes needs no walk.
+pub(crate) fn walks_clean(saved: &[u8]) -> bool {
+    walk_update(&mut Cursor::new(saved)) == Walked::Fine
 }
 
 /// What walking (part of) an update found.
@@ -51,6 +68,12 @@ pub(crate) fn check_value_depth(update: &[u8]) -> Result<()> {
 enum Walked {
     Fine,
     TooDeep,
+    /// JSON content (Yjs's deprecated ContentJSON, which no current Yjs writes): yrs 0.28
+    /// decodes one string more than its count says and encodes the count of what it
+    /// decoded, so a saved state holding it reads out of step when loaded, from that item
+    /// on, as whatever the peer put after it (up to values nested past the bound, which
+    /// the walk of the update itself never saw as values).
+    Json,
     /// Not the layout expected (Yrs refuses it when it decodes it).
     Unreadable,
 }
@@ -136,13 +159,7 @@ fn walk_content(r: &mut Cursor<'_>, content: u8) -> Walked {
         CONTENT_DELETED => {
             let _len: u32 = read!(r.read_var());
         }
-        CONTENT_JSON => {
-            // Yrs reads one string more than the count it is given.
-            let len: u32 = read!(r.read_var());
-            for _ in 0..=len {
-                read!(r.read_string());
-            }
-        }
+        CONTENT_JSON => return Walked::Json,
         CONTENT_BINARY => {
             read!(r.read_buf());
         }
@@ -328,6 +345,49 @@ mod tests {
             copy_map.to_json(&copy.transact()),
             map.to_json(&doc.transact())
         );
+    }
+
+    #[test]
+    fn json_content_is_refused_for_yrs_does_not_read_back_what_it_writes() {
+        // Count 0 and one string: yrs 0.28 reads one more string than the count says.
+        let update = [
+            1,
+            1,
+            1,
+            0,
+            CONTENT_JSON,
+            1,
+            1,
+            b't',
+            0,
+            3,
+            b'"',
+            b'x',
+            b'"',
+            0,
+        ];
+        let doc = Doc::new();
+        doc.transact_mut()
+            .apply_update(Update::decode_v1(&update).expect("yrs decodes it"))
+            .expect("and integrates it");
+        // Saved, the item's count is the number of strings read (1): read back, yrs takes
+        // a string more than were written, and everything after it out of step.
+        let saved = doc
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        let read_back = Update::decode_v1(&saved).map(|u| u.to_string());
+        let direct = Update::decode_v1(&update).map(|u| u.to_string());
+        assert_ne!(read_back.ok(), direct.ok(), "the round trip changes it");
+        assert!(check_value_depth(&update).is_err());
+        assert!(!walks_clean(&update));
+        assert!(!walks_clean(&saved));
+    }
+
+    #[test]
+    fn a_saved_state_walks_clean_only_if_read_whole_with_nothing_to_refuse() {
+        assert!(walks_clean(&nested(MAX_VALUE_DEPTH, false)));
+        assert!(!walks_clean(&nested(MAX_VALUE_DEPTH + 1, false)));
+        assert!(!walks_clean(&[1, 1, 1, 0, 15]), "unreadable");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::rows::last_index;
 use super::version::LAST_INDEX_EVER;
 use crate::doc::CrdtDoc;
 use crate::error::Result;
+use crate::ids::DocKind;
 use crate::vv::VersionVector;
 
 /// The log indexes a new checkpoint took in: `(previous_upto, upto]`.
@@ -39,16 +40,18 @@ pub fn checkpoint_due(tail: u64, every: u64, crdt: &mut CrdtDoc) -> bool {
 /// Stores `saved` (the document's saved state, which must hold every logged update) and
 /// `roots` (its [`CrdtDoc::root_types`]) as its checkpoint, and `version` whole as its
 /// stored version vector (the checkpoint may hold updates that are not logged). The
-/// checkpoint is marked `checked`: everything in a document this build holds came in
-/// through its checks (a peer's update, a catch-up snapshot) or from a local edit, which
-/// only writes scalar values (see [`super::schema::add_checkpoint_checked`]).
+/// checkpoint is marked `checked` when `saved`, these very bytes, walk clean (see
+/// [`super::schema::add_checkpoint_checked`]): a document's re-encoding is not the bytes
+/// that came in, so what was walked then is not taken for what is stored now.
 pub fn write_checkpoint(
     tx: &Transaction<'_>,
     doc_id: &str,
+    kind: DocKind,
     version: &VersionVector,
     saved: &[u8],
     roots: Option<&str>,
 ) -> Result<LogSpan> {
+    let checked = CrdtDoc::saved_state_walks_clean(kind, saved);
     let previous_upto: i64 = tx.query_row_cached(
         "SELECT snapshot_upto FROM docs WHERE id = ?1",
         [doc_id],
@@ -63,10 +66,10 @@ pub fn write_checkpoint(
         params![encode_version(version), upto, doc_id],
     )?;
     tx.execute_cached(
-        "INSERT INTO checkpoints (doc_id, state, roots, checked) VALUES (?1, ?2, ?3, 1)
+        "INSERT INTO checkpoints (doc_id, state, roots, checked) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (doc_id) DO UPDATE
-           SET state = excluded.state, roots = excluded.roots, checked = 1",
-        params![doc_id, saved, roots],
+           SET state = excluded.state, roots = excluded.roots, checked = excluded.checked",
+        params![doc_id, saved, roots, checked],
     )?;
     Ok(LogSpan {
         previous_upto,

@@ -123,7 +123,8 @@ pub(super) fn log_and_write_doc_state(
 pub(super) fn take_checkpoint(tx: &Transaction<'_>, id: &str, doc: &mut Loaded) -> Result<()> {
     let saved = doc.crdt.save();
     let roots = doc.crdt.root_types();
-    let span = log::write_checkpoint(tx, id, &doc.version, &saved, roots.as_deref())?;
+    let kind = doc.crdt.kind();
+    let span = log::write_checkpoint(tx, id, kind, &doc.version, &saved, roots.as_deref())?;
     log::prune(tx, id, span, Keep::ListedIn(OUTBOX))?;
     doc.tail = 0;
     doc.tail_bytes = 0;

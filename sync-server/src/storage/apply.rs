@@ -317,7 +317,8 @@ fn checkpoint(
         return Ok(false);
     }
     let roots = doc.root_types();
-    log::write_checkpoint(tx, doc_id, &head.version, &doc.save(), roots.as_deref())?;
+    let (kind, saved) = (doc.kind(), doc.save());
+    log::write_checkpoint(tx, doc_id, kind, &head.version, &saved, roots.as_deref())?;
     tx.execute_cached(
         "UPDATE docs SET snapshot_vv = ?1 WHERE id = ?2",
         params![log::encode_version(&head.version), doc_id],
