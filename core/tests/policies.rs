@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use concord_core::policy::{ConcurrentValue, MergeFunction, PlainValue, Policy};
-use concord_core::{DocKind, Reader, Store, StoreOptions, WallClock};
+use concord_core::{DocKind, Error, Reader, Store, StoreOptions, WallClock};
 use serde_json::{json, Value};
 
 const HOUR: u64 = 3_600_000;
@@ -365,5 +365,36 @@ fn a_clock_far_ahead_is_clamped_at_the_drift_bound_yet_a_later_write_still_super
     sync(&[&fast, &b], "d");
     for d in [&fast, &b] {
         assert_eq!(d.store.get("d", "title").unwrap(), Some(json!("fixed")));
+    }
+}
+
+#[test]
+fn a_delete_of_nothing_fails_even_after_a_governed_write_in_the_same_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = device(&dir, "d.db", BASE, Reader::default());
+    for (doc, kind) in [("a", DocKind::Automerge), ("y", DocKind::Yrs)] {
+        d.store.create_doc(doc, kind).unwrap();
+        let governed = key(kind, "k");
+        d.store.set_policy(doc, &governed, &Policy::Lww).unwrap();
+        let before = d.store.to_json(doc).unwrap();
+        for nothing in ["", "nothing/here", &key(kind, "absent")] {
+            let err = d
+                .store
+                .transact(doc, |tx| {
+                    tx.put(&governed, 1)?;
+                    assert!(tx.last_stamp().is_some(), "the write was stamped");
+                    tx.delete(nothing)
+                })
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::InvalidPath { .. }),
+                "{doc} {nothing:?}: {err}"
+            );
+        }
+        assert_eq!(
+            d.store.to_json(doc).unwrap(),
+            before,
+            "{doc}: nothing stored"
+        );
     }
 }

@@ -487,10 +487,15 @@ impl DocTxn<'_> {
             if !matches!(e, Error::InvalidPath { .. }) || self.get(path)?.is_none() {
                 return Err(e);
             }
+            // Only this delete's own stamp counts, not one of an earlier write.
+            let earlier = self.last_stamp.take();
             self.stamp_if_governed(&parsed, &Payload::Deleted)?;
             return match self.last_stamp {
                 Some(_) => Ok(()),
-                None => Err(e),
+                None => {
+                    self.last_stamp = earlier;
+                    Err(e)
+                }
             };
         }
         self.stamp_if_governed(&parsed, &Payload::Deleted)
