@@ -381,6 +381,21 @@ fn a_database_written_by_the_previous_relay_opens_and_serves() {
             80
         );
 
+        let checked = |path: &Path| -> i64 {
+            rusqlite::Connection::open(path)
+                .unwrap()
+                .query_row(
+                    "SELECT checked FROM checkpoints WHERE doc_id = 'd'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        assert_eq!(
+            checked(&path),
+            0,
+            "an old checkpoint is walked at each load"
+        );
         let fresh = storage.catchup("d", &VersionVector::new()).unwrap();
         let snapshot = fresh
             .snapshot
@@ -407,6 +422,7 @@ fn a_database_written_by_the_previous_relay_opens_and_serves() {
             )
             .unwrap();
         drop(storage);
+        assert_eq!(checked(&path), 1, "the checkpoint taken since is marked");
         let reopened = Storage::open(&path, 30).unwrap();
         let fresh = reopened.catchup("d", &VersionVector::new()).unwrap();
         let snapshot = fresh.snapshot.expect("a checkpoint covers everything");
@@ -601,20 +617,21 @@ fn a_copy_of_a_newer_schema_is_refused_before_anything_is_replaced() {
 }
 
 #[test]
-fn relay_checkpoints_record_the_yrs_root_types() {
+fn relay_checkpoints_record_the_yrs_root_types_and_that_they_walk_clean() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let (device, updates) = device_updates(DocKind::Yrs, 40);
     stored(&path, 10, DocKind::Yrs, &updates);
-    let roots: Option<String> = rusqlite::Connection::open(&path)
+    let (roots, checked): (Option<String>, i64) = rusqlite::Connection::open(&path)
         .unwrap()
         .query_row(
-            "SELECT roots FROM checkpoints WHERE doc_id = 'd'",
+            "SELECT roots, checked FROM checkpoints WHERE doc_id = 'd'",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
     assert_eq!(roots.as_deref(), Some(r#"{"text":"text"}"#));
+    assert_eq!(checked, 1, "loaded without the value walk");
     // Reopened, the relay loads that checkpoint and still serves the document whole.
     let storage = Storage::open(&path, 10).unwrap();
     let catchup = storage.catchup("d", &VersionVector::new()).unwrap();
