@@ -71,7 +71,7 @@ const MIGRATIONS: &[Step] = &[
 /// would then rebuild only the updates since that edit and lose the older ones); from the
 /// empty position a fold rebuilds the whole document, which holds them all.
 fn add_compact_outbox(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
+    conn.execute_batch(&crate::log::schema::compact(
         "CREATE TABLE IF NOT EXISTS outbox_base (
             doc_id TEXT PRIMARY KEY,
             since  BLOB NOT NULL
@@ -84,7 +84,7 @@ fn add_compact_outbox(conn: &Connection) -> rusqlite::Result<()> {
             commits   INTEGER NOT NULL,
             since     BLOB NOT NULL
         ) WITHOUT ROWID;",
-    )?;
+    ))?;
     for kind in [DocKind::Automerge, DocKind::Yrs] {
         let empty = CrdtDoc::new(kind).position();
         conn.execute(
