@@ -489,7 +489,10 @@ impl DocTxn<'_> {
             }
             // Only this delete's own stamp counts, not one of an earlier write.
             let earlier = self.last_stamp.take();
-            self.stamp_if_governed(&parsed, &Payload::Deleted)?;
+            if let Err(stamping) = self.stamp_if_governed(&parsed, &Payload::Deleted) {
+                self.last_stamp = earlier;
+                return Err(stamping);
+            }
             return match self.last_stamp {
                 Some(_) => Ok(()),
                 None => {

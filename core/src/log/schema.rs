@@ -129,18 +129,28 @@ pub const CHECKPOINT_OF_ROW: &str = "(SELECT state FROM checkpoints WHERE doc_id
 /// `(` or before `)` and `,`. SQLite keeps each `CREATE` statement's text as written, in
 /// the file's schema table, and the migrations' indented text took 4 of a new store's
 /// pages where the compact text takes 3 (with 1 KiB pages, a store holding one small
-/// document is mostly such fixed pages). SQL comments are not allowed in it.
+/// document is mostly such fixed pages). A `--` comment outside quoted text is dropped to
+/// the end of its line (on one line, it would swallow the statements after it).
 pub fn compact(sql: &str) -> String {
-    debug_assert!(!sql.contains("--"), "no SQL comments in migration text");
     let mut out = String::with_capacity(sql.len());
     let mut quote: Option<char> = None;
     let mut space = false;
-    for c in sql.chars() {
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
         if let Some(q) = quote {
             out.push(c);
             if c == q {
                 quote = None;
             }
+            continue;
+        }
+        if c == '-' && chars.peek() == Some(&'-') {
+            for skipped in chars.by_ref() {
+                if skipped == '\n' {
+                    break;
+                }
+            }
+            space = true;
             continue;
         }
         if c.is_whitespace() {
@@ -173,6 +183,10 @@ mod tests {
             compact("INSERT INTO t (a) VALUES ('two  spaces ( , )');  UPDATE \"x  y\" SET b = 1"),
             "INSERT INTO t (a) VALUES ('two  spaces ( , )'); UPDATE \"x  y\" SET b = 1"
         );
+        assert_eq!(
+            compact("CREATE TABLE t (a -- the key\n  TEXT); -- done\nSELECT '--', 2 - -1"),
+            "CREATE TABLE t (a TEXT); SELECT '--', 2 - -1"
+        );
     }
 
     #[test]
@@ -182,7 +196,16 @@ mod tests {
                 .prepare(
                     "SELECT m.name, p.name, p.type || p.\"notnull\" || p.pk || IFNULL(p.dflt_value, '')
                      FROM sqlite_master m, pragma_table_info(m.name) p
-                     WHERE m.type = 'table' ORDER BY 1, 2",
+                     WHERE m.type = 'table'
+                     UNION ALL
+                     SELECT m.name, i.name, i.\"unique\" || i.origin || i.partial
+                       || (SELECT group_concat(c.name) FROM pragma_index_info(i.name) c)
+                     FROM sqlite_master m, pragma_index_list(m.name) i
+                     WHERE m.type = 'table'
+                     UNION ALL
+                     SELECT name, type, wr || strict || ncol FROM pragma_table_list
+                     WHERE schema = 'main'
+                     ORDER BY 1, 2",
                 )
                 .unwrap();
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -192,7 +215,12 @@ mod tests {
         };
         let [plain, compacted] = [false, true].map(|compacted| {
             let conn = Connection::open_in_memory().unwrap();
-            let sql = format!("{UPDATES_TABLE}{CHECKPOINTS_TABLE}");
+            let sql = format!(
+                "CREATE TABLE docs (id TEXT PRIMARY KEY, {DOC_LOG_COLUMNS});
+                 CREATE TABLE o (a TEXT, b INTEGER CHECK (b > 0), PRIMARY KEY (a, b))
+                   WITHOUT ROWID;
+                 {UPDATES_TABLE}{CHECKPOINTS_TABLE}"
+            );
             let sql = if compacted { compact(&sql) } else { sql };
             conn.execute_batch(&sql).unwrap();
             add_checkpoint_roots(&conn).unwrap();
