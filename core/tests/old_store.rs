@@ -32,10 +32,10 @@ fn new_notes_and_pad(path: &Path) -> Store {
     store
 }
 
-/// Types `count` words ("w0 ", "w1 ", … each at the start) into both documents, one
+/// Types words `numbers` ("w0 ", "w1 ", … each at the start) into both documents, one
 /// commit per word and document.
-fn type_words(store: &Store, count: usize) {
-    for i in 0..count {
+fn type_words(store: &Store, numbers: std::ops::Range<usize>) {
+    for i in numbers {
         let word = format!("w{i} ");
         store
             .transact("notes", |tx| tx.insert_text("body", 0, &word))
@@ -198,7 +198,7 @@ fn make_v3_fixture() {
     let path = fixture(3);
     {
         let store = new_notes_and_pad(&path);
-        type_words(&store, 40);
+        type_words(&store, 0..40);
         let me = store.device_id();
         store.acknowledge("notes", &me, 10).unwrap();
         store.acknowledge("pad", &me, 10).unwrap();
@@ -601,7 +601,7 @@ fn a_version_5_store_keeps_its_version_vectors_reads_and_syncs() {
 fn make_v6_fixture() {
     let path = fixture(6);
     let store = new_notes_and_pad(&path);
-    type_words(&store, 12);
+    type_words(&store, 0..12);
     let me = store.device_id();
     store.acknowledge("notes", &me, 4).unwrap();
     store.acknowledge("pad", &me, 4).unwrap();
@@ -680,17 +680,9 @@ fn a_version_6_store_records_what_it_sends_and_folds_the_rest() {
 fn make_v7_fixture() {
     let path = fixture(7);
     let store = new_notes_and_pad(&path);
-    type_words(&store, 12);
+    type_words(&store, 0..12);
     store.compact_all().unwrap();
-    for i in 12..16 {
-        let word = format!("w{i} ");
-        store
-            .transact("notes", |tx| tx.insert_text("body", 0, &word))
-            .unwrap();
-        store
-            .transact("pad", |tx| tx.insert_text("t", 0, &word))
-            .unwrap();
-    }
+    type_words(&store, 12..16);
     std::mem::forget(store);
     put_back(
         &path,
