@@ -4,7 +4,7 @@
 // switch with the number of pending updates, and a cluster panel (every node's /cluster).
 // URL parameters: `nodes` = comma-separated relay WebSocket URLs (default: this server),
 // `name` = the name shown to others, `store` = the store's name (default `board`).
-import { Store, carryPos, textDiff } from "./pkg/concord.js";
+import { Store, carryPosThrough, textDiff, textEdits } from "./pkg/concord.js";
 
 const params = new URLSearchParams(location.search);
 const wsBase = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/sync`;
@@ -22,8 +22,6 @@ window.demo = demo;
 let chain = Promise.resolve();
 const queue = (f) => (chain = chain.then(f).catch((e) => console.error(e)));
 
-/** Where position `pos` moves when `a` becomes `b`. */
-const movePos = (pos, a, b) => carryPos(pos, textDiff(a, b), true);
 
 async function main() {
   const store = await Store.open(params.get("store") ?? "board");
@@ -87,7 +85,12 @@ function setupNote(store) {
     const before = area.value;
     area.value = text;
     noteText = text;
-    if (focused) area.setSelectionRange(movePos(s, before, text), movePos(e, before, text));
+    if (focused) {
+      // The selection moves with the text around it: others' edits elsewhere, before or
+      // after it, each carried apart.
+      const moved = textEdits(before, text);
+      area.setSelectionRange(carryPosThrough(s, moved, true), carryPosThrough(e, moved, true));
+    }
     renderCursors();
   });
   // Keystrokes wait here while the store is busy (a commit in the browser takes tens of

@@ -88,6 +88,58 @@ test("a remote change read while the tab's own keystrokes wait to be stored keep
   await ca.close(); await cb.close();
 });
 
+test("a keystroke carried over others' edits in two places lands where it was typed", async () => {
+  const ctx = await browser.newContext();
+  const a = await openDemo(ctx, relay.url, "ann");
+  // The text box saw "AAAA BBBB" and the user typed X after "AAAA "; before the Worker
+  // stores it, others' edits at both ends arrive. (One region spanning both sent the
+  // keystroke to its start: "X1AAAA BBBB2".)
+  const texts = await a.evaluate(async () => {
+    const s = window.demo.store;
+    const out = {};
+    for (const kind of ["automerge", "yrs"]) {
+      const id = `carry-${kind}`;
+      await s.ensureDoc(id, kind);
+      await s.spliceText(id, "t", 0, 0, "AAAA BBBB");
+      await s.spliceText(id, "t", 0, 0, "1");
+      await s.spliceText(id, "t", 10, 0, "2");
+      await s.spliceTextSeen(id, "t", [
+        { seen: "AAAA BBBB", index: 5, deleteCount: 0, text: "X" },
+        { seen: "AAAA XBBBB", index: 8, deleteCount: 2, text: "" }, // and then deleted "BB"
+      ]);
+      out[kind] = await s.get(id, "t");
+    }
+    return out;
+  });
+  assert.deepEqual(texts, { automerge: "1AAAA XBB2", yrs: "1AAAA XBB2" });
+  await ctx.close();
+});
+
+test("a caret between two places another tab edits at once stays between the same letters", async () => {
+  const [ca, cb] = [await browser.newContext(), await browser.newContext()];
+  const a = await openDemo(ca, relay.url, "ann");
+  const b = await openDemo(cb, relay.url, "bob");
+  await online(a); await online(b);
+  await until(async () => (await b.locator("#note").inputValue()) === (await noteText(a)), "the note in Bob's box");
+  const before = await noteText(a); // earlier tests' text
+  // Bob's caret sits after the marker he typed; Ann then edits both ends in one commit.
+  await b.locator("#note").click(); await b.keyboard.press("Control+End");
+  await b.keyboard.type("<caret>");
+  await until(async () => (await noteText(a)) === `${before}<caret>`, "Bob's marker in Ann's tab");
+  const caret = `${before}<caret>`.length;
+  await b.evaluate((at) => document.getElementById("note").setSelectionRange(at - 3, at - 3), caret);
+  await a.evaluate((end) => window.demo.store.transaction("note", [
+    { op: "spliceText", path: "body", index: end, delete: 0, text: " [end]" },
+    { op: "spliceText", path: "body", index: 0, delete: 0, text: "[start] " },
+  ]), caret);
+  const after = `[start] ${before}<caret> [end]`;
+  await until(async () => (await b.locator("#note").inputValue()) === after, "Ann's two edits in Bob's box");
+  // "[start] " came before the caret and " [end]" after it: it moved by 8, inside "<caret>".
+  const at = await b.evaluate(() => document.getElementById("note").selectionStart);
+  assert.equal(after.slice(at - 4, at + 3), "<car" + "et>", `caret at ${at} of ${after.length}`);
+  await ca.close(); await cb.close();
+});
+
 test("an emoji typed next to another one is stored whole", async () => {
   const ctx = await browser.newContext();
   const a = await openDemo(ctx, relay.url, "ann");

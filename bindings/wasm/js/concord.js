@@ -4,7 +4,7 @@
 // transaction, subscribe, status, startSync(urls, token), stopSync, policies, getAll,
 // resolve.
 
-export { carryPos, textDiff } from "./text_diff.js";
+export { carryPos, carryPosThrough, textDiff, textEdits } from "./text_diff.js";
 
 let nextId = 1;
 

@@ -27,6 +27,11 @@ export function textDiff(a: string, b: string): { index: number; del: number; in
 /** Where position `pos` lies once `d` is applied (inside the replaced text: its start, or
  *  its end with `toEnd`). */
 export function carryPos(pos: number, d: { index: number; del: number; ins: string }, toEnd: boolean): number;
+/** Every region where `a` and `b` differ, apart and in order, each against `a` (from a
+ *  shortest edit script by code point; one region when the texts differ too much to search). */
+export function textEdits(a: string, b: string): { index: number; del: number; ins: string }[];
+/** `carryPos` across every region of `textEdits(a, b)`: where position `pos` of `a` lies in `b`. */
+export function carryPosThrough(pos: number, edits: { index: number; del: number; ins: string }[], toEnd: boolean): number;
 
 export type Op =
   | { op: "put" | "insert" | "push" | "resolve"; path: string; value: Json }

@@ -1,6 +1,11 @@
 // Text diffs for a text box bound to a store's text (UTF-16 units, as JS strings count):
-// the one region where two texts differ, and where a position moves across it. Used by the
-// Worker (`spliceTextSeen`) and exported to pages (`concord.js`).
+// where two texts differ, and where a position moves across that. Used by the Worker
+// (`spliceTextSeen`) and exported to pages (`concord.js`).
+//
+// `textDiff` gives the one region that spans every difference (what a single input event
+// changed). `textEdits` gives each region apart, from a shortest edit script: others' edits
+// made in several places since a text box last read the store are carried one by one, so
+// a keystroke or a caret between two of them stays where it was typed.
 
 const isHigh = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xd800;
 const isLow = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xdc00;
@@ -17,10 +22,104 @@ export function textDiff(a, b) {
   return { index: start, del: endA - start, ins: b.slice(start, endB) };
 }
 
+/** The shortest edit script is searched for up to this many steps of work (units compared,
+ *  about (length of the differing part) x (edits)); past it, the differing part is one
+ *  region, as `textDiff` gives it. */
+const EDIT_SEARCH_BUDGET = 4_000_000;
+
+/** Every region where `a` and `b` differ, in order and apart: [{index, del, ins}], each
+ *  against `a`, which together turn `a` into `b` (from a shortest edit script by code
+ *  point, so no region splits a surrogate pair). Empty when the texts are equal. */
+export function textEdits(a, b) {
+  const whole = textDiff(a, b);
+  if (whole.del === 0 && whole.ins.length === 0) return [];
+  // Only the part between the common prefix and suffix can differ.
+  const from = Array.from(a.slice(whole.index, whole.index + whole.del));
+  const to = Array.from(whole.ins);
+  const script = shortestEdits(from, to, EDIT_SEARCH_BUDGET);
+  if (!script) return [whole];
+  const edits = [];
+  let unit = whole.index; // UTF-16 index in `a` of code point `x` of `from`
+  let x = 0;
+  for (const { atX, del, insFrom, insTo } of script) {
+    for (; x < atX; x++) unit += from[x].length;
+    const index = unit;
+    for (; x < atX + del; x++) unit += from[x].length;
+    edits.push({ index, del: unit - index, ins: to.slice(insFrom, insTo).join("") });
+  }
+  return edits;
+}
+
+/** A shortest edit script from `a` to `b` (arrays) by Myers' O((N+M)D) search: its
+ *  regions [{atX, del, insFrom, insTo}] (delete `del` items of `a` from `atX`, put
+ *  `b[insFrom..insTo]` there), in order; null when the search passes `budget`. */
+function shortestEdits(a, b, budget) {
+  const n = a.length, m = b.length, max = n + m;
+  const offset = max + 1;
+  let v = new Int32Array(2 * max + 3);
+  const trace = [];
+  let work = 0;
+  for (let d = 0; d <= max; d++) {
+    trace.push(v.slice(offset - d - 1, offset + d + 2));
+    for (let k = -d; k <= d; k += 2) {
+      let x = k === -d || (k !== d && v[offset + k - 1] < v[offset + k + 1])
+        ? v[offset + k + 1]
+        : v[offset + k - 1] + 1;
+      let y = x - k;
+      while (x < n && y < m && a[x] === b[y]) { x++; y++; work++; }
+      v[offset + k] = x;
+      if (x >= n && y >= m) return regions(trace, n, m);
+    }
+    work += 2 * d + 1;
+    if (work > budget) return null;
+  }
+  return null;
+}
+
+/** Walks the search's trace back from (n, m): the edit script's regions, in order. */
+function regions(trace, n, m) {
+  const moves = []; // [fromX, fromY, toX, toY], last first
+  let x = n, y = m;
+  for (let d = trace.length - 1; d > 0; d--) {
+    const v = trace[d]; // the furthest x per diagonal k after d - 1 edits, at v[k + d + 1]
+    const at = (k) => v[k + d + 1];
+    const k = x - y;
+    const prevK = k === -d || (k !== d && at(k - 1) < at(k + 1)) ? k + 1 : k - 1;
+    const prevX = at(prevK), prevY = prevX - prevK;
+    while (x > prevX && y > prevY) { x--; y--; } // the run of equal items after the edit
+    moves.push([prevX, prevY, x, y]);
+    x = prevX; y = prevY;
+  }
+  const out = [];
+  for (let i = moves.length - 1; i >= 0; i--) {
+    const [fx, fy, tx, ty] = moves[i];
+    const last = out[out.length - 1];
+    if (last && last.atX + last.del === fx && last.insTo === fy) {
+      last.del += tx - fx; // adjoins the region before it: no equal item between
+      last.insTo = ty;
+    } else {
+      out.push({ atX: fx, del: tx - fx, insFrom: fy, insTo: ty });
+    }
+  }
+  return out;
+}
+
 /** Where position `pos` of a text lies once the diff `d` is applied to it; a position
  *  inside the replaced text goes to its start (`toEnd`: its end). */
 export function carryPos(pos, d, toEnd) {
   if (pos <= d.index) return pos;
   if (pos >= d.index + d.del) return pos - d.del + d.ins.length;
   return toEnd ? d.index + d.ins.length : d.index;
+}
+
+/** `carryPos` across every region of `textEdits` (in order, against the same text). */
+export function carryPosThrough(pos, edits, toEnd) {
+  let shift = 0;
+  for (const d of edits) {
+    if (pos < d.index + d.del || (pos === d.index && d.del === 0)) {
+      return carryPos(pos, d, toEnd) + shift;
+    }
+    shift += d.ins.length - d.del;
+  }
+  return pos + shift;
 }

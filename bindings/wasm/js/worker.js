@@ -4,7 +4,7 @@
 // calls. Messages in: {id, method, args}; out: {id, result} | {id, error}, and events
 // {event: "change" | "sync" | "presence", ...}.
 import init, { installOpfs, Store } from "./concord_wasm.js";
-import { carryPos, textDiff } from "./text_diff.js";
+import { carryPosThrough, textEdits } from "./text_diff.js";
 
 let store = null;
 const subscriptions = new Map();
@@ -59,13 +59,13 @@ const calls = {
     if (typeof now !== "string") throw new Error(`${path} is not text`);
     const ops = [];
     for (const { seen, index, deleteCount, text } of edits) {
-      const d = textDiff(seen, now);
-      const start = carryPos(index, d, false);
-      // An insertion stays one; a deletion never takes more than it did in `seen` plus
-      // what others inserted inside it (where others' edits lie apart, the one region
-      // spans them, and a position inside it goes to its start: misplaced, never lost).
+      // Others' edits since `seen`, each region apart: the splice keeps its place between
+      // them. An insertion stays one; a deletion never takes more than it did in `seen`
+      // plus what others inserted inside it.
+      const d = textEdits(seen, now);
+      const start = carryPosThrough(index, d, false);
       const end = deleteCount === 0 ? start
-        : Math.min(Math.max(start, carryPos(index + deleteCount, d, true)),
+        : Math.min(Math.max(start, carryPosThrough(index + deleteCount, d, true)),
           start + deleteCount + Math.max(0, now.length - seen.length));
       ops.push({ op: "spliceText", path, index: start, delete: end - start, text });
       now = now.slice(0, start) + text + now.slice(end);
