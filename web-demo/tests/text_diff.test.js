@@ -2,7 +2,7 @@
 // several places are carried apart, so a keystroke or a caret between them keeps its place.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { carryPos, carryPosThrough, textDiff, textEdits } from "../../bindings/wasm/js/text_diff.js";
+import { carryPos, carryPosThrough, carrySplices, textDiff, textEdits } from "../../bindings/wasm/js/text_diff.js";
 
 /** `a` with `edits` (regions against `a`, in order) applied. */
 function apply(a, edits) {
@@ -112,5 +112,95 @@ test("random edits in many places: the regions rebuild the new text, and every k
       if (!inRegion) assert.equal(b.slice(end - point.length, end), point, `${what}: kept ${unit}`);
       unit += point.length;
     }
+  }
+});
+
+/** The text after running `splices` (from `carrySplices`) on `now`. */
+function run(now, splices) {
+  for (const s of splices) now = now.slice(0, s.index) + s.ins + now.slice(s.index + s.del);
+  return now;
+}
+
+test("a deletion carried over others' edits takes only what the user saw and others left", () => {
+  const cases = [
+    // [seen, now (others' edits), index, deleteCount, text, expected]
+    ["0123456789", "012AB34567", 2, 3, "", "01AB567"], // others typed inside it, deleted elsewhere
+    ["0123456789", "012AB34567", 2, 3, "Q", "01QAB567"],
+    ["abcdef", "QQQQabcXYZ", 2, 2, "", "QQQQabXYZ"], // others replaced its end
+    ["abcdef", "aXYdef", 2, 2, "", "aXYef"], // others replaced its start
+    ["abcd", "aXbcd", 1, 2, "", "aXd"], // others typed at its start
+    ["abcd", "abcXd", 1, 2, "", "aXd"], // and at its end
+    ["abcdef", "af", 1, 4, "Z", "aZf"], // others deleted it all first
+  ];
+  for (const [seen, now, index, deleteCount, text, expected] of cases) {
+    const got = run(now, carrySplices(now, [{ seen, index, deleteCount, text }]));
+    assert.equal(got, expected, JSON.stringify({ seen, now, index, deleteCount, text }));
+  }
+});
+
+test("a word typed in several keystrokes stays whole when others' edits line up more than one way", () => {
+  // Texts of few letters, so that others' edits can be lined up several ways.
+  let seed = 5;
+  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const letters = (n, of) => Array.from({ length: n }, () => of[rand(of.length)]).join("");
+  for (let round = 0; round < 3000; round++) {
+    const base = letters(rand(10), "ab ");
+    let now = base;
+    for (let k = 1 + rand(3); k > 0; k--) {
+      const i = rand(now.length + 1);
+      now = now.slice(0, i) + letters(rand(3), "ab ") + now.slice(i + rand(2));
+    }
+    const word = letters(2 + rand(3), "ab"), at = rand(base.length + 1);
+    const edits = [];
+    let seen = base;
+    for (let k = 0; k < word.length; k++) {
+      edits.push({ seen, index: at + k, deleteCount: 0, text: word[k] });
+      seen = seen.slice(0, at + k) + word[k] + seen.slice(at + k);
+    }
+    const got = run(now, carrySplices(now, edits));
+    const whole = Array.from({ length: now.length + 1 }, (_, p) => now.slice(0, p) + word + now.slice(p)).includes(got);
+    assert.ok(whole, `round ${round}: ${JSON.stringify({ base, now, at, word, got })}`);
+  }
+});
+
+test("random splices carried over random edits of others: nothing typed is lost, and only what the user deleted goes", () => {
+  let seed = 11;
+  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  let fresh = 0x4e00; // every letter below is unique: which one survived is unambiguous
+  const letters = (n) => Array.from({ length: n }, () => String.fromCharCode(fresh++)).join("");
+  for (let round = 0; round < 400; round++) {
+    fresh = 0x4e00;
+    const seen0 = letters(1 + rand(30));
+    // Others delete some letters and type new ones.
+    let now = "";
+    const othersTyped = [], othersDeleted = new Set();
+    for (const ch of seen0) {
+      if (rand(5) === 0) { const w = letters(1 + rand(3)); othersTyped.push(w); now += w; }
+      if (rand(5) === 0) othersDeleted.add(ch); else now += ch;
+    }
+    // The box makes a few splices in a row, each on its own text so far.
+    const edits = [], userTyped = [], userDeleted = new Set();
+    let seen = seen0;
+    for (let k = 1 + rand(4); k > 0; k--) {
+      const index = rand(seen.length + 1), deleteCount = rand(Math.min(4, seen.length - index) + 1);
+      const text = rand(3) === 0 ? "" : letters(1 + rand(3));
+      edits.push({ seen, index, deleteCount, text });
+      for (const ch of seen.slice(index, index + deleteCount)) userDeleted.add(ch);
+      if (text) userTyped.push(text);
+      seen = seen.slice(0, index) + text + seen.slice(index + deleteCount);
+      // Text the box typed and then cut into or deleted itself is not expected whole.
+      for (let i = userTyped.length - 1; i >= 0; i--) if (!seen.includes(userTyped[i])) userTyped.splice(i, 1);
+    }
+    const got = run(now, carrySplices(now, edits));
+    const what = `round ${round}: ${JSON.stringify({ seen0, now, edits, got })}`;
+    for (const w of othersTyped) for (const ch of w) assert.ok(got.includes(ch), `${what}: others' ${ch} kept`);
+    for (const w of userTyped) assert.ok(got.includes(w), `${what}: typed ${w} kept whole`);
+    for (const ch of seen0) {
+      const gone = othersDeleted.has(ch) || userDeleted.has(ch);
+      assert.equal(got.includes(ch), !gone, `${what}: ${ch} ${gone ? "deleted" : "kept"}`);
+    }
+    // The letters of the first text keep their order.
+    const kept = Array.from(got).filter((ch) => seen0.includes(ch)).join("");
+    assert.equal(kept, Array.from(seen0).filter((ch) => got.includes(ch)).join(""), `${what}: order`);
   }
 });

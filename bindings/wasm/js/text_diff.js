@@ -22,9 +22,9 @@ export function textDiff(a, b) {
   return { index: start, del: endA - start, ins: b.slice(start, endB) };
 }
 
-/** The shortest edit script is searched for up to this many steps of work (units compared,
- *  about (length of the differing part) x (edits)); past it, the differing part is one
- *  region, as `textDiff` gives it. */
+/** The shortest edit script is searched for up to this many steps of work (code points
+ *  compared, about (length of the differing part) x (edits)); past it, the differing part
+ *  is one region, as `textDiff` gives it. */
 const EDIT_SEARCH_BUDGET = 4_000_000;
 
 /** Every region where `a` and `b` differ, in order and apart: [{index, del, ins}], each
@@ -122,4 +122,66 @@ export function carryPosThrough(pos, edits, toEnd) {
     shift += d.ins.length - d.del;
   }
   return pos + shift;
+}
+
+/** A splice made on the text the user saw (`del` units from `index` replaced by `text`),
+ *  carried over others' edits since (`edits`, regions against that text): the splices that
+ *  make it on the text others left, in the order to run them ({index, del, ins} each). The
+ *  deletion takes only what the user saw there and others left: text others put inside it
+ *  or at either end of it stays, and what others deleted of it is gone already. The typed
+ *  text goes where the first of those pieces is, or, when others deleted it all (or there
+ *  was nothing to delete), where the range now is: after text others put at that spot. */
+export function carrySplice(edits, index, del, text) {
+  const end = index + del;
+  const pieces = []; // [start, end) in the new text
+  let pos = index, shift = 0; // `pos`: the first unit of the range not yet placed
+  for (const r of edits) {
+    if (r.index + r.del <= pos) { shift += r.ins.length - r.del; continue; } // before it
+    if (r.index >= end) break; // after it
+    if (r.index > pos) pieces.push([pos + shift, r.index + shift]);
+    shift += r.ins.length - r.del;
+    pos = Math.max(pos, r.index + r.del);
+  }
+  if (pos < end) pieces.push([pos + shift, end + shift]);
+  const out = [];
+  for (let i = pieces.length - 1; i >= 1; i--) {
+    out.push({ index: pieces[i][0], del: pieces[i][1] - pieces[i][0], ins: "" });
+  }
+  if (pieces.length) out.push({ index: pieces[0][0], del: pieces[0][1] - pieces[0][0], ins: text });
+  else if (text) out.push({ index: pos + shift, del: 0, ins: text });
+  return out;
+}
+
+/** Others' edits `edits` (regions against the text the user saw) once the user's own splice
+ *  there (`del` units from `index` replaced by `len` units), carried by `carrySplice`, is
+ *  made on both texts: the same regions against the user's new text. Null when the splice
+ *  overlaps one of them (diff the two texts again). */
+export function afterOwnSplice(edits, index, del, len) {
+  const out = [];
+  for (const r of edits) {
+    if (r.index + r.del <= index) out.push(r); // before it (the typed text went after it)
+    else if (r.index >= index + del) out.push({ index: r.index + len - del, del: r.del, ins: r.ins });
+    else return null;
+  }
+  return out;
+}
+
+/** Splices a text box made, each on the text as it showed it (`seen`, then the box's own
+ *  next text), carried onto `now`, the text as others left it: the splices to run on `now`,
+ *  in order ({index, del, ins}). Others' edits are diffed once and then moved along by each
+ *  of the box's own splices (a new diff of the next `seen` could line repeated letters up
+ *  differently, and split a word typed across keystrokes). */
+export function carrySplices(now, edits) {
+  const out = [];
+  let others = null, expected = null;
+  for (const { seen, index, deleteCount, text } of edits) {
+    if (others === null || seen !== expected) others = textEdits(seen, now);
+    for (const s of carrySplice(others, index, deleteCount, text)) {
+      out.push(s);
+      now = now.slice(0, s.index) + s.ins + now.slice(s.index + s.del);
+    }
+    expected = seen.slice(0, index) + text + seen.slice(index + deleteCount);
+    others = afterOwnSplice(others, index, deleteCount, text.length);
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
 // calls. Messages in: {id, method, args}; out: {id, result} | {id, error}, and events
 // {event: "change" | "sync" | "presence", ...}.
 import init, { installOpfs, Store } from "./concord_wasm.js";
-import { carryPosThrough, textEdits } from "./text_diff.js";
+import { carrySplices } from "./text_diff.js";
 
 let store = null;
 const subscriptions = new Map();
@@ -57,19 +57,7 @@ const calls = {
   spliceTextSeen(id, path, edits) {
     let now = store.get(id, path) ?? "";
     if (typeof now !== "string") throw new Error(`${path} is not text`);
-    const ops = [];
-    for (const { seen, index, deleteCount, text } of edits) {
-      // Others' edits since `seen`, each region apart: the splice keeps its place between
-      // them. An insertion stays one; a deletion never takes more than it did in `seen`
-      // plus what others inserted inside it.
-      const d = textEdits(seen, now);
-      const start = carryPosThrough(index, d, false);
-      const end = deleteCount === 0 ? start
-        : Math.min(Math.max(start, carryPosThrough(index + deleteCount, d, true)),
-          start + deleteCount + Math.max(0, now.length - seen.length));
-      ops.push({ op: "spliceText", path, index: start, delete: end - start, text });
-      now = now.slice(0, start) + text + now.slice(end);
-    }
+    const ops = carrySplices(now, edits).map((s) => ({ op: "spliceText", path, index: s.index, delete: s.del, text: s.ins }));
     if (ops.length) store.transaction(id, ops);
   },
   subscribe({ key, docId }) {
