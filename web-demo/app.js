@@ -80,7 +80,7 @@ function setupNote(store) {
     // (the user's typing) would never run.
     if (noteApplied !== noteEdits) { refresh(); return; }
     if (text === area.value) return;
-    const [s, e] = [area.selectionStart, area.selectionEnd];
+    const [s, e, direction] = [area.selectionStart, area.selectionEnd, area.selectionDirection];
     const focused = document.activeElement === area;
     const before = area.value;
     area.value = text;
@@ -89,7 +89,7 @@ function setupNote(store) {
       // The selection moves with the text around it: others' edits elsewhere, before or
       // after it, each carried apart.
       const moved = textEdits(before, text);
-      area.setSelectionRange(carryPosThrough(s, moved, true), carryPosThrough(e, moved, true));
+      area.setSelectionRange(carryPosThrough(s, moved, true), carryPosThrough(e, moved, true), direction);
     }
     renderCursors();
   });
