@@ -121,7 +121,7 @@ function run(now, splices) {
   return now;
 }
 
-test("a deletion carried over others' edits takes only what the user saw and others left", () => {
+test("a splice carried over others' edits: a deletion takes only what the user saw and others left, typing goes on from the user's own text", () => {
   const cases = [
     // [seen, now (others' edits), index, deleteCount, text, expected]
     ["0123456789", "012AB34567", 2, 3, "", "01AB567"], // others typed inside it, deleted elsewhere
@@ -131,6 +131,8 @@ test("a deletion carried over others' edits takes only what the user saw and oth
     ["abcd", "aXbcd", 1, 2, "", "aXd"], // others typed at its start
     ["abcd", "abcXd", 1, 2, "", "aXd"], // and at its end
     ["abcdef", "af", 1, 4, "Z", "aZf"], // others deleted it all first
+    ["Bob t", "Bob t Ann", 5, 0, "ypes", "Bob types Ann"], // others typed where the user goes on
+    ["ab", "aXYb", 1, 0, "c", "acXYb"],
   ];
   for (const [seen, now, index, deleteCount, text, expected] of cases) {
     const got = run(now, carrySplices(now, [{ seen, index, deleteCount, text }]));
@@ -160,6 +162,27 @@ test("a word typed in several keystrokes stays whole when others' edits line up 
     const got = run(now, carrySplices(now, edits));
     const whole = Array.from({ length: now.length + 1 }, (_, p) => now.slice(0, p) + word + now.slice(p)).includes(got);
     assert.ok(whole, `round ${round}: ${JSON.stringify({ base, now, at, word, got })}`);
+  }
+});
+
+test("typing that goes on from text stored before stays attached to it when others typed right after it", () => {
+  let seed = 3;
+  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const letters = (n, of) => Array.from({ length: n }, () => of[rand(of.length)]).join("");
+  for (let round = 0; round < 1000; round++) {
+    const left = letters(rand(8), "ab "), typed = letters(1 + rand(3), "ab"), right = letters(rand(8), "ab ");
+    const base = left + typed + right; // the box shows what the user typed so far
+    let now = left + typed + letters(1 + rand(4), "xy ") + right; // others typed right after it
+    if (rand(2) === 0) now = letters(1 + rand(3), "xy") + now; // and maybe elsewhere too
+    const rest = letters(1 + rand(4), "ab"), at = left.length + typed.length;
+    const edits = [];
+    let seen = base;
+    for (let k = 0; k < rest.length; k++) {
+      edits.push({ seen, index: at + k, deleteCount: 0, text: rest[k] });
+      seen = seen.slice(0, at + k) + rest[k] + seen.slice(at + k);
+    }
+    const got = run(now, carrySplices(now, edits));
+    assert.ok(got.includes(left + typed + rest), `round ${round}: ${JSON.stringify({ base, now, rest, got })}`);
   }
 });
 

@@ -124,19 +124,26 @@ export function carryPosThrough(pos, edits, toEnd) {
   return pos + shift;
 }
 
+/** Whether others' region `r` lies before position `pos` of the text the user saw: it
+ *  ends there or earlier, except text others put right at `pos`, which comes after what
+ *  the user types there. */
+const before = (r, pos) => r.index + r.del < pos || (r.del > 0 && r.index + r.del === pos);
+
 /** A splice made on the text the user saw (`del` units from `index` replaced by `text`),
  *  carried over others' edits since (`edits`, regions against that text): the splices that
  *  make it on the text others left, in the order to run them ({index, del, ins} each). The
  *  deletion takes only what the user saw there and others left: text others put inside it
  *  or at either end of it stays, and what others deleted of it is gone already. The typed
  *  text goes where the first of those pieces is, or, when others deleted it all (or there
- *  was nothing to delete), where the range now is: after text others put at that spot. */
+ *  was nothing to delete), where the range now is: before text others put at that spot, so
+ *  that it goes on from what the user typed before it (typing at the end of a word that
+ *  others also typed after keeps the word whole). */
 export function carrySplice(edits, index, del, text) {
   const end = index + del;
   const pieces = []; // [start, end) in the new text
   let pos = index, shift = 0; // `pos`: the first unit of the range not yet placed
   for (const r of edits) {
-    if (r.index + r.del <= pos) { shift += r.ins.length - r.del; continue; } // before it
+    if (before(r, pos)) { shift += r.ins.length - r.del; continue; }
     if (r.index >= end) break; // after it
     if (r.index > pos) pieces.push([pos + shift, r.index + shift]);
     shift += r.ins.length - r.del;
@@ -159,7 +166,7 @@ export function carrySplice(edits, index, del, text) {
 export function afterOwnSplice(edits, index, del, len) {
   const out = [];
   for (const r of edits) {
-    if (r.index + r.del <= index) out.push(r); // before it (the typed text went after it)
+    if (before(r, index)) out.push(r);
     else if (r.index >= index + del) out.push({ index: r.index + len - del, del: r.del, ins: r.ins });
     else return null;
   }
