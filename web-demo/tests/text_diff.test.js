@@ -140,6 +140,32 @@ test("a splice carried over others' edits: a deletion takes only what the user s
   }
 });
 
+test("a batch of splices carried over repeated letters keeps what nobody deleted and the typed order", () => {
+  const batch = (seen0, now, splices) => {
+    const edits = [];
+    let seen = seen0;
+    for (const [index, deleteCount, text] of splices) {
+      edits.push({ seen, index, deleteCount, text });
+      seen = seen.slice(0, index) + text + seen.slice(index + deleteCount);
+    }
+    return run(now, carrySplices(now, edits));
+  };
+  // Both deleted "fo" of "food" (the user with Delete, twice): the "o" nobody deleted stays.
+  assert.equal(batch("food", "od", [[0, 1, ""], [0, 1, ""]]), "od");
+  assert.equal(batch("good food", "good od", [[5, 1, ""], [5, 1, ""]]), "good od");
+  // Typing inside text others deleted keeps the typed order.
+  assert.equal(batch("off we go", "off  go", [[5, 0, "e"], [6, 0, "d"]]), "off ed go");
+  assert.equal(batch("ab", "", [[1, 0, "b"], [2, 0, "a"]]), "ba");
+  // Others typed right after the word the user goes on with, and edited elsewhere too.
+  assert.equal(batch("go to the", "Go to the there", [[9, 0, "n"]]), "Go to then there");
+});
+
+test("a splice outside the text it was made on is refused with a clear error", () => {
+  assert.throws(() => carrySplices("", [{ seen: "ab", index: 1, deleteCount: 5, text: "" }]), /splice 0/);
+  assert.throws(() => carrySplices("", [{ seen: "ab", index: 0, deleteCount: 0 }]), /splice 0/);
+  assert.throws(() => carrySplices("", [{ seen: "ab", index: -1, deleteCount: 0, text: "x" }]), RangeError);
+});
+
 test("a word typed in several keystrokes stays whole when others' edits line up more than one way", () => {
   // Texts of few letters, so that others' edits can be lined up several ways.
   let seed = 5;

@@ -5,7 +5,8 @@
 // `textDiff` gives the one region that spans every difference (what a single input event
 // changed). `textEdits` gives each region apart, from a shortest edit script: others' edits
 // made in several places since a text box last read the store are carried one by one, so
-// a keystroke or a caret between two of them stays where it was typed.
+// a caret (`carryPosThrough`) or a batch of keystrokes (`carrySplices`) between two of
+// them stays where it was typed.
 
 const isHigh = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xd800;
 const isLow = (s, i) => i >= 0 && i < s.length && (s.charCodeAt(i) & 0xfc00) === 0xdc00;
@@ -38,16 +39,38 @@ export function textEdits(a, b) {
   const to = Array.from(whole.ins);
   const script = shortestEdits(from, to, EDIT_SEARCH_BUDGET);
   if (!script) return [whole];
+  // The common suffix, by code point, read only as far as an insertion slides into it.
+  let suffix = null;
+  const at = (x) => x < from.length ? from[x]
+    : (suffix ??= Array.from(a.slice(whole.index + whole.del)))[x - from.length];
+  const inserted = (y) => y < to.length ? to[y] : at(y - to.length + from.length);
+  slideInsertions(script, at, inserted, from.length + (a.length - whole.index - whole.del));
   const edits = [];
-  let unit = whole.index; // UTF-16 index in `a` of code point `x` of `from`
+  let unit = whole.index; // UTF-16 index in `a` of code point `x` of `from` (and the suffix)
   let x = 0;
   for (const { atX, del, insFrom, insTo } of script) {
-    for (; x < atX; x++) unit += from[x].length;
+    for (; x < atX; x++) unit += at(x).length;
     const index = unit;
-    for (; x < atX + del; x++) unit += from[x].length;
-    edits.push({ index, del: unit - index, ins: to.slice(insFrom, insTo).join("") });
+    for (; x < atX + del; x++) unit += at(x).length;
+    let ins = "";
+    for (let y = insFrom; y < insTo; y++) ins += inserted(y);
+    edits.push({ index, del: unit - index, ins });
   }
   return edits;
+}
+
+/** Moves each region that only inserts as far right as the equal items after it allow
+ *  (the search leaves it as far left as they allow), into the common suffix too: text
+ *  others typed right after a word that ends in the letter their text starts with then
+ *  comes after the word, where the common prefix of two texts would also put it, and the
+ *  user's typing at the end of the word goes on from it. Regions stay apart. `a(x)`,
+ *  `b(y)`: the items of both texts past the common prefix; `n`: how many `a` has. */
+function slideInsertions(script, a, b, n) {
+  script.forEach((r, i) => {
+    if (r.del !== 0) return;
+    const limit = i + 1 < script.length ? script[i + 1].atX - 1 : n; // an equal item before the next
+    while (r.atX < limit && b(r.insFrom) === a(r.atX)) { r.atX++; r.insFrom++; r.insTo++; }
+  });
 }
 
 /** A shortest edit script from `a` to `b` (arrays) by Myers' O((N+M)D) search: its
@@ -104,6 +127,7 @@ function regions(trace, n, m) {
   return out;
 }
 
+
 /** Where position `pos` of a text lies once the diff `d` is applied to it; a position
  *  inside the replaced text goes to its start (`toEnd`: its end). */
 export function carryPos(pos, d, toEnd) {
@@ -124,71 +148,104 @@ export function carryPosThrough(pos, edits, toEnd) {
   return pos + shift;
 }
 
-/** Whether others' region `r` lies before position `pos` of the text the user saw: it
- *  ends there or earlier, except text others put right at `pos`, which comes after what
- *  the user types there. */
-const before = (r, pos) => r.index + r.del < pos || (r.del > 0 && r.index + r.del === pos);
+/** Others' edits as an alignment of the text the user saw (`seen`) with the text as others
+ *  left it (`now`), in order: runs of units both hold (`{eq: n}`), units of `seen` others
+ *  deleted (`{del: n}`) and text others put in (`{ins: text}`). */
+function align(seen, now) {
+  const ops = [];
+  let at = 0;
+  for (const r of textEdits(seen, now)) {
+    if (r.index > at) ops.push({ eq: r.index - at });
+    if (r.del) ops.push({ del: r.del });
+    if (r.ins) ops.push({ ins: r.ins });
+    at = r.index + r.del;
+  }
+  if (seen.length > at) ops.push({ eq: seen.length - at });
+  return ops;
+}
 
 /** A splice made on the text the user saw (`del` units from `index` replaced by `text`),
- *  carried over others' edits since (`edits`, regions against that text): the splices that
- *  make it on the text others left, in the order to run them ({index, del, ins} each). The
- *  deletion takes only what the user saw there and others left: text others put inside it
- *  or at either end of it stays, and what others deleted of it is gone already. The typed
- *  text goes where the first of those pieces is, or, when others deleted it all (or there
- *  was nothing to delete), where the range now is: before text others put at that spot, so
- *  that it goes on from what the user typed before it (typing at the end of a word that
- *  others also typed after keeps the word whole). */
-export function carrySplice(edits, index, del, text) {
+ *  carried through the alignment `ops` (see `align`) onto the text others left: the splices
+ *  that make it there, in the order to run them ({index, del, ins} each), and the alignment
+ *  of the user's new text with the result. The deletion takes only what the user saw there
+ *  and others left: text others put inside it or at its ends stays, and what others
+ *  deleted of it is gone already. The typed text goes at the first point at or after
+ *  `index`: before text others put at that spot, so that typing goes on from what the user
+ *  typed before it (typing at the end of a word others also typed after keeps it whole). */
+function spliceThrough(ops, index, del, text) {
   const end = index + del;
-  const pieces = []; // [start, end) in the new text
-  let pos = index, shift = 0; // `pos`: the first unit of the range not yet placed
-  for (const r of edits) {
-    if (before(r, pos)) { shift += r.ins.length - r.del; continue; }
-    if (r.index >= end) break; // after it
-    if (r.index > pos) pieces.push([pos + shift, r.index + shift]);
-    shift += r.ins.length - r.del;
-    pos = Math.max(pos, r.index + r.del);
+  const out = [], pieces = []; // pieces: [start, end) in the text others left, to delete
+  let sp = 0, np = 0, at = -1; // positions in the user's text and in the text others left
+  const place = () => {
+    if (at >= 0) return;
+    at = np;
+    if (text) out.push({ eq: text.length });
+  };
+  for (const op of ops) {
+    if (op.ins !== undefined) {
+      if (sp >= index) place();
+      out.push(op);
+      np += op.ins.length;
+      continue;
+    }
+    const both = op.eq !== undefined, n = both ? op.eq : op.del;
+    const cuts = [sp, Math.min(Math.max(index, sp), sp + n), Math.min(Math.max(end, sp), sp + n), sp + n];
+    for (let k = 0; k < 3; k++) {
+      const [lo, hi] = [cuts[k], cuts[k + 1]];
+      if (lo >= index) place();
+      if (hi === lo) continue;
+      if (k === 1) { // inside the user's deletion: gone from both texts
+        if (both) pieces.push([np, np + hi - lo]);
+      } else {
+        out.push(both ? { eq: hi - lo } : { del: hi - lo });
+      }
+      if (both) np += hi - lo;
+    }
+    sp += n;
   }
-  if (pos < end) pieces.push([pos + shift, end + shift]);
-  const out = [];
-  for (let i = pieces.length - 1; i >= 1; i--) {
-    out.push({ index: pieces[i][0], del: pieces[i][1] - pieces[i][0], ins: "" });
+  place();
+  const splices = [];
+  for (let k = pieces.length - 1; k >= 0; k--) {
+    const [from, to] = pieces[k];
+    if (k === 0 && from === at) splices.push({ index: at, del: to - from, ins: text });
+    else splices.push({ index: from, del: to - from, ins: "" });
   }
-  if (pieces.length) out.push({ index: pieces[0][0], del: pieces[0][1] - pieces[0][0], ins: text });
-  else if (text) out.push({ index: pos + shift, del: 0, ins: text });
-  return out;
+  if (text && !(pieces.length && pieces[0][0] === at)) splices.push({ index: at, del: 0, ins: text });
+  // The new alignment, with neighbouring runs of one kind joined.
+  const joined = [];
+  for (const op of out) {
+    const last = joined[joined.length - 1];
+    if (last && op.eq !== undefined && last.eq !== undefined) last.eq += op.eq;
+    else if (last && op.del !== undefined && last.del !== undefined) last.del += op.del;
+    else if (last && op.ins !== undefined && last.ins !== undefined) last.ins += op.ins;
+    else joined.push({ ...op });
+  }
+  return { splices, ops: joined };
 }
 
-/** Others' edits `edits` (regions against the text the user saw) once the user's own splice
- *  there (`del` units from `index` replaced by `len` units), carried by `carrySplice`, is
- *  made on both texts: the same regions against the user's new text. Null when the splice
- *  overlaps one of them (diff the two texts again). */
-export function afterOwnSplice(edits, index, del, len) {
-  const out = [];
-  for (const r of edits) {
-    if (before(r, index)) out.push(r);
-    else if (r.index >= index + del) out.push({ index: r.index + len - del, del: r.del, ins: r.ins });
-    else return null;
-  }
-  return out;
-}
-
-/** Splices a text box made, each on the text as it showed it (`seen`, then the box's own
- *  next text), carried onto `now`, the text as others left it: the splices to run on `now`,
- *  in order ({index, del, ins}). Others' edits are diffed once and then moved along by each
- *  of the box's own splices (a new diff of the next `seen` could line repeated letters up
- *  differently, and split a word typed across keystrokes). */
+/** Splices a text box made, each on the text as it showed it (`seen`: the box's text
+ *  before that splice), carried onto `now`, the text as others left it: the splices to run
+ *  on `now`, in order ({index, del, ins}). Others' edits are diffed once and then carried
+ *  along by each of the box's own splices (a new diff of the next `seen` could line
+ *  repeated letters up differently, and split a word typed across keystrokes). Throws on a
+ *  splice outside its `seen`. */
 export function carrySplices(now, edits) {
   const out = [];
-  let others = null, expected = null;
-  for (const { seen, index, deleteCount, text } of edits) {
-    if (others === null || seen !== expected) others = textEdits(seen, now);
-    for (const s of carrySplice(others, index, deleteCount, text)) {
+  let ops = null, expected = null;
+  edits.forEach(({ seen, index, deleteCount, text }, i) => {
+    if (typeof seen !== "string" || typeof text !== "string"
+      || !Number.isInteger(index) || !Number.isInteger(deleteCount)
+      || index < 0 || deleteCount < 0 || index + deleteCount > seen.length) {
+      throw new RangeError(`splice ${i}: expected {seen, index, deleteCount, text} with 0 <= index <= index + deleteCount <= seen.length`);
+    }
+    if (ops === null || seen !== expected) ops = align(seen, now);
+    const carried = spliceThrough(ops, index, deleteCount, text);
+    for (const s of carried.splices) {
       out.push(s);
       now = now.slice(0, s.index) + s.ins + now.slice(s.index + s.del);
     }
+    ops = carried.ops;
     expected = seen.slice(0, index) + text + seen.slice(index + deleteCount);
-    others = afterOwnSplice(others, index, deleteCount, text.length);
-  }
+  });
   return out;
 }
