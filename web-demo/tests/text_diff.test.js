@@ -4,6 +4,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { carryPos, carryPosThrough, carrySplices, textDiff, textEdits } from "../../bindings/wasm/js/text_diff.js";
 
+/** A seeded random source: `rand(n)` in [0, n), `letters(n, of)` n letters drawn from `of`. */
+function seeded(seed) {
+  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  return { rand, letters: (n, of) => Array.from({ length: n }, () => of[rand(of.length)]).join("") };
+}
+
 /** `a` with `edits` (regions against `a`, in order) applied. */
 function apply(a, edits) {
   let out = "", at = 0;
@@ -82,8 +88,7 @@ test("equal texts have no regions; texts too different to search are one region 
 });
 
 test("random edits in many places: the regions rebuild the new text, and every kept letter is carried to itself", () => {
-  let seed = 7;
-  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const { rand } = seeded(7);
   const alphabet = ["a", "b", "c", " ", "é", "😀"];
   const word = (n) => Array.from({ length: n }, () => alphabet[rand(alphabet.length)]).join("");
   for (let round = 0; round < 300; round++) {
@@ -115,6 +120,21 @@ test("random edits in many places: the regions rebuild the new text, and every k
   }
 });
 
+/** `now` after a batch of `splices` ([index, deleteCount, text] each, the first on `seen0`,
+ *  each next one on the box's text after the one before) is carried onto it. */
+function batch(seen0, now, splices) {
+  const edits = [];
+  let seen = seen0;
+  for (const [index, deleteCount, text] of splices) {
+    edits.push({ seen, index, deleteCount, text });
+    seen = seen.slice(0, index) + text + seen.slice(index + deleteCount);
+  }
+  return run(now, carrySplices(now, edits));
+}
+
+/** The keystrokes that type `word` at `at`, one letter each. */
+const keystrokes = (word, at) => Array.from(word, (ch, k) => [at + k, 0, ch]);
+
 /** The text after running `splices` (from `carrySplices`) on `now`. */
 function run(now, splices) {
   for (const s of splices) now = now.slice(0, s.index) + s.ins + now.slice(s.index + s.del);
@@ -141,15 +161,6 @@ test("a splice carried over others' edits: a deletion takes only what the user s
 });
 
 test("a batch of splices carried over repeated letters keeps what nobody deleted and the typed order", () => {
-  const batch = (seen0, now, splices) => {
-    const edits = [];
-    let seen = seen0;
-    for (const [index, deleteCount, text] of splices) {
-      edits.push({ seen, index, deleteCount, text });
-      seen = seen.slice(0, index) + text + seen.slice(index + deleteCount);
-    }
-    return run(now, carrySplices(now, edits));
-  };
   // Both deleted "fo" of "food" (the user with Delete, twice): the "o" nobody deleted stays.
   assert.equal(batch("food", "od", [[0, 1, ""], [0, 1, ""]]), "od");
   assert.equal(batch("good food", "good od", [[5, 1, ""], [5, 1, ""]]), "good od");
@@ -168,9 +179,7 @@ test("a splice outside the text it was made on is refused with a clear error", (
 
 test("a word typed in several keystrokes stays whole when others' edits line up more than one way", () => {
   // Texts of few letters, so that others' edits can be lined up several ways.
-  let seed = 5;
-  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
-  const letters = (n, of) => Array.from({ length: n }, () => of[rand(of.length)]).join("");
+  const { rand, letters } = seeded(5);
   for (let round = 0; round < 3000; round++) {
     const base = letters(rand(10), "ab ");
     let now = base;
@@ -179,42 +188,27 @@ test("a word typed in several keystrokes stays whole when others' edits line up 
       now = now.slice(0, i) + letters(rand(3), "ab ") + now.slice(i + rand(2));
     }
     const word = letters(2 + rand(3), "ab"), at = rand(base.length + 1);
-    const edits = [];
-    let seen = base;
-    for (let k = 0; k < word.length; k++) {
-      edits.push({ seen, index: at + k, deleteCount: 0, text: word[k] });
-      seen = seen.slice(0, at + k) + word[k] + seen.slice(at + k);
-    }
-    const got = run(now, carrySplices(now, edits));
+    const got = batch(base, now, keystrokes(word, at));
     const whole = Array.from({ length: now.length + 1 }, (_, p) => now.slice(0, p) + word + now.slice(p)).includes(got);
     assert.ok(whole, `round ${round}: ${JSON.stringify({ base, now, at, word, got })}`);
   }
 });
 
 test("typing that goes on from text stored before stays attached to it when others typed right after it", () => {
-  let seed = 3;
-  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
-  const letters = (n, of) => Array.from({ length: n }, () => of[rand(of.length)]).join("");
+  const { rand, letters } = seeded(3);
   for (let round = 0; round < 1000; round++) {
     const left = letters(rand(8), "ab "), typed = letters(1 + rand(3), "ab"), right = letters(rand(8), "ab ");
     const base = left + typed + right; // the box shows what the user typed so far
     let now = left + typed + letters(1 + rand(4), "xy ") + right; // others typed right after it
     if (rand(2) === 0) now = letters(1 + rand(3), "xy") + now; // and maybe elsewhere too
     const rest = letters(1 + rand(4), "ab"), at = left.length + typed.length;
-    const edits = [];
-    let seen = base;
-    for (let k = 0; k < rest.length; k++) {
-      edits.push({ seen, index: at + k, deleteCount: 0, text: rest[k] });
-      seen = seen.slice(0, at + k) + rest[k] + seen.slice(at + k);
-    }
-    const got = run(now, carrySplices(now, edits));
+    const got = batch(base, now, keystrokes(rest, at));
     assert.ok(got.includes(left + typed + rest), `round ${round}: ${JSON.stringify({ base, now, rest, got })}`);
   }
 });
 
 test("random splices carried over random edits of others: nothing typed is lost, and only what the user deleted goes", () => {
-  let seed = 11;
-  const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const { rand } = seeded(11);
   let fresh = 0x4e00; // every letter below is unique: which one survived is unambiguous
   const letters = (n) => Array.from({ length: n }, () => String.fromCharCode(fresh++)).join("");
   for (let round = 0; round < 400; round++) {
